@@ -1,0 +1,34 @@
+# Vitrine — one entry point for newcomers: `make demo`, `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+UV_VERSION := 0.13.9
+export VITRINE_HOME ?= $(CURDIR)/.vitrine
+
+.PHONY: install demo test lock bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(UV) pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $@
+
+## Re-resolve pinned dependencies after editing pyproject.toml.
+lock: $(VENV)/.installed
+	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 --quiet -o requirements.lock
+
+demo: install
+	$(BIN)/vitrine demo
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .vitrine .pytest_cache

@@ -1,0 +1,1 @@
+"""Vitrine: the library behind the DAGs. One module per pipeline stage."""

@@ -1,0 +1,39 @@
+"""Where things live in the lake: the one place that spells out key layouts.
+
+Tables are Hive-partitioned Parquet under ``tables/<table>/`` (contract §6); releases follow
+contract §5. Every stage builds keys through these helpers instead of formatting strings.
+"""
+from __future__ import annotations
+
+TABLES = "tables"
+RELEASES = "releases"
+LATEST = f"{RELEASES}/latest.json"
+MODELS = "models/attributes"
+PRODUCTION_MODEL = f"{MODELS}/production.json"
+STAGING = "staging"
+STATE = "state"
+
+
+def table(name: str, **partitions: str) -> str:
+    """Key prefix of a table or of one of its partitions: ``tables/name/k=v``."""
+    parts = [TABLES, name] + [f"{k}={v}" for k, v in partitions.items()]
+    return "/".join(parts)
+
+
+def image_key(sha256: str, ext: str) -> str:
+    """Content-addressed key of a stored image (original bytes, original format)."""
+    return f"images/{sha256[:2]}/{sha256}.{ext.lstrip('.').lower()}"
+
+
+def release_prefix(release_id: str) -> str:
+    return f"{RELEASES}/{release_id}"
+
+
+def model_prefix(version: str) -> str:
+    return f"{MODELS}/{version}"
+
+
+def staging(run_id: str, stage: str) -> str:
+    """Per-run scratch space for a stage; safe to overwrite on retry."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return f"{STAGING}/{safe}/{stage}"
