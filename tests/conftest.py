@@ -1,0 +1,57 @@
+"""Shared fixtures: a file lake in a temp dir and a real S3 API (moto server on loopback)."""
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.lake import Lake
+
+
+@pytest.fixture
+def lake(tmp_path) -> Lake:
+    """An empty file:// lake."""
+    return Lake(f"file://{tmp_path / 'lake'}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(moto_server, monkeypatch) -> str:
+    """AWS environment pointing boto3 at the moto server; yields the endpoint."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
+
+
+@pytest.fixture
+def s3_lake(s3_env, request) -> Lake:
+    """An empty s3:// lake in a fresh bucket on the moto server."""
+    import boto3
+
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())
+    bucket = f"vitrine-{name}"[:60].strip("-")
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return Lake(f"s3://{bucket}/lake")
