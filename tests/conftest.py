@@ -1,12 +1,38 @@
 """Shared fixtures: a file lake in a temp dir and a real S3 API (moto server on loopback)."""
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pipeline.lake import Lake
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Airflow reads its configuration on first import: point it at a throwaway home before any
+# test imports it, so the suite never touches a developer's real Airflow or Vitrine state.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="vitrine-test-"))
+os.environ["VITRINE_HOME"] = str(_SESSION_HOME / "vitrine")
+os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME / "airflow")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in the session's AIRFLOW_HOME (for in-process dag.test())."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    if not (home / ".migrated").exists():
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        (home / ".migrated").touch()
+    return home
 
 
 @pytest.fixture

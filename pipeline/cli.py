@@ -1,0 +1,160 @@
+"""``vitrine``: one subcommand per stage, so every stage runs and debugs outside Airflow too."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from pipeline.config import settings
+
+
+def _lake(args: argparse.Namespace):
+    from pipeline.lake import open_lake
+
+    return open_lake(getattr(args, "lake", None))
+
+
+def _items_uri(args: argparse.Namespace) -> str:
+    from pipeline import layout
+
+    return args.items or _lake(args).uri(layout.table("items"))
+
+
+def _model_version(args: argparse.Namespace) -> str:
+    from pipeline.registry import ensure_production_model
+
+    return args.model_version or ensure_production_model(_lake(args))
+
+
+def cmd_dag_run(args: argparse.Namespace) -> int:
+    from pipeline.airflow_env import run_dag
+
+    state = run_dag(settings(), args.dag_id, json.loads(args.conf) if args.conf else None)
+    print(f"DAG {args.dag_id}: {state}")
+    return 0 if state == "success" else 1
+
+
+def cmd_scrape(args: argparse.Namespace) -> int:
+    from pipeline.retailers import load_registry
+    from pipeline.scrape import scrape_retailer
+
+    registry = {r.name: r for r in load_registry(settings().retailers_path)}
+    names = args.retailer or sorted(registry)
+    unknown = sorted(set(names) - set(registry))
+    if unknown:
+        raise SystemExit(f"unknown retailer(s) {unknown}; registry has {sorted(registry)}")
+    for name in names:
+        print(scrape_retailer(_lake(args), registry[name], args.run_id))
+    return 0
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from pipeline.dedup import dedup_catalog
+
+    print(dedup_catalog(_lake(args), args.run_id))
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from pipeline.tag import tag_items
+
+    print(tag_items(_lake(args), _items_uri(args), _model_version(args)))
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from pipeline.embed import embed_shard, plan_shards
+
+    lake = _lake(args)
+    shards = plan_shards(lake, _items_uri(args), _model_version(args), max_shards=args.shards)
+    print(f"{len(shards)} shard(s) with images to embed")
+    for shard in shards:
+        print(embed_shard(lake, shard))
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from pipeline.index import build_index
+
+    print(build_index(_lake(args), _items_uri(args), _model_version(args), args.run_id))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from pipeline import layout
+    from pipeline.publish import publish_release
+
+    lake = _lake(args)
+    version = _model_version(args)
+    attributes = args.attributes or lake.uri(layout.table("attributes", model_version=version))
+    index_uri = args.index or lake.uri(layout.staging(args.run_id, "index"))
+    print(publish_release(lake, _items_uri(args), attributes, index_uri, version, args.run_id))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import run_demo
+
+    return run_demo(settings(), n_products=args.products)
+
+
+def _add_stage_commands(sub: argparse._SubParsersAction) -> None:
+    def stage(name: str, func: Callable, help_: str, *, run_id: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
+        if run_id:
+            p.add_argument("--run-id", default="manual", help="run id used for staging keys")
+        p.set_defaults(func=func)
+        return p
+
+    p = stage("scrape", cmd_scrape, "crawl retailers from the registry into the lake")
+    p.add_argument("retailer", nargs="*", help="retailer names (default: all)")
+    stage("dedup", cmd_dedup, "hash new images, group duplicates, write items")
+    for name, func, help_ in (
+        ("tag", cmd_tag, "predict attributes for every item"),
+        ("embed", cmd_embed, "embed items without an embedding for the model"),
+        ("index", cmd_index, "build the Annoy index into staging"),
+        ("publish", cmd_publish, "publish a verified release and move latest.json"),
+    ):
+        p = stage(name, func, help_, run_id=name in ("index", "publish"))
+        p.add_argument("--items", help="items table URI (default: the lake's tables/items)")
+        p.add_argument("--model-version", help="model version (default: production)")
+        if name == "embed":
+            p.add_argument("--shards", type=int, default=1)
+        if name == "publish":
+            p.add_argument("--attributes", help="attributes table URI")
+            p.add_argument("--index", help="index staging URI (default: the run's staging)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline import client, demo_shop, dedup
+    from pipeline.train import cli as train_cli
+
+    parser = argparse.ArgumentParser(prog="vitrine", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("dag-run", help="run one DAG once, in process (like `airflow dags test`)")
+    p.add_argument("dag_id")
+    p.add_argument("--conf", help="DAG run conf as JSON")
+    p.set_defaults(func=cmd_dag_run)
+
+    p = sub.add_parser("demo", help="start the demo shop, run catalog_refresh, query the release")
+    p.add_argument("--products", type=int, default=60, help="synthetic products per storefront")
+    p.set_defaults(func=cmd_demo)
+
+    _add_stage_commands(sub)
+    demo_shop.add_cli(sub)
+    client.add_cli(sub)
+    dedup.add_cli(sub)
+    train_cli.add_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
