@@ -1,0 +1,120 @@
+"""The multi-head attribute model (Keras 3): one shared backbone, an L2-normalised embedding,
+one softmax head per attribute.
+
+Input: float32 RGB in [0, 255], shape (N, S, S, 3); rescaling happens inside the model.
+Outputs: a dict {"embedding": (N, D) unit vectors, "<attr>": (N, n_values) softmax}. The heads
+read the embedding (scaled, as in cosine-softmax classifiers), so nearest neighbours in the
+index and the predicted attributes come from the same representation.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    import keras
+
+BACKBONES = ("compact", "mobilenet_v3_small", "efficientnet_b0")
+DEFAULT_BACKBONE = "compact"
+DEFAULT_EMBEDDING_DIM = 128
+COSINE_SCALE = 16.0  # logits = scale * <unit embedding, W>: lets unit vectors reach confident softmax
+
+
+def _compact_backbone(image_size: int, widths: tuple[int, ...] = (24, 48, 96, 192, 256)) -> "keras.Model":
+    """A small VGG-style CNN (conv-BN-ReLU, max-pool downsampling); fast on 2 CPU cores."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((image_size, image_size, 3), name="pixels")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    for i, width in enumerate(widths):
+        stride = 2 if i == 0 else 1
+        x = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+        if 0 < i < len(widths) - 1:
+            x = layers.MaxPooling2D(name=f"pool{i}")(x)
+    return keras.Model(inputs, x, name="backbone")
+
+
+def build_backbone(name: str, image_size: int) -> "keras.Model":
+    """A feature extractor taking [0, 255] RGB and returning a spatial feature map."""
+    import keras
+
+    if name == "compact":
+        return _compact_backbone(image_size)
+    shape = (image_size, image_size, 3)
+    if name == "mobilenet_v3_small":
+        net = keras.applications.MobileNetV3Small(
+            input_shape=shape, include_top=False, weights=None, include_preprocessing=True
+        )
+    elif name == "efficientnet_b0":
+        net = keras.applications.EfficientNetB0(input_shape=shape, include_top=False, weights=None)
+    else:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
+    return keras.Model(net.input, net.output, name="backbone")
+
+
+def resolve_weights(weights: str, cache_dir: Path | None = None) -> Path:
+    """A local path for backbone weights given as a path, ``file://`` or ``s3://`` URI."""
+    parsed = urlparse(weights)
+    if parsed.scheme in ("", "file"):
+        path = Path(parsed.path if parsed.scheme else weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"backbone weights not found: {weights}")
+        return path
+    if parsed.scheme != "s3":
+        raise ValueError(f"unsupported weights URI {weights!r}: use a path, file:// or s3://")
+    from pipeline.lake import Lake
+
+    folder, _, name = weights.rpartition("/")
+    dest = Path(cache_dir or tempfile.mkdtemp(prefix="vitrine-weights-")) / "weights" / name
+    if not dest.exists():
+        Lake(folder).get_file(name, dest)
+    return dest
+
+
+def build_model(
+    attributes: dict[str, list[str]],
+    image_size: int,
+    *,
+    backbone: str = DEFAULT_BACKBONE,
+    embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+    weights: str | None = None,
+    dropout: float = 0.2,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+) -> "keras.Model":
+    """Build the multi-head model; ``weights`` (path/URI of a ``.weights.h5`` saved from a
+    backbone of the same kind and size) initialises the backbone, otherwise it is random
+    with a deterministic ``seed``."""
+    import keras
+    from keras import layers
+
+    if not attributes:
+        raise ValueError("a model needs at least one attribute head")
+    for name, values in attributes.items():
+        if name == "embedding" or len(values) < 2:
+            raise ValueError(f"attribute {name!r} needs a name other than 'embedding' and ≥ 2 values")
+    keras.utils.set_random_seed(seed)
+    base = build_backbone(backbone, image_size)
+    if weights:
+        base.load_weights(str(resolve_weights(weights, cache_dir)))
+    inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
+    x = base(inputs)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    x = layers.Dense(embedding_dim, name="embedding_dense")(x)
+    embedding = layers.UnitNormalization(name="embedding", dtype="float32")(x)
+    scaled = layers.Rescaling(COSINE_SCALE, name="cosine_scale", dtype="float32")(embedding)
+    outputs = {"embedding": embedding}
+    for name, values in attributes.items():
+        outputs[name] = layers.Dense(len(values), activation="softmax", name=name, dtype="float32")(scaled)
+    return keras.Model(inputs, outputs, name="vitrine_attributes")
+
+
+def backbone_of(model: "keras.Model") -> "keras.Model":
+    """The shared backbone sub-model (for freezing, fine-tuning and saving its weights)."""
+    return model.get_layer("backbone")

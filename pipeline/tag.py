@@ -1,0 +1,96 @@
+"""Tag every catalog item with the attribute model: one prediction per canonical image.
+
+Writes ``tables/attributes/model_version=<v>/part-0.parquet`` (item_id, image_sha256, and per
+attribute ``A`` and ``A_confidence``), overwriting it on every run (idempotent). An item whose
+image cannot be read or decoded keeps a row with null values and confidence 0, and is
+reported with the reason, so the table always covers every item.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline import layout
+from pipeline.lake import Lake
+
+ITEM_COLUMNS = ["item_id", "canonical_sha256", "image_key"]
+
+
+def read_items(lake: Lake, items_uri: str) -> pa.Table:
+    """The items table (a partition folder or one Parquet file), with the columns tagging needs."""
+    key = lake.key_of(items_uri)
+    table = lake.read_parquet(key, columns=ITEM_COLUMNS) if key.endswith(".parquet") else lake.read_table(
+        key, columns=ITEM_COLUMNS
+    )
+    if table is None:
+        raise FileNotFoundError(f"no items table at {items_uri}")
+    return table.sort_by("item_id")
+
+
+def predict_attributes(
+    lake: Lake, keys: list[str], model_version: str, batch_size: int
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
+    """Per attribute an (N, n_values) probability array (rows of unreadable images are zero),
+    an ok mask, and position → reason for every image that could not be read or decoded."""
+    from pipeline.imageio import inference_dataset
+    from pipeline.registry import load_model
+
+    model = load_model(lake, model_version)
+    probs = {a: np.zeros((len(keys), len(v)), np.float32) for a, v in model.attributes.items()}
+    failures: dict[int, str] = {}
+    if keys:
+        for positions, images in inference_dataset(lake, keys, model.image_size, batch_size, failures):
+            out = model.keras_model(images, training=False)
+            rows = positions.numpy()
+            for attr in model.attributes:
+                probs[attr][rows] = np.asarray(out[attr])
+    ok = np.ones(len(keys), bool)
+    ok[list(failures)] = False
+    return probs, ok, failures
+
+
+def attributes_table(
+    items: pa.Table, attributes: dict[str, list[str]], probs: dict[str, np.ndarray], ok: np.ndarray
+) -> pa.Table:
+    """Pure: the attributes table from predicted probabilities (null where ``ok`` is False)."""
+    columns: dict[str, pa.Array] = {
+        "item_id": items.column("item_id"),
+        "image_sha256": items.column("canonical_sha256"),
+    }
+    for attr, values in attributes.items():
+        p = probs[attr]
+        best = p.argmax(axis=1) if len(p) else np.zeros(0, int)
+        labels = [values[i] if good else None for i, good in zip(best, ok)]
+        conf = np.where(ok, p.max(axis=1) if len(p) else 0.0, 0.0).astype(np.float32)
+        columns[attr] = pa.array(labels, pa.string())
+        columns[f"{attr}_confidence"] = pa.array(conf, pa.float32())
+    return pa.table(columns)
+
+
+def tag_items(lake: Lake, items_uri: str, model_version: str, batch_size: int | None = None) -> str:
+    """Predict every attribute of every item; returns the attributes partition URI."""
+    from pipeline.config import settings
+    from pipeline.registry import load_model
+
+    start = time.monotonic()
+    items = read_items(lake, items_uri)
+    keys = items.column("image_key").to_pylist()
+    missing = [i for i, k in enumerate(keys) if not k]
+    if missing:
+        raise ValueError(f"{len(missing)} item(s) in {items_uri} have no image_key, e.g. row {missing[0]}")
+    probs, ok, errors = predict_attributes(lake, keys, model_version, batch_size or settings().embed_batch_size)
+    attributes = load_model(lake, model_version).attributes
+    table = attributes_table(items, attributes, probs, ok)
+    prefix = layout.table("attributes", model_version=model_version)
+    lake.write_parquet(f"{prefix}/part-0.parquet", table)
+    failed = [(keys[i], reason) for i, reason in sorted(errors.items())]
+    elapsed = time.monotonic() - start
+    print(
+        f"tagged {int(ok.sum())}/{len(keys)} items with model {model_version} in {elapsed:.1f}s"
+        f" ({len(keys) / max(elapsed, 1e-9):.0f} items/s); {len(failed)} unreadable image(s)"
+    )
+    for key, error in failed[:20]:
+        print(f"  unreadable: {key}: {error}")
+    return lake.uri(prefix)

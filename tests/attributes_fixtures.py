@@ -1,0 +1,59 @@
+"""Tiny generated garment-like images and lake tables for the attribute-model tests."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image
+
+from pipeline import layout
+from pipeline.lake import Lake, sha256_bytes
+
+COLORS = {"red": (200, 30, 30), "blue": (30, 40, 200), "green": (30, 160, 40), "black": (15, 15, 15)}
+SHAPES = ("tshirts_tops", "trousers")
+
+
+def garment(color: str, shape: str, pattern: str, size: int = 32, seed: int = 0) -> Image.Image:
+    """A white canvas with a colored top (wide block) or trousers (two legs), solid or striped."""
+    rng = np.random.default_rng(seed)
+    img = np.full((size, size, 3), 245, np.uint8)
+    mask = np.zeros((size, size), bool)
+    a, b = size // 6, size - size // 6
+    if shape == "tshirts_tops":
+        mask[a : size // 2 + a, a:b] = True
+        mask[a : a + size // 5, 1 : b + a - 1] = True
+    else:
+        mask[a:b, a : size // 2 - 1] = True
+        mask[a:b, size // 2 + 1 : b] = True
+    rgb = np.clip(np.array(COLORS[color]) + rng.integers(-20, 20, 3), 0, 255)
+    img[mask] = rgb
+    if pattern == "striped":
+        stripes = np.zeros_like(mask)
+        stripes[::4] = True
+        img[mask & stripes] = 245
+    return Image.fromarray(img)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_items(lake: Lake, n: int = 12, size: int = 32, corrupt: int = 0) -> str:
+    """Store ``n`` generated images (+ ``corrupt`` undecodable ones) and an items table."""
+    rows = []
+    for i in range(n + corrupt):
+        if i < n:
+            color, shape = list(COLORS)[i % len(COLORS)], SHAPES[i % 2]
+            data = png_bytes(garment(color, shape, "solid" if i % 3 else "striped", size, seed=i))
+        else:
+            data = b"\x89PNG\r\n\x1a\n this is not really a png " + bytes([i])
+        sha = sha256_bytes(data)
+        key = layout.image_key(sha, "png")
+        lake.write_bytes(key, data)
+        rows.append({"item_id": f"item-{i:03d}", "group_id": f"g{i}", "canonical_sha256": sha, "image_key": key})
+    prefix = layout.table("items")
+    lake.write_parquet(f"{prefix}/part-0.parquet", pa.Table.from_pylist(rows))
+    return lake.uri(prefix)

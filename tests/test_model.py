@@ -1,0 +1,54 @@
+"""The multi-head Keras model: shapes, normalisation, heads, determinism, backbone weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.model import BACKBONES, backbone_of, build_model
+
+VOCAB = {"category": ["a", "b", "c"], "color": ["red", "blue"]}
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_outputs_are_a_dict_of_unit_embeddings_and_softmax_heads(backbone: str) -> None:
+    model = build_model(VOCAB, 32, backbone=backbone, embedding_dim=16)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    out = model(x, training=False)
+    assert set(out) == {"embedding", "category", "color"}
+    emb = np.asarray(out["embedding"])
+    assert emb.shape == (4, 16)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-4)
+    for name, values in VOCAB.items():
+        p = np.asarray(out[name])
+        assert p.shape == (4, len(values))
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_same_seed_same_model() -> None:
+    x = np.full((1, 32, 32, 3), 128.0, "float32")
+    a = build_model(VOCAB, 32, seed=7)(x)["embedding"]
+    b = build_model(VOCAB, 32, seed=7)(x)["embedding"]
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5)
+
+
+def test_backbone_weights_load_from_a_saved_file(tmp_path) -> None:
+    source = build_model(VOCAB, 32, seed=1)
+    path = tmp_path / "backbone.weights.h5"
+    backbone_of(source).save_weights(path)
+    loaded = build_model(VOCAB, 32, seed=2, weights=str(path))
+    fresh = build_model(VOCAB, 32, seed=2)
+    for w_src, w_loaded in zip(backbone_of(source).get_weights(), backbone_of(loaded).get_weights()):
+        np.testing.assert_array_equal(w_src, w_loaded)
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(backbone_of(source).get_weights(), backbone_of(fresh).get_weights())
+    )
+
+
+def test_bad_arguments_are_clear_errors(tmp_path) -> None:
+    with pytest.raises(ValueError, match="backbone"):
+        build_model(VOCAB, 32, backbone="resnet9000")
+    with pytest.raises(ValueError, match="2 values"):
+        build_model({"category": ["only"]}, 32)
+    with pytest.raises(FileNotFoundError):
+        build_model(VOCAB, 32, weights=str(tmp_path / "missing.weights.h5"))

@@ -1,0 +1,39 @@
+"""Tagging items: one row per item, vocabulary values, idempotent, unreadable images reported."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipeline import layout
+from pipeline.model import build_model
+from pipeline.registry import register_model
+from pipeline.tag import tag_items
+from tests.attributes_fixtures import write_items
+
+VOCAB = {"category": ["tshirts_tops", "trousers"], "color": ["red", "blue", "green", "black"]}
+
+
+def _model(lake) -> str:
+    model = build_model(VOCAB, 32, embedding_dim=8)
+    return register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8)
+
+
+def test_tag_items_writes_one_row_per_item_and_is_idempotent(lake, capsys) -> None:
+    items_uri = write_items(lake, n=10, corrupt=1)
+    version = _model(lake)
+    uri = tag_items(lake, items_uri, version, batch_size=4)
+    assert uri == lake.uri(layout.table("attributes", model_version=version))
+    table = lake.read_table(layout.table("attributes"), partitions={"model_version": version})
+    assert table.num_rows == 11
+    assert table.schema.field("color_confidence").type == pa.float32()
+    rows = table.sort_by("item_id").to_pylist()
+    assert [r["item_id"] for r in rows] == [f"item-{i:03d}" for i in range(11)]
+    for row in rows[:10]:
+        assert row["category"] in VOCAB["category"] and row["color"] in VOCAB["color"]
+        assert 0.0 < row["category_confidence"] <= 1.0
+    assert rows[10]["category"] is None and rows[10]["category_confidence"] == 0.0
+    assert "1 unreadable image(s)" in capsys.readouterr().out
+
+    tag_items(lake, items_uri, version, batch_size=4)
+    again = lake.read_table(layout.table("attributes"), partitions={"model_version": version})
+    assert again.num_rows == 11
+    assert again.sort_by("item_id").equals(table.sort_by("item_id"))
