@@ -1,34 +1,117 @@
-"""Decoding lake images into model-ready batches (tf.data), shared by tagging and embedding."""
+"""Decoding lake images into model-ready batches (tf.data), shared by tagging and embedding.
+
+Decoding goes through Pillow, which handles every format the scrapers keep (JPEG incl. CMYK
+and progressive, PNG/WebP with alpha, palette, grayscale, GIF, BMP), applies EXIF orientation
+and decodes JPEGs at a reduced DCT scale when the target is much smaller (``draft``), which
+is several times faster than a full decode. Images are letterboxed onto a white square
+(catalog photos sit on white) and transparent pixels are composited on white.
+"""
 from __future__ import annotations
 
+import io
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps
 
 from pipeline.lake import Lake
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
+MAX_PIXELS = 64_000_000
+PAD_VALUE = 255
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not an image we can decode (the message says why)."""
+
+
+def decode_bytes(data: bytes, image_size: int) -> np.ndarray:
+    """Image bytes → uint8 RGB array (image_size, image_size, 3), aspect kept, white padding."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > MAX_PIXELS:
+            raise ImageDecodeError(f"too many pixels: {image.width}x{image.height}")
+        if image.format == "JPEG":
+            image.draft("RGB", (image_size, image_size))
+        image = ImageOps.exif_transpose(image)
+        image = _to_rgb(image)
+        scale = image_size / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # PIL raises many types for corrupt/truncated/unknown data
+        raise ImageDecodeError(f"{type(exc).__name__}: {exc}") from exc
+    if image.size == (image_size, image_size):
+        return np.asarray(image, dtype=np.uint8)
+    canvas = Image.new("RGB", (image_size, image_size), (PAD_VALUE,) * 3)
+    canvas.paste(image, ((image_size - image.width) // 2, (image_size - image.height) // 2))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (PAD_VALUE,) * 4)
+        return Image.alpha_composite(background, image).convert("RGB")
+    return image.convert("RGB")
+
 
 def decode_image(data: "tf.Tensor", image_size: int) -> "tf.Tensor":
-    """Bytes (JPEG/PNG/GIF/WebP/BMP) → float32 RGB in [0, 255], resized with padding."""
+    """tf.data helper: a scalar string tensor of bytes → float32 (S, S, 3) in [0, 255]."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.resize_with_pad(image, image_size, image_size)
+    image = tf.numpy_function(lambda b: decode_bytes(bytes(b), image_size), [data], tf.uint8)
+    image.set_shape((image_size, image_size, 3))
     return tf.cast(image, tf.float32)
 
 
 def inference_dataset(
-    lake: Lake, keys: Sequence[str], image_size: int, batch_size: int
+    lake: Lake,
+    keys: Sequence[str],
+    image_size: int,
+    batch_size: int,
+    failures: dict[int, str] | None = None,
 ) -> "tf.data.Dataset":
-    """Batches of decoded images for ``keys``, in order, prefetched."""
+    """Batches ``(positions int64 [B], images float32 [B, S, S, 3])`` for ``keys``, in order.
+
+    Reading and decoding run in parallel (the lake's reads are I/O, Pillow releases the GIL).
+    An image that cannot be read or decoded is left out of the batches and its position is
+    recorded in ``failures`` (position → reason) instead of failing the whole run.
+    """
     import tensorflow as tf
 
-    def load(key: tf.Tensor) -> tf.Tensor:
-        data = tf.py_function(lambda k: lake.read_bytes(k.numpy().decode()), [key], tf.string)
-        return decode_image(data, image_size)
+    failed = failures if failures is not None else {}
+    lock = threading.Lock()
+    blank = np.zeros((image_size, image_size, 3), np.uint8)
+    key_list = list(keys)
 
-    ds = tf.data.Dataset.from_tensor_slices(list(keys))
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    def load(position: np.int64) -> tuple[np.ndarray, bool]:
+        pos = int(position)
+        try:
+            return decode_bytes(lake.read_bytes(key_list[pos]), image_size), np.bool_(True)
+        except (ImageDecodeError, FileNotFoundError) as exc:
+            with lock:
+                failed[pos] = f"{type(exc).__name__}: {exc}"
+            return blank, np.bool_(False)
+
+    def tf_load(position: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        image, ok = tf.numpy_function(load, [position], (tf.uint8, tf.bool))
+        image.set_shape((image_size, image_size, 3))
+        ok.set_shape(())
+        return position, image, ok
+
+    ds = tf.data.Dataset.range(len(key_list))
+    ds = ds.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.filter(lambda position, image, ok: ok)
+    ds = ds.map(lambda position, image, ok: (position, image))
+    ds = ds.batch(batch_size).map(lambda position, images: (position, tf.cast(images, tf.float32)))
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,235 @@
+"""Publish a release (contract §5): versioned prefix, verified files, ``latest.json`` last.
+
+Order of writes, each step idempotent so that a retry of the same run completes the same
+release: claim a release id for the run (stored in the run's staging) → upload
+``index.ann``, ``items.parquet``, ``attributes.parquet`` (files already uploaded intact by an
+earlier attempt are kept) → ``manifest.json`` → re-read every file and check size and
+sha256 → a ``releases`` table row → ``latest.json`` with a conditional write (compare-and-swap
+on its ETag; it only ever moves forward to a newer release id) → retention. A crash at any
+point before ``latest.json`` leaves consumers on the previous complete release.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import layout
+from pipeline.config import settings
+from pipeline.embed import load_table
+from pipeline.index import INDEX_FILE, ITEMS_FILE, STATS_FILE
+from pipeline.lake import Lake, PreconditionFailed, sha256_file
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+ATTRIBUTES_FILE = "attributes.parquet"
+CAS_ATTEMPTS = 10
+
+
+class PublishError(RuntimeError):
+    """A release could not be published (the message says which file or step)."""
+
+
+def release_id_for(run_id: str, at: datetime) -> str:
+    """Sortable release id: UTC timestamp (µs) + a short hash of the run id."""
+    return f"{at.strftime('%Y%m%dT%H%M%S.%fZ')}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
+
+
+def _claim_release(lake: Lake, run_id: str) -> dict:
+    """The run's release id and creation time, fixed by the first attempt of the run."""
+    key = f"{layout.staging(run_id, 'publish')}/release.json"
+    if lake.exists(key):
+        return lake.read_json(key)
+    now = datetime.now(timezone.utc)
+    claim = {"release_id": release_id_for(run_id, now), "created_at": now.isoformat(), "run_id": run_id}
+    try:
+        lake.write_json(key, claim, if_none_match=True)
+    except PreconditionFailed:  # a concurrent attempt of the same run claimed first
+        return lake.read_json(key)
+    return claim
+
+
+def release_attributes(attributes: pa.Table | None, item_ids: pa.Array) -> pa.Table:
+    """Contract attributes table for the release's items: item_id, A, A_confidence (float32)."""
+    item_ids = item_ids.cast(pa.string())
+    if attributes is None:
+        return pa.table({"item_id": item_ids})
+    names = [c for c in attributes.column_names if f"{c}_confidence" in attributes.column_names]
+    by_item = {item: row for row, item in enumerate(attributes.column("item_id").to_pylist())}
+    rows = pa.array([by_item.get(item) for item in item_ids.to_pylist()], pa.int64())
+    columns = {"item_id": item_ids}
+    for name in names:
+        columns[name] = attributes.column(name).cast(pa.string()).take(rows)
+        columns[f"{name}_confidence"] = attributes.column(f"{name}_confidence").cast(pa.float32()).take(rows)
+    return pa.table(columns)
+
+
+def _local_sha(path: Path) -> dict:
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def _remote_matches(lake: Lake, key: str, expected: dict, tmp: Path) -> bool:
+    """Whether ``key`` exists with exactly the expected size and sha256 (re-read from the lake)."""
+    if not lake.exists(key) or lake.info(key).size != expected["bytes"]:
+        return False
+    local = lake.get_file(key, tmp / f"verify-{Path(key).name}")
+    try:
+        return sha256_file(local) == expected["sha256"]
+    finally:
+        local.unlink(missing_ok=True)
+
+
+def publish_release(
+    lake: Lake,
+    items_uri: str,
+    attributes_uri: str,
+    index_uri: str,
+    model_version: str,
+    run_id: str,
+    *,
+    after_upload: Callable[[str], None] | None = None,
+) -> str:
+    """Publish the staged index with its items and attributes; returns the release id.
+
+    ``after_upload(key)`` is called after each release file is uploaded (tests use it to
+    simulate a crash half-way).
+    """
+    claim = _claim_release(lake, run_id)
+    release_id = claim["release_id"]
+    prefix = layout.release_prefix(release_id)
+    manifest_key = f"{prefix}/{MANIFEST}"
+    with tempfile.TemporaryDirectory(prefix="vitrine-publish-") as tmp_name:
+        tmp = Path(tmp_name)
+        if not (lake.exists(manifest_key) and _verify(lake, lake.read_json(manifest_key), tmp, quiet=True)):
+            manifest = _stage_files(lake, attributes_uri, index_uri, model_version, claim, tmp)
+            for name, expected in sorted(manifest["files"].items()):
+                key = f"{prefix}/{name}"
+                if _remote_matches(lake, key, expected, tmp):
+                    log.info("%s already uploaded intact", lake.uri(key))
+                    continue
+                lake.put_file(key, tmp / name)
+                if after_upload is not None:
+                    after_upload(key)
+            lake.write_json(manifest_key, manifest)
+            if after_upload is not None:
+                after_upload(manifest_key)
+            _verify(lake, manifest, tmp, quiet=False)
+        manifest = lake.read_json(manifest_key)
+    _write_release_row(lake, manifest)
+    moved = _advance_latest(lake, release_id)
+    log.info("release %s complete (%d items); latest.json %s", release_id, manifest["n_items"],
+             "now points to it" if moved else "kept on a newer release")
+    apply_retention(lake, settings().release_retention)
+    lake.delete_prefix(lake.key_of(index_uri).rstrip("/") + "/")
+    return release_id
+
+
+def _stage_files(
+    lake: Lake, attributes_uri: str, index_uri: str, model_version: str, claim: dict, tmp: Path
+) -> dict:
+    """Download/derive the release files into ``tmp`` and return the manifest for them."""
+    staged = lake.key_of(index_uri).rstrip("/")
+    if not lake.exists(f"{staged}/{STATS_FILE}"):
+        raise PublishError(f"no complete index staged at {index_uri} (missing {STATS_FILE})")
+    stats = lake.read_json(f"{staged}/{STATS_FILE}")
+    if stats["model_version"] != model_version:
+        raise PublishError(f"index at {index_uri} is for model {stats['model_version']}, not {model_version}")
+    lake.get_file(f"{staged}/{INDEX_FILE}", tmp / INDEX_FILE)
+    lake.get_file(f"{staged}/{ITEMS_FILE}", tmp / ITEMS_FILE)
+    items = lake.read_parquet(f"{staged}/{ITEMS_FILE}", columns=["item_id"])
+    attributes = release_attributes(load_table(lake, attributes_uri), items.column("item_id").combine_chunks())
+    pq.write_table(attributes, tmp / ATTRIBUTES_FILE, compression="zstd")
+    return {
+        "release_id": claim["release_id"],
+        "created_at": claim["created_at"],
+        "run_id": claim["run_id"],
+        "model_version": model_version,
+        "n_items": stats["n_items"],
+        "dim": stats["dim"],
+        "metric": stats["metric"],
+        "n_trees": stats["n_trees"],
+        "search_k": stats["search_k"],
+        "recall_at_10": stats["recall_at_10"],
+        "files": {name: _local_sha(tmp / name) for name in (INDEX_FILE, ITEMS_FILE, ATTRIBUTES_FILE)},
+    }
+
+
+def _verify(lake: Lake, manifest: dict, tmp: Path, quiet: bool) -> bool:
+    """Re-read every file of a release; False (quiet) or PublishError on any mismatch."""
+    prefix = layout.release_prefix(manifest["release_id"])
+    for name, expected in sorted(manifest["files"].items()):
+        if not _remote_matches(lake, f"{prefix}/{name}", expected, tmp):
+            if quiet:
+                return False
+            raise PublishError(f"verification failed for {lake.uri(prefix + '/' + name)}: size or sha256 differs")
+    return True
+
+
+def _write_release_row(lake: Lake, manifest: dict) -> None:
+    row = pa.table(
+        {
+            "release_id": [manifest["release_id"]],
+            "created_at": pa.array([datetime.fromisoformat(manifest["created_at"])], pa.timestamp("us", tz="UTC")),
+            "run_id": [manifest["run_id"]],
+            "model_version": [manifest["model_version"]],
+            "n_items": pa.array([manifest["n_items"]], pa.int64()),
+            "dim": pa.array([manifest["dim"]], pa.int32()),
+            "metric": [manifest["metric"]],
+            "n_trees": pa.array([manifest["n_trees"]], pa.int32()),
+            "search_k": pa.array([manifest["search_k"]], pa.int64()),
+            "recall_at_10": pa.array([manifest["recall_at_10"]], pa.float64()),
+            "bytes": pa.array([sum(f["bytes"] for f in manifest["files"].values())], pa.int64()),
+            "manifest": [f"{layout.release_prefix(manifest['release_id'])}/{MANIFEST}"],
+        }
+    )
+    lake.write_parquet(f"{layout.table('releases', release_id=manifest['release_id'])}/part-0.parquet", row)
+
+
+def _advance_latest(lake: Lake, release_id: str) -> bool:
+    """Point latest.json at ``release_id`` unless it already points to a newer one (CAS loop)."""
+    body = {"release_id": release_id, "manifest": f"{layout.release_prefix(release_id)}/{MANIFEST}"}
+    for _ in range(CAS_ATTEMPTS):
+        try:
+            if not lake.exists(layout.LATEST):
+                lake.write_json(layout.LATEST, body, if_none_match=True)
+                return True
+            etag = lake.info(layout.LATEST).etag
+            current = lake.read_json(layout.LATEST)
+            if current["release_id"] >= release_id:
+                return current["release_id"] == release_id
+            lake.write_json(layout.LATEST, body, if_match=etag)
+            return True
+        except (PreconditionFailed, FileNotFoundError):
+            log.info("latest.json changed concurrently; re-reading")
+    raise PublishError(f"could not update {lake.uri(layout.LATEST)} after {CAS_ATTEMPTS} attempts")
+
+
+def list_releases(lake: Lake) -> list[str]:
+    """Release ids present in the lake (complete or not), oldest first."""
+    ids = {key.split("/")[1] for key in lake.iter_keys(f"{layout.RELEASES}/") if key.count("/") >= 2}
+    return sorted(ids)
+
+
+def apply_retention(lake: Lake, keep: int) -> list[str]:
+    """Delete all but the ``keep`` newest complete releases; never the latest or newer ones."""
+    if keep < 1:
+        raise ValueError(f"release retention must be ≥ 1, got {keep}")
+    if not lake.exists(layout.LATEST):
+        return []
+    latest = lake.read_json(layout.LATEST)["release_id"]
+    releases = list_releases(lake)
+    complete = [r for r in releases if lake.exists(f"{layout.release_prefix(r)}/{MANIFEST}")]
+    kept = set(complete[-keep:]) | {latest} | {r for r in releases if r > latest}
+    doomed = [r for r in releases if r not in kept]
+    for release_id in doomed:
+        lake.delete_prefix(layout.release_prefix(release_id) + "/")
+        log.info("retention: deleted release %s", release_id)
+    return doomed

@@ -1,0 +1,126 @@
+"""Publishing releases on a file lake and on S3 (moto server on loopback, through boto3)."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from serve_fixtures import attributes_uri, embed_all, tiny_model, write_catalog
+
+from pipeline import layout
+from pipeline.client import Release
+from pipeline.index import build_index
+from pipeline.lake import sha256_bytes
+from pipeline.publish import PublishError, apply_retention, list_releases, publish_release
+
+MODEL = tiny_model()
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def _crash_after(n: int):
+    uploaded: list[str] = []
+
+    def hook(key: str) -> None:
+        uploaded.append(key)
+        if len(uploaded) >= n:
+            raise Crash(f"simulated crash after {key}")
+
+    return hook
+
+
+def _publish(lake, run_id: str, n_items: int = 12, **kw) -> str:
+    items_uri = write_catalog(lake, range(n_items))
+    embed_all(lake, items_uri, MODEL)
+    index_uri = build_index(lake, items_uri, MODEL.version, run_id)
+    return publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, run_id, **kw)
+
+
+@pytest.fixture(params=["file", "s3"])
+def any_lake(request):
+    return request.getfixturevalue("lake" if request.param == "file" else "s3_lake")
+
+
+def test_full_publish(any_lake, tmp_path):
+    lake = any_lake
+    release_id = _publish(lake, "scheduled__2026-01-01")
+    prefix = layout.release_prefix(release_id)
+
+    assert lake.read_json(layout.LATEST) == {"release_id": release_id, "manifest": f"{prefix}/manifest.json"}
+    manifest = lake.read_json(f"{prefix}/manifest.json")
+    for field in ("release_id", "created_at", "model_version", "n_items", "dim", "metric", "n_trees", "recall_at_10"):
+        assert field in manifest
+    assert manifest["n_items"] == 12 and manifest["dim"] == MODEL.embedding_dim
+    assert manifest["created_at"].endswith("+00:00")
+    assert sorted(manifest["files"]) == ["attributes.parquet", "index.ann", "items.parquet"]
+    for name, meta in manifest["files"].items():
+        data = lake.read_bytes(f"{prefix}/{name}")
+        assert meta == {"sha256": sha256_bytes(data), "bytes": len(data)}
+
+    attributes = Release.latest(lake, cache_dir=tmp_path / "cache").attributes
+    assert attributes.column_names == ["item_id", "category", "category_confidence"]
+    assert attributes.schema.field("category_confidence").type == pa.float32()
+
+    row = lake.read_table(layout.table("releases")).to_pylist()
+    assert len(row) == 1 and row[0]["release_id"] == release_id and row[0]["n_items"] == 12
+    assert lake.list(layout.staging("scheduled__2026-01-01", "index") + "/") == []  # staging cleaned
+
+
+def test_crash_mid_publish_keeps_latest_and_retry_completes(any_lake, tmp_path):
+    lake = any_lake
+    first = _publish(lake, "run-1")
+
+    with pytest.raises(Crash):
+        _publish(lake, "run-2", n_items=14, after_upload=_crash_after(2))
+    assert lake.read_json(layout.LATEST)["release_id"] == first
+    assert len(Release.latest(lake, cache_dir=tmp_path / "c1")) == 12  # consumers still see run-1
+
+    items_uri = lake.uri(layout.table("items"))
+    index_uri = lake.uri(layout.staging("run-2", "index"))
+    second = publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, "run-2")
+    assert second > first and lake.read_json(layout.LATEST)["release_id"] == second
+    assert len(Release.latest(lake, cache_dir=tmp_path / "c2")) == 14
+    assert list_releases(lake) == [first, second]
+    # a retry after success finds the release complete (staging is gone) and changes nothing
+    assert publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, "run-2") == second
+
+
+def test_crash_before_manifest_verification_is_detected_and_repaired(lake):
+    run = "run-x"
+    with pytest.raises(Crash):
+        _publish(lake, run, after_upload=_crash_after(4))  # all 3 files + manifest, then crash
+    assert not lake.exists(layout.LATEST)
+    release_id = list_releases(lake)[0]
+    lake.write_bytes(f"{layout.release_prefix(release_id)}/items.parquet", b"garbage")
+    with pytest.raises(PublishError, match="no complete index staged"):  # staging was never cleaned
+        publish_release(lake, "unused", "unused", lake.uri("staging/nope/index"), MODEL.version, run)
+    index_uri = lake.uri(layout.staging(run, "index"))
+    items_uri = lake.uri(layout.table("items"))
+    assert publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, run) == release_id
+    assert lake.read_json(layout.LATEST)["release_id"] == release_id
+
+
+def test_retention_keeps_n_and_never_the_latest(any_lake):
+    lake = any_lake
+    ids = [_publish(lake, f"run-{i}", n_items=6) for i in range(4)]
+    assert list_releases(lake) == ids
+
+    assert apply_retention(lake, 2) == ids[:2]
+    assert list_releases(lake) == ids[2:]
+    assert lake.read_json(layout.LATEST)["release_id"] == ids[3]
+
+    # latest.json pointing at an older release (e.g. a rollback) protects it
+    lake.write_json(layout.LATEST, {"release_id": ids[2], "manifest": f"{layout.release_prefix(ids[2])}/manifest.json"})
+    assert apply_retention(lake, 1) == []
+    assert list_releases(lake) == ids[2:]
+
+
+def test_latest_only_moves_forward(lake):
+    older = _publish(lake, "run-a")
+    newer = _publish(lake, "run-b")
+    # a late retry of the older run must not move latest.json back
+    lake.delete(f"{layout.release_prefix(older)}/manifest.json")
+    items_uri = write_catalog(lake, range(12))
+    index_uri = build_index(lake, items_uri, MODEL.version, "run-a")
+    assert publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, "run-a") == older
+    assert lake.read_json(layout.LATEST)["release_id"] == newer
