@@ -110,9 +110,28 @@ def attributes_uri(lake: Lake, model_version: str = "tiny-v1") -> str:
     return lake.uri(layout.table("attributes", model_version=model_version))
 
 
+def register(lake: Lake, model: TinyModel) -> str:
+    """Register the tiny model in the lake's model registry under its version."""
+    from pipeline.registry import exists, register_model
+
+    if not exists(lake, model.version):
+        register_model(
+            lake,
+            model.keras_model,
+            attributes=model.attributes,
+            image_size=model.image_size,
+            backbone="tiny",
+            embedding_dim=model.embedding_dim,
+            version=model.version,
+        )
+    return model.version
+
+
 def embed_all(lake: Lake, items_uri: str, model: TinyModel, max_shards: int = 2, min_shard_images: int = 4) -> list[str]:
-    """Plan and run every shard (as the DAG's mapped tasks would)."""
+    """Register the model, then plan and run every shard as the DAG's mapped tasks would
+    (the model comes from the registry)."""
     from pipeline.embed import embed_shard, plan_shards
 
+    register(lake, model)
     shards = plan_shards(lake, items_uri, model.version, max_shards, min_shard_images=min_shard_images)
-    return [embed_shard(lake, shard, model=model) for shard in shards]
+    return [embed_shard(lake, shard) for shard in shards]

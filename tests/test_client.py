@@ -40,7 +40,7 @@ def test_queries_return_items_with_offers_and_attributes(lake, tmp_path):
     # the photo of an item finds that item first, at distance ~0
     photo = tmp_path / "query.png"
     photo.write_bytes(garment_png(9))
-    by_image = release.similar_to_image(photo, k=3, model=MODEL)
+    by_image = release.similar_to_image(photo, k=3)  # the release's model, from the registry
     assert by_image[0]["item_id"] == "item-0009" and by_image[0]["distance"] < 1e-3
 
     annoy_vector = release.index.get_item_vector(release._id_of("item-0004"))
