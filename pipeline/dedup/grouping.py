@@ -1,0 +1,140 @@
+"""Near-duplicate pairs → groups with stable ids, and the canonical image of a group.
+
+Decision for a pair (``Thresholds``): 64-bit pHash within ``max_distance`` (the multi-index
+search), 256-bit pHash within ``max_fine_distance`` and colour (hue) distance within
+``max_color_distance``.
+
+Grouping rule (guard against chaining): pairs are merged in ascending order of distance,
+like single-link clustering, but a merge of two groups is refused unless *every* cross pair
+of images is within ``GUARD_FACTOR`` × the hash thresholds and within the colour threshold.
+So a group's diameter is bounded: A~B~C~…~Z never joins A and Z unless A and Z are
+themselves close, and colour never chains (a colorway cannot join through an in-between
+image). Existing groups (from earlier runs) are kept as they are; new images join them or
+form new groups, and two existing groups merge only through the same guarded rule. The
+merged group keeps the id of the larger group (then the smaller id): ids are stable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.dedup.methods import color_distance, hamming, hamming_fine
+
+GUARD_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_distance: int = 8
+    max_fine_distance: int = 40
+    max_color_distance: float = 14.0
+
+
+@dataclass(frozen=True)
+class Signatures:
+    """Signatures of N images, row-aligned: 64-bit codes, (N, 4) fine codes, (N, C, 2) colour."""
+
+    codes: np.ndarray
+    fine: np.ndarray
+    color: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def verify(sig: Signatures, i: np.ndarray, j: np.ndarray, th: Thresholds) -> np.ndarray:
+    """Boolean mask of the candidate pairs (64-bit distance already within range) that are
+    duplicates by the finer hash and by colour."""
+    keep = hamming_fine(sig.fine[i], sig.fine[j]) <= th.max_fine_distance
+    out = np.zeros(len(i), dtype=bool)
+    idx = np.flatnonzero(keep)
+    for start in range(0, len(idx), 65536):  # colour distance is the costly part: in blocks
+        block = idx[start : start + 65536]
+        out[block] = color_distance(sig.color[i[block]], sig.color[j[block]]) <= th.max_color_distance
+    return out
+
+
+def _compatible(sig: Signatures, a: list[int], b: list[int], th: Thresholds) -> bool:
+    ia = np.repeat(np.asarray(a), len(b))
+    ib = np.tile(np.asarray(b), len(a))
+    return bool(
+        (hamming(sig.codes[ia], sig.codes[ib]) <= GUARD_FACTOR * th.max_distance).all()
+        and (hamming_fine(sig.fine[ia], sig.fine[ib]) <= GUARD_FACTOR * th.max_fine_distance).all()
+        and (color_distance(sig.color[ia], sig.color[ib]) <= th.max_color_distance).all()
+    )
+
+
+def assign_groups(
+    sig: Signatures,
+    existing: list[str | None],
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rank: np.ndarray,
+    sha256: list[str],
+    th: Thresholds,
+) -> list[str]:
+    """Group ids for every image.
+
+    ``existing``: group id from earlier runs, None for new images; ``edges``: verified pairs
+    (i, j, distance); ``rank``: ``canonical_rank``, used to name a new group after its
+    best image (``g`` + its sha256[:16]).
+    """
+    n = len(existing)
+    parent = list(range(n))
+    members: dict[int, list[int]] = {}
+    by_id: dict[str, int] = {}
+    for idx, gid in enumerate(existing):
+        if gid is None:
+            members[idx] = [idx]
+        elif gid in by_id:
+            root = by_id[gid]
+            parent[idx] = root
+            members[root].append(idx)
+        else:
+            by_id[gid] = idx
+            members[idx] = [idx]
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    i, j, dist = edges
+    order = np.lexsort((j, i, dist))
+    refused: set[tuple[int, int]] = set()
+    for e in order:
+        ra, rb = find(int(i[e])), find(int(j[e]))
+        if ra == rb or (min(ra, rb), max(ra, rb)) in refused:
+            continue
+        if not _compatible(sig, members[ra], members[rb], th):
+            refused.add((min(ra, rb), max(ra, rb)))
+            continue
+        keep, gone = (ra, rb) if len(members[ra]) >= len(members[rb]) else (rb, ra)
+        parent[gone] = keep
+        members[keep].extend(members.pop(gone))
+
+    out: list[str] = [""] * n
+    for root, group in members.items():
+        ids: dict[str, int] = {}
+        for idx in group:
+            if existing[idx] is not None:
+                ids[existing[idx]] = ids.get(existing[idx], 0) + 1
+        if ids:
+            gid = min(ids, key=lambda g: (-ids[g], g))
+        else:
+            best = min(group, key=lambda k: rank[k])
+            gid = "g" + sha256[best][:16]
+        for idx in group:
+            out[idx] = gid
+    return out
+
+
+def canonical_rank(width: np.ndarray, height: np.ndarray, seen_seq: np.ndarray, sha256: list[str]) -> np.ndarray:
+    """Rank for choosing the canonical image (lower is better): largest resolution, then
+    earliest seen, then smallest sha256, so the choice is deterministic."""
+    pixels = width.astype(np.int64) * height.astype(np.int64)
+    order = np.lexsort((np.asarray(sha256, dtype=str), seen_seq, -pixels))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank

@@ -1,0 +1,50 @@
+"""Hash images: per image sha256 (known), 64/256-bit pHash and colour signature, or a reason."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pipeline.dedup.methods import ImageRejected, color_signature, decode_rgb, phash64, phash256
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    """Signatures of one image; ``reason`` is set (and the rest None) when it was rejected."""
+
+    sha256: str
+    phash: int | None
+    phash256: bytes | None
+    color: bytes | None
+    width: int | None
+    height: int | None
+    reason: str | None = None
+
+
+def hash_bytes(sha256: str, data: bytes) -> ImageHashes:
+    """Signatures of encoded image bytes; undecodable images come back with a reason."""
+    try:
+        img, width, height = decode_rgb(data)
+    except ImageRejected as exc:
+        return ImageHashes(sha256, None, None, None, None, None, str(exc))
+    return ImageHashes(sha256, phash64(img), phash256(img), color_signature(img), width, height)
+
+
+def hash_many(
+    jobs: Iterable[tuple[str, str]], read: Callable[[str], bytes], workers: int | None = None
+) -> list[ImageHashes]:
+    """Hash (sha256, key) pairs, reading bytes with ``read``, in threads (PIL decodes and
+    resizes without the GIL; S3 reads overlap). Order of results follows ``jobs``."""
+
+    def one(job: tuple[str, str]) -> ImageHashes:
+        sha, key = job
+        try:
+            data = read(key)
+        except FileNotFoundError:
+            return ImageHashes(sha, None, None, None, None, None, f"missing from the lake: {key}")
+        return hash_bytes(sha, data)
+
+    workers = workers or min(8, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, jobs, chunksize=16))

@@ -1,0 +1,115 @@
+"""Groups → the ``duplicates`` and ``items`` tables (pure: tables in, tables out).
+
+An item is one group of near-duplicate images that are stored now. Its canonical image is
+the group's largest-resolution image, then the earliest seen, then the smallest sha256.
+Its offers are the available products showing any image of the group, once per
+(retailer, product_id); its title is that of the canonical image's product (the first by
+retailer, product_id when several products show the very same file). ``item_id`` is the
+group id, which stays stable across runs.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pyarrow as pa
+
+OFFER = pa.struct(
+    [
+        ("retailer", pa.string()),
+        ("product_id", pa.string()),
+        ("url", pa.string()),
+        ("price", pa.float64()),
+        ("currency", pa.string()),
+    ]
+)
+ITEMS_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("group_id", pa.string()),
+        ("canonical_sha256", pa.string()),
+        ("image_key", pa.string()),
+        ("title", pa.string()),
+        ("offers", pa.list_(OFFER)),
+        ("n_images", pa.int32()),
+    ]
+)
+DUPLICATES_SCHEMA = pa.schema(
+    [
+        ("sha256", pa.string()),
+        ("group_id", pa.string()),
+        ("canonical_sha256", pa.string()),
+        ("distance", pa.int16()),
+    ]
+)
+
+
+def build_tables(
+    images: pa.Table, products: pa.Table, index: pa.Table, groups: dict[str, str]
+) -> tuple[pa.Table, pa.Table]:
+    """(duplicates, items) for the stored ``images`` (sha256, image_key, retailer,
+    product_id), ``products`` (product_id, retailer, title, url, price, currency, available)
+    and the hash ``index`` (sha256, phash, width, height, seen_seq; rejected rows ignored)."""
+    info = {
+        sha: (code, w, h, seq)
+        for sha, code, w, h, seq, reason in zip(
+            *(index[c].to_pylist() for c in ("sha256", "phash", "width", "height", "seen_seq", "reason"))
+        )
+        if reason is None
+    }
+    key_of: dict[str, str] = {}
+    shown_by: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for sha, key, retailer, pid in zip(
+        *(images[c].to_pylist() for c in ("sha256", "image_key", "retailer", "product_id"))
+    ):
+        if sha in info and sha in groups:
+            key_of[sha] = min(key, key_of.get(sha, key))
+            shown_by[sha].add((retailer, pid))
+
+    members: dict[str, list[str]] = defaultdict(list)
+    for sha in key_of:
+        members[groups[sha]].append(sha)
+
+    offers_of = _offers(products)
+    dup_rows: list[tuple[str, str, str, int]] = []
+    item_rows: list[dict] = []
+    for gid in sorted(members):
+        shas = sorted(members[gid], key=lambda s: (-info[s][1] * info[s][2], info[s][3], s))
+        canon = shas[0]
+        for sha in sorted(shas):
+            dist = int(np.bitwise_count(np.uint64(info[sha][0]) ^ np.uint64(info[canon][0])))
+            dup_rows.append((sha, gid, canon, dist))
+        products_in = sorted(set().union(*(shown_by[s] for s in shas)))
+        offers = [offers_of[p] for p in products_in if p in offers_of]
+        if not offers:
+            continue  # no available product shows this group any more
+        titled = [p for p in sorted(shown_by[canon]) if p in offers_of] or [(offers[0]["retailer"], offers[0]["product_id"])]
+        item_rows.append(
+            {
+                "item_id": gid,
+                "group_id": gid,
+                "canonical_sha256": canon,
+                "image_key": key_of[canon],
+                "title": offers_of[titled[0]]["title"],
+                "offers": [{k: o[k] for k in OFFER.names} for o in offers],
+                "n_images": len(shas),
+            }
+        )
+    duplicates = pa.table(
+        {name: [r[k] for r in dup_rows] for k, name in enumerate(DUPLICATES_SCHEMA.names)}, schema=DUPLICATES_SCHEMA
+    )
+    items = pa.Table.from_pylist(item_rows, schema=ITEMS_SCHEMA)
+    return duplicates, items
+
+
+def _offers(products: pa.Table) -> dict[tuple[str, str], dict]:
+    """(retailer, product_id) → offer fields + title, for available products."""
+    cols = {c: products[c].to_pylist() for c in ("retailer", "product_id", "title", "url", "price", "currency")}
+    available = products["available"].to_pylist() if "available" in products.column_names else [True] * products.num_rows
+    out: dict[tuple[str, str], dict] = {}
+    for n, ok in enumerate(available):
+        if ok is False:
+            continue
+        row = {c: cols[c][n] for c in cols}
+        out[(row["retailer"], row["product_id"])] = row
+    return out

@@ -1,0 +1,100 @@
+"""Tiny synthetic product photos and the images/products tables around them, for dedup tests."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont
+
+from pipeline import layout
+from pipeline.lake import Lake, sha256_bytes
+
+
+def garment(seed: int, size: int = 256) -> Image.Image:
+    """A 'product shot': coloured shapes and stripes on a white studio background."""
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    for _ in range(7):
+        x0, y0 = (int(v) for v in rng.integers(0, size * 3 // 4, 2))
+        w, h = (int(v) for v in rng.integers(size // 6, size // 2, 2))
+        x1, y1 = x0 + w, y0 + h
+        color = tuple(int(c) for c in rng.integers(30, 230, 3))
+        if rng.random() < 0.5:
+            draw.ellipse([x0, y0, x1, y1], fill=color)
+        else:
+            draw.rectangle([x0, y0, x1, y1], fill=color)
+    for k in range(int(rng.integers(2, 6))):
+        y = int(rng.integers(0, size))
+        draw.rectangle([0, y, size, y + size // 32], fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    return img
+
+
+def encode(img: Image.Image, fmt: str = "JPEG", quality: int = 92) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, quality=quality) if fmt == "JPEG" else img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def resize(img: Image.Image, factor: float) -> Image.Image:
+    return img.resize((round(img.width * factor), round(img.height * factor)), Image.Resampling.LANCZOS)
+
+
+def watermark(img: Image.Image, text: str = "© shop.example") -> Image.Image:
+    base = img.convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    font = ImageFont.load_default(size=max(10, img.height // 12))
+    ImageDraw.Draw(layer).text(
+        (img.width * 0.95, img.height * 0.95), text, fill=(128, 128, 128, 160), font=font, anchor="rb"
+    )
+    return Image.alpha_composite(base, layer).convert("RGB")
+
+
+def brightness(img: Image.Image, factor: float) -> Image.Image:
+    return ImageEnhance.Brightness(img).enhance(factor)
+
+
+def hue_shift(img: Image.Image, degrees: float) -> Image.Image:
+    """The same picture in another colorway."""
+    h, s, v = img.convert("HSV").split()
+    h = h.point(lambda x: (x + int(degrees * 256 / 360)) % 256)
+    return Image.merge("HSV", (h, s, v)).convert("RGB")
+
+
+def write_catalog(lake: Lake, listings: list[tuple[str, str, bytes | None, str]]) -> dict[str, str]:
+    """Store images and write the images/products tables like the scrape stage does.
+
+    ``listings``: (retailer, local product id, image bytes or None for a failed download,
+    title). Returns product_id → sha256 of its image.
+    """
+    images: dict[str, list[dict]] = {}
+    products: dict[str, list[dict]] = {}
+    shas: dict[str, str] = {}
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for retailer, local_id, data, title in listings:
+        pid = f"{retailer}:{local_id}"
+        url = f"https://{retailer}.example/img/{local_id}.jpg"
+        row = {"url": url, "retailer": retailer, "product_id": pid, "position": 0, "format": "jpeg"}
+        if data is None:
+            row.update(sha256=None, image_key=None, width=None, height=None, bytes=None,
+                       status="rejected", reason="download failed")
+        else:
+            sha = sha256_bytes(data)
+            key = layout.image_key(sha, "jpg")
+            lake.write_bytes(key, data)
+            shas[pid] = sha
+            row.update(sha256=sha, image_key=key, width=None, height=None, bytes=len(data),
+                       status="stored", reason=None)
+        images.setdefault(retailer, []).append(row)
+        products.setdefault(retailer, []).append(
+            {"product_id": pid, "retailer": retailer, "title": title, "brand": "Acme", "price": 10.0,
+             "currency": "EUR", "url": f"https://{retailer}.example/p/{local_id}", "image_urls": [url],
+             "scraped_at": now, "available": True}
+        )
+    for retailer, rows in images.items():
+        lake.write_parquet(f"{layout.table('images', retailer=retailer)}/part-0.parquet", pa.Table.from_pylist(rows))
+    for retailer, rows in products.items():
+        lake.write_parquet(f"{layout.table('products', retailer=retailer)}/part-0.parquet", pa.Table.from_pylist(rows))
+    return shas
