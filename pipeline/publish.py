@@ -57,11 +57,10 @@ def _claim_release(lake: Lake, run_id: str) -> dict:
     return claim
 
 
-def release_attributes(attributes: pa.Table | None, item_ids: pa.Array) -> pa.Table:
-    """Contract attributes table for the release's items: item_id, A, A_confidence (float32)."""
+def release_attributes(attributes: pa.Table, item_ids: pa.Array) -> pa.Table:
+    """Contract attributes table for the release's items (in their order): item_id, A,
+    A_confidence (float32); nulls for an item the tagger has no row for."""
     item_ids = item_ids.cast(pa.string())
-    if attributes is None:
-        return pa.table({"item_id": item_ids})
     names = [c for c in attributes.column_names if f"{c}_confidence" in attributes.column_names]
     by_item = {item: row for row, item in enumerate(attributes.column("item_id").to_pylist())}
     rows = pa.array([by_item.get(item) for item in item_ids.to_pylist()], pa.int64())
@@ -145,7 +144,10 @@ def _stage_files(
     lake.get_file(f"{staged}/{INDEX_FILE}", tmp / INDEX_FILE)
     lake.get_file(f"{staged}/{ITEMS_FILE}", tmp / ITEMS_FILE)
     items = lake.read_parquet(f"{staged}/{ITEMS_FILE}", columns=["item_id"])
-    attributes = release_attributes(load_table(lake, attributes_uri), items.column("item_id").combine_chunks())
+    tagged = load_table(lake, attributes_uri)
+    if tagged is None:
+        raise PublishError(f"no attributes table at {attributes_uri}")
+    attributes = release_attributes(tagged, items.column("item_id").combine_chunks())
     pq.write_table(attributes, tmp / ATTRIBUTES_FILE, compression="zstd")
     return {
         "release_id": claim["release_id"],

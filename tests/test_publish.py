@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from serve_fixtures import attributes_uri, embed_all, tiny_model, write_catalog
+from serve_fixtures import OFFER, attributes_uri, embed_all, tiny_model, write_catalog
 
 from pipeline import layout
 from pipeline.client import Release
 from pipeline.index import build_index
-from pipeline.lake import sha256_bytes
-from pipeline.publish import PublishError, apply_retention, list_releases, publish_release
+from pipeline.lake import Lake, sha256_bytes
+from pipeline.publish import PublishError, _advance_latest, apply_retention, list_releases, publish_release
 
 MODEL = tiny_model()
 
@@ -124,3 +124,73 @@ def test_latest_only_moves_forward(lake):
     index_uri = build_index(lake, items_uri, MODEL.version, "run-a")
     assert publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, "run-a") == older
     assert lake.read_json(layout.LATEST)["release_id"] == newer
+
+
+class _RacingLake(Lake):
+    """A real lake where a competing publisher moves latest.json right after we read its ETag."""
+
+    def __init__(self, root: str, competitor: str):
+        super().__init__(root)
+        self.competitor = competitor
+        self.raced = False
+
+    def info(self, key: str):
+        result = super().info(key)
+        if key == layout.LATEST and not self.raced:
+            self.raced = True
+            body = {"release_id": self.competitor, "manifest": f"{layout.release_prefix(self.competitor)}/manifest.json"}
+            super().write_json(layout.LATEST, body)
+        return result
+
+
+@pytest.mark.parametrize(("competitor", "we_win"), [("20990101T000000.000000Z-ffffffff", False), ("20000101T000000.000000Z-00000000", True)])
+def test_concurrent_publishers_cannot_interleave_on_latest(any_lake, competitor, we_win):
+    ours = "20500101T000000.000000Z-12345678"
+    any_lake.write_json(layout.LATEST, {"release_id": "19990101T000000.000000Z-00000000", "manifest": "x"})
+    racing = _RacingLake(any_lake.root, competitor)
+    assert _advance_latest(racing, ours) is we_win
+    assert racing.raced
+    assert any_lake.read_json(layout.LATEST)["release_id"] == (ours if we_win else competitor)
+
+
+def test_large_release_files_go_multipart_and_verify(s3_lake, monkeypatch, tmp_path):
+    import numpy as np
+
+    from pipeline import lake as lake_module
+    from pipeline.embed import embedding_schema
+
+    monkeypatch.setattr(lake_module, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)  # S3's minimum part size
+    n, dim = 12_000, 128
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((50, dim))
+    vectors = centres[rng.integers(0, 50, n)] + 0.5 * rng.standard_normal((n, dim))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ids = [f"item-{i:05d}" for i in range(n)]
+    shas = [f"{i:064x}" for i in range(n)]
+    s3_lake.write_parquet(
+        f"{layout.table('items')}/part-0.parquet",
+        pa.table({"item_id": ids, "canonical_sha256": shas, "image_key": [f"images/{s}.jpg" for s in shas],
+                  "title": ids, "offers": pa.nulls(n, pa.list_(OFFER))}),
+    )
+    flat = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
+    s3_lake.write_parquet(
+        f"{layout.table('embeddings', model_version='big')}/part-0.parquet",
+        pa.Table.from_arrays([pa.array(ids), pa.array(shas), pa.array(["big"] * n), flat], schema=embedding_schema(dim)),
+    )
+    attributes = s3_lake.uri(f"{layout.table('attributes', model_version='big')}/part-0.parquet")
+    s3_lake.write_parquet(s3_lake.key_of(attributes), pa.table({"item_id": ids[:5], "color": ["red"] * 5,
+                                                                "color_confidence": pa.array([0.9] * 5, pa.float32())}))
+    items_uri = s3_lake.uri(layout.table("items"))
+    index_uri = build_index(s3_lake, items_uri, "big", "run-big")
+    with pytest.raises(PublishError, match="no attributes table"):
+        publish_release(s3_lake, items_uri, s3_lake.uri("tables/attributes/none"), index_uri, "big", "run-big")
+    release_id = publish_release(s3_lake, items_uri, attributes, index_uri, "big", "run-big")
+
+    key = f"{layout.release_prefix(release_id)}/index.ann"
+    assert s3_lake.info(key).size > 5 * 1024 * 1024
+    assert s3_lake.info(key).etag.strip('"').endswith("-2")  # a 2-part multipart upload
+    release = Release.latest(s3_lake, cache_dir=tmp_path)
+    assert len(release) == n and release.attributes.num_rows == n  # untagged items: null attributes
+    assert release.item("item-00003")["attributes"] == {"color": {"value": "red", "confidence": pytest.approx(0.9)}}
+    assert release.item("item-00042")["attributes"] == {}
+    assert release.similar("item-00042", k=3)[0]["item_id"] != "item-00042"
