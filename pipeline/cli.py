@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import logging
 import sys
 from collections.abc import Callable
 
@@ -96,7 +98,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import run_demo
 
-    return run_demo(settings(), n_products=args.products)
+    return run_demo(n_products=args.products)
 
 
 def _add_stage_commands(sub: argparse._SubParsersAction) -> None:
@@ -127,10 +129,11 @@ def _add_stage_commands(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--index", help="index staging URI (default: the run's staging)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from pipeline import client, demo_shop, dedup
-    from pipeline.train import cli as train_cli
+# Areas that register their own subcommands through ``add_cli(subparsers)``.
+AREA_COMMANDS = ("pipeline.demo_shop", "pipeline.client", "pipeline.analytics")
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitrine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -144,15 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     _add_stage_commands(sub)
-    demo_shop.add_cli(sub)
-    client.add_cli(sub)
-    dedup.add_cli(sub)
-    train_cli.add_cli(sub)
+    for module in AREA_COMMANDS:
+        importlib.import_module(module).add_cli(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "dag-run":  # under Airflow, Airflow configures logging
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.func(args) or 0)
 
 
