@@ -1,0 +1,224 @@
+"""Scrape stage: crawl one retailer with Scrapy (in a subprocess) into the lake.
+
+The crawl stores images itself (``images/…``, through the Scrapy media pipeline) and leaves
+its items, invalid items and stats in a scratch folder; this module turns them into the
+retailer's partitions of the ``products``, ``images`` and ``invalid_products`` tables
+(current state, overwritten each run) and one ``crawl_stats`` row per run.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline import layout
+from pipeline.config import REPO_ROOT
+from pipeline.lake import Lake
+from pipeline.retailers import Retailer
+
+PRODUCTS_SCHEMA = pa.schema([
+    ("product_id", pa.string()), ("retailer", pa.string()), ("title", pa.string()), ("brand", pa.string()),
+    ("price", pa.float64()), ("currency", pa.string()), ("availability", pa.string()),
+    ("category_path", pa.list_(pa.string())), ("product_type", pa.string()), ("tags", pa.list_(pa.string())),
+    ("color", pa.string()), ("pattern", pa.string()), ("material", pa.string()), ("description", pa.string()),
+    ("image_urls", pa.list_(pa.string())), ("url", pa.string()), ("scraped_at", pa.timestamp("us", tz="UTC")),
+    ("available", pa.bool_()),
+])
+IMAGES_SCHEMA = pa.schema([
+    ("url", pa.string()), ("sha256", pa.string()), ("retailer", pa.string()), ("product_id", pa.string()),
+    ("image_key", pa.string()), ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()),
+    ("bytes", pa.int64()), ("status", pa.string()), ("reason", pa.string()), ("position", pa.int32()),
+])
+INVALID_SCHEMA = pa.schema([("product_id", pa.string()), ("url", pa.string()), ("reason", pa.string()),
+                            ("run_id", pa.string())])
+COUNTS = pa.map_(pa.string(), pa.int64())
+CRAWL_STATS_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("retailer", pa.string()), ("platform", pa.string()),
+    ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")),
+    ("finish_reason", pa.string()), ("requests", pa.int64()), ("responses_by_status", COUNTS),
+    ("revalidated_304", pa.int64()), ("response_bytes", pa.int64()), ("retries", pa.int64()),
+    ("robots_forbidden", pa.int64()), ("offsite_filtered", pa.int64()), ("private_refused", pa.int64()),
+    ("products", pa.int64()), ("products_unavailable", pa.int64()), ("invalid_items", pa.int64()),
+    ("invalid_reasons", COUNTS), ("images_stored", pa.int64()), ("images_new", pa.int64()),
+    ("images_known", pa.int64()), ("images_rejected", pa.int64()), ("rejected_reasons", COUNTS),
+    ("image_bytes_new", pa.int64()), ("stats_json", pa.string()),
+])
+# image rejections that depend on the bytes behind a URL: not fetched again next run
+CONTENT_REASONS = ("not an image", "corrupt", "truncated", "too many pixels", "too small", "too large",
+                   "noimageindex", "empty body")
+
+
+class ScrapeError(RuntimeError):
+    """The crawl process failed; the message carries the tail of its log."""
+
+
+@dataclass
+class CrawlOutput:
+    items: list[dict[str, Any]]
+    invalid: list[dict[str, Any]]
+    stats: dict[str, Any]
+
+    @property
+    def complete(self) -> bool:
+        """The crawl saw the whole catalog (so products not seen are really gone)."""
+        return self.stats.get("finish_reason") == "finished"
+
+
+# -- the crawl subprocess -------------------------------------------------------------------------
+def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str, dict]) -> CrawlOutput:
+    """``scrapy crawl <platform>`` for one retailer in a subprocess; returns what it wrote."""
+    known_path = workdir / "known_images.json"
+    known_path.write_text(json.dumps(known))
+    cmd = [
+        sys.executable, "-m", "scrapy", "crawl", retailer.platform,
+        "-s", f"VITRINE_RETAILER={retailer.to_json()}", "-s", f"FILES_STORE={lake_uri}",
+        "-s", f"VITRINE_OUTPUT={workdir}", "-s", f"VITRINE_KNOWN_IMAGES={known_path}",
+    ]
+    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "scrapers.settings",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    tail: collections.deque[str] = collections.deque(maxlen=60)
+    with subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line)
+            print(f"[scrapy {retailer.name}] {line}", end="", flush=True)
+    stats_path = workdir / "stats.json"
+    if proc.returncode != 0 or not stats_path.exists():
+        raise ScrapeError(f"crawl of {retailer.name} failed (exit {proc.returncode}):\n{''.join(tail)}")
+    return CrawlOutput(_jsonl(workdir / "items.jsonl"), _jsonl(workdir / "invalid.jsonl"),
+                       json.loads(stats_path.read_text()))
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# -- tables ---------------------------------------------------------------------------------------
+def _partition(name: str, retailer: str) -> str:
+    return f"{layout.table(name, retailer=retailer)}/part-0.parquet"
+
+
+def _read_rows(lake: Lake, key: str) -> list[dict[str, Any]]:
+    return lake.read_parquet(key).to_pylist() if lake.exists(key) else []
+
+
+def known_images(previous_images: list[dict[str, Any]]) -> dict[str, dict]:
+    """URL → what we know about it: stored (sha256 …) or rejected for its content."""
+    known: dict[str, dict] = {}
+    for row in previous_images:
+        if row["status"] == "stored":
+            known[row["url"]] = {k: row[k] for k in ("sha256", "image_key", "width", "height", "format", "bytes")}
+            known[row["url"]]["status"] = "stored"
+        elif row["reason"] and row["reason"].startswith(CONTENT_REASONS) and row["url"] not in known:
+            known[row["url"]] = {"status": "rejected", "reason": row["reason"]}
+    return known
+
+
+def build_tables(
+    retailer: str, crawl: CrawlOutput, previous_products: list[dict], previous_images: list[dict]
+) -> tuple[list[dict], list[dict]]:
+    """Current products and images of a retailer: this run's, plus earlier products not seen
+    this time (marked unavailable when the crawl was complete). Pure."""
+    products: dict[str, dict] = {}
+    images: list[dict] = []
+    for item in crawl.items:
+        pid = item["product_id"]
+        if pid in products:  # the same product reached by two URLs: first one wins
+            continue
+        row = {name: item.get(name) for name in PRODUCTS_SCHEMA.names}
+        row["scraped_at"] = datetime.fromisoformat(item["scraped_at"])
+        row["available"] = True
+        products[pid] = row
+        for image in item.get("images") or []:
+            images.append({**{k: image.get(k) for k in IMAGES_SCHEMA.names}, "retailer": retailer, "product_id": pid})
+    for row in previous_products:
+        if row["product_id"] not in products:
+            products[row["product_id"]] = {**row, "available": False if crawl.complete else row["available"]}
+    unseen = {pid for pid, row in products.items() if pid not in {i["product_id"] for i in crawl.items}}
+    images += [row for row in previous_images if row["product_id"] in unseen]
+    images.sort(key=lambda r: (r["product_id"], r["position"]))
+    return sorted(products.values(), key=lambda r: r["product_id"]), images
+
+
+def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, products: list[dict],
+                    images: list[dict]) -> dict[str, Any]:
+    s = crawl.stats
+    this_run = [i for i in images if i["product_id"] in {it["product_id"] for it in crawl.items}]
+    rejected = collections.Counter(reason_key(i["reason"]) for i in this_run if i["status"] == "rejected")
+    invalid = collections.Counter(reason_key(i["reason"]) for i in crawl.invalid)
+    by_status = {k.rsplit("/", 1)[1]: int(v) for k, v in s.items() if k.startswith("downloader/response_status_count/")}
+
+    def ts(key: str) -> datetime | None:
+        return datetime.fromisoformat(s[key]) if s.get(key) else None
+
+    return {
+        "run_id": run_id, "retailer": retailer.name, "platform": retailer.platform,
+        "started_at": ts("start_time"), "finished_at": ts("finish_time"), "finish_reason": s.get("finish_reason"),
+        "requests": s.get("downloader/request_count", 0), "responses_by_status": by_status,
+        "revalidated_304": by_status.get("304", 0), "response_bytes": s.get("downloader/response_bytes", 0),
+        "retries": s.get("retry/count", 0), "robots_forbidden": s.get("robotstxt/forbidden", 0),
+        "offsite_filtered": s.get("offsite/filtered", 0), "private_refused": s.get("vitrine/refused/private_address", 0),
+        "products": len(crawl.items), "products_unavailable": sum(not p["available"] for p in products),
+        "invalid_items": len(crawl.invalid), "invalid_reasons": dict(invalid),
+        "images_stored": sum(i["status"] == "stored" for i in this_run), "images_new": s.get("vitrine/images/new", 0),
+        "images_known": s.get("vitrine/images/known", 0), "images_rejected": sum(rejected.values()),
+        "rejected_reasons": dict(rejected), "image_bytes_new": s.get("vitrine/images/new_bytes", 0),
+        "stats_json": json.dumps(s, sort_keys=True),
+    }
+
+
+def reason_key(reason: str) -> str:
+    """The category of a reason, for counts (``"too small: 22x22"`` → ``too small``)."""
+    return reason.split(":", 1)[0].split(" (", 1)[0].strip()
+
+
+def summary(row: dict[str, Any]) -> str:
+    def counts(c: dict) -> str:
+        return ", ".join(f"{k} ×{v}" for k, v in sorted(c.items())) or "none"
+
+    statuses = " ".join(f"{k}×{v}" for k, v in sorted(row["responses_by_status"].items()))
+    return (
+        f"scrape {row['retailer']} ({row['finish_reason']}): {row['products']} products, "
+        f"{row['invalid_items']} invalid ({counts(row['invalid_reasons'])}), "
+        f"{row['products_unavailable']} unavailable; images {row['images_stored']} stored "
+        f"({row['images_new']} new, {row['images_known']} known), {row['images_rejected']} rejected "
+        f"({counts(row['rejected_reasons'])}); {row['requests']} requests [{statuses}], "
+        f"{row['retries']} retries, {row['robots_forbidden']} forbidden by robots.txt, "
+        f"{row['offsite_filtered']} offsite"
+    )
+
+
+# -- the stage ------------------------------------------------------------------------------------
+def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str) -> str:
+    """Crawl ``retailer`` into ``lake``; returns the URI of its ``products`` partition."""
+    previous_products = _read_rows(lake, _partition("products", retailer.name))
+    previous_images = _read_rows(lake, _partition("images", retailer.name))
+    with tempfile.TemporaryDirectory(prefix=f"vitrine-scrape-{retailer.name}-") as tmp:
+        crawl = run_crawl(retailer, lake.root, Path(tmp), known_images(previous_images))
+    products, images = build_tables(retailer.name, crawl, previous_products, previous_images)
+    lake.write_parquet(_partition("images", retailer.name), pa.Table.from_pylist(images, IMAGES_SCHEMA))
+    invalid = [{**row, "run_id": run_id} for row in crawl.invalid]
+    lake.write_parquet(_partition("invalid_products", retailer.name), pa.Table.from_pylist(invalid, INVALID_SCHEMA))
+    row = crawl_stats_row(retailer, run_id, crawl, products, images)
+    stats_key = f"{layout.table('crawl_stats', retailer=retailer.name, run_id=_safe(run_id))}/part-0.parquet"
+    lake.write_parquet(stats_key, pa.Table.from_pylist([row], CRAWL_STATS_SCHEMA))
+    # products last: dedup reads images by the products it finds
+    lake.write_parquet(_partition("products", retailer.name), pa.Table.from_pylist(products, PRODUCTS_SCHEMA))
+    print(summary(row), flush=True)
+    return lake.uri(layout.table("products", retailer=retailer.name))
+
+
+def _safe(run_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)

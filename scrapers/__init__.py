@@ -1,0 +1,1 @@
+"""Vitrine's Scrapy project: platform spiders driven by the retailer registry."""

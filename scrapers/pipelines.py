@@ -1,0 +1,178 @@
+"""Item pipelines: validate products, then fetch their images into the lake through Scrapy's
+media pipeline (content-addressed by sha256, original bytes, known URLs not fetched again)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy import Request
+from scrapy.exceptions import DropItem, IgnoreRequest
+from scrapy.http.request import NO_CALLBACK
+from scrapy.pipelines.files import FilesPipeline
+from scrapy.pipelines.media import FileException
+from scrapy.utils.asyncio import run_in_thread
+
+from pipeline import layout
+from pipeline.lake import Lake
+from pipeline.scrape import reason_key
+from scrapers.images import Limits, RejectedImage, inspect
+from scrapers.items import InvalidProduct, validate
+
+logger = logging.getLogger(__name__)
+
+class ValidationPipeline:
+    """Drops products that break the schema; the reason goes to the log and the crawl report."""
+
+    def __init__(self, crawler: Any):
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> "ValidationPipeline":
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        try:
+            clean = validate(adapter.asdict())
+        except InvalidProduct as exc:
+            self.stats.inc_value("vitrine/invalid_items")
+            self.stats.inc_value(f"vitrine/invalid/{reason_key(str(exc))}")
+            raise DropItem(f"invalid product {adapter.get('url')}: {exc}") from exc
+        for key, value in clean.items():
+            adapter[key] = value
+        self.stats.inc_value("vitrine/valid_items")
+        return item
+
+
+class LakeFilesStore:
+    """A FilesPipeline store writing into the Vitrine lake (``file://`` or ``s3://``)."""
+
+    def __init__(self, uri: str):
+        self.lake = Lake(uri)
+
+    def persist_file(self, path: str, buf: Any, info: Any, meta: Any = None, headers: Any = None) -> None:
+        if not self.lake.exists(path):
+            self.lake.write_bytes(path, buf.getvalue())
+
+    def stat_file(self, path: str, info: Any) -> dict:
+        return {}
+
+
+class LakeImagesPipeline(FilesPipeline):
+    """Scrapy's media pipeline, storing each image once under ``images/<sha[:2]>/<sha>.<ext>``.
+
+    Before any download: a URL whose sha256 is known from earlier runs is not fetched again.
+    After download: ``X-Robots-Tag: noimageindex`` is honoured, the bytes are sniffed, sized
+    and decoded (:mod:`scrapers.images`) off the reactor thread, hashed and stored. Every
+    image URL of an item ends up in ``item["images"]`` as stored or rejected with a reason.
+    """
+
+    MEDIA_NAME = "image"
+    DEFAULT_FILES_URLS_FIELD = "image_urls"
+    DEFAULT_FILES_RESULT_FIELD = "images"
+    LOG_FAILED_RESULTS = False
+    STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "file": LakeFilesStore, "s3": LakeFilesStore}
+
+    def __init__(self, store_uri: str, *, crawler: Any):
+        super().__init__(store_uri, crawler=crawler)
+        s = crawler.settings
+        self.limits = Limits(
+            min_width=s.getint("IMAGES_MIN_WIDTH"), min_height=s.getint("IMAGES_MIN_HEIGHT"),
+            max_pixels=s.getint("IMAGES_MAX_PIXELS"), max_bytes=s.getint("IMAGES_MAX_BYTES"),
+            verify=s.getbool("IMAGES_VERIFY_DECODE"),
+        )
+        known = s.get("VITRINE_KNOWN_IMAGES")
+        self.known: dict[str, dict] = json.loads(Path(known).read_text()) if known else {}
+        self.lake: Lake = self.store.lake
+
+    # -- before download -------------------------------------------------------------------------
+    def _skip_reason(self, item: Any, url: str) -> str | None:
+        """Why an image URL is not requested at all (None: request it)."""
+        if ItemAdapter(item).get("noimageindex"):
+            return "noimageindex (page)"
+        known = self.known.get(url)
+        return known["reason"] if known and known.get("status") == "rejected" else None
+
+    def get_media_requests(self, item: Any, info: Any) -> list[Request]:
+        meta = {"dont_cache": True, "download_maxsize": self.limits.max_bytes, "vitrine_image": True}
+        return [Request(url, callback=NO_CALLBACK, meta=dict(meta))
+                for url in ItemAdapter(item).get("image_urls") or [] if self._skip_reason(item, url) is None]
+
+    def media_to_download(self, request: Request, info: Any, *, item: Any = None) -> dict | None:
+        known = self.known.get(request.url)
+        if not known:
+            return None
+        self.crawler.stats.inc_value("vitrine/images/known")
+        return {"url": request.url, "path": known["image_key"], "checksum": known["sha256"],
+                "status": "known", **{k: known[k] for k in ("width", "height", "format", "bytes")}}
+
+    # -- after download --------------------------------------------------------------------------
+    def media_failed(self, failure: Any, request: Request, info: Any) -> None:
+        exc = failure.value
+        if isinstance(exc, FileException):  # raised by media_downloaded: already a reason
+            raise exc
+        text = str(exc)
+        if isinstance(exc, IgnoreRequest):
+            offsite = re.search(r"offsite request to '([^']*)'", text)
+            reason = f"offsite: {offsite.group(1)}" if offsite else text.replace("Forbidden by robots.txt", "robots.txt: forbidden")
+        elif "maxsize" in text.lower() or "larger than" in text.lower():
+            reason = f"too large: {text}"
+        else:
+            reason = f"download error: {type(exc).__name__}: {text}"
+        raise FileException(reason)
+
+    async def media_downloaded(self, response: Any, request: Request, info: Any, *, item: Any = None) -> dict:
+        if response.status != 200:
+            raise FileException(f"http {response.status}")
+        robots = (response.headers.get("X-Robots-Tag") or b"").decode("latin-1").lower()
+        if "noimageindex" in robots or "none" in robots.split(","):
+            raise FileException("noimageindex")
+        try:
+            stored = await run_in_thread(self._check_and_store, response.body)
+        except RejectedImage as exc:
+            raise FileException(str(exc)) from None
+        self.inc_stats("downloaded")
+        return {"url": request.url, "path": stored["image_key"], "checksum": stored["sha256"], **stored}
+
+    def _check_and_store(self, data: bytes) -> dict:
+        meta = inspect(data, self.limits)
+        sha = hashlib.sha256(data).hexdigest()
+        key = layout.image_key(sha, meta.ext)
+        new = not self.lake.exists(key)
+        if new:
+            self.lake.write_bytes(key, data, content_type=f"image/{meta.format.lower()}")
+            self.crawler.stats.inc_value("vitrine/images/new_bytes", len(data))
+        self.crawler.stats.inc_value("vitrine/images/new" if new else "vitrine/images/already_in_lake")
+        return {"status": "downloaded", "sha256": sha, "image_key": key, "width": meta.width,
+                "height": meta.height, "format": meta.format, "bytes": len(data)}
+
+    # -- per item --------------------------------------------------------------------------------
+    def item_completed(self, results: list, item: Any, info: Any) -> Any:
+        adapter = ItemAdapter(item)
+        stats = self.crawler.stats
+        pending = iter(results)
+        rows = []
+        for position, url in enumerate(adapter.get("image_urls") or []):
+            skipped = self._skip_reason(item, url)
+            ok, value = (False, FileException(skipped)) if skipped else next(pending)
+            if ok:
+                rows.append({"url": url, "position": position, "status": "stored", "reason": None,
+                             "sha256": value["checksum"], "image_key": value["path"], "width": value["width"],
+                             "height": value["height"], "format": value["format"], "bytes": value["bytes"]})
+                stats.inc_value("vitrine/images/stored")
+                continue
+            exc = getattr(value, "value", value)
+            reason = str(exc) or type(exc).__name__
+            rows.append({"url": url, "position": position, "status": "rejected", "reason": reason,
+                         "sha256": None, "image_key": None, "width": None, "height": None,
+                         "format": None, "bytes": None})
+            stats.inc_value("vitrine/images/rejected")
+            stats.inc_value(f"vitrine/images/rejected/{reason_key(reason)}")
+            logger.info("image rejected: %s (%s) of %s", url, reason, adapter.get("url"))
+        adapter["images"] = rows
+        return item

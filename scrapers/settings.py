@@ -1,0 +1,64 @@
+"""Scrapy settings: polite by default. A retailer's registry ``settings`` override these for
+its own crawl; ``pipeline.scrape`` passes VITRINE_RETAILER, FILES_STORE (the lake) and
+VITRINE_OUTPUT on the command line."""
+import os
+
+BOT_NAME = "vitrine"
+SPIDER_MODULES = ["scrapers.spiders"]
+NEWSPIDER_MODULE = "scrapers.spiders"
+
+# Identify honestly, with a way to reach us.
+USER_AGENT = os.environ.get(
+    "VITRINE_USER_AGENT", "VitrineBot/0.1 (+https://github.com/vitrine-catalog/vitrine; catalog indexing)"
+)
+
+# Politeness
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
+RETRY_BACKOFF_BASE = 1.0  # seconds before the first retry without Retry-After; doubles each time
+RETRY_BACKOFF_MAX = 60.0
+RETRY_AFTER_MAX = 300.0  # a longer Retry-After gives up on the request for this run
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024  # pages; images have IMAGES_MAX_BYTES
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+
+# Incremental: revalidate with ETag / Last-Modified (HTTPCACHE_DIR is set per retailer).
+HTTPCACHE_ENABLED = True
+HTTPCACHE_POLICY = "scrapy.extensions.httpcache.RFC2616Policy"
+HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
+HTTPCACHE_IGNORE_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
+HTTPCACHE_GZIP = True
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapers.middlewares.PrivateNetworkMiddleware": 60,  # after OffsiteMiddleware (50), before robots
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scrapers.middlewares.BackoffRetryMiddleware": 550,
+    # count what really goes over the network (a 304 stays a 304 in the stats)
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
+    "scrapers.middlewares.NetworkStats": 950,
+}
+ITEM_PIPELINES = {
+    "scrapers.pipelines.ValidationPipeline": 100,
+    "scrapers.pipelines.LakeImagesPipeline": 200,
+}
+EXTENSIONS = {"scrapers.extensions.CrawlReport": 500}
+
+# Images
+MEDIA_ALLOW_REDIRECTS = True  # redirects still pass the offsite and private-address checks
+IMAGES_MIN_WIDTH = 50
+IMAGES_MIN_HEIGHT = 50
+IMAGES_MAX_PIXELS = 50_000_000  # decompression bombs are refused from the header, before decoding
+IMAGES_MAX_BYTES = 20 * 1024 * 1024
+IMAGES_VERIFY_DECODE = True
+
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,1 @@
+"""Platform spiders: ``shopify`` and ``jsonld``, one crawl per registry entry."""

@@ -1,0 +1,61 @@
+"""What every platform spider shares: the retailer from the registry, its settings, the
+per-retailer HTTP cache, the item feed, and the ``max_products`` cap."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import scrapy
+from scrapy.exceptions import CloseSpider
+from scrapy.settings import SETTINGS_PRIORITIES
+
+from pipeline.retailers import Retailer
+from scrapers.items import ProductItem
+
+
+def retailer_from_settings(settings: Any) -> Retailer:
+    raw = settings.get("VITRINE_RETAILER")
+    if not raw:
+        raise ValueError("VITRINE_RETAILER setting (the registry entry as JSON) is required")
+    return Retailer.from_json(raw)
+
+
+class RetailerSpider(scrapy.Spider):
+    """Base spider: ``-s VITRINE_RETAILER=<json>`` selects the retailer to crawl."""
+
+    retailer: Retailer
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        retailer = retailer_from_settings(settings)
+        settings.setdict(retailer.settings, priority="spider")
+        # the HTTP cache (ETag/Last-Modified revalidation) lives per retailer under VITRINE_HOME
+        if settings.getpriority("HTTPCACHE_DIR") <= SETTINGS_PRIORITIES["project"]:
+            from pipeline.config import settings as vitrine_settings
+
+            cache = vitrine_settings().cache_dir / "scrapy" / retailer.name
+            settings.set("HTTPCACHE_DIR", str(cache), priority="spider")
+        out = settings.get("VITRINE_OUTPUT")
+        if out:
+            feed = {"format": "jsonlines", "encoding": "utf-8", "overwrite": True}
+            settings.set("FEEDS", {str(Path(out) / "items.jsonl"): feed}, priority="spider")
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> "RetailerSpider":
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.retailer = retailer_from_settings(crawler.settings)
+        spider.allowed_domains = spider.retailer.domains
+        spider.base_url = spider.retailer.base_url.rstrip("/")
+        spider.n_products = 0
+        return spider
+
+    def product(self, **fields: Any) -> ProductItem:
+        """A product item for this retailer; closes the crawl after ``max_products``."""
+        if self.n_products >= self.retailer.max_products:
+            raise CloseSpider("max_products")
+        self.n_products += 1
+        fields["product_id"] = f"{self.retailer.name}:{fields['product_id']}" if fields.get("product_id") else None
+        return ProductItem(retailer=self.retailer.name,
+                           scraped_at=datetime.now(timezone.utc).isoformat(), **fields)

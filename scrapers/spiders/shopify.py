@@ -1,0 +1,118 @@
+"""Shopify storefronts: ``/products.json?page=N&limit=250`` until a page comes back empty."""
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from scrapy import Request
+from scrapy.http import Response
+from w3lib.html import remove_tags
+
+from scrapers.items import InvalidProduct, ProductItem, clean_image_urls, to_price
+from scrapers.spiders.base import RetailerSpider
+
+PAGE_LIMIT = 250
+
+
+def _tags(value: Any) -> list[str]:
+    """``tags`` is a list in ``products.json`` and a comma-separated string in ``<handle>.json``."""
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    return [str(t).strip() for t in value or [] if str(t).strip()]
+
+
+def option_values(product: dict, *names: str) -> list[str]:
+    """Distinct values of the option called one of ``names`` (e.g. Color/Colour), in variant order."""
+    options = product.get("options") or []
+    for index, option in enumerate(options):
+        if isinstance(option, dict) and str(option.get("name", "")).strip().lower() in names:
+            key = f"option{option.get('position') or index + 1}"
+            values = [v.get(key) for v in product.get("variants") or [] if v.get(key)]
+            values = values or list(option.get("values") or [])
+            return list(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
+    return []
+
+
+def tagged(tags: list[str], name: str) -> str | None:
+    """A ``name:value`` / ``name_value`` tag, e.g. ``pattern:striped`` → ``striped``."""
+    for tag in tags:
+        match = re.fullmatch(rf"{name}\s*[:_=-]\s*(.+)", tag, flags=re.I)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def lowest_price(prices: list[Any]) -> Any:
+    """The lowest variant price; an unparseable one is passed on for validation to reject."""
+    numeric = []
+    for price in prices:
+        try:
+            value = to_price(price)
+        except InvalidProduct:
+            return price
+        if value is not None:
+            numeric.append(value)
+    return min(numeric) if numeric else None
+
+
+def parse_product(product: dict, base_url: str, currency: str | None) -> dict[str, Any]:
+    """Map one Shopify product (real field names) onto the product schema."""
+    tags = _tags(product.get("tags"))
+    variants = product.get("variants") or []
+    available = [v.get("available") for v in variants if "available" in v]
+    colors = option_values(product, "color", "colour")
+    patterns = option_values(product, "pattern", "print")
+    materials = option_values(product, "material", "fabric")
+    images = sorted(product.get("images") or [], key=lambda i: i.get("position") or 0)
+    product_type = (product.get("product_type") or "").strip()
+    return {
+        "product_id": str(product.get("id") or ""),
+        "title": product.get("title"),
+        "brand": product.get("vendor"),
+        "price": lowest_price([v.get("price") for v in variants]),
+        "currency": currency,
+        "availability": ("in_stock" if any(available) else "out_of_stock") if available else "unknown",
+        "category_path": [product_type] if product_type else [],
+        "product_type": product_type or None,
+        "tags": tags,
+        "color": "/".join(colors) if colors else tagged(tags, "colou?r"),
+        "pattern": "/".join(patterns) if patterns else tagged(tags, "pattern"),
+        "material": "/".join(materials) if materials else tagged(tags, "material"),
+        "description": html.unescape(remove_tags(product.get("body_html") or "")),
+        "image_urls": clean_image_urls([i.get("src") or "" for i in images], base_url),
+        "url": f"{base_url}/products/{product.get('handle')}",
+    }
+
+
+class ShopifySpider(RetailerSpider):
+    name = "shopify"
+
+    async def start(self) -> AsyncIterator[Request]:
+        # /meta.json carries the shop currency (products.json has prices, not currencies)
+        yield Request(f"{self.base_url}/meta.json", callback=self.parse_meta, errback=self.meta_failed,
+                      meta={"handle_httpstatus_list": [403, 404]})
+
+    def page(self, number: int) -> Request:
+        return Request(f"{self.base_url}/products.json?page={number}&limit={PAGE_LIMIT}",
+                       callback=self.parse_page, cb_kwargs={"number": number})
+
+    def parse_meta(self, response: Response) -> Iterator[Request]:
+        self.currency = response.json().get("currency") if response.status == 200 else None
+        self.seen: set[str] = set()
+        yield self.page(1)
+
+    def meta_failed(self, failure: Any) -> Iterator[Request]:
+        self.logger.warning("no /meta.json (%s); prices will have no currency", failure.value)
+        self.currency, self.seen = None, set()
+        yield self.page(1)
+
+    def parse_page(self, response: Response, number: int) -> Iterator[ProductItem | Request]:
+        products = response.json().get("products") or []
+        new = [p for p in products if str(p.get("id")) not in self.seen]
+        self.seen.update(str(p.get("id")) for p in products)
+        for product in new:
+            yield self.product(**parse_product(product, self.base_url, self.currency))
+        if new:  # a page of nothing new ends the crawl, also on shops that ignore ?page=
+            yield self.page(number + 1)
