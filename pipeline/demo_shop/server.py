@@ -160,6 +160,11 @@ class DemoShop:
             product.price = round(product.price * 0.9, 2)
         return products
 
+    def remove(self, products: list[Product]) -> None:
+        """Delist products at every storefront (a crawl then marks them unavailable)."""
+        for store in self.storefronts.values():
+            store.remove(products)
+
     def change_fraction(self, fraction: float = 0.05) -> list[Product]:
         """Change every k-th catalog product so that ``fraction`` of them change."""
         n = max(1, math.ceil(len(self.catalog.products) * fraction))

@@ -91,9 +91,16 @@ class Storefront:
         extra_products = self.extras.products if self.extras else []
         self.entries: list[tuple[Product, str]] = [(p, "") for p in products] + list(zip(extra_products, self.MESS))
         self._index = {p.handle: i for i, (p, _) in enumerate(self.entries)}
+        self.slot = {p.pid: i for i, (p, _) in enumerate(self.entries)}  # stable position: page style etc.
         self._lock = threading.Lock()
         self._seen: set[str] = set()
         self._memo: dict[tuple, bytes] = {}
+
+    def remove(self, products: list[Product]) -> None:
+        """Take products off the storefront (their pages and images then answer 404)."""
+        gone = {p.pid for p in products}
+        self.entries = [(p, k) for p, k in self.entries if p.pid not in gone]
+        self._index = {p.handle: i for i, (p, _) in enumerate(self.entries)}
 
     @property
     def products(self) -> list[Product]:
@@ -101,8 +108,9 @@ class Storefront:
         return [p for p, _ in self.entries]
 
     def entry(self, handle: str) -> tuple[int, Product, str] | None:
+        """(stable slot, product, mess kind) of a listed handle."""
         i = self._index.get(handle)
-        return None if i is None else (i, *self.entries[i])
+        return None if i is None else (self.slot[self.entries[i][0].pid], *self.entries[i])
 
     def first_time(self, key: str) -> bool:
         """True the first time ``key`` is asked for (for errors that go away on retry)."""
@@ -237,17 +245,18 @@ class JsonLdStore(Storefront):
 
     platform = "jsonld"
     disallowed = ("/search", "/cart", "/account", "/products/secret-")
-    MESS = ("corrupt", "truncated", "html", "bomb", "cmyk", "noindex", "tiny", "moved", "away", "no-title")
+    MESS = ("corrupt", "truncated", "html", "bomb", "cmyk", "noindex", "tiny", "moved", "away", "page-noindex",
+            "no-title")
 
     def media(self, product: Product, kind: str = "") -> str:
-        suffix = f"-{kind}" if kind and kind != "no-title" else ""
+        suffix = f"-{kind}" if kind and kind not in ("no-title", "page-noindex") else ""
         return f"/media/{product.handle}-v{product.version}{suffix}.jpg"
 
     def in_listing(self, i: int) -> bool:
         return not (self.mess and i % 4 == 3)
 
     def in_sitemap(self, i: int) -> bool:
-        return not (self.mess and i % 5 == 4)
+        return not (self.mess and i % 5 == 4 and self.in_listing(i))  # every product findable one way
 
     def route(self, path: str, query: dict[str, list[str]]) -> Reply:
         if path == "/robots.txt":
@@ -263,7 +272,9 @@ class JsonLdStore(Storefront):
         if path.startswith("/products/"):
             found = self.entry(path[len("/products/"):])
             if found:
-                return Reply(200, self._render_product(*found).encode(), last_modified=_updated(found[1]))
+                headers = {"X-Robots-Tag": "noimageindex"} if found[2] == "page-noindex" else {}
+                return Reply(200, self._render_product(*found).encode(), headers=headers,
+                             last_modified=_updated(found[1]))
         if path.startswith("/media/"):
             return self._media(path[len("/media/"):])
         return Reply(404, PAGE.format(title="Not found", head="", body="<h1>Not found</h1>").encode())
@@ -278,7 +289,7 @@ class JsonLdStore(Storefront):
 
     def _sitemap(self, path: str) -> Reply:
         urls = [f"{self.base_url}/products/{quote(p.handle)}"
-                for i, (p, _) in enumerate(self.entries) if self.in_sitemap(i)]
+                for p, _ in self.entries if self.in_sitemap(self.slot[p.pid])]
         if self.mess:
             urls.append(f"{self.base_url}/products/discontinued-item")  # 404: removed from the shop
         half = (len(urls) + 1) // 2
@@ -292,7 +303,7 @@ class JsonLdStore(Storefront):
 
     # listings
     def _listing(self, page: int) -> Reply:
-        shown = [(p, k) for i, (p, k) in enumerate(self.entries) if self.in_listing(i)]
+        shown = [(p, k) for p, k in self.entries if self.in_listing(self.slot[p.pid])]
         n_pages = max(1, -(-len(shown) // self.page_size))
         cards = "".join(
             f'<li class="product-card"><a href="/products/{quote(p.handle)}">'
