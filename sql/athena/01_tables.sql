@@ -75,7 +75,11 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.attributes (
   color               string,
   color_confidence    float,
   pattern             string,
-  pattern_confidence  float
+  pattern_confidence  float,
+  gender              string,
+  gender_confidence   float,
+  usage               string,
+  usage_confidence    float
 )
 PARTITIONED BY (model_version string)
 STORED AS PARQUET
@@ -93,3 +97,62 @@ STORED AS PARQUET
 LOCATION '${LAKE}/tables/embeddings/'
 TBLPROPERTIES ('projection.enabled' = 'true', 'projection.model_version.type' = 'injected',
                'storage.location.template' = '${LAKE}/tables/embeddings/model_version=${model_version}/');
+
+CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.releases (
+  created_at    timestamp,
+  run_id        string,
+  model_version string,
+  n_items       bigint,
+  dim           int,
+  metric        string,
+  n_trees       int,
+  search_k      bigint,
+  recall_at_10  double,
+  bytes         bigint,
+  manifest      string
+)
+PARTITIONED BY (release_id string)
+STORED AS PARQUET
+LOCATION '${LAKE}/tables/releases/'
+TBLPROPERTIES ('projection.enabled' = 'true', 'projection.release_id.type' = 'injected',
+               'storage.location.template' = '${LAKE}/tables/releases/release_id=${release_id}/');
+
+-- One row per crawl; `MSCK REPAIR TABLE ${DB}.crawl_stats` after a run to see it.
+CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.crawl_stats (
+  platform             string,
+  started_at           timestamp,
+  finished_at          timestamp,
+  finish_reason        string,
+  requests             bigint,
+  responses_by_status  map<string, bigint>,
+  revalidated_304      bigint,
+  response_bytes       bigint,
+  retries              bigint,
+  robots_forbidden     bigint,
+  offsite_filtered     bigint,
+  private_refused      bigint,
+  products             bigint,
+  products_unavailable bigint,
+  invalid_items        bigint,
+  invalid_reasons      map<string, bigint>,
+  images_stored        bigint,
+  images_new           bigint,
+  images_known         bigint,
+  images_rejected      bigint,
+  rejected_reasons     map<string, bigint>,
+  image_bytes_new      bigint,
+  stats_json           string
+)
+PARTITIONED BY (retailer string, run_id string)
+STORED AS PARQUET
+LOCATION '${LAKE}/tables/crawl_stats/';
+
+CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.invalid_products (
+  product_id string,
+  url        string,
+  reason     string,
+  run_id     string
+)
+PARTITIONED BY (retailer string)
+STORED AS PARQUET
+LOCATION '${LAKE}/tables/invalid_products/';

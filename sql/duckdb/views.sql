@@ -37,6 +37,16 @@ CREATE OR REPLACE VIEW releases AS
 SELECT * FROM read_parquet(getvariable('lake') || '/tables/releases/**/*.parquet',
                            hive_partitioning = true, union_by_name = true);
 
+-- view: crawl_stats
+CREATE OR REPLACE VIEW crawl_stats AS
+SELECT * FROM read_parquet(getvariable('lake') || '/tables/crawl_stats/*/*/*.parquet',
+                           hive_partitioning = true, union_by_name = true);
+
+-- view: invalid_products
+CREATE OR REPLACE VIEW invalid_products AS
+SELECT * FROM read_parquet(getvariable('lake') || '/tables/invalid_products/*/*.parquet',
+                           hive_partitioning = true, union_by_name = true);
+
 -- view: offers
 -- One row per (item, retailer offer): the shape most price and coverage questions want.
 CREATE OR REPLACE VIEW offers AS
