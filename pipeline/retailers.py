@@ -89,7 +89,8 @@ def parse_entry(entry: Any, where: str) -> Retailer:
     domains = [d.lower() for d in _str_list(entry.get("allowed_domains"), f"{where} allowed_domains")]
     for domain in domains:
         if not DOMAIN_RE.match(domain):
-            raise RegistryError(f"{where} allowed_domains: {domain!r} is not a bare host name (no scheme, port or path)")
+            raise RegistryError(
+                f"{where} allowed_domains: {domain!r} is not a bare host name (no scheme, port or path)")
     max_products = entry.get("max_products", 10000)
     if isinstance(max_products, bool) or not isinstance(max_products, int) or max_products < 1:
         raise RegistryError(f"{where}: max_products must be a positive integer, got {max_products!r}")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,8 @@ def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, product
         "requests": s.get("downloader/request_count", 0), "responses_by_status": by_status,
         "revalidated_304": by_status.get("304", 0), "response_bytes": s.get("downloader/response_bytes", 0),
         "retries": s.get("retry/count", 0), "robots_forbidden": s.get("robotstxt/forbidden", 0),
-        "offsite_filtered": s.get("offsite/filtered", 0), "private_refused": s.get("vitrine/refused/private_address", 0),
+        "offsite_filtered": s.get("offsite/filtered", 0),
+        "private_refused": s.get("vitrine/refused/private_address", 0),
         "products": len(crawl.items), "products_unavailable": sum(not p["available"] for p in products),
         "invalid_items": len(crawl.invalid), "invalid_reasons": dict(invalid),
         "images_stored": sum(i["status"] == "stored" for i in this_run), "images_new": s.get("vitrine/images/new", 0),

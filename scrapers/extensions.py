@@ -3,6 +3,7 @@ next to the item feed for ``pipeline.scrape`` to turn into lake tables."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from scrapy.logformatter import LogFormatter
 
 
 class CrawlReport:
@@ -44,3 +46,10 @@ class CrawlReport:
                  for k, v in self.crawler.stats.get_stats().items()}
         stats["finish_reason"] = reason
         (self.out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True, default=str))
+
+
+class QuietLogFormatter(LogFormatter):
+    """Log a dropped (invalid) product with its reason, without dumping the whole item."""
+
+    def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any) -> dict:
+        return {"level": logging.WARNING, "msg": "Dropped: %(exception)s", "args": {"exception": exception}}

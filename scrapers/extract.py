@@ -160,7 +160,7 @@ def from_microdata(sel: Selector) -> dict[str, Any] | None:
     def prop(name: str) -> str | None:
         for node in scope.xpath(f'.//*[@itemprop="{name}"]'):
             value = node.attrib.get("content") or node.attrib.get("href")
-            value = value or " ".join(t.strip() for t in node.xpath(".//text()").getall() if t.strip())
+            value = value or " ".join(" ".join(node.xpath(".//text()").getall()).split())
             if value:
                 return value
         return None

@@ -67,7 +67,8 @@ def to_price(value: Any) -> float | None:
         if not re.search(r"\d", text):
             raise InvalidProduct(f"bad price {value!r}")
         if "," in text and "." in text:  # the later separator is the decimal one
-            text = text.replace(".", "").replace(",", ".") if text.rfind(",") > text.rfind(".") else text.replace(",", "")
+            comma_decimal = text.rfind(",") > text.rfind(".")
+            text = text.replace(".", "").replace(",", ".") if comma_decimal else text.replace(",", "")
         elif "," in text:
             head, _, tail = text.rpartition(",")
             text = f"{head.replace(',', '')}.{tail}" if len(tail) != 3 else text.replace(",", "")

@@ -111,7 +111,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if retry is None:
             return None
         attempt = retry.meta.get("retry_times", 1)
-        delay = retry_after if retry_after is not None else min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        delay = retry_after if retry_after is not None else backoff
         if delay > 0:
             self.crawler.stats.inc_value("vitrine/retry_wait_seconds", delay)
             await asyncio.sleep(delay)

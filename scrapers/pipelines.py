@@ -113,29 +113,21 @@ class LakeImagesPipeline(FilesPipeline):
 
     # -- after download --------------------------------------------------------------------------
     def media_failed(self, failure: Any, request: Request, info: Any) -> None:
-        exc = failure.value
-        if isinstance(exc, FileException):  # raised by media_downloaded: already a reason
-            raise exc
-        text = str(exc)
-        if isinstance(exc, IgnoreRequest):
-            offsite = re.search(r"offsite request to '([^']*)'", text)
-            reason = f"offsite: {offsite.group(1)}" if offsite else text.replace("Forbidden by robots.txt", "robots.txt: forbidden")
-        elif "maxsize" in text.lower() or "larger than" in text.lower():
-            reason = f"too large: {text}"
-        else:
-            reason = f"download error: {type(exc).__name__}: {text}"
-        raise FileException(reason)
+        if isinstance(failure.value, IgnoreRequest):  # offsite, private address, robots.txt
+            super().media_failed(failure, request, info)
+        raise FileException(failure_reason(failure.value))
 
     async def media_downloaded(self, response: Any, request: Request, info: Any, *, item: Any = None) -> dict:
-        if response.status != 200:
-            raise FileException(f"http {response.status}")
+        """Check and store a downloaded image; a rejection is a result with a reason, not an error."""
         robots = (response.headers.get("X-Robots-Tag") or b"").decode("latin-1").lower()
+        if response.status != 200:
+            return rejected(request.url, f"http {response.status}")
         if "noimageindex" in robots or "none" in robots.split(","):
-            raise FileException("noimageindex")
+            return rejected(request.url, "noimageindex")
         try:
             stored = await run_in_thread(self._check_and_store, response.body)
         except RejectedImage as exc:
-            raise FileException(str(exc)) from None
+            return rejected(request.url, str(exc))
         self.inc_stats("downloaded")
         return {"url": request.url, "path": stored["image_key"], "checksum": stored["sha256"], **stored}
 
@@ -159,15 +151,17 @@ class LakeImagesPipeline(FilesPipeline):
         rows = []
         for position, url in enumerate(adapter.get("image_urls") or []):
             skipped = self._skip_reason(item, url)
-            ok, value = (False, FileException(skipped)) if skipped else next(pending)
-            if ok:
+            if skipped:
+                ok, value = True, rejected(url, skipped)
+            else:
+                ok, value = next(pending)
+            if ok and value["status"] != "rejected":
                 rows.append({"url": url, "position": position, "status": "stored", "reason": None,
                              "sha256": value["checksum"], "image_key": value["path"], "width": value["width"],
                              "height": value["height"], "format": value["format"], "bytes": value["bytes"]})
                 stats.inc_value("vitrine/images/stored")
                 continue
-            exc = getattr(value, "value", value)
-            reason = str(exc) or type(exc).__name__
+            reason = value["reason"] if ok else failure_reason(getattr(value, "value", value))
             rows.append({"url": url, "position": position, "status": "rejected", "reason": reason,
                          "sha256": None, "image_key": None, "width": None, "height": None,
                          "format": None, "bytes": None})
@@ -176,3 +170,22 @@ class LakeImagesPipeline(FilesPipeline):
             logger.info("image rejected: %s (%s) of %s", url, reason, adapter.get("url"))
         adapter["images"] = rows
         return item
+
+
+def rejected(url: str, reason: str) -> dict:
+    return {"url": url, "status": "rejected", "reason": reason, "path": None, "checksum": None}
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short reason for a failed image download (offsite, private address, robots, network)."""
+    text = str(exc)
+    offsite = re.search(r"offsite request to '([^']*)'", text)
+    if offsite:
+        return f"offsite: {offsite.group(1)}"
+    if "Forbidden by robots.txt" in text:
+        return "robots.txt: forbidden"
+    if isinstance(exc, (IgnoreRequest, FileException)) and text:
+        return text
+    if "maxsize" in text.lower() or "larger than" in text.lower():
+        return f"too large: {text}"
+    return f"download error: {type(exc).__name__}: {text}"

@@ -30,6 +30,8 @@ DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024  # pages; images have IMAGES_MAX_BYTES
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no listening ports on workers
+LOG_FORMATTER = "scrapers.extensions.QuietLogFormatter"
 LOG_LEVEL = "INFO"
 
 # Incremental: revalidate with ETag / Last-Modified (HTTPCACHE_DIR is set per retailer).

@@ -76,7 +76,7 @@ def test_messy_shop_exact_counts_then_incremental(lake, tmp_path, platform):
 
         # -- second crawl of the unchanged shop: 304s, no image downloaded again ------------------
         products2, images2, stats2, log2 = crawl(lake, shop, platform, tmp_path, "run-2")
-        assert products2 == [dict(p, scraped_at=p2["scraped_at"]) for p, p2 in zip(products, products2)]
+        assert products2 == [dict(p, scraped_at=p2["scraped_at"]) for p, p2 in zip(products, products2, strict=True)]
         assert images2 == images
         pages = [e for e in log2 if not e["path"].startswith(IMAGE_PATHS)]
         assert {e["status"] for e in pages} <= {304, 404} and all(e["conditional"] for e in pages if e["status"] == 304)

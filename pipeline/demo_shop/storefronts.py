@@ -89,7 +89,8 @@ class Storefront:
         self.base_url = ""
         self.offsite_base = ""  # the same server under a host name that is not allowed
         extra_products = self.extras.products if self.extras else []
-        self.entries: list[tuple[Product, str]] = [(p, "") for p in products] + list(zip(extra_products, self.MESS))
+        messy = list(zip(extra_products, self.MESS, strict=False))  # empty without mess
+        self.entries: list[tuple[Product, str]] = [(p, "") for p in products] + messy
         self._index = {p.handle: i for i, (p, _) in enumerate(self.entries)}
         self.slot = {p.pid: i for i, (p, _) in enumerate(self.entries)}  # stable position: page style etc.
         self._lock = threading.Lock()
@@ -329,7 +330,8 @@ class JsonLdStore(Storefront):
         offer = {"@type": "Offer", "price": f"{p.price:.2f}", "priceCurrency": CURRENCY,
                  "availability": "https://schema.org/InStock", "url": url}
         crumbs = {"@type": "BreadcrumbList", "itemListElement": [
-            {"@type": "ListItem", "position": k + 1, "name": c, "item": f"{self.base_url}/collections/{quote(c.lower())}"}
+            {"@type": "ListItem", "position": k + 1, "name": c,
+             "item": f"{self.base_url}/collections/{quote(c.lower())}"}
             for k, c in enumerate(p.category_path)]}
         base = {"name": name, "description": p.description, "sku": f"SKU-{p.pid}", "color": p.color.title(),
                 "category": " > ".join(p.category_path)}

@@ -1,0 +1,135 @@
+"""Image checks, safety and retry middlewares, and the table-building logic of the scrape stage."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import pytest
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.utils.test import get_crawler
+
+from pipeline.demo_shop.catalog import synthetic_catalog, transcode
+from pipeline.demo_shop.storefronts import png_header_bomb
+from pipeline.retailers import Retailer
+from pipeline.scrape import CrawlOutput, build_tables, known_images
+from scrapers.images import Limits, RejectedImage, inspect
+from scrapers.middlewares import BackoffRetryMiddleware, PrivateNetworkMiddleware, retry_after_seconds
+
+
+@pytest.fixture(scope="module")
+def photo():
+    catalog = synthetic_catalog(1, seed=5)
+    return catalog.photo(catalog.products[0])
+
+
+# -- image checks ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt, expected", [("jpeg", ("JPEG", "jpg", "RGB")), ("cmyk", ("JPEG", "jpg", "CMYK")),
+                                           ("rgba", ("PNG", "png", "RGBA")), ("webp", ("WEBP", "webp", "RGB"))])
+def test_accepts_real_images_in_their_own_format(photo, fmt, expected):
+    meta = inspect(transcode(photo, fmt))
+    assert (meta.format, meta.ext, meta.mode) == expected and (meta.width, meta.height) == (224, 224)
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda d: b"<!DOCTYPE html><html><body>404</body></html>", "not an image (html)"),
+    (lambda d: b"GIF8", "not an image (unknown format)"),
+    (lambda d: b"", "empty body"),
+    (lambda d: d[:20] + bytes(range(256)) * 4, "corrupt JPEG"),
+    (lambda d: d[: len(d) // 2], "truncated JPEG"),
+    (lambda d: png_header_bomb(30000, 30000), "too many pixels"),
+    (lambda d: png_header_bomb(8000, 8000), "too many pixels: 8000x8000"),  # under PIL's own limit
+    (lambda d: transcode(d, "jpeg", scale=0.1), "too small: 22x22"),
+    (lambda d: d + b"\0" * 2_000_000, "too large"),
+])
+def test_rejects_by_sniffing_and_header_before_decoding(photo, make, reason):
+    with pytest.raises(RejectedImage) as err:
+        inspect(make(photo), Limits(max_bytes=1_000_000))
+    assert str(err.value).startswith(reason)
+
+
+def test_bomb_is_refused_without_decoding():
+    # a 30000x30000 RGB PNG would need 2.7 GB decoded; the header alone is 100 bytes
+    bomb = png_header_bomb(30000, 30000)
+    assert len(bomb) < 200
+    with pytest.raises(RejectedImage, match="too many pixels"):
+        inspect(bomb)
+
+
+# -- middlewares -------------------------------------------------------------------------------------
+def crawler_for(base_url: str, **settings):
+    retailer = Retailer("acme", "shopify", base_url)
+    crawler = get_crawler(Spider, {"VITRINE_RETAILER": retailer.to_json(), **settings})
+    crawler.spider = Spider.from_crawler(crawler, name="t")
+    return crawler
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "http://localhost/x", "http://10.0.0.7/img.jpg",
+                                 "http://169.254.169.254/latest/meta-data/", "http://[::1]/x",
+                                 "http://192.168.1.20/x", "http://[::ffff:10.0.0.1]/x"])
+def test_private_addresses_are_refused_for_a_public_retailer(url):
+    mw = PrivateNetworkMiddleware.from_crawler(crawler_for("http://93.184.216.34"))
+    with pytest.raises(IgnoreRequest, match="private address"):
+        mw.process_request(Request(url))
+    assert mw.process_request(Request("http://93.184.216.35/img.jpg")) is None
+
+
+def test_private_addresses_are_allowed_when_the_retailer_itself_is_on_one():
+    mw = PrivateNetworkMiddleware.from_crawler(crawler_for("http://127.0.0.1:8601"))
+    assert mw.process_request(Request("http://127.0.0.1:8602/x")) is None
+
+
+def test_retry_after_header_forms():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert retry_after_seconds(b"120") == 120
+    assert retry_after_seconds(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_retry_honours_retry_after_and_gives_up_beyond_the_maximum():
+    crawler = crawler_for("http://93.184.216.34", RETRY_AFTER_MAX=60)
+    mw = BackoffRetryMiddleware.from_crawler(crawler)
+    request = Request("http://93.184.216.34/products.json?page=2")
+    slow = Response(request.url, status=429, headers={"Retry-After": "3600"})
+    assert asyncio.run(mw.process_response(request, slow)) is slow
+    now = Response(request.url, status=503, headers={"Retry-After": "0"})
+    retry = asyncio.run(mw.process_response(request, now))
+    assert isinstance(retry, Request) and retry.meta["retry_times"] == 1 and retry.dont_filter
+    assert asyncio.run(mw.process_response(request, Response(request.url, status=404))).status == 404
+
+
+# -- tables ------------------------------------------------------------------------------------------
+def item(pid, urls, stored=True):
+    images = [{"url": u, "position": i, "status": "stored" if stored else "rejected",
+               "reason": None if stored else "corrupt JPEG: x", "sha256": "ab" * 32 if stored else None,
+               "image_key": f"images/ab/{'ab' * 32}.jpg" if stored else None, "width": 10, "height": 10,
+               "format": "JPEG", "bytes": 100} for i, u in enumerate(urls)]
+    return {"product_id": pid, "title": pid, "image_urls": urls, "url": f"https://s.example/{pid}",
+            "scraped_at": "2026-01-02T00:00:00+00:00", "images": images}
+
+
+def test_unseen_products_become_unavailable_only_after_a_complete_crawl():
+    first = CrawlOutput([item("r:a", ["u1"]), item("r:b", ["u2"])], [], {"finish_reason": "finished"})
+    products, images = build_tables("r", first, [], [])
+    assert [p["available"] for p in products] == [True, True] and len(images) == 2
+    second = CrawlOutput([item("r:a", ["u1"]), item("r:a", ["u1"])], [], {"finish_reason": "finished"})
+    products2, images2 = build_tables("r", second, products, images)
+    assert [(p["product_id"], p["available"]) for p in products2] == [("r:a", True), ("r:b", False)]
+    assert [i["url"] for i in images2] == ["u1", "u2"]  # duplicate item ignored, old image row kept
+    partial = CrawlOutput([item("r:a", ["u1"])], [], {"finish_reason": "shutdown"})
+    assert [p["available"] for p in build_tables("r", partial, products, images)[0]] == [True, True]
+
+
+def test_known_images_remember_stored_and_content_rejections_only():
+    rows = [{"url": "u1", "status": "stored", "reason": None, "sha256": "s", "image_key": "k", "width": 1,
+             "height": 1, "format": "PNG", "bytes": 3},
+            {"url": "u2", "status": "rejected", "reason": "too many pixels: 30000x30000"},
+            {"url": "u3", "status": "rejected", "reason": "http 503"},
+            {"url": "u4", "status": "rejected", "reason": "offsite: cdn.example"}]
+    known = known_images(rows)
+    assert known["u1"]["sha256"] == "s" and known["u2"] == {"status": "rejected", "reason": rows[1]["reason"]}
+    assert set(known) == {"u1", "u2"}
+    json.dumps(known)  # passed to the crawl process as JSON
