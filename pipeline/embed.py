@@ -6,7 +6,9 @@ travel through XCom. ``embed_shard`` runs one shard: a tf.data pipeline reads an
 images in parallel, a compiled ``model(x, training=False)`` embeds each batch, and rows
 stream into ``tables/embeddings/model_version=<v>/part-<shard_id>.parquet`` in bounded row
 groups. A shard id is a hash of its image set, so re-running a shard overwrites its own part
-and a later, incremental run adds new parts; readers dedup on ``image_sha256`` anyway.
+and a later, incremental run adds new parts; two runs that plan the same images (e.g.
+catalog_refresh and catalog_reembed on one model version) converge on the same parts; readers
+dedup on ``image_sha256`` anyway.
 Images that cannot be read or decoded are recorded in ``tables/embedding_rejects`` with the
 reason and are not retried for that model version.
 """
@@ -95,8 +97,12 @@ def _known_shas(lake: Lake, model_version: str) -> set[str]:
     return known
 
 
+def _plan_prefix(model_version: str) -> str:
+    return layout.staging("embed-plan", f"model_version={model_version}")
+
+
 def _work_key(model_version: str, shard_id: str) -> str:
-    return f"{layout.staging('embed-plan', 'model_version=' + model_version)}/shard-{shard_id}.parquet"
+    return f"{_plan_prefix(model_version)}/shard-{shard_id}.parquet"
 
 
 def _part_key(table_name: str, model_version: str, shard_id: str) -> str:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 MAX_PIXELS = 64_000_000
 PAD_VALUE = 255
+S3_READS_IN_FLIGHT = 16
 
 
 class ImageDecodeError(ValueError):
@@ -109,8 +110,10 @@ def inference_dataset(
         ok.set_shape(())
         return position, image, ok
 
+    # S3 reads are latency-bound: keep many in flight; local reads are CPU-bound: let tf.data tune
+    parallel = S3_READS_IN_FLIGHT if lake.scheme == "s3" else tf.data.AUTOTUNE
     ds = tf.data.Dataset.range(len(key_list))
-    ds = ds.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(tf_load, num_parallel_calls=parallel, deterministic=True)
     ds = ds.filter(lambda position, image, ok: ok)
     ds = ds.map(lambda position, image, ok: (position, image))
     ds = ds.batch(batch_size).map(lambda position, images: (position, tf.cast(images, tf.float32)))
