@@ -32,7 +32,7 @@ def _compact_backbone(image_size: int, widths: tuple[int, ...] = (24, 48, 96, 19
     for i, width in enumerate(widths):
         stride = 2 if i == 0 else 1
         x = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
         if 0 < i < len(widths) - 1:
             x = layers.MaxPooling2D(name=f"pool{i}")(x)

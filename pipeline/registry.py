@@ -22,6 +22,8 @@ from pipeline.lake import Lake, PreconditionFailed
 if TYPE_CHECKING:
     import keras
 
+#: The Airflow Asset a promotion emits (``attribute_model_retrain``) and ``catalog_reembed`` is scheduled on.
+PRODUCTION_MODEL_ASSET_URI = "vitrine://models/attributes/production"
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 INITIAL_SEED = 20260101

@@ -57,3 +57,44 @@ def write_items(lake: Lake, n: int = 12, size: int = 32, corrupt: int = 0) -> st
     prefix = layout.table("items")
     lake.write_parquet(f"{prefix}/part-0.parquet", pa.Table.from_pylist(rows))
     return lake.uri(prefix)
+
+
+TITLE_NOUN = {"tshirts_tops": "T-Shirt", "trousers": "Trousers"}
+LABEL_COLUMNS = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage",
+                 "productDisplayName"]
+
+
+def write_labelled_folder(root, n: int = 96, size: int = 32, duplicate_every: int = 8) -> dict[str, str]:
+    """A fashion-products-style folder (images/<id>.jpg + labels.csv) of generated garments.
+
+    Every ``duplicate_every``-th product re-uses the previous product's photo (an exact
+    duplicate across products). Returns product id → expected (color) label.
+    """
+    import csv
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    expected = {}
+    with open(root / "labels.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(LABEL_COLUMNS)
+        for i in range(n):
+            pid = 1000 + i
+            source = i - 1 if duplicate_every and i % duplicate_every == duplicate_every - 1 else i
+            color, shape = list(COLORS)[source % len(COLORS)], SHAPES[(source // len(COLORS)) % 2]
+            pattern = "Striped" if (source // 8) % 2 else "Solid"
+            garment(color, shape, pattern.lower(), size, seed=source).save(root / "images" / f"{pid}.jpg", quality=95)
+            sub = "Topwear" if shape == "tshirts_tops" else "Bottomwear"
+            title = f"Acme Men {pattern} {color.title()} {TITLE_NOUN[shape]}"
+            writer.writerow([pid, "Men", "Apparel", sub, "", color.title(), "Fall", "Casual", title])
+            expected[str(pid)] = color
+    return expected
+
+
+def write_duplicate_groups(lake: Lake, pair_every: int = 4) -> dict[str, str]:
+    """A duplicates table grouping consecutive images in pairs (near-duplicate groups); sha → group."""
+    images = lake.read_table(layout.table("images")).sort_by("product_id")
+    shas = sorted(set(images.column("sha256").to_pylist()), key=images.column("sha256").to_pylist().index)
+    groups = {sha: f"group-{i // pair_every if i % pair_every < 2 else i}" for i, sha in enumerate(shas)}
+    rows = [{"sha256": s, "group_id": g, "canonical_sha256": s, "distance": 0} for s, g in groups.items()]
+    lake.write_parquet(f"{layout.table('duplicates')}/part-0.parquet", pa.Table.from_pylist(rows))
+    return groups

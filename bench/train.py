@@ -1,0 +1,113 @@
+"""Training throughput: the tf.data pipeline from the lake vs the same model fed from
+in-memory arrays (goal: ratio ≥ 0.8, the input pipeline is not the bottleneck), measured side
+by side in one run. On a GPU it also compares mixed precision with float32.
+
+    .venv/bin/python bench/train.py [--folder ../shared/datasets/fashion-products] [--images 1024]
+
+Without ``--folder`` it generates garment-like images. Both arms run the same compiled
+training model (augmentation included) for the same number of steps after a warm-up epoch;
+the tf.data arm starts from the first epoch's cache, as training does after epoch 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.lake import Lake  # noqa: E402
+
+
+def _prepare(folder: Path | None, n: int, workdir: Path) -> tuple[Lake, str]:
+    from pipeline.taxonomy import load_taxonomy
+    from pipeline.train.folder_import import import_labeled_folder
+    from pipeline.train.trainset import build_training_set
+
+    lake = Lake(f"file://{workdir / 'lake'}")
+    if folder is None:
+        from tests.attributes_fixtures import write_labelled_folder
+
+        folder = workdir / "folder"
+        write_labelled_folder(folder, n=n, size=224, duplicate_every=0)
+    import_labeled_folder(lake, folder, limit=n)
+    return lake, build_training_set(lake, "bench", load_taxonomy(), ["category", "color", "pattern"],
+                                    fractions=(1.0, 0.0, 0.0))
+
+
+def _throughput(model, data, steps: int, batch: int, arrays: bool) -> float:
+    """Images/s of ``steps`` training steps (after one warm-up pass over the data)."""
+    if arrays:
+        x, y = data
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        n_epochs = max(1, round(steps * batch / len(x)))
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=n_epochs, verbose=0)
+        return n_epochs * len(x) / (time.perf_counter() - start)
+    model.fit(data, epochs=1, verbose=0)  # fills the decode cache, as epoch 1 of training does
+    n = sum(int(next(iter(b.values())).shape[0]) for _, b in data)
+    n_epochs = max(1, round(steps * batch / n))
+    start = time.perf_counter()
+    model.fit(data, epochs=n_epochs, verbose=0)
+    return n_epochs * n / (time.perf_counter() - start)
+
+
+def _model(vocab, size: int, policy: str, jit: bool):
+    import keras
+
+    from pipeline.model import build_model
+    from pipeline.train.train import TrainConfig, _training_model, masked_loss
+
+    keras.mixed_precision.set_global_policy(policy)
+    model = build_model(vocab, size)
+    train_model = _training_model(model, list(vocab), TrainConfig(image_size=size))
+    import numpy as np
+
+    train_model.compile("adam", loss={a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()},
+                        jit_compile=jit)
+    return train_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, help="labelled photo folder (default: generated images)")
+    parser.add_argument("--images", type=int, default=1024)
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=48)
+    args = parser.parse_args()
+
+    from pipeline.taxonomy import load_taxonomy
+    from pipeline.train.data import load_arrays, make_dataset
+    from pipeline.train.train import has_gpu
+    from pipeline.train.trainset import read_training_set
+
+    with tempfile.TemporaryDirectory(prefix="vitrine-bench-train-") as tmp:
+        lake, uri = _prepare(args.folder, args.images, Path(tmp))
+        table = read_training_set(lake, uri)
+        vocab = load_taxonomy().vocabularies(["category", "color", "pattern"])
+        size, batch = args.image_size, args.batch_size
+        dataset = make_dataset(lake, table, vocab, size, batch, shuffle=True)
+        start = time.perf_counter()
+        arrays = load_arrays(lake, table, vocab, size)
+        decode_rate = table.num_rows / (time.perf_counter() - start)
+        policies = [("float32", False)] + ([("mixed_float16", True)] if has_gpu() else [])
+        print(f"{table.num_rows} images @ {size}px, batch {batch}, {args.steps} steps per arm; "
+              f"decode from lake: {decode_rate:.0f} images/s; gpu={has_gpu()}")
+        results = {}
+        for policy, jit in policies:
+            pipe = _throughput(_model(vocab, size, policy, jit), dataset, args.steps, batch, arrays=False)
+            mem = _throughput(_model(vocab, size, policy, jit), arrays, args.steps, batch, arrays=True)
+            results[policy] = (pipe, mem)
+            print(f"[{policy}] tf.data pipeline: {pipe:.0f} images/s | in-memory arrays: {mem:.0f} images/s "
+                  f"| ratio {pipe / mem:.2f} (goal ≥ 0.8)")
+        if "mixed_float16" in results:
+            print(f"mixed precision vs float32 (tf.data): {results['mixed_float16'][0] / results['float32'][0]:.2f}×")
+        else:
+            print("no GPU: mixed precision vs float32 not measured")
+
+
+if __name__ == "__main__":
+    main()

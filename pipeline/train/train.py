@@ -1,0 +1,272 @@
+"""Two-phase training of a candidate attribute model, registered in the lake when done.
+
+Phase 1 trains the heads (backbone frozen when pretrained weights were loaded; a random
+backbone is trained too, freezing random features would be pointless). Phase 2 fine-tunes
+with a lower learning rate (the top of a pretrained backbone, all of a scratch one). Each
+phase stops early on validation loss and keeps its best weights; phase 2's weights are kept
+only if they beat phase 1's. Losses are masked (an image without a label for one head still
+trains the others) and class-weighted. Mixed precision and XLA are used when a GPU is present.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipeline.lake import Lake
+
+if TYPE_CHECKING:
+    import keras
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run can be told (the DAG's Params form and `vitrine train`)."""
+
+    attributes: list[str] | None = None  # None: every attribute in the taxonomy
+    image_size: int = 96
+    backbone: str = "compact"
+    embedding_dim: int = 128
+    weights: str | None = None  # backbone .weights.h5 path / file:// / s3:// URI
+    epochs: int = 30  # phase 1 maximum
+    finetune_epochs: int = 10  # phase 2 maximum (0 skips it)
+    learning_rate: float = 2e-3
+    finetune_learning_rate: float = 3e-4
+    finetune_fraction: float = 0.3  # top share of a pretrained backbone unfrozen in phase 2
+    batch_size: int = 64
+    patience: int = 5
+    class_weight_power: float = 0.5  # 0: none, 1: fully balanced, 0.5: inverse sqrt frequency
+    augment: bool = True
+    time_budget_minutes: float | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        return cls(**{k: v for k, v in values.items() if v is not None or k in ("weights", "attributes")})
+
+
+@dataclass
+class TrainResult:
+    version: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    images_per_second: float = 0.0
+
+
+def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
+    """Per-class loss weights ∝ frequency^-power, normalised to mean 1 over labelled samples."""
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
+    labelled = counts.sum()
+    if labelled:
+        weights /= (weights * counts).sum() / labelled
+    return weights.astype(np.float32)
+
+
+def masked_loss(weights: np.ndarray) -> "keras.losses.Loss":
+    """Sparse cross-entropy that ignores label -1, weighted per class, averaged over labelled."""
+    import keras
+    from keras import ops
+
+    class MaskedSparseCrossEntropy(keras.losses.Loss):
+        def __init__(self) -> None:
+            super().__init__(name="masked_sparse_ce", reduction="sum")
+            self.class_weights = ops.convert_to_tensor(weights, "float32")
+
+        def call(self, y_true, y_pred):
+            y = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+            mask = ops.cast(y >= 0, "float32")
+            safe = ops.maximum(y, 0)
+            ce = keras.losses.sparse_categorical_crossentropy(safe, ops.cast(y_pred, "float32"))
+            w = ops.take(self.class_weights, safe) * mask
+            return ce * w / ops.maximum(ops.sum(mask), 1.0)
+
+    return MaskedSparseCrossEntropy()
+
+
+def masked_accuracy() -> "keras.metrics.Metric":
+    """Accuracy over labelled samples only."""
+    import keras
+    from keras import ops
+
+    class MaskedAccuracy(keras.metrics.Metric):
+        def __init__(self) -> None:
+            super().__init__(name="acc")
+            self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+            self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+            mask = y >= 0
+            hit = ops.logical_and(mask, ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y))
+            self.correct.assign_add(ops.sum(ops.cast(hit, "float32")))
+            self.total.assign_add(ops.sum(ops.cast(mask, "float32")))
+
+        def result(self):
+            return self.correct / ops.maximum(self.total, 1.0)
+
+        def reset_state(self):
+            self.correct.assign(0.0)
+            self.total.assign(0.0)
+
+    return MaskedAccuracy()
+
+
+def _time_budget(deadline: float | None) -> "keras.callbacks.Callback":
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if deadline is not None and time.monotonic() > deadline:
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
+def has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _training_model(model: "keras.Model", attributes: list[str], config: TrainConfig) -> "keras.Model":
+    """The model as trained: augmentation in front, only the attribute heads as outputs."""
+    import keras
+
+    from pipeline.train.augment import augmentation
+
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    x = augmentation(config.seed)(inputs) if config.augment else inputs
+    out = model(x)
+    return keras.Model(inputs, {a: out[a] for a in attributes}, name="training")
+
+
+def _set_trainable(model: "keras.Model", phase: int, config: TrainConfig) -> None:
+    """Which backbone layers train in a phase (BatchNorm of a pretrained backbone stays frozen)."""
+    from keras import layers
+
+    from pipeline.model import backbone_of
+
+    base = backbone_of(model)
+    if not config.weights:
+        base.trainable = True
+        return
+    base.trainable = phase == 2
+    if phase == 2:
+        cut = int(len(base.layers) * (1 - config.finetune_fraction))
+        for i, layer in enumerate(base.layers):
+            layer.trainable = i >= cut and not isinstance(layer, layers.BatchNormalization)
+
+
+def _fit_phase(
+    train_model: "keras.Model",
+    train_ds: Any,
+    val_ds: Any,
+    *,
+    losses: dict,
+    lr: float,
+    epochs: int,
+    config: TrainConfig,
+    deadline: float | None,
+    jit: bool,
+    verbose: int,
+) -> tuple[list[dict[str, float]], float, list[np.ndarray]]:
+    """Compile and fit one phase; returns per-epoch logs, best val loss and its weights."""
+    import keras
+
+    train_model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=losses,
+        metrics={a: [masked_accuracy()] for a in losses},
+        jit_compile=jit,
+    )
+    stop = keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)
+    hist = train_model.fit(
+        train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+        callbacks=[stop, _time_budget(deadline)],
+    )
+    logs = [{k: float(v[i]) for k, v in hist.history.items()} for i in range(len(hist.history["loss"]))]
+    best = min((e["val_loss"] for e in logs), default=math.inf)
+    return logs, best, train_model.get_weights()
+
+
+def train_candidate(
+    lake: Lake, trainset_uri: str, config: TrainConfig, *, verbose: int = 2, register: bool = True
+) -> TrainResult:
+    """Train on the training set's train split (early stopping on val) and register the model."""
+    import keras
+
+    from pipeline.config import settings
+    from pipeline.model import build_model
+    from pipeline.registry import register_model
+    from pipeline.taxonomy import load_taxonomy
+    from pipeline.train.data import encode_labels, make_dataset
+    from pipeline.train.trainset import read_training_set
+
+    start = time.monotonic()
+    deadline = start + config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    table = read_training_set(lake, trainset_uri)
+    names = config.attributes or [a for a in load_taxonomy().attributes if a in table.column_names]
+    vocab = load_taxonomy().vocabularies(names)
+    train_t = table.filter(np.array(table.column("split").to_pylist()) == "train")
+    val_t = table.filter(np.array(table.column("split").to_pylist()) == "val")
+    if train_t.num_rows == 0 or val_t.num_rows == 0:
+        raise ValueError(f"training set {trainset_uri} needs train and val rows ({train_t.num_rows}, {val_t.num_rows})")
+    train_labels = encode_labels(train_t, vocab)
+    weights = {a: class_weights(train_labels[a], len(v), config.class_weight_power) for a, v in vocab.items()}
+    gpu = has_gpu()
+    cache_dir = settings().cache_dir / "train"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    big = train_t.num_rows * config.image_size**2 * 3 > 2 * 1024**3  # > 2 GiB decoded: cache on disk
+    cache = (lambda name: str(cache_dir / f"{name}-{time.time_ns()}")) if big else (lambda name: "")
+    train_ds = make_dataset(lake, train_t, vocab, config.image_size, config.batch_size, shuffle=True,
+                            seed=config.seed, cache=cache("train"))
+    val_ds = make_dataset(lake, val_t, vocab, config.image_size, config.batch_size, shuffle=False,
+                          cache=cache("val"))
+    keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "float32")
+    try:
+        model = build_model(vocab, config.image_size, backbone=config.backbone, embedding_dim=config.embedding_dim,
+                            weights=config.weights, seed=config.seed, cache_dir=settings().cache_dir)
+        train_model = _training_model(model, list(vocab), config)
+        losses = {a: masked_loss(w) for a, w in weights.items()}
+        common = dict(config=config, deadline=deadline, jit=gpu, verbose=verbose)
+        print(f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
+              f"(val {val_t.num_rows}), heads {list(vocab)}, gpu={gpu}")
+        _set_trainable(model, 1, config)
+        history, best1, weights1 = _fit_phase(train_model, train_ds, val_ds, losses=losses,
+                                              lr=config.learning_rate, epochs=config.epochs, **common)
+        for e in history:
+            e["phase"] = 1
+        if config.finetune_epochs and not (deadline and time.monotonic() > deadline):
+            _set_trainable(model, 2, config)
+            logs2, best2, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses,
+                                         lr=config.finetune_learning_rate, epochs=config.finetune_epochs, **common)
+            history += [{**e, "phase": 2} for e in logs2]
+            if best2 > best1:
+                train_model.set_weights(weights1)
+        keras.mixed_precision.set_global_policy("float32")
+        export = build_model(vocab, config.image_size, backbone=config.backbone,
+                             embedding_dim=config.embedding_dim, seed=config.seed)
+        export.set_weights(model.get_weights())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    elapsed = time.monotonic() - start
+    seen = train_t.num_rows * len(history)
+    result = TrainResult(version="", history=history, images_per_second=seen / max(elapsed, 1e-9))
+    if register:
+        result.version = register_model(
+            lake, export, attributes=vocab, image_size=config.image_size, backbone=config.backbone,
+            embedding_dim=config.embedding_dim,
+            extra={"trained": True, "training_set": trainset_uri, "config": asdict(config), "history": history,
+                   "class_weights": {a: w.tolist() for a, w in weights.items()}, "gpu": gpu,
+                   "train_seconds": round(elapsed, 1), "epochs_run": len(history)},
+        )
+        print(f"registered candidate {result.version} after {len(history)} epochs in {elapsed / 60:.1f} min")
+    return result
+

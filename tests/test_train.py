@@ -1,0 +1,204 @@
+"""Training: splits without leakage, training set from lake tables, two-phase training with a
+pretrained backbone file, the retrain DAG end to end (dag.test), and the promotion gate."""
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+from pipeline import layout
+from pipeline.lake import Lake
+from pipeline.model import backbone_of, build_model
+from pipeline.registry import (
+    ensure_production_model,
+    list_versions,
+    load_model,
+    production_version,
+    read_metadata,
+    register_model,
+)
+from pipeline.taxonomy import load_taxonomy
+from pipeline.train.evaluate import evaluate_candidate, promote_if_better, promotion_decision
+from pipeline.train.folder_import import import_labeled_folder
+from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
+from pipeline.train.train import TrainConfig, class_weights, train_candidate
+from pipeline.train.trainset import build_training_set, read_training_set
+from tests.attributes_fixtures import write_duplicate_groups, write_labelled_folder
+
+ATTRS = ["category", "color", "pattern"]
+
+
+# -- splits --------------------------------------------------------------------------------------
+def test_splits_keep_groups_together_and_are_stratified() -> None:
+    rng = np.random.default_rng(0)
+    groups = [f"g{int(g)}" for g in rng.integers(0, 700, 2000)]
+    group_label = {g: ["a", "b", "c", None][hash(g) % 4] for g in set(groups)}
+    strata = [group_label[g] for g in groups]
+    splits = assign_splits(groups, strata, seed=3)
+    check_no_leakage(groups, [f"img{i}" for i in range(len(groups))], splits)
+    counts = Counter(splits)
+    assert abs(counts["train"] / len(groups) - 0.70) < 0.03
+    assert abs(counts["test"] / len(groups) - 0.15) < 0.03
+    for label in ("a", "b", "c"):
+        per = Counter(s for s, st in zip(splits, strata) if st == label)
+        total = sum(per.values())
+        assert abs(per["val"] / total - 0.15) < 0.05 and abs(per["test"] / total - 0.15) < 0.05
+    assert splits == assign_splits(groups, strata, seed=3)
+
+
+def test_leakage_check_catches_a_group_in_two_splits() -> None:
+    with pytest.raises(LeakageError, match="group 'g1'"):
+        check_no_leakage(["g1", "g1"], ["a", "b"], ["train", "test"])
+    with pytest.raises(LeakageError, match="image 'a'"):
+        check_no_leakage(["g1", "g2"], ["a", "a"], ["train", "test"])
+
+
+def test_class_weights_balance_rare_classes() -> None:
+    labels = np.array([0] * 90 + [1] * 10 + [-1] * 50)
+    w = class_weights(labels, 3, power=1.0)
+    assert w[2] == 0 and w[1] > w[0]
+    assert np.isclose((w[0] * 90 + w[1] * 10) / 100, 1.0)
+    assert np.allclose(class_weights(labels, 3, power=0.0)[:2], 1.0)
+
+
+# -- training data in a lake -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def data_lake(tmp_path_factory) -> Lake:
+    """A lake with 96 generated products (a few exact-duplicate photos) and near-dup groups."""
+    root = tmp_path_factory.mktemp("attributes")
+    write_labelled_folder(root / "folder", n=96, size=32)
+    lake = Lake(f"file://{root / 'lake'}")
+    import_labeled_folder(lake, root / "folder", retailer="acme")
+    write_duplicate_groups(lake)
+    return lake
+
+
+def test_training_set_has_labels_and_no_group_leakage(data_lake) -> None:
+    uri = build_training_set(data_lake, "leak-check", load_taxonomy(), ATTRS)
+    table = read_training_set(data_lake, uri)
+    rows = table.to_pylist()
+    assert len({r["sha256"] for r in rows}) == len(rows) == 84  # 96 photos, 12 exact re-uses
+    split_of_group = defaultdict(set)
+    for r in rows:
+        split_of_group[r["group_id"]].add(r["split"])
+    assert all(len(s) == 1 for s in split_of_group.values())
+    assert any(len([r for r in rows if r["group_id"] == g]) >= 2 for g in split_of_group)
+    assert {r["split"] for r in rows} == {"train", "val", "test"}
+    assert {r["category"] for r in rows} == {"tshirts_tops", "trousers"}
+    assert {r["pattern"] for r in rows} == {"solid", "striped"}
+    reused = [r for r in rows if len(r["product_ids"]) == 2]
+    assert len(reused) == 12
+    coverage = data_lake.read_json(f"{data_lake.key_of(uri)}/_coverage.json")
+    assert coverage["attributes"]["color"]["coverage"] == 1.0
+
+
+def test_pretrained_backbone_file_is_loaded_frozen_then_top_fine_tuned(data_lake, tmp_path) -> None:
+    uri = build_training_set(data_lake, "weights", load_taxonomy(), ATTRS)
+    vocab = load_taxonomy().vocabularies(ATTRS)
+    source = backbone_of(build_model(vocab, 32, seed=11))
+    path = tmp_path / "pretrained.weights.h5"
+    source.save_weights(path)
+    config = TrainConfig(attributes=ATTRS, image_size=32, epochs=1, finetune_epochs=1, batch_size=16,
+                         weights=str(path), finetune_fraction=0.3, embedding_dim=16)
+    result = train_candidate(data_lake, uri, config, verbose=0)
+    trained = backbone_of(load_model(data_lake, result.version).keras_model)
+    assert [e["phase"] for e in result.history] == [1, 2]
+    cut = int(len(trained.layers) * 0.7)
+    for i, (before, after) in enumerate(zip(source.layers, trained.layers)):
+        same = all(np.array_equal(a, b) for a, b in zip(before.get_weights(), after.get_weights()))
+        if i < cut or before.__class__.__name__ == "BatchNormalization":
+            assert same, f"layer {before.name} should have stayed frozen"
+    assert any(
+        not np.array_equal(a, b)
+        for before, after in zip(source.layers[cut:], trained.layers[cut:])
+        for a, b in zip(before.get_weights(), after.get_weights())
+    ), "the top of the backbone should have been fine-tuned"
+
+
+# -- the retrain DAG ---------------------------------------------------------------------------------
+@pytest.fixture
+def vitrine_env(data_lake, monkeypatch):
+    """Point settings (and so every DAG task) at the test lake, at 32 px."""
+    from pipeline import config
+
+    monkeypatch.setenv("VITRINE_LAKE", data_lake.root)
+    monkeypatch.setenv("VITRINE_IMAGE_SIZE", "32")
+    config.settings.cache_clear()
+    yield data_lake
+    config.settings.cache_clear()
+
+
+def _asset_events(uri: str) -> int:
+    from sqlalchemy import func, select
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalar(
+            select(func.count()).select_from(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri)
+        )
+
+
+def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow_db, vitrine_env) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
+
+    lake = vitrine_env
+    initial = ensure_production_model(lake)  # untrained production model, as on a fresh deployment
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors
+    dag = bag.dags["attribute_model_retrain"]
+    assert dag.get_task("train").queue == "gpu"
+    events_before = _asset_events(PRODUCTION_MODEL_ASSET_URI)
+    conf = {"epochs": 1, "finetune_epochs": 1, "image_size": 32, "batch_size": 16, "attributes": ATTRS,
+            "min_improvement": 0.0}
+    run = dag.test(run_conf=conf)
+    assert str(getattr(run.state, "value", run.state)) == "success"
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+    candidates = [v for v in list_versions(lake) if v != initial]
+    assert len(candidates) == 1
+    version = candidates[0]
+    meta = read_metadata(lake, version)
+    assert meta["trained"] and [e["phase"] for e in meta["history"]] == [1, 2]
+    report = f"{layout.model_prefix(version)}/report"
+    for name in ("report.html", "metrics.json", "curves.png", "confusion_category.png", "confusion_color.png"):
+        assert lake.exists(f"{report}/{name}"), name
+    metrics = lake.read_json(f"{report}/metrics.json")
+    decision = metrics["decision"]
+    assert decision["production_version"] == initial and decision["candidate_version"] == version
+    assert set(metrics["candidate"]["attributes"]) == set(ATTRS)
+    if decision["promote"]:
+        assert production_version(lake) == version and states["promote"] == "success"
+        assert _asset_events(PRODUCTION_MODEL_ASSET_URI) == events_before + 1
+    else:
+        assert production_version(lake) == initial and states["promote"] == "skipped"
+        assert _asset_events(PRODUCTION_MODEL_ASSET_URI) == events_before
+
+    # A candidate worse than production (an untrained model vs the trained one) is not promoted.
+    trainset = decision["trainset"]
+    current = production_version(lake)
+    untrained = build_model(load_taxonomy().vocabularies(ATTRS), 32, seed=99)
+    worse = register_model(lake, untrained, attributes=load_taxonomy().vocabularies(ATTRS), image_size=32,
+                           backbone="compact", embedding_dim=128)
+    if current == initial:  # the 2-epoch model lost to the initial one: compare against the trained model
+        promote_if_better(lake, {**decision, "promote": True, "production_version": initial})
+        current = version
+    gate = evaluate_candidate(lake, worse, trainset, min_improvement=0.0)
+    assert gate["candidate_score"] < gate["production_score"]
+    assert gate["promote"] is False and promote_if_better(lake, gate) is False
+    assert production_version(lake) == current
+
+
+def test_gate_is_pure_and_margin_aware() -> None:
+    def m(version, **acc):
+        return {"version": version, "attributes": {a: {"accuracy": v} for a, v in acc.items()}}
+
+    assert promotion_decision(m("c", color=0.5), None, 0.01)["promote"] is True
+    assert promotion_decision(m("c", color=0.80, size=0.1), m("p", color=0.78), 0.01)["promote"] is True
+    assert promotion_decision(m("c", color=0.785), m("p", color=0.78), 0.01)["promote"] is False
+    assert promotion_decision(m("p", color=0.9), m("p", color=0.9), 0.0)["promote"] is False
