@@ -143,21 +143,25 @@ def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 
 def _clustered(rng: np.random.Generator, centres: np.ndarray, n: int) -> np.ndarray:
-    return normalise(centres[rng.integers(0, len(centres), n)] + 1.0 * rng.standard_normal((n, centres.shape[1]), dtype=np.float32))
+    return normalise(centres[rng.integers(0, len(centres), n)] + rng.standard_normal((n, centres.shape[1]), dtype=np.float32))
+
+
+def annoy_data(kind: str, n: int, dim: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """(data, external queries): uniform random unit vectors, or a mixture of n/100 clusters."""
+    rng = np.random.default_rng(0)
+    if kind == "random":
+        return _unit(rng, n, dim), _unit(rng, n_queries, dim)
+    centres = rng.standard_normal((n // 100, dim), dtype=np.float32)
+    return _clustered(rng, centres, n), _clustered(rng, centres, n_queries)
 
 
 def bench_annoy(
-    kind: str, n: int, dim: int, target: float, n_queries: int, sample: int, trees: tuple[int, ...], factors: tuple[float, ...]
+    label: str, data: np.ndarray, queries: np.ndarray, target: float, sample: int, trees: tuple[int, ...],
+    factors: tuple[float, ...],
 ) -> dict:
     from sklearn.neighbors import NearestNeighbors
 
-    rng = np.random.default_rng(0)
-    if kind == "random":
-        data, queries = _unit(rng, n, dim), _unit(rng, n_queries, dim)
-    else:
-        centres = rng.standard_normal((n // 100, dim), dtype=np.float32)
-        data, queries = _clustered(rng, centres, n), _clustered(rng, centres, n_queries)
-
+    n, n_queries = len(data), len(queries)
     start = time.perf_counter()
     _, truth = exact_neighbours(data, queries, 10)
     brute_batched_qps = n_queries / (time.perf_counter() - start)
@@ -188,7 +192,7 @@ def bench_annoy(
         index.save(path)
         size = os.path.getsize(path)
     return {
-        "data": f"{n} {kind} unit vectors, dim {dim}",
+        "data": label,
         "queries": n_queries,
         "n_trees": tuning.n_trees,
         "search_k": tuning.search_k,
@@ -231,12 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         results["annoy"] = []
         for n in args.annoy_sizes:
             big = n >= 500_000
-            runs = [("random", n)] + ([] if big else [("clustered", n)])
-            for kind, size in runs:
+            for kind in ["random"] + ([] if big else ["clustered"]):
+                label = f"{n} {kind} unit vectors, dim {args.dim}"
                 if big:  # keep 1M feasible in minutes on 2 cores: fewer queries, one tree count
-                    res = bench_annoy(kind, size, args.dim, args.target, args.queries // 10, 100, (16,), (1 / 16, 1 / 4, 1))
+                    data, queries = annoy_data(kind, n, args.dim, args.queries // 10)
+                    res = bench_annoy(label, data, queries, args.target, 100, (16,), (1 / 16, 1 / 4, 1))
                 else:
-                    res = bench_annoy(kind, size, args.dim, args.target, args.queries, 200, (16, 32, 64, 128), (1 / 16, 1 / 4, 1, 4))
+                    data, queries = annoy_data(kind, n, args.dim, args.queries)
+                    res = bench_annoy(label, data, queries, args.target, 200, (16, 32, 64, 128), (1 / 16, 1 / 4, 1, 4))
                 results["annoy"].append(res)
                 print(json.dumps(res, indent=2), flush=True)
     results["load_average_at_end"] = os.getloadavg()

@@ -97,12 +97,8 @@ def _known_shas(lake: Lake, model_version: str) -> set[str]:
     return known
 
 
-def _plan_prefix(model_version: str) -> str:
-    return layout.staging("embed-plan", f"model_version={model_version}")
-
-
 def _work_key(model_version: str, shard_id: str) -> str:
-    return f"{_plan_prefix(model_version)}/shard-{shard_id}.parquet"
+    return f"{layout.staging('embed-plan', f'model_version={model_version}')}/shard-{shard_id}.parquet"
 
 
 def _part_key(table_name: str, model_version: str, shard_id: str) -> str:
