@@ -10,8 +10,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag
 from pipeline.airflow_tasks import DEFAULT_ARGS, current_items, production_model, tag_embed_index_publish
+from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
 
-PRODUCTION_MODEL = Asset("vitrine://models/attributes/production")
+PRODUCTION_MODEL = Asset(PRODUCTION_MODEL_ASSET_URI)
 
 
 @dag(

@@ -130,7 +130,13 @@ def _add_stage_commands(sub: argparse._SubParsersAction) -> None:
 
 
 # Areas that register their own subcommands through ``add_cli(subparsers)``.
-AREA_COMMANDS = ("pipeline.demo_shop", "pipeline.client", "pipeline.analytics")
+AREA_COMMANDS = (
+    "pipeline.demo_shop",
+    "pipeline.client",
+    "pipeline.analytics",
+    "pipeline.dedup.cli",
+    "pipeline.train.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
