@@ -28,7 +28,7 @@ def get(url, headers=None):
 
 @pytest.fixture(scope="module")
 def shop():
-    with DemoShop(n_products=9, mess=False) as running:
+    with DemoShop(n_products=9, mess=False, page_size=4) as running:
         yield running
 
 

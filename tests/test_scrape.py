@@ -16,7 +16,7 @@ from pipeline.scrape import scrape_retailer
 
 @pytest.fixture(scope="module")
 def shop():
-    with DemoShop(n_products=9, mess=False) as running:
+    with DemoShop(n_products=9, mess=False, page_size=4) as running:
         yield running
 
 

@@ -45,7 +45,7 @@ def reasons(rows, key="reason"):
 @pytest.mark.parametrize("platform", ["shopify", "jsonld"])
 def test_messy_shop_exact_counts_then_incremental(lake, tmp_path, platform):
     n_products, invalid, n_stored, rejected = EXPECTED[platform]
-    with DemoShop(n_products=N_PRODUCTS, mess=True) as shop:
+    with DemoShop(n_products=N_PRODUCTS, mess=True, page_size=4) as shop:
         # -- first crawl: everything is new -------------------------------------------------------
         products, images, stats, log = crawl(lake, shop, platform, tmp_path, "run-1")
         assert len(products) == stats["products"] == n_products

@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="synthetic catalog seed")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="Shopify storefront port; JSON-LD gets port+1 (default: free)")
+    p.add_argument("--page-size", type=int, default=24, help="products per listing page (default 24)")
     p.add_argument("--no-mess", action="store_true", help="serve only clean products (no broken images etc.)")
     p.add_argument("--registry-out", type=Path, help="write the registry YAML for both storefronts here")
     p.add_argument("--prefix", default="demo", help="retailer name prefix (default: demo)")
@@ -35,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_demo_shop(args: argparse.Namespace) -> int:
     catalog = folder_catalog(args.catalog, args.limit) if args.catalog else synthetic_catalog(args.products, args.seed)
-    with DemoShop(catalog, mess=not args.no_mess, host=args.host, port=args.port, log_path=args.log) as shop:
+    with DemoShop(catalog, mess=not args.no_mess, host=args.host, port=args.port, page_size=args.page_size,
+                  log_path=args.log) as shop:
         for name, store in shop.storefronts.items():
             print(f"{name:8s} storefront: {store.base_url}  ({len(store.products)} products)", flush=True)
         if args.registry_out:

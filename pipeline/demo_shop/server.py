@@ -54,6 +54,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 drops a crawler's parallel connects (1 s SYN retries)
+
+
 def _conditional(reply: Reply, request_headers: Any) -> tuple[int, bytes, dict[str, str]]:
     """Add validators to a 200 and answer 304 when the client's copy is current."""
     headers = {"Content-Type": reply.content_type, **reply.headers}
@@ -84,7 +89,7 @@ class DemoShop:
     """
 
     def __init__(self, catalog: Catalog | None = None, *, n_products: int = 12, seed: int = 0,
-                 mess: bool = True, host: str = "127.0.0.1", port: int = 0, page_size: int = 4,
+                 mess: bool = True, host: str = "127.0.0.1", port: int = 0, page_size: int = 24,
                  log_path: Path | None = None):
         self.catalog = catalog or synthetic_catalog(n_products, seed)
         self.host, self.port, self.log_path = host, port, log_path
@@ -99,7 +104,7 @@ class DemoShop:
                 page_size=page_size, extras=synthetic_catalog(len(JsonLdStore.MESS), seed + 202, "y-"),
                 copy_scale=0.9, copied=shared),
         }
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[_Server] = []
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
 
@@ -108,8 +113,7 @@ class DemoShop:
         offsite_host = "localhost" if self.host != "localhost" else "127.0.0.1"
         for k, (name, store) in enumerate(self.storefronts.items()):
             handler = type(f"{name}Handler", (_Handler,), {"shop": self, "store_name": name})
-            server = ThreadingHTTPServer((self.host, self.port + k if self.port else 0), handler)
-            server.daemon_threads = True
+            server = _Server((self.host, self.port + k if self.port else 0), handler)
             port = server.server_address[1]
             store.base_url = f"http://{self.host}:{port}"
             store.offsite_base = f"http://{offsite_host}:{port}"
