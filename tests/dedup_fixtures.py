@@ -1,14 +1,14 @@
 """Tiny synthetic product photos and the images/products tables around them, for dedup tests."""
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
-from PIL import Image, ImageDraw, ImageEnhance, ImageFont
+from PIL import Image, ImageDraw
 
 from pipeline import layout
+from pipeline.dedup.transforms import brightness, encode, hue_shift, pad, resize, watermark  # noqa: F401 (re-exported)
 from pipeline.lake import Lake, sha256_bytes
 
 
@@ -30,37 +30,6 @@ def garment(seed: int, size: int = 256) -> Image.Image:
         y = int(rng.integers(0, size))
         draw.rectangle([0, y, size, y + size // 32], fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
     return img
-
-
-def encode(img: Image.Image, fmt: str = "JPEG", quality: int = 92) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, quality=quality) if fmt == "JPEG" else img.save(buf, fmt)
-    return buf.getvalue()
-
-
-def resize(img: Image.Image, factor: float) -> Image.Image:
-    return img.resize((round(img.width * factor), round(img.height * factor)), Image.Resampling.LANCZOS)
-
-
-def watermark(img: Image.Image, text: str = "© shop.example") -> Image.Image:
-    base = img.convert("RGBA")
-    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
-    font = ImageFont.load_default(size=max(10, img.height // 12))
-    ImageDraw.Draw(layer).text(
-        (img.width * 0.95, img.height * 0.95), text, fill=(128, 128, 128, 160), font=font, anchor="rb"
-    )
-    return Image.alpha_composite(base, layer).convert("RGB")
-
-
-def brightness(img: Image.Image, factor: float) -> Image.Image:
-    return ImageEnhance.Brightness(img).enhance(factor)
-
-
-def hue_shift(img: Image.Image, degrees: float) -> Image.Image:
-    """The same picture in another colorway."""
-    h, s, v = img.convert("HSV").split()
-    h = h.point(lambda x: (x + int(degrees * 256 / 360)) % 256)
-    return Image.merge("HSV", (h, s, v)).convert("RGB")
 
 
 def write_catalog(lake: Lake, listings: list[tuple[str, str, bytes | None, str]]) -> dict[str, str]:

@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 
 from pipeline import layout
 from pipeline.dedup import dedup_catalog, state
-from tests.dedup_fixtures import brightness, encode, garment, hue_shift, resize, watermark, write_catalog
+from tests.dedup_fixtures import brightness, encode, garment, hue_shift, pad, resize, watermark, write_catalog
 
 
 def _listings() -> list[tuple[str, str, bytes | None, str]]:
@@ -19,6 +19,7 @@ def _listings() -> list[tuple[str, str, bytes | None, str]]:
         ("carol", "s-10", encode(watermark(shirt)), "Shirt watermarked"),
         ("delta", "s-11", encode(brightness(shirt, 1.1)), "Shirt brighter"),
         ("delta", "s-12", encode(brightness(shirt, 0.9)), "Shirt darker"),
+        ("delta", "s-13", encode(pad(shirt, 0.10)), "Shirt with a white border"),
         ("acme", "shirt-green", encode(hue_shift(shirt, 120)), "Striped shirt, green"),
         ("acme", "dress", encode(dress), "Dress"),
         ("bravo", "d-1", encode(dress), "Dress (same file)"),
@@ -42,9 +43,9 @@ def test_groups_copies_keeps_colorways_apart_and_records_rejects(lake):
     by_offer = _items_by_offer(lake)
 
     shirt = by_offer["acme:shirt"]
-    copies = ["bravo:s-1", "bravo:s-2", "carol:s-9", "carol:s-10", "delta:s-11", "delta:s-12"]
+    copies = ["bravo:s-1", "bravo:s-2", "carol:s-9", "carol:s-10", "delta:s-11", "delta:s-12", "delta:s-13"]
     assert all(by_offer[p]["item_id"] == shirt["item_id"] for p in copies), "every transformed copy joins"
-    assert len(shirt["offers"]) == 7 and shirt["n_images"] == 7
+    assert len(shirt["offers"]) == 8 and shirt["n_images"] == 8
     assert shirt["canonical_sha256"] == shas["bravo:s-2"], "largest resolution is canonical"
     assert shirt["title"] == "Shirt XL photo", "title from the canonical image's product"
     assert by_offer["acme:shirt-green"]["item_id"] != shirt["item_id"], "a colorway stays its own item"
@@ -64,14 +65,14 @@ def test_groups_copies_keeps_colorways_apart_and_records_rejects(lake):
     assert "not an image" in reasons[shas["bravo:html"]]
 
     dups = lake.read_parquet(f"{layout.table('duplicates')}/part-0.parquet")
-    assert dups.num_rows == 11  # distinct stored, decodable images
+    assert dups.num_rows == 12  # distinct stored, decodable images
     canon_rows = dups.filter(pc.equal(dups["sha256"], dups["canonical_sha256"]))
     assert canon_rows.num_rows == 4 and set(canon_rows["distance"].to_pylist()) == {0}
 
 
 def test_rerun_is_idempotent_and_group_ids_are_stable(lake, capsys):
     listings = _listings()
-    write_catalog(lake, listings[:12])
+    write_catalog(lake, listings[:13])
     dedup_catalog(lake, "run-1")
     first_items = lake.read_parquet(f"{layout.table('items')}/part-0.parquet")
     first_dups = lake.read_parquet(f"{layout.table('duplicates')}/part-0.parquet")
@@ -84,7 +85,7 @@ def test_rerun_is_idempotent_and_group_ids_are_stable(lake, capsys):
 
     # next night: a new retailer lists the shirt (another re-encode) and a new product
     shirt = garment(1)
-    write_catalog(lake, listings[:12] + [("echo", "e-1", encode(resize(shirt, 0.75), quality=50), "Shirt"),
+    write_catalog(lake, listings[:13] + [("echo", "e-1", encode(resize(shirt, 0.75), quality=50), "Shirt"),
                                          ("echo", "e-2", encode(garment(5)), "Scarf")])
     dedup_catalog(lake, "run-3")
     assert "2 hashed" in capsys.readouterr().out.splitlines()[-1]

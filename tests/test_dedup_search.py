@@ -58,17 +58,17 @@ def test_grouping_refuses_chains_and_keeps_existing_ids():
     codes = np.zeros(4, dtype=np.uint64)
     for k in range(1, 4):
         codes[k] = codes[k - 1] ^ np.uint64(0b111111 << (6 * k))
-    sig = Signatures(codes, np.zeros((4, 4), np.uint64), np.zeros((4, CELLS, 2), np.int8))
+    sig = Signatures(codes, np.zeros((4, 4), np.uint64), np.zeros((4, CELLS, 3), np.uint8))
     edges = (np.array([0, 1, 2]), np.array([1, 2, 3]), np.array([6, 6, 6], dtype=np.int16))
     shas = ["a" * 64, "b" * 64, "c" * 64, "d" * 64]
     rank = canonical_rank(np.full(4, 10), np.full(4, 10), np.zeros(4), shas)
     th = Thresholds(max_distance=8)
-    groups = assign_groups(sig, [None] * 4, edges, rank, shas, th)
+    groups = assign_groups([sig], [None] * 4, edges, rank, shas, th)
     assert groups[0] == groups[1] == groups[2] != groups[3]
     assert groups[3] == "g" + "d" * 16
 
     # with 0 and 1 already grouped as "gold", ids survive and newcomers join
-    groups = assign_groups(sig, ["gold", "gold", None, None], edges, rank, shas, th)
+    groups = assign_groups([sig], ["gold", "gold", None, None], edges, rank, shas, th)
     assert groups == ["gold", "gold", "gold", "g" + "d" * 16]
 
 

@@ -68,41 +68,51 @@ def dedup_catalog(lake: Lake, run_id: str, thresholds: Thresholds | None = None)
 
 
 def _group_pending(lake: Lake, index: state.Index, groups: dict[str, str], th: Thresholds) -> int:
-    """Give every hashed, ungrouped image a group (updating ``groups``); searches the
-    pending images against all hashed images and regroups only the groups they touch.
-    Returns the number of verified near-duplicate pairs found."""
+    """Give every hashed, ungrouped image a group (updating ``groups``): searches the pending
+    images against all hashed images, in both views (full, trimmed), and regroups only the
+    groups they touch. Returns the number of verified near-duplicate pairs found."""
     table = index.table
     ok = np.flatnonzero(table["reason"].is_null().to_numpy(zero_copy_only=False))
     if len(ok) == 0:
         return 0
-    sha = table["sha256"].take(pa.array(ok)).to_pylist()
-    codes = table["phash"].take(pa.array(ok)).to_numpy()
+    take = pa.array(ok)
+    sha = table["sha256"].take(take).to_pylist()
+    codes = [table[c].take(take).to_numpy() for c in ("phash", "tphash")]
     gid = np.array([groups.get(s) for s in sha], dtype=object)
     pending = np.flatnonzero(gid == None)  # noqa: E711 (elementwise on an object array)
     if len(pending) == 0:
         return 0
-    i, j, dist = pairs_with(codes, pending, th.max_distance)
+    found = [pairs_with(c, pending, th.max_distance) for c in codes]
 
     # the universe to regroup: pending images, their candidates, and all members of the
     # existing groups those candidates belong to
-    touched = np.unique(np.concatenate([pending, i, j]))
+    touched = np.unique(np.concatenate([pending, *(x for i, j, _ in found for x in (i, j))]))
     touched_groups = {g for g in gid[touched] if g is not None}
     if touched_groups:
         touched = np.union1d(touched, np.flatnonzero([g in touched_groups for g in gid]))
-    local = {int(p): n for n, p in enumerate(touched)}
-    li = np.array([local[int(x)] for x in i], dtype=np.int64)
-    lj = np.array([local[int(x)] for x in j], dtype=np.int64)
+    views = []
+    for c, trimmed in zip(codes, (False, True)):
+        fine, color = state.load_signatures(lake, index, ok[touched], trimmed=trimmed)
+        views.append(Signatures(c[touched], fine, color.reshape(-1, CELLS, 3)))
 
-    fine, color = state.load_signatures(lake, index, ok[touched])
-    sig = Signatures(codes[touched], fine, color.reshape(-1, CELLS, 2))
-    keep = verify(sig, li, lj, th)
+    # verified pairs of either view, each once with its smallest distance
+    li, lj, ld = [], [], []
+    for view, (i, j, dist) in zip(views, found):
+        a, b = np.searchsorted(touched, i), np.searchsorted(touched, j)
+        keep = verify(view, a, b, th)
+        li.append(a[keep]), lj.append(b[keep]), ld.append(dist[keep])
+    i, j, dist = np.concatenate(li), np.concatenate(lj), np.concatenate(ld)
+    order = np.lexsort((dist, j, i))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (np.diff(i[order]) != 0) | (np.diff(j[order]) != 0)
+    i, j, dist = i[order][first], j[order][first], dist[order][first]
+
     cols = {c: table[c].take(pa.array(ok[touched])).to_numpy() for c in ("width", "height", "seen_seq")}
     shas = [sha[p] for p in touched]
     rank = canonical_rank(cols["width"], cols["height"], cols["seen_seq"], shas)
-    assigned = assign_groups(sig, list(gid[touched]), (li[keep], lj[keep], dist[keep]), rank, shas, th)
-    groups.update(zip(shas, assigned))
-    log.info("dedup: %d pending, %d candidate pairs, %d verified", len(pending), len(i), int(keep.sum()))
-    return int(keep.sum())
+    groups.update(zip(shas, assign_groups(views, list(gid[touched]), (i, j, dist), rank, shas, th)))
+    log.info("dedup: %d pending, %d verified pairs", len(pending), len(i))
+    return len(i)
 
 
 def _read(lake: Lake, name: str, columns: list[str]) -> pa.Table:

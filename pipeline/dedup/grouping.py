@@ -1,15 +1,19 @@
 """Near-duplicate pairs → groups with stable ids, and the canonical image of a group.
 
 Decision for a pair (``Thresholds``): 64-bit pHash within ``max_distance`` (the multi-index
-search), 256-bit pHash within ``max_fine_distance`` and colour (hue) distance within
-``max_color_distance``.
+search), 256-bit pHash within ``max_fine_distance``, hue distance within
+``max_color_distance`` and Lab distance within ``max_lab_distance`` — in either *view*: the
+full picture, or the picture trimmed to its content (which makes padding and crops of
+background invisible). The defaults are the ones ``vitrine dedup-eval`` selects on the
+fashion-products photos.
 
 Grouping rule (guard against chaining): pairs are merged in ascending order of distance,
-like single-link clustering, but a merge of two groups is refused unless *every* cross pair
-of images is within ``GUARD_FACTOR`` × the hash thresholds and within the colour threshold.
-So a group's diameter is bounded: A~B~C~…~Z never joins A and Z unless A and Z are
-themselves close, and colour never chains (a colorway cannot join through an in-between
-image). Existing groups (from earlier runs) are kept as they are; new images join them or
+like single-link clustering, but a merge of two groups is refused unless *every* image of
+the merged group is, in one view, within ``GUARD_FACTOR`` × the hash thresholds of the
+merged group's canonical image and within the colour thresholds of it (a star around the
+canonical image). So a group's radius is bounded: A~B~C~…~Z never joins A and Z unless
+both are close to the canonical image, and colour never chains (a colorway cannot join
+through an in-between image). Existing groups (from earlier runs) are kept as they are; new images join them or
 form new groups, and two existing groups merge only through the same guarded rule. The
 merged group keeps the id of the larger group (then the smaller id): ids are stable.
 """
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.dedup.methods import color_distance, hamming, hamming_fine
+from pipeline.dedup.methods import hamming, hamming_fine, hue_distance, lab_distance
 
 GUARD_FACTOR = 2
 
@@ -27,13 +31,14 @@ GUARD_FACTOR = 2
 @dataclass(frozen=True)
 class Thresholds:
     max_distance: int = 8
-    max_fine_distance: int = 40
+    max_fine_distance: int = 48
     max_color_distance: float = 14.0
+    max_lab_distance: float = 9.0
 
 
 @dataclass(frozen=True)
 class Signatures:
-    """Signatures of N images, row-aligned: 64-bit codes, (N, 4) fine codes, (N, C, 2) colour."""
+    """Signatures of N images, row-aligned: 64-bit codes, (N, 4) fine codes, (N, C, 3) colour."""
 
     codes: np.ndarray
     fine: np.ndarray
@@ -49,24 +54,32 @@ def verify(sig: Signatures, i: np.ndarray, j: np.ndarray, th: Thresholds) -> np.
     keep = hamming_fine(sig.fine[i], sig.fine[j]) <= th.max_fine_distance
     out = np.zeros(len(i), dtype=bool)
     idx = np.flatnonzero(keep)
-    for start in range(0, len(idx), 65536):  # colour distance is the costly part: in blocks
-        block = idx[start : start + 65536]
-        out[block] = color_distance(sig.color[i[block]], sig.color[j[block]]) <= th.max_color_distance
+    for start in range(0, len(idx), 4096):  # colour distances are the costly part: in blocks
+        block = idx[start : start + 4096]
+        out[block] = _same_colour(sig.color[i[block]], sig.color[j[block]], th)
     return out
 
 
-def _compatible(sig: Signatures, a: list[int], b: list[int], th: Thresholds) -> bool:
-    ia = np.repeat(np.asarray(a), len(b))
-    ib = np.tile(np.asarray(b), len(a))
-    return bool(
-        (hamming(sig.codes[ia], sig.codes[ib]) <= GUARD_FACTOR * th.max_distance).all()
-        and (hamming_fine(sig.fine[ia], sig.fine[ib]) <= GUARD_FACTOR * th.max_fine_distance).all()
-        and (color_distance(sig.color[ia], sig.color[ib]) <= th.max_color_distance).all()
-    )
+def _same_colour(a: np.ndarray, b: np.ndarray, th: Thresholds) -> np.ndarray:
+    return (hue_distance(a, b) <= th.max_color_distance) & (lab_distance(a, b) <= th.max_lab_distance)
+
+
+def _fits(views: list[Signatures], group: list[int], canon: int, th: Thresholds) -> bool:
+    """Is every image of ``group`` close enough to the canonical image ``canon``?"""
+    ia = np.asarray(group)
+    ib = np.full(len(ia), canon)
+    ok = np.zeros(len(ia), dtype=bool)
+    for sig in views:
+        ok |= (
+            (hamming(sig.codes[ia], sig.codes[ib]) <= GUARD_FACTOR * th.max_distance)
+            & (hamming_fine(sig.fine[ia], sig.fine[ib]) <= GUARD_FACTOR * th.max_fine_distance)
+            & _same_colour(sig.color[ia], sig.color[ib], th)
+        )
+    return bool(ok.all())
 
 
 def assign_groups(
-    sig: Signatures,
+    views: list[Signatures],
     existing: list[str | None],
     edges: tuple[np.ndarray, np.ndarray, np.ndarray],
     rank: np.ndarray,
@@ -75,9 +88,10 @@ def assign_groups(
 ) -> list[str]:
     """Group ids for every image.
 
-    ``existing``: group id from earlier runs, None for new images; ``edges``: verified pairs
-    (i, j, distance); ``rank``: ``canonical_rank``, used to name a new group after its
-    best image (``g`` + its sha256[:16]).
+    ``views``: row-aligned signatures of each view; ``existing``: group id from earlier
+    runs, None for new images; ``edges``: verified pairs (i, j, distance); ``rank``:
+    ``canonical_rank``, which picks the canonical image the guard measures from and names a
+    new group after its best image (``g`` + its sha256[:16]).
     """
     n = len(existing)
     parent = list(range(n))
@@ -102,13 +116,17 @@ def assign_groups(
 
     i, j, dist = edges
     order = np.lexsort((j, i, dist))
-    refused: set[tuple[int, int]] = set()
+    refused: set[tuple[int, int, int, int]] = set()  # (root, root, sizes): retried once either grows
     for e in order:
         ra, rb = find(int(i[e])), find(int(j[e]))
-        if ra == rb or (min(ra, rb), max(ra, rb)) in refused:
+        if ra == rb:
             continue
-        if not _compatible(sig, members[ra], members[rb], th):
-            refused.add((min(ra, rb), max(ra, rb)))
+        key = (min(ra, rb), max(ra, rb), len(members[min(ra, rb)]), len(members[max(ra, rb)]))
+        if key in refused:
+            continue
+        merged = members[ra] + members[rb]
+        if not _fits(views, merged, min(merged, key=lambda k: rank[k]), th):
+            refused.add(key)
             continue
         keep, gone = (ra, rb) if len(members[ra]) >= len(members[rb]) else (rb, ra)
         parent[gone] = keep

@@ -1,4 +1,5 @@
-"""Hash images: per image sha256 (known), 64/256-bit pHash and colour signature, or a reason."""
+"""Hash images: 64/256-bit pHash and colour signature of the full picture and of the picture
+trimmed to its content (``trim_background``), or the reason it could not be decoded."""
 from __future__ import annotations
 
 import os
@@ -6,20 +7,31 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pipeline.dedup.methods import ImageRejected, color_signature, decode_rgb, phash64, phash256
+from PIL import Image
+
+from pipeline.dedup.methods import ImageRejected, color_signature, decode_rgb, phash64, phash256, trim_background
 
 
 @dataclass(frozen=True)
 class ImageHashes:
-    """Signatures of one image; ``reason`` is set (and the rest None) when it was rejected."""
+    """Signatures of one image (``t*``: of its trimmed view); ``reason`` is set and the rest
+    None when it was rejected."""
 
     sha256: str
     phash: int | None
     phash256: bytes | None
     color: bytes | None
+    tphash: int | None
+    tphash256: bytes | None
+    tcolor: bytes | None
     width: int | None
     height: int | None
     reason: str | None = None
+
+
+def signatures(img: Image.Image) -> tuple[int, bytes, bytes]:
+    """(64-bit pHash, 256-bit pHash, colour signature) of one view."""
+    return phash64(img), phash256(img), color_signature(img)
 
 
 def hash_bytes(sha256: str, data: bytes) -> ImageHashes:
@@ -27,8 +39,10 @@ def hash_bytes(sha256: str, data: bytes) -> ImageHashes:
     try:
         img, width, height = decode_rgb(data)
     except ImageRejected as exc:
-        return ImageHashes(sha256, None, None, None, None, None, str(exc))
-    return ImageHashes(sha256, phash64(img), phash256(img), color_signature(img), width, height)
+        return ImageHashes(sha256, None, None, None, None, None, None, None, None, str(exc))
+    full = signatures(img)
+    trimmed = trim_background(img)
+    return ImageHashes(sha256, *full, *(full if trimmed is img else signatures(trimmed)), width, height)
 
 
 def hash_many(
@@ -42,7 +56,7 @@ def hash_many(
         try:
             data = read(key)
         except FileNotFoundError:
-            return ImageHashes(sha, None, None, None, None, None, f"missing from the lake: {key}")
+            return ImageHashes(sha, *([None] * 8), f"missing from the lake: {key}")
         return hash_bytes(sha, data)
 
     workers = workers or min(8, 2 * (os.cpu_count() or 1))

@@ -2,7 +2,8 @@
 
 An item is one group of near-duplicate images that are stored now. Its canonical image is
 the group's largest-resolution image, then the earliest seen, then the smallest sha256.
-Its offers are the available products showing any image of the group, once per
+``distance`` in the duplicates table is the 64-bit pHash distance to the canonical image
+(the smaller of the two views). Its offers are the available products showing any image of the group, once per
 (retailer, product_id); its title is that of the canonical image's product (the first by
 retailer, product_id when several products show the very same file). ``item_id`` is the
 group id, which stays stable across runs.
@@ -49,11 +50,12 @@ def build_tables(
 ) -> tuple[pa.Table, pa.Table]:
     """(duplicates, items) for the stored ``images`` (sha256, image_key, retailer,
     product_id), ``products`` (product_id, retailer, title, url, price, currency, available)
-    and the hash ``index`` (sha256, phash, width, height, seen_seq; rejected rows ignored)."""
+    and the hash ``index`` (sha256, phash, tphash, width, height, seen_seq; rejected rows
+    ignored)."""
     info = {
-        sha: (code, w, h, seq)
-        for sha, code, w, h, seq, reason in zip(
-            *(index[c].to_pylist() for c in ("sha256", "phash", "width", "height", "seen_seq", "reason"))
+        sha: ((code, tcode), w, h, seq)
+        for sha, code, tcode, w, h, seq, reason in zip(
+            *(index[c].to_pylist() for c in ("sha256", "phash", "tphash", "width", "height", "seen_seq", "reason"))
         )
         if reason is None
     }
@@ -77,7 +79,7 @@ def build_tables(
         shas = sorted(members[gid], key=lambda s: (-info[s][1] * info[s][2], info[s][3], s))
         canon = shas[0]
         for sha in sorted(shas):
-            dist = int(np.bitwise_count(np.uint64(info[sha][0]) ^ np.uint64(info[canon][0])))
+            dist = min(int(np.bitwise_count(np.uint64(a) ^ np.uint64(b))) for a, b in zip(info[sha][0], info[canon][0]))
             dup_rows.append((sha, gid, canon, dist))
         products_in = sorted(set().union(*(shown_by[s] for s in shas)))
         offers = [offers_of[p] for p in products_in if p in offers_of]

@@ -2,8 +2,9 @@
 
 - ``hashes/part-<seq>.parquet``: one append-only file per dedup run that hashed something,
   one row per new image: sha256, image_key, phash (uint64), phash256 (32 bytes), color
-  (colour signature), width, height, seen_seq (the run that first saw it: "earliest seen"),
-  run_id, reason (null unless the image was rejected; then the signatures are null).
+  (colour signature), the same three for the trimmed view (tphash, tphash256, tcolor),
+  width, height, seen_seq (the run that first saw it: "earliest seen"), run_id, reason
+  (null unless the image was rejected; then the signatures are null).
   Images are never hashed twice: a run hashes only sha256s found in no part.
 - ``groups.parquet``: sha256 → group_id for every grouped image, rewritten each run.
 - ``rejected.parquet``: the rejected images with their reasons, for people to read.
@@ -42,6 +43,9 @@ SCHEMA = pa.schema(
         ("phash", pa.uint64()),
         ("phash256", pa.binary(FINE_BYTES)),
         ("color", pa.binary(COLOR_BYTES)),
+        ("tphash", pa.uint64()),
+        ("tphash256", pa.binary(FINE_BYTES)),
+        ("tcolor", pa.binary(COLOR_BYTES)),
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("seen_seq", pa.int32()),
@@ -49,7 +53,7 @@ SCHEMA = pa.schema(
         ("reason", pa.string()),
     ]
 )
-NARROW = ["sha256", "image_key", "phash", "width", "height", "seen_seq", "run_id", "reason"]
+NARROW = ["sha256", "image_key", "phash", "tphash", "width", "height", "seen_seq", "run_id", "reason"]
 GROUPS_SCHEMA = pa.schema([("sha256", pa.string()), ("group_id", pa.string())])
 
 
@@ -95,6 +99,9 @@ def new_rows(hashes: list[ImageHashes], keys: dict[str, str], seen_seq: int, run
             "phash": pa.array([h.phash for h in hashes], pa.uint64()),
             "phash256": pa.array([h.phash256 for h in hashes], pa.binary(FINE_BYTES)),
             "color": pa.array([h.color for h in hashes], pa.binary(COLOR_BYTES)),
+            "tphash": pa.array([h.tphash for h in hashes], pa.uint64()),
+            "tphash256": pa.array([h.tphash256 for h in hashes], pa.binary(FINE_BYTES)),
+            "tcolor": pa.array([h.tcolor for h in hashes], pa.binary(COLOR_BYTES)),
             "width": pa.array([h.width for h in hashes], pa.int32()),
             "height": pa.array([h.height for h in hashes], pa.int32()),
             "seen_seq": pa.array([seen_seq] * len(hashes), pa.int32()),
@@ -120,11 +127,13 @@ def binary_matrix(column: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray
     return flat.view(dtype).reshape(len(arr), -1).copy()
 
 
-def load_signatures(lake: Lake, index: Index, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """phash256 (k, 4) uint64 and colour (k, CELLS*2) int8 for index rows ``rows``, in that
-    order, reading only the row groups that hold them."""
+def load_signatures(lake: Lake, index: Index, rows: np.ndarray, trimmed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """phash256 (k, 4) uint64 and colour (k, CELLS*3) uint8 (of the trimmed view if
+    ``trimmed``) for index rows ``rows``, in that order, reading only the row groups that
+    hold them."""
+    names = ["tphash256", "tcolor"] if trimmed else ["phash256", "color"]
     fine = np.zeros((len(rows), FINE_BYTES // 8), dtype=np.uint64)
-    color = np.zeros((len(rows), COLOR_BYTES), dtype=np.int8)
+    color = np.zeros((len(rows), COLOR_BYTES), dtype=np.uint8)
     for p in np.unique(index.part[rows]):
         sel = np.flatnonzero(index.part[rows] == p)
         want = index.row[rows[sel]]
@@ -135,9 +144,9 @@ def load_signatures(lake: Lake, index: Index, rows: np.ndarray) -> tuple[np.ndar
                 size = pf.metadata.row_group(g).num_rows
                 hit = (want >= start) & (want < start + size)
                 if hit.any():
-                    t = pf.read_row_group(g, columns=["phash256", "color"]).take(pa.array(want[hit] - start))
-                    fine[sel[hit]] = binary_matrix(t["phash256"], np.uint64)
-                    color[sel[hit]] = binary_matrix(t["color"], np.int8)
+                    t = pf.read_row_group(g, columns=names).take(pa.array(want[hit] - start))
+                    fine[sel[hit]] = binary_matrix(t[names[0]], np.uint64)
+                    color[sel[hit]] = binary_matrix(t[names[1]], np.uint8)
                 start += size
     return fine, color
 

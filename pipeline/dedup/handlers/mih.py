@@ -78,62 +78,79 @@ class MultiIndexHash:
         self.max_distance = max_distance
         n = len(self.codes)
         self.parts = plan_parts(n, n if n_query is None else n_query, max_distance)
-        self._tables: list[tuple[np.ndarray, np.ndarray]] = []
+        # per substring: code ids sorted by substring, the codes in that order, bucket offsets
+        self._tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for part in self.parts:
             keys = _substring(self.codes, part)
-            order = np.argsort(keys, kind="stable").astype(np.int32)
-            offsets = np.zeros((1 << part.bits) + 1, dtype=np.int64 if n >= 2**31 else np.int32)
+            order = np.argsort(keys, kind="stable")
+            offsets = np.zeros((1 << part.bits) + 1, dtype=np.int64)
             np.cumsum(np.bincount(keys, minlength=1 << part.bits), out=offsets[1:])
-            self._tables.append((order, offsets))
+            self._tables.append((order, self.codes[order], offsets))
 
     def search(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All (query row, code id, distance) with distance <= max_distance, each once."""
-        queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        return self._run(np.ascontiguousarray(queries, dtype=np.uint64), self_join=False)
+
+    def self_join(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All pairs (i, j, distance), i < j, of the indexed codes within max_distance.
+
+        Each pair is looked for from one side only: a code takes candidates only from
+        positions after its own in a substring's sorted order, which halves the work."""
+        return self._run(self.codes, self_join=True)
+
+    def _run(self, queries: np.ndarray, self_join: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         found_q, found_c = [], []
-        for part, (order, offsets) in zip(self.parts, self._tables):
+        for part, table in zip(self.parts, self._tables):
             masks = _masks(part.bits, part.radius)
             keys = _substring(queries, part)
+            own = np.empty(len(queries), dtype=np.int64)
+            if self_join:
+                own[table[0]] = np.arange(len(queries))  # each code's position in sorted order
             step = max(1, PROBE_BLOCK // len(masks))
             for start in range(0, len(queries), step):
-                q, c = self._probe(keys[start : start + step], masks, order, offsets, queries, start)
-                found_q.append(q)
+                sl = slice(start, start + step)
+                q, c = self._probe(keys[sl], queries[sl], own[sl] if self_join else None, masks, table)
+                found_q.append(q + start)
                 found_c.append(c)
-        if not found_q:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty, empty.astype(np.int16)
+        n = max(1, len(self.codes))
+        q = np.concatenate(found_q) if found_q else np.empty(0, np.int64)
+        c = np.concatenate(found_c) if found_c else np.empty(0, np.int64)
+        if self_join:  # found from either end, depending on the substring
+            q, c = np.minimum(q, c), np.maximum(q, c)
         # a pair may be found through several substrings: keep it once
-        pair = np.unique(np.concatenate(found_q) * len(self.codes) + np.concatenate(found_c))
-        q, c = np.divmod(pair, len(self.codes)) if len(self.codes) else (pair, pair)
-        dist = np.bitwise_count(queries[q] ^ self.codes[c]).astype(np.int16)
-        return q, c, dist
+        pair = np.unique(q * n + c)
+        q, c = np.divmod(pair, n)
+        return q, c, np.bitwise_count(queries[q] ^ self.codes[c]).astype(np.int16)
 
     def _probe(
-        self, keys: np.ndarray, masks: np.ndarray, order: np.ndarray, offsets: np.ndarray,
-        queries: np.ndarray, row0: int,
+        self, keys: np.ndarray, qcodes: np.ndarray, own: np.ndarray | None, masks: np.ndarray,
+        table: tuple[np.ndarray, np.ndarray, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
+        order, sorted_codes, offsets = table
         buckets = (keys[:, None] ^ masks[None, :]).ravel()
-        lo = offsets[buckets].astype(np.int64)
-        counts = offsets[buckets + 1] - lo
-        total = int(counts.sum())
+        lo, hi = offsets[buckets], offsets[buckets + 1]
+        if own is not None:
+            lo = np.maximum(lo, np.repeat(own + 1, len(masks)))
+        counts = np.maximum(hi - lo, 0)
+        per_query = counts.reshape(len(keys), len(masks)).sum(axis=1)
+        total = int(per_query.sum())
         if total == 0:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty
-        # expand every bucket range [lo, lo + count) into candidate positions
+        # expand every bucket range [lo, hi) into sorted positions, compare full codes there,
+        # and recover the query row and code id of the survivors only
         ends = np.cumsum(counts)
         pos = np.arange(total, dtype=np.int64) + np.repeat(lo - (ends - counts), counts)
-        cand = order[pos].astype(np.int64)
-        per_query = counts.reshape(len(keys), len(masks)).sum(axis=1)
-        rows = np.repeat(np.arange(row0, row0 + len(keys), dtype=np.int64), per_query)
-        close = np.bitwise_count(queries[rows] ^ self.codes[cand]) <= self.max_distance
-        return rows[close], cand[close]
+        hit = np.flatnonzero(
+            np.bitwise_count(np.repeat(qcodes, per_query) ^ sorted_codes[pos]) <= self.max_distance
+        )
+        rows = np.searchsorted(np.cumsum(per_query), hit, side="right")
+        return rows, order[pos[hit]]
 
 
 def self_pairs(codes: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs i < j of ``codes`` within ``max_distance`` bits: (i, j, distance)."""
-    index = MultiIndexHash(codes, max_distance)
-    q, c, d = index.search(codes)
-    keep = q < c
-    return q[keep], c[keep], d[keep]
+    return MultiIndexHash(codes, max_distance).self_join()
 
 
 def pairs_with(codes: np.ndarray, new: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
