@@ -54,6 +54,10 @@ def print_summary(lake: Lake, seconds: float) -> None:
         attrs = ", ".join(f"{k}={v['value']}" for k, v in hit["attributes"].items() if k in ("category", "color", "pattern"))
         print(f"  {hit['distance']:.3f}  {hit['item_id']}  {hit['title'][:40]:40s}  {attrs}  "
               f"({len(hit['offers'])} offer(s))")
+    if manifest["model_version"].startswith("initial-"):
+        print(f"  (attributes come from the initial, untrained model {manifest['model_version']}: train one with\n"
+              "   `vitrine dag-run attribute_model_retrain`; under a scheduler its promotion triggers\n"
+              "   catalog_reembed, in process run `vitrine dag-run catalog_reembed`)")
     print('\nanalysts: vitrine sql "SELECT retailer, count(*) FROM products GROUP BY 1"')
 
 
