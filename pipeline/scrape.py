@@ -44,7 +44,7 @@ COUNTS = pa.map_(pa.string(), pa.int64())
 CRAWL_STATS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("retailer", pa.string()), ("platform", pa.string()),
     ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")),
-    ("finish_reason", pa.string()), ("requests", pa.int64()), ("responses_by_status", COUNTS),
+    ("finish_reason", pa.string()), ("complete", pa.bool_()), ("requests", pa.int64()), ("responses_by_status", COUNTS),
     ("revalidated_304", pa.int64()), ("response_bytes", pa.int64()), ("retries", pa.int64()),
     ("robots_forbidden", pa.int64()), ("offsite_filtered", pa.int64()), ("private_refused", pa.int64()),
     ("products", pa.int64()), ("products_unavailable", pa.int64()), ("invalid_items", pa.int64()),
@@ -70,7 +70,7 @@ class CrawlOutput:
     @property
     def complete(self) -> bool:
         """The crawl saw the whole catalog (so products not seen are really gone)."""
-        return self.stats.get("finish_reason") == "finished"
+        return self.stats.get("finish_reason") == "finished" and not self.stats.get("vitrine/incomplete_listings")
 
 
 # -- the crawl subprocess -------------------------------------------------------------------------
@@ -166,6 +166,7 @@ def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, product
     return {
         "run_id": run_id, "retailer": retailer.name, "platform": retailer.platform,
         "started_at": ts("start_time"), "finished_at": ts("finish_time"), "finish_reason": s.get("finish_reason"),
+        "complete": crawl.complete,
         "requests": s.get("downloader/request_count", 0), "responses_by_status": by_status,
         "revalidated_304": by_status.get("304", 0), "response_bytes": s.get("downloader/response_bytes", 0),
         "retries": s.get("retry/count", 0), "robots_forbidden": s.get("robotstxt/forbidden", 0),
@@ -191,7 +192,8 @@ def summary(row: dict[str, Any]) -> str:
 
     statuses = " ".join(f"{k}×{v}" for k, v in sorted(row["responses_by_status"].items()))
     return (
-        f"scrape {row['retailer']} ({row['finish_reason']}): {row['products']} products, "
+        f"scrape {row['retailer']} ({row['finish_reason']}{'' if row['complete'] else ', incomplete'}): "
+        f"{row['products']} products, "
         f"{row['invalid_items']} invalid ({counts(row['invalid_reasons'])}), "
         f"{row['products_unavailable']} unavailable; images {row['images_stored']} stored "
         f"({row['images_new']} new, {row['images_known']} known), {row['images_rejected']} rejected "

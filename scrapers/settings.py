@@ -63,4 +63,7 @@ IMAGES_MAX_PIXELS = 50_000_000  # decompression bombs are refused from the heade
 IMAGES_MAX_BYTES = 20 * 1024 * 1024
 IMAGES_VERIFY_DECODE = True
 
+SHOPIFY_PAGE_LIMIT = 250  # products per /products.json page (Shopify allows up to 250)
+SHOPIFY_PAGES_IN_FLIGHT = 4  # pages requested ahead while paging
+
 FEED_EXPORT_ENCODING = "utf-8"

@@ -81,3 +81,17 @@ def test_crawls_into_an_s3_lake(s3_lake, shop, tmp_path):
     images = rows(s3_lake, "images", r.name)
     assert len(products) == 6 and len(images) == 6
     assert sorted(i["image_key"] for i in images) == s3_lake.list("images/")
+
+
+def test_a_listing_that_keeps_failing_marks_nothing_unavailable(lake, tmp_path, capsys):
+    with DemoShop(n_products=6, mess=False) as shop:
+        r = retailer(shop, "shopify", tmp_path)
+        scrape_retailer(lake, r, "run-1")
+        shop.storefronts["shopify"].outage.add("/products.json?page=1")
+        shop.clear_log()
+        scrape_retailer(lake, r, "run-2")
+        retried = [e for e in shop.requests("shopify") if e["path"].startswith("/products.json?page=1")]
+    assert [e["status"] for e in retried] == [503] * 4  # RETRY_TIMES = 3, with backoff between
+    products = rows(lake, "products", r.name)
+    assert len(products) == 4 and all(p["available"] for p in products)
+    assert "scrape demo-shopify (finished, incomplete): 0 products" in capsys.readouterr().out

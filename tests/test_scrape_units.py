@@ -119,8 +119,9 @@ def test_unseen_products_become_unavailable_only_after_a_complete_crawl():
     products2, images2 = build_tables("r", second, products, images)
     assert [(p["product_id"], p["available"]) for p in products2] == [("r:a", True), ("r:b", False)]
     assert [i["url"] for i in images2] == ["u1", "u2"]  # duplicate item ignored, old image row kept
-    partial = CrawlOutput([item("r:a", ["u1"])], [], {"finish_reason": "shutdown"})
-    assert [p["available"] for p in build_tables("r", partial, products, images)[0]] == [True, True]
+    for stats in ({"finish_reason": "shutdown"}, {"finish_reason": "finished", "vitrine/incomplete_listings": 1}):
+        partial = CrawlOutput([item("r:a", ["u1"])], [], stats)
+        assert [p["available"] for p in build_tables("r", partial, products, images)[0]] == [True, True]
 
 
 def test_known_images_remember_stored_and_content_rejections_only():

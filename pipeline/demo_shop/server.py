@@ -39,7 +39,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         store = self.shop.storefronts[self.store_name]
         try:
-            reply = store.route(unquote(url.path), parse_query(url.query))
+            if self.path.startswith(tuple(store.outage)):
+                reply = Reply(503, b"down for maintenance", "text/plain")
+            else:
+                reply = store.route(unquote(url.path), parse_query(url.query))
         except Exception as exc:  # a bug in the demo shop must show up as a 500, not a hang
             reply = Reply(500, f"demo shop error: {exc!r}".encode(), "text/plain")
         status, body, headers = _conditional(reply, self.headers)

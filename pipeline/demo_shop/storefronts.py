@@ -88,6 +88,7 @@ class Storefront:
         self.copied = copied or set()
         self.base_url = ""
         self.offsite_base = ""  # the same server under a host name that is not allowed
+        self.outage: set[str] = set()  # path prefixes answered 503 until removed (a broken shop)
         extra_products = self.extras.products if self.extras else []
         messy = list(zip(extra_products, self.MESS, strict=False))  # empty without mess
         self.entries: list[tuple[Product, str]] = [(p, "") for p in products] + messy

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import scrapy
-from scrapy.exceptions import CloseSpider
+from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.settings import SETTINGS_PRIORITIES
+from scrapy.spidermiddlewares.httperror import HttpError
 
 from pipeline.retailers import Retailer
 from scrapers.items import ProductItem
@@ -50,6 +51,16 @@ class RetailerSpider(scrapy.Spider):
         spider.base_url = spider.retailer.base_url.rstrip("/")
         spider.n_products = 0
         return spider
+
+    def listing_failed(self, failure: Any) -> None:
+        """A page that lists products failed for good: the crawl did not see the whole catalog,
+        so products missing from it must not be marked unavailable."""
+        if isinstance(failure.value, IgnoreRequest) and not isinstance(failure.value, HttpError):
+            return  # skipped on purpose: robots.txt, offsite, private address
+        response = getattr(failure.value, "response", None)
+        reason = f"http {response.status}" if response is not None else type(failure.value).__name__
+        self.logger.warning("listing page failed (%s): %s", reason, failure.request.url)
+        self.crawler.stats.inc_value("vitrine/incomplete_listings")
 
     def product(self, **fields: Any) -> ProductItem:
         """A product item for this retailer; closes the crawl after ``max_products``."""

@@ -53,9 +53,9 @@ class JsonLdSpider(RetailerSpider):
 
     async def start(self) -> AsyncIterator[Request]:
         for url in self.retailer.sitemap_urls:
-            yield Request(url, callback=self.parse_sitemap)
+            yield Request(url, callback=self.parse_sitemap, errback=self.listing_failed)
         for url in self.retailer.start_urls or [f"{self.base_url}/"]:
-            yield Request(url, callback=self.parse_page)
+            yield Request(url, callback=self.parse_page, errback=self.page_failed)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
         body = response.body
@@ -72,9 +72,9 @@ class JsonLdSpider(RetailerSpider):
             if not loc:
                 continue
             if sitemap.type == "sitemapindex":
-                yield Request(response.urljoin(loc), callback=self.parse_sitemap)
+                yield Request(response.urljoin(loc), callback=self.parse_sitemap, errback=self.listing_failed)
             elif sitemap.type == "urlset":
-                yield Request(response.urljoin(loc), callback=self.parse_page)
+                yield Request(response.urljoin(loc), callback=self.parse_page, errback=self.page_failed)
 
     def parse_page(self, response: Response) -> Iterator[ProductItem | Request]:
         if not isinstance(response, TextResponse):
@@ -94,6 +94,14 @@ class JsonLdSpider(RetailerSpider):
         for href in response.xpath("//a/@href").getall():
             url = response.urljoin(href)
             if self.product_link.search(urlsplit(url).path):
-                yield Request(url, callback=self.parse_page)
+                yield Request(url, callback=self.parse_page, errback=self.page_failed)
         for url in next_pages(response):
-            yield Request(url, callback=self.parse_page)
+            yield Request(url, callback=self.parse_page, errback=self.page_failed)
+
+    def page_failed(self, failure: Any) -> None:
+        """A page that is gone (404/410) is just gone; any other failure leaves the crawl incomplete."""
+        response = getattr(failure.value, "response", None)
+        if response is not None and response.status in (404, 410):
+            self.crawler.stats.inc_value("vitrine/pages_gone")
+            return
+        self.listing_failed(failure)

@@ -13,7 +13,7 @@ from w3lib.html import remove_tags
 from scrapers.items import InvalidProduct, ProductItem, clean_image_urls, to_price
 from scrapers.spiders.base import RetailerSpider
 
-PAGE_LIMIT = 250
+PAGE_LIMIT = 250  # Shopify's maximum; SHOPIFY_PAGE_LIMIT lowers it for shops that cap lower
 
 
 def _tags(value: Any) -> list[str]:
@@ -87,32 +87,44 @@ def parse_product(product: dict, base_url: str, currency: str | None) -> dict[st
 
 
 class ShopifySpider(RetailerSpider):
+    """Pages through ``/products.json`` with ``SHOPIFY_PAGES_IN_FLIGHT`` pages requested ahead
+    (pages are independent); the first page with nothing new ends the paging."""
+
     name = "shopify"
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> "ShopifySpider":
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.page_limit = min(PAGE_LIMIT, max(1, crawler.settings.getint("SHOPIFY_PAGE_LIMIT", PAGE_LIMIT)))
+        spider.in_flight = max(1, crawler.settings.getint("SHOPIFY_PAGES_IN_FLIGHT", 4))
+        spider.currency, spider.seen, spider.requested, spider.exhausted = None, set(), 0, False
+        return spider
 
     async def start(self) -> AsyncIterator[Request]:
         # /meta.json carries the shop currency (products.json has prices, not currencies)
         yield Request(f"{self.base_url}/meta.json", callback=self.parse_meta, errback=self.meta_failed,
                       meta={"handle_httpstatus_list": [403, 404]})
 
-    def page(self, number: int) -> Request:
-        return Request(f"{self.base_url}/products.json?page={number}&limit={PAGE_LIMIT}",
-                       callback=self.parse_page, cb_kwargs={"number": number})
+    def next_page(self) -> Request:
+        self.requested += 1
+        return Request(f"{self.base_url}/products.json?page={self.requested}&limit={self.page_limit}",
+                       callback=self.parse_page, errback=self.listing_failed)
 
     def parse_meta(self, response: Response) -> Iterator[Request]:
         self.currency = response.json().get("currency") if response.status == 200 else None
-        self.seen: set[str] = set()
-        yield self.page(1)
+        yield from (self.next_page() for _ in range(self.in_flight))
 
     def meta_failed(self, failure: Any) -> Iterator[Request]:
         self.logger.warning("no /meta.json (%s); prices will have no currency", failure.value)
-        self.currency, self.seen = None, set()
-        yield self.page(1)
+        yield from (self.next_page() for _ in range(self.in_flight))
 
-    def parse_page(self, response: Response, number: int) -> Iterator[ProductItem | Request]:
+    def parse_page(self, response: Response) -> Iterator[ProductItem | Request]:
         products = response.json().get("products") or []
         new = [p for p in products if str(p.get("id")) not in self.seen]
         self.seen.update(str(p.get("id")) for p in products)
         for product in new:
             yield self.product(**parse_product(product, self.base_url, self.currency))
-        if new:  # a page of nothing new ends the crawl, also on shops that ignore ?page=
-            yield self.page(number + 1)
+        if not new:  # the end, also on shops that ignore ?page= and repeat page 1
+            self.exhausted = True
+        elif not self.exhausted:
+            yield self.next_page()
