@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MAX_PIXELS = 64_000_000
 PAD_VALUE = 255
-S3_READS_IN_FLIGHT = 16
+S3_BATCHES_IN_FLIGHT = 8
 
 
 class ImageDecodeError(ValueError):
@@ -84,37 +84,38 @@ def inference_dataset(
 ) -> "tf.data.Dataset":
     """Batches ``(positions int64 [B], images float32 [B, S, S, 3])`` for ``keys``, in order.
 
-    Reading and decoding run in parallel (the lake's reads are I/O, Pillow releases the GIL).
-    An image that cannot be read or decoded is left out of the batches and its position is
+    Each batch is read and decoded by one Python call (per-image calls into Python cost more
+    than Pillow's decode), several batches in parallel (Pillow releases the GIL; S3 reads are
+    I/O). An image that cannot be read or decoded is left out of its batch and its position is
     recorded in ``failures`` (position → reason) instead of failing the whole run.
     """
     import tensorflow as tf
 
     failed = failures if failures is not None else {}
     lock = threading.Lock()
-    blank = np.zeros((image_size, image_size, 3), np.uint8)
     key_list = list(keys)
 
-    def load(position: np.int64) -> tuple[np.ndarray, bool]:
-        pos = int(position)
-        try:
-            return decode_bytes(lake.read_bytes(key_list[pos]), image_size), np.bool_(True)
-        except (ImageDecodeError, FileNotFoundError) as exc:
-            with lock:
-                failed[pos] = f"{type(exc).__name__}: {exc}"
-            return blank, np.bool_(False)
+    def load(batch: np.int64) -> tuple[np.ndarray, np.ndarray]:
+        start = int(batch) * batch_size
+        positions, images = [], []
+        for pos in range(start, min(start + batch_size, len(key_list))):
+            try:
+                images.append(decode_bytes(lake.read_bytes(key_list[pos]), image_size))
+                positions.append(pos)
+            except (ImageDecodeError, FileNotFoundError) as exc:
+                with lock:
+                    failed[pos] = f"{type(exc).__name__}: {exc}"
+        pixels = np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.uint8)
+        return np.asarray(positions, np.int64), pixels
 
-    def tf_load(position: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        image, ok = tf.numpy_function(load, [position], (tf.uint8, tf.bool))
-        image.set_shape((image_size, image_size, 3))
-        ok.set_shape(())
-        return position, image, ok
+    def tf_load(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        positions, images = tf.numpy_function(load, [batch], (tf.int64, tf.uint8))
+        positions.set_shape((None,))
+        images.set_shape((None, image_size, image_size, 3))
+        return positions, tf.cast(images, tf.float32)
 
     # S3 reads are latency-bound: keep many in flight; local reads are CPU-bound: let tf.data tune
-    parallel = S3_READS_IN_FLIGHT if lake.scheme == "s3" else tf.data.AUTOTUNE
-    ds = tf.data.Dataset.range(len(key_list))
-    ds = ds.map(tf_load, num_parallel_calls=parallel, deterministic=True)
-    ds = ds.filter(lambda position, image, ok: ok)
-    ds = ds.map(lambda position, image, ok: (position, image))
-    ds = ds.batch(batch_size).map(lambda position, images: (position, tf.cast(images, tf.float32)))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    parallel = S3_BATCHES_IN_FLIGHT if lake.scheme == "s3" else tf.data.AUTOTUNE
+    n_batches = -(-len(key_list) // batch_size)
+    ds = tf.data.Dataset.range(n_batches).map(tf_load, num_parallel_calls=parallel, deterministic=True)
+    return ds.filter(lambda positions, images: tf.size(positions) > 0).prefetch(tf.data.AUTOTUNE)
