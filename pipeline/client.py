@@ -144,9 +144,9 @@ class Release:
             self._model = load_model(self.lake, self.model_version)
         return self._model
 
-    def _search_k(self, k: int) -> int:
-        """The tuned search_k (set for 10 neighbours), scaled for larger k."""
-        return int(self.manifest.get("search_k", -1)) * max(1, -(-k // 10))
+    def _search_k(self, n: int) -> int:
+        """The tuned search_k (tuned asking for 11 neighbours: 10 + the item), scaled for larger n."""
+        return int(self.manifest.get("search_k", -1)) * max(1, -(-n // 11))
 
     def _id_of(self, item_id: str) -> int:
         try:
