@@ -3,6 +3,7 @@ media pipeline (content-addressed by sha256, original bytes, known URLs not fetc
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -55,9 +56,13 @@ class LakeFilesStore:
     def __init__(self, uri: str):
         self.lake = Lake(uri)
 
-    def persist_file(self, path: str, buf: Any, info: Any, meta: Any = None, headers: Any = None) -> None:
-        if not self.lake.exists(path):
-            self.lake.write_bytes(path, buf.getvalue())
+    def persist_file(self, path: str, buf: Any, info: Any, meta: Any = None, headers: Any = None) -> bool:
+        """Write once (a content-addressed key never changes); True when the object is new."""
+        if self.lake.exists(path):
+            return False
+        content_type = (headers or {}).get("Content-Type", "application/octet-stream")
+        self.lake.write_bytes(path, buf.getvalue(), content_type=content_type)
+        return True
 
     def stat_file(self, path: str, info: Any) -> dict:
         return {}
@@ -88,7 +93,6 @@ class LakeImagesPipeline(FilesPipeline):
         )
         known = s.get("VITRINE_KNOWN_IMAGES")
         self.known: dict[str, dict] = json.loads(Path(known).read_text()) if known else {}
-        self.lake: Lake = self.store.lake
 
     # -- before download -------------------------------------------------------------------------
     def _skip_reason(self, item: Any, url: str) -> str | None:
@@ -99,7 +103,7 @@ class LakeImagesPipeline(FilesPipeline):
         return known["reason"] if known and known.get("status") == "rejected" else None
 
     def get_media_requests(self, item: Any, info: Any) -> list[Request]:
-        meta = {"dont_cache": True, "download_maxsize": self.limits.max_bytes, "vitrine_image": True}
+        meta = {"dont_cache": True, "download_maxsize": self.limits.max_bytes}
         return [Request(url, callback=NO_CALLBACK, meta=dict(meta))
                 for url in ItemAdapter(item).get("image_urls") or [] if self._skip_reason(item, url) is None]
 
@@ -135,9 +139,9 @@ class LakeImagesPipeline(FilesPipeline):
         meta = inspect(data, self.limits)
         sha = hashlib.sha256(data).hexdigest()
         key = layout.image_key(sha, meta.ext)
-        new = not self.lake.exists(key)
+        headers = {"Content-Type": f"image/{meta.format.lower()}"}
+        new = self.store.persist_file(key, io.BytesIO(data), None, headers=headers)
         if new:
-            self.lake.write_bytes(key, data, content_type=f"image/{meta.format.lower()}")
             self.crawler.stats.inc_value("vitrine/images/new_bytes", len(data))
         self.crawler.stats.inc_value("vitrine/images/new" if new else "vitrine/images/already_in_lake")
         return {"status": "downloaded", "sha256": sha, "image_key": key, "width": meta.width,
