@@ -53,6 +53,8 @@ POSITIVES: dict[str, Callable[[Image.Image, np.random.Generator], bytes]] = {
 # the acceptance classes: recall >= 0.98 required; thresholds are selected for RECALL_FLOOR on
 # half the photos, which leaves a margin for the held-out half
 RECALL_FLOOR = 0.985
+# a colorway safety margin up to this factor is preferred over fewer other-product merges
+COLOUR_MARGIN = 1.2
 REQUIRED = ["resize_0.5x", "resize_2x", "jpeg_q30", "jpeg_q40-95", "watermark", "brightness_+10%", "brightness_-10%"]
 
 
@@ -212,10 +214,12 @@ def metrics(pairs: Pairs, th: Thresholds, mask: np.ndarray | None = None) -> dic
 
 def select_thresholds(pairs: Pairs, mask: np.ndarray, base: Thresholds) -> Thresholds:
     """Best setting on ``mask``'s pairs, precision first: among settings with zero colorway
-    merges, overall precision >= 0.99 and recall >= RECALL_FLOOR on every required class, the fewest
-    other-product merges, then the highest worst required recall, then overall F1 (if none
-    qualifies: the highest worst required recall). ``max_distance`` is searched up to
-    ``base.max_distance``: the search cost grows with it."""
+    merges, overall precision >= 0.99 and recall >= RECALL_FLOOR on every required class,
+    the largest colorway margin (up to COLOUR_MARGIN: by how much the colour thresholds
+    could grow before a colorway merges), then the fewest other-product merges, then the
+    highest worst required recall, then overall F1 (if none qualifies: the highest worst
+    required recall). ``max_distance`` is searched up to ``base.max_distance``: the search
+    cost grows with it."""
     best: tuple[tuple, Thresholds] | None = None
     for r in range(4, base.max_distance + 1, 2):
         for f in range(24, 65, 4):
@@ -224,12 +228,23 @@ def select_thresholds(pairs: Pairs, mask: np.ndarray, base: Thresholds) -> Thres
                     th = Thresholds(r, f, c, lab)
                     m = metrics(pairs, th, mask)
                     worst = min(m[k]["recall"] for k in REQUIRED)
-                    ok = m["colorway"]["false_merges"] == 0 and m["overall"]["precision"] >= 0.99 and worst >= RECALL_FLOOR
-                    key = (ok, -m["other_product"]["false_merges"] if ok else 0, worst, m["overall"]["f1"])
+                    margin = min(COLOUR_MARGIN, _colour_margin(pairs, th, mask))
+                    ok = margin > 1.0 and m["overall"]["precision"] >= 0.99 and worst >= RECALL_FLOOR
+                    key = (ok, round(margin, 2) if ok else 0, -m["other_product"]["false_merges"] if ok else 0,
+                           worst, m["overall"]["f1"])
                     if best is None or key > best[0]:
                         best = (key, th)
     assert best is not None
     return best[1]
+
+
+def _colour_margin(pairs: Pairs, th: Thresholds, mask: np.ndarray) -> float:
+    """The factor by which both colour thresholds could grow before a colorway pair in
+    ``mask`` merges (infinite when none passes the hash thresholds)."""
+    sel = (pairs.kind == "colorway") & mask
+    structural = (pairs.d64[:, sel] <= th.max_distance) & (pairs.d256[:, sel] <= th.max_fine_distance)
+    factor = np.maximum(pairs.dhue[:, sel] / th.max_color_distance, pairs.dlab[:, sel] / th.max_lab_distance)
+    return float(np.where(structural, factor, np.inf).min(initial=np.inf))
 
 
 def report(pairs: Pairs, th: Thresholds, selected: Thresholds, holdout: np.ndarray, out: Path) -> str:
