@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 BACKBONES = ("compact", "mobilenet_v3_small", "efficientnet_b0")
 DEFAULT_BACKBONE = "compact"
 DEFAULT_EMBEDDING_DIM = 128
+THUMB = 8  # side of the color thumbnail fed beside the CNN features
+COLOR_BINS = 32  # channels of the learned color histogram
 COSINE_SCALE = 16.0  # logits = scale * <unit embedding, W>: lets unit vectors reach confident softmax
 
 
@@ -105,6 +107,16 @@ def build_model(
     inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
     x = base(inputs)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
+    # Two cheap color branches beside the CNN features (color is a label, and a CNN trained
+    # from scratch is slow to learn it): a learned soft color histogram (per-pixel 1×1 convs,
+    # averaged over the image) and a coarse THUMB×THUMB thumbnail (color and silhouette
+    # against the white background).
+    pixels = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="color_rescale")(inputs)
+    hist = layers.Conv2D(COLOR_BINS, 1, activation="relu", name="color_conv1")(pixels)
+    hist = layers.Conv2D(COLOR_BINS, 1, activation="relu", name="color_conv2")(hist)
+    hist = layers.GlobalAveragePooling2D(name="color_histogram")(hist)
+    thumb = layers.AveragePooling2D(image_size // THUMB, name="thumbnail")(pixels)
+    x = layers.Concatenate(name="features")([x, hist, layers.Flatten(name="thumbnail_flat")(thumb)])
     x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
     x = layers.Dense(embedding_dim, name="embedding_dense")(x)
     embedding = layers.UnitNormalization(name="embedding", dtype="float32")(x)

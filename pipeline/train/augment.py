@@ -23,8 +23,8 @@ def augmentation(seed: int = 0, strength: float = 1.0) -> "keras.Sequential":
             layers.RandomRotation(0.03 * s, seed=seed + 1, **fill),
             layers.RandomTranslation(0.06 * s, 0.06 * s, seed=seed + 2, **fill),
             layers.RandomZoom((-0.12 * s, 0.08 * s), seed=seed + 3, **fill),
-            layers.RandomContrast(0.15 * s, value_range=(0, 255), seed=seed + 4),
-            layers.RandomBrightness(0.08 * s, value_range=(0, 255), seed=seed + 5),
+            layers.RandomContrast(0.1 * s, value_range=(0, 255), seed=seed + 4),
+            layers.RandomBrightness(0.04 * s, value_range=(0, 255), seed=seed + 5),
         ],
         name="augment",
     )

@@ -38,7 +38,7 @@ class TrainConfig:
     finetune_fraction: float = 0.3  # top share of a pretrained backbone unfrozen in phase 2
     batch_size: int = 64
     patience: int = 5
-    class_weight_power: float = 0.5  # 0: none, 1: fully balanced, 0.5: inverse sqrt frequency
+    class_weight_power: float = 0.3  # 0: none, 1: fully balanced, 0.5: inverse sqrt frequency
     augment: bool = True
     time_budget_minutes: float | None = None
     seed: int = 0
@@ -176,20 +176,26 @@ def _fit_phase(
     deadline: float | None,
     jit: bool,
     verbose: int,
+    recompile: bool = True,
 ) -> tuple[list[dict[str, float]], float, list[np.ndarray]]:
     """Compile and fit one phase; returns per-epoch logs, best val loss and its weights."""
     import keras
 
-    train_model.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss=losses,
-        metrics={a: [masked_accuracy()] for a in losses},
-        jit_compile=jit,
-    )
+    if recompile:
+        train_model.compile(
+            optimizer=keras.optimizers.Adam(lr),
+            loss=losses,
+            metrics={a: [masked_accuracy()] for a in losses},
+            jit_compile=jit,
+        )
+    else:  # same trainable variables: keep the traced step and optimizer state, lower the rate
+        train_model.optimizer.learning_rate.assign(lr)
     stop = keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)
+    plateau = keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=max(1, config.patience // 2),
+                                                min_lr=lr / 20)
     hist = train_model.fit(
         train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
-        callbacks=[stop, _time_budget(deadline)],
+        callbacks=[stop, plateau, _time_budget(deadline)],
     )
     logs = [{k: float(v[i]) for k, v in hist.history.items()} for i in range(len(hist.history["loss"]))]
     best = min((e["val_loss"] for e in logs), default=math.inf)
@@ -239,14 +245,18 @@ def train_candidate(
         print(f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
               f"(val {val_t.num_rows}), heads {list(vocab)}, gpu={gpu}")
         _set_trainable(model, 1, config)
+        # with a time budget, fine-tuning keeps a quarter of it
+        phase1_deadline = start + 0.75 * (deadline - start) if deadline and config.finetune_epochs else deadline
         history, best1, weights1 = _fit_phase(train_model, train_ds, val_ds, losses=losses,
-                                              lr=config.learning_rate, epochs=config.epochs, **common)
+                                              lr=config.learning_rate, epochs=config.epochs,
+                                              **{**common, "deadline": phase1_deadline})
         for e in history:
             e["phase"] = 1
         if config.finetune_epochs and not (deadline and time.monotonic() > deadline):
             _set_trainable(model, 2, config)
             logs2, best2, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses,
-                                         lr=config.finetune_learning_rate, epochs=config.finetune_epochs, **common)
+                                         lr=config.finetune_learning_rate, epochs=config.finetune_epochs,
+                                         recompile=bool(config.weights), **common)
             history += [{**e, "phase": 2} for e in logs2]
             if best2 > best1:
                 train_model.set_weights(weights1)
