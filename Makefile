@@ -27,8 +27,9 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## Benchmarks (each prints side-by-side ratios; see the docstring at the top of each file).
 bench: install
-	$(BIN)/python bench/run_all.py
+	for b in scrape dedup train embed_index; do $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .vitrine .pytest_cache
