@@ -160,6 +160,7 @@ def bench_annoy(
     factors: tuple[float, ...],
 ) -> dict:
     from sklearn.neighbors import NearestNeighbors
+    from threadpoolctl import threadpool_limits
 
     n, n_queries = len(data), len(queries)
     start = time.perf_counter()
@@ -169,6 +170,8 @@ def bench_annoy(
     single = queries[: min(100, n_queries)]
     t_single = _best_of(1, lambda: [nn.kneighbors(q[None], 10) for q in single])
     brute_single_qps = len(single) / t_single
+    with threadpool_limits(1):  # one core, like an Annoy query; steadier when the machine is busy
+        brute_single_1t_qps = len(single) / _best_of(1, lambda: [nn.kneighbors(q[None], 10) for q in single])
 
     start = time.perf_counter()
     index, tuning = tune_annoy(data, target, sample=sample, tree_candidates=trees)
@@ -202,8 +205,10 @@ def bench_annoy(
         "recall_at_10 (external queries)": round(recall, 4),
         "annoy_qps": round(qps, 1),
         "brute_qps_single_query": round(brute_single_qps, 1),
+        "brute_qps_single_query_1_thread": round(brute_single_1t_qps, 1),
         "brute_qps_batched": round(brute_batched_qps, 1),
         "x_vs_brute_single": round(qps / brute_single_qps, 2),
+        "x_vs_brute_single_1_thread": round(qps / brute_single_1t_qps, 2),
         "x_vs_brute_batched": round(qps / brute_batched_qps, 2),
         "search_k_sweep": sweep,
     }

@@ -3,9 +3,10 @@
 Items are joined with their canonical image's embedding and numbered ``annoy_id`` 0..n-1 in
 ``item_id`` order. ``n_trees`` and ``search_k`` are chosen by measuring recall@10 against
 sklearn's exact ``NearestNeighbors(algorithm="brute")`` on a sample of items: for each tree
-count, the smallest ``search_k`` that reaches the target (+0.01 margin); more trees are tried while they
+count, the smallest ``search_k`` that reaches the target (+0.02 margin); more trees are tried while they
 make queries at that recall markedly cheaper. The reported recall is re-measured on a second,
-disjoint sample, so it is not the number the tuning optimised.
+disjoint sample, so it is not the number the tuning optimised. Queries are items of the index
+(itself excluded), as in ``Release.similar``; the benchmark also measures external queries.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ ITEMS_FILE = "items.parquet"
 STATS_FILE = "index.json"
 TREE_CANDIDATES = (16, 32, 64, 128)
 SAMPLE_QUERIES = 300
-TUNING_MARGIN = 0.01  # tune a little above the target so held-out queries still reach it
+TUNING_MARGIN = 0.02  # tune a little above the target so fresh (also external) queries reach it
 
 ITEM_COLUMNS = ["annoy_id", "item_id", "title", "image_key", "offers"]
 
