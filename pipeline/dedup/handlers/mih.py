@@ -18,7 +18,7 @@ from math import comb
 
 import numpy as np
 
-MAX_TABLE_BITS = 24  # 2**24 int32 offsets = 64 MiB per substring table, at most
+MAX_TABLE_BITS = 24  # 2**24 int64 offsets = 128 MiB per substring table, at most
 PROBE_BLOCK = 1 << 21  # (queries x probes) per vectorised step: bounds temporary memory
 
 

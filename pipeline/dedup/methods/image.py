@@ -22,7 +22,8 @@ def decode_rgb(data: bytes, *, max_pixels: int = MAX_PIXELS, draft: int | None =
     JPEGs are DCT-scaled while decoding to no less than ``draft`` pixels a side (hashes only
     need a thumbnail), which makes hashing cheaper than a full decode.
     """
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: truncated images would pass as valid")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
