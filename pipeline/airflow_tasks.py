@@ -5,9 +5,12 @@ parsing a DAG stays cheap (no TensorFlow or Scrapy at parse time).
 """
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from airflow.sdk import get_current_context, task
+
+EMBED_QUEUE = os.environ.get("VITRINE_EMBED_QUEUE", "default")  # "gpu" on a cluster with GPU workers
 
 DEFAULT_ARGS = {
     "owner": "data-eng",
@@ -82,7 +85,7 @@ def plan_embedding(items_uri: str, model_version: str) -> list[dict]:
     return plan_shards(open_lake(), items_uri, model_version, max_shards=4)
 
 
-@task(max_active_tis_per_dag=2)
+@task(max_active_tis_per_dag=2, queue=EMBED_QUEUE)
 def embed(shard: dict) -> str:
     from pipeline.embed import embed_shard
     from pipeline.lake import open_lake

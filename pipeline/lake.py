@@ -108,10 +108,10 @@ class Lake:
             raise
 
     def info(self, key: str) -> ObjectInfo:
-        """Size and an opaque version tag (S3 ETag, or mtime+size for files)."""
+        """Size and an opaque version tag (S3 ETag, or inode+mtime+size for files)."""
         if self.scheme == "file":
             st = self.local_path(key).stat()
-            return ObjectInfo(key, st.st_size, f"{st.st_mtime_ns}-{st.st_size}")
+            return ObjectInfo(key, st.st_size, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}")
         head = self.s3.head_object(Bucket=self.bucket, Key=self._s3_key(key))
         return ObjectInfo(key, head["ContentLength"], head["ETag"])
 
