@@ -123,6 +123,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.crawl_stats (
   started_at           timestamp,
   finished_at          timestamp,
   finish_reason        string,
+  complete             boolean,
   requests             bigint,
   responses_by_status  map<string, bigint>,
   revalidated_304      bigint,
