@@ -3,8 +3,8 @@
 1. Near-duplicate search on the same 64-bit hashes: our multi-index hashing vs imagededup's
    ``PHash().find_duplicates(encoding_map=...)`` (its default brute-force Cython search,
    all cores) and vs a numpy brute force; identical pairs required; 10k and 100k hashes.
-2. 1M synthetic hashes with planted near-duplicates: wall time, peak memory (child
-   process RSS), all planted pairs found.
+2. 1M synthetic hashes with planted near-duplicates: wall time, peak memory (VmHWM of a
+   fresh child process), all planted pairs found.
 3. Hashing throughput on a photo folder: ``hash_bytes`` (decode + 64/256-bit pHash +
    colour signature) vs decoding alone, single-threaded and with the stage's thread pool.
 
@@ -15,7 +15,7 @@ imagededup is NOT a project dependency: install it in a separate environment and
 
 (it pulls torch/torchvision, ~6 GB). Without it, section 1 compares against brute force only.
 
-    .venv/bin/python bench/dedup.py [--photos DIR] [--sizes 10000 100000] [--million]
+    .venv/bin/python bench/dedup.py [--sections 1 2 3] [--sizes 10000 100000] [--million N] [--photos DIR]
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,7 +67,7 @@ def planted_codes(n: int, n_planted: int, r: int, seed: int) -> tuple[np.ndarray
     return codes, np.stack([src, np.arange(n - n_planted, n)], axis=1)
 
 
-def brute_pairs(codes: np.ndarray, r: int, block: int = 2048) -> set[tuple[int, int]]:
+def brute_pairs(codes: np.ndarray, r: int, block: int = 256) -> set[tuple[int, int]]:
     out: set[tuple[int, int]] = set()
     for start in range(0, len(codes), block):
         d = np.bitwise_count(codes[start : start + block, None] ^ codes[None, :])
@@ -112,7 +111,7 @@ def bench_search(sizes: list[int], r: int, python: str) -> None:
 
 
 MILLION_SCRIPT = r"""
-import json, resource, sys, time
+import json, re, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from bench.dedup import planted_codes
@@ -124,8 +123,10 @@ i, j, d = self_pairs(codes, r)
 elapsed = time.perf_counter() - t
 found = set(zip(i.tolist(), j.tolist()))
 missing = sum((a, b) not in found for a, b in planted.tolist())
+# VmHWM: this process's own peak RSS (ru_maxrss would include the parent's, inherited at fork)
+hwm = int(re.search(r"VmHWM:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
 print(json.dumps({"seconds": elapsed, "pairs": len(found), "planted": len(planted), "missing": missing,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": hwm / 1024}))
 """
 
 
@@ -137,7 +138,7 @@ def bench_million(n: int, r: int) -> None:
         print(run.stderr)
         return
     res = json.loads(run.stdout.strip().splitlines()[-1])
-    print(f"wall {res['seconds']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB (whole process), "
+    print(f"search wall {res['seconds']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB (whole process), "
           f"{res['pairs']} pairs, planted found {res['planted'] - res['missing']}/{res['planted']}")
 
 
@@ -175,16 +176,19 @@ def main() -> None:
     ap.add_argument("--million", type=int, default=1_000_000, help="size of the planted set (0: skip)")
     ap.add_argument("--photos", default="../shared/datasets/fashion-products/images")
     ap.add_argument("--photo-limit", type=int, default=6000)
+    ap.add_argument("--sections", type=int, nargs="*", default=[1, 2, 3], help="1 search, 2 million, 3 hashing")
     ap.add_argument("--imagededup-python", default=os.environ.get("IMAGEDEDUP_PYTHON", "/tmp/benchvenv/bin/python"))
     args = ap.parse_args()
-    print(f"# dedup benchmark ({os.cpu_count()} cores, peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB)")
-    bench_search(args.sizes, args.max_distance, args.imagededup_python)
-    if args.million:
+    print(f"# dedup benchmark ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
+    if 1 in args.sections:
+        bench_search(args.sizes, args.max_distance, args.imagededup_python)
+    if 2 in args.sections and args.million:
         bench_million(args.million, args.max_distance)
-    if Path(args.photos).is_dir():
-        bench_hashing(Path(args.photos), args.photo_limit)
-    else:
-        print(f"\n## 3. skipped: no photo folder at {args.photos}")
+    if 3 in args.sections:
+        if Path(args.photos).is_dir():
+            bench_hashing(Path(args.photos), args.photo_limit)
+        else:
+            print(f"\n## 3. skipped: no photo folder at {args.photos}")
 
 
 if __name__ == "__main__":
