@@ -159,6 +159,7 @@ class Lake:
         path = self.local_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; lake files are meant to be shared
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         if not (if_match or if_none_match):
