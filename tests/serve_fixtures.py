@@ -14,18 +14,10 @@ import pyarrow as pa
 from PIL import Image, ImageDraw
 
 from pipeline import layout
+from pipeline.dedup.items import OFFER
 from pipeline.lake import Lake, sha256_bytes
 
 CATEGORIES = ["dresses", "shirts", "bags"]
-OFFER = pa.struct(
-    [
-        ("retailer", pa.string()),
-        ("product_id", pa.string()),
-        ("url", pa.string()),
-        ("price", pa.float64()),
-        ("currency", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True)
