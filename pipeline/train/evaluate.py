@@ -129,7 +129,10 @@ def evaluate_candidate(lake: Lake, version: str, trainset_uri: str, min_improvem
     history = read_metadata(lake, version).get("history", [])
     decision["report"] = write_report(lake, version, candidate, production, decision, history)
     for attr, m in candidate["attributes"].items():
-        print(f"  {attr:<10} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
+        if m["accuracy"] is None:
+            print(f"  {attr:<10} no labelled test images")
+        else:
+            print(f"  {attr:<10} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
     print(decision["reason"])
     return decision
 
