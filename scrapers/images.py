@@ -78,6 +78,8 @@ def inspect(data: bytes, limits: Limits = Limits()) -> ImageMeta:
             img = Image.open(io.BytesIO(data), formats=[fmt])  # parses the header only
     except Image.DecompressionBombError as exc:
         raise RejectedImage(f"too many pixels: {exc}") from exc
+    except Image.UnidentifiedImageError as exc:  # its message names a BytesIO address: keep reasons stable
+        raise RejectedImage(f"corrupt {fmt}: header cannot be parsed") from exc
     except Exception as exc:
         raise RejectedImage(f"corrupt {fmt}: {exc}") from exc
     with img:
