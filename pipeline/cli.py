@@ -17,16 +17,16 @@ def _lake(args: argparse.Namespace):
     return open_lake(getattr(args, "lake", None))
 
 
-def _items_uri(args: argparse.Namespace) -> str:
+def _items_uri(args: argparse.Namespace, lake) -> str:
     from pipeline import layout
 
-    return args.items or _lake(args).uri(layout.table("items"))
+    return args.items or lake.uri(layout.table("items"))
 
 
-def _model_version(args: argparse.Namespace) -> str:
+def _model_version(args: argparse.Namespace, lake) -> str:
     from pipeline.registry import ensure_production_model
 
-    return args.model_version or ensure_production_model(_lake(args))
+    return args.model_version or ensure_production_model(lake)
 
 
 def cmd_dag_run(args: argparse.Namespace) -> int:
@@ -46,8 +46,9 @@ def cmd_scrape(args: argparse.Namespace) -> int:
     unknown = sorted(set(names) - set(registry))
     if unknown:
         raise SystemExit(f"unknown retailer(s) {unknown}; registry has {sorted(registry)}")
+    lake = _lake(args)
     for name in names:
-        print(scrape_retailer(_lake(args), registry[name], args.run_id))
+        print(scrape_retailer(lake, registry[name], args.run_id))
     return 0
 
 
@@ -61,7 +62,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     from pipeline.tag import tag_items
 
-    print(tag_items(_lake(args), _items_uri(args), _model_version(args)))
+    lake = _lake(args)
+    print(tag_items(lake, _items_uri(args, lake), _model_version(args, lake)))
     return 0
 
 
@@ -69,7 +71,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from pipeline.embed import embed_shard, plan_shards
 
     lake = _lake(args)
-    shards = plan_shards(lake, _items_uri(args), _model_version(args), max_shards=args.shards)
+    shards = plan_shards(lake, _items_uri(args, lake), _model_version(args, lake), max_shards=args.shards)
     print(f"{len(shards)} shard(s) with images to embed")
     for shard in shards:
         print(embed_shard(lake, shard))
@@ -79,7 +81,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     from pipeline.index import build_index
 
-    print(build_index(_lake(args), _items_uri(args), _model_version(args), args.run_id))
+    lake = _lake(args)
+    print(build_index(lake, _items_uri(args, lake), _model_version(args, lake), args.run_id))
     return 0
 
 
@@ -88,10 +91,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from pipeline.publish import publish_release
 
     lake = _lake(args)
-    version = _model_version(args)
+    version = _model_version(args, lake)
     attributes = args.attributes or lake.uri(layout.table("attributes", model_version=version))
     index_uri = args.index or lake.uri(layout.staging(args.run_id, "index"))
-    print(publish_release(lake, _items_uri(args), attributes, index_uri, version, args.run_id))
+    print(publish_release(lake, _items_uri(args, lake), attributes, index_uri, version, args.run_id))
     return 0
 
 
