@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import re
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,15 @@ class ValidationPipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
+        # a mapping item (ProductItem) is read and updated in place: no deep copy per item
+        fields = item if isinstance(item, MutableMapping) else ItemAdapter(item)
         try:
-            clean = validate(adapter.asdict())
+            clean = validate(fields)
         except InvalidProduct as exc:
             self.stats.inc_value("vitrine/invalid_items")
             self.stats.inc_value(f"vitrine/invalid/{reason_key(str(exc))}")
-            raise DropItem(f"invalid product {adapter.get('url')}: {exc}") from exc
-        for key, value in clean.items():
-            adapter[key] = value
+            raise DropItem(f"invalid product {fields.get('url')}: {exc}") from exc
+        fields.update(clean)
         self.stats.inc_value("vitrine/valid_items")
         return item
 

@@ -1,6 +1,7 @@
 """Shopify storefronts: ``/products.json?page=N&limit=250`` until a page comes back empty."""
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -37,11 +38,17 @@ def option_values(product: dict, *names: str) -> list[str]:
 
 def tagged(tags: list[str], name: str) -> str | None:
     """A ``name:value`` / ``name_value`` tag, e.g. ``pattern:striped`` → ``striped``."""
+    pattern = _tag_pattern(name)
     for tag in tags:
-        match = re.fullmatch(rf"{name}\s*[:_=-]\s*(.+)", tag, flags=re.I)
+        match = pattern.fullmatch(tag)
         if match:
             return match.group(1).strip()
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _tag_pattern(name: str) -> re.Pattern:
+    return re.compile(rf"{name}\s*[:_=-]\s*(.+)", flags=re.I)
 
 
 def lowest_price(prices: list[Any]) -> Any:
