@@ -32,12 +32,13 @@ COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # no listening ports on workers
 LOG_FORMATTER = "scrapers.extensions.QuietLogFormatter"
+STATS_CLASS = "scrapers.extensions.FastStatsCollector"  # Scrapy's, without a per-access shim
 LOG_LEVEL = "INFO"
 
 # Incremental: revalidate with ETag / Last-Modified (HTTPCACHE_DIR is set per retailer).
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "scrapy.extensions.httpcache.RFC2616Policy"
-HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
+HTTPCACHE_STORAGE = "scrapers.extensions.GzipFastCacheStorage"  # Scrapy's, gzip level 1
 HTTPCACHE_IGNORE_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 HTTPCACHE_GZIP = True
 
@@ -53,7 +54,7 @@ ITEM_PIPELINES = {
     "scrapers.pipelines.ValidationPipeline": 100,
     "scrapers.pipelines.LakeImagesPipeline": 200,
 }
-EXTENSIONS = {"scrapers.extensions.CrawlReport": 500}
+EXTENSIONS = {"scrapers.extensions.CrawlReport": 500, "scrapers.extensions.FreezeStartupObjects": 0}
 
 # Images
 MEDIA_ALLOW_REDIRECTS = True  # redirects still pass the offsite and private-address checks
@@ -67,3 +68,4 @@ SHOPIFY_PAGE_LIMIT = 250  # products per /products.json page (Shopify allows up 
 SHOPIFY_PAGES_IN_FLIGHT = 4  # pages requested ahead while paging
 
 FEED_EXPORT_ENCODING = "utf-8"
+FEED_EXPORTERS = {"jsonlines": "scrapers.extensions.ProductLinesExporter"}

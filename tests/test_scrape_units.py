@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -135,3 +136,57 @@ def test_known_images_remember_stored_and_content_rejections_only():
     assert known["u1"]["sha256"] == "s" and known["u2"] == {"status": "rejected", "reason": rows[1]["reason"]}
     assert set(known) == {"u1", "u2"}
     json.dumps(known)  # passed to the crawl process as JSON
+
+
+# -- fast paths give what the general paths give ----------------------------------------------------
+@pytest.mark.parametrize("base", ["http://127.0.0.1:3000", "https://shop.example/collections/x"])
+@pytest.mark.parametrize("url", [
+    "//Cdn.Example.com/a/b.jpg?v=1&width=800", "//h/a.jpg?V=2&WIDTH=3&x=1", "/rel/a.jpg?v=1", "a.jpg",
+    "http://h/a.jpg?v", "//h/a.jpg?v=1#frag", "//h/a%20b.jpg?x=%2F&v=1", "//h/a.jpg?&v=1&", "//h/a.jpg?=1",
+    "//h/a.jpg?v=1;w=2", "https://h/a.jpg?width=+1", "//h:8080/p.jpg?crop=center&v=9", "//h/a.jpg?q=a+b",
+    "data:image/gif;base64,R0lG", "ftp://h/a.jpg", "",
+])
+def test_image_url_normalisation_fast_path_matches_the_general_one(url, base):
+    from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+    from scrapers.items import RENDITION_PARAMS, normalize_image_url
+
+    def general(url: str) -> str | None:
+        if not url or url.startswith("data:"):
+            return None
+        parts = urlsplit(urljoin(base, url))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in RENDITION_PARAMS]
+        return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path, urlencode(query), ""))
+
+    assert normalize_image_url(url, base) == general(url)
+
+
+def test_price_and_text_fast_paths():
+    from scrapers.items import InvalidProduct, clean_text, to_price
+
+    assert [to_price(v) for v in ("29.90", "007.50", "12", "€ 1.299,00", "1,299.00 EUR", "١٢")] == [
+        29.9, 7.5, 12.0, 1299.0, 1299.0, 12.0]
+    with pytest.raises(InvalidProduct):
+        to_price("n/a")
+    for text in ("  a \t b\n", "\u00a0x\u2003y", "\x1c a \x1f", "", " "):
+        assert clean_text(text) == (re.sub(r"\s+", " ", text).strip() or None)
+
+
+def test_product_feed_exporter_writes_the_lines_scrapy_writes():
+    import io
+
+    from scrapy.exporters import JsonLinesItemExporter
+
+    from scrapers.extensions import ProductLinesExporter
+    from scrapers.items import ProductItem
+
+    items = [ProductItem(product_id="a:1", title="Ünïcode “x”", price=1.5, tags=["a"], color=None,
+                         image_urls=["http://x/y.jpg"], images=[{"url": "u", "width": 3}]),
+             {"b": 1, "a": [1, {"x": None}]}, ProductItem()]
+    for item in items:
+        generic, fast = io.BytesIO(), io.BytesIO()
+        JsonLinesItemExporter(generic, encoding="utf-8").export_item(item)
+        ProductLinesExporter(fast, encoding="utf-8").export_item(item)
+        assert fast.getvalue() == generic.getvalue()
