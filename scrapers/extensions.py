@@ -87,7 +87,8 @@ class ProductLinesExporter(JsonLinesItemExporter):
         if (self.fields_to_export is None and not self.export_empty_fields and isinstance(item, Mapping)
                 and _plain_fields(type(item)) is not None):
             order = _plain_fields(type(item))  # declared field order, as the generic path writes it
-            data = {k: item[k] for k in order if k in item} if order else dict(item)
+            values = getattr(item, "_values", item)  # a scrapy.Item keeps its fields in a dict there
+            data = {k: values[k] for k in order if k in values} if order else dict(item)
             self.file.write((self.encoder.encode(data) + "\n").encode(self.encoding or "utf-8"))
             return
         super().export_item(item)
