@@ -5,6 +5,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -94,13 +95,49 @@ class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retries (``RETRY_TIMES``, ``RETRY_HTTP_CODES``) plus waiting before each retry:
     the server's ``Retry-After`` when given (up to ``RETRY_AFTER_MAX``; a longer wait gives
     up on the request), else exponential backoff ``RETRY_BACKOFF_BASE * 2**n`` capped at
-    ``RETRY_BACKOFF_MAX``. Waiting does not block other requests."""
+    ``RETRY_BACKOFF_MAX``.
+
+    A ``Retry-After`` on a 429 or 503 is about the whole site, not the one URL: it pauses the
+    request's download slot (its domain, as Scrapy's downloader keys slots) for that long —
+    every request to it waits here before it is sent, other domains (an image CDN) go on.
+    Backoff without ``Retry-After`` delays only the retried request."""
+
+    PAUSE_STATUSES = frozenset({429, 503})
 
     def __init__(self, settings: Any):
         super().__init__(settings)
         self.backoff_base = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
         self.backoff_max = settings.getfloat("RETRY_BACKOFF_MAX", 60.0)
         self.retry_after_max = settings.getfloat("RETRY_AFTER_MAX", 300.0)
+        self._paused_until: dict[str, float] = {}  # download slot → time.monotonic() the pause ends
+
+    def _slot_key(self, request: Request) -> str:
+        try:
+            return self.crawler.engine.downloader.get_slot_key(request)
+        except (AttributeError, RuntimeError):  # no engine (yet): the key Scrapy would give by default
+            return request.meta.get("download_slot") or urlparse_cached(request).hostname or ""
+
+    def pause_slot(self, request: Request, seconds: float) -> None:
+        """No request to ``request``'s slot is sent for ``seconds`` (an earlier, longer pause stands)."""
+        key = self._slot_key(request)
+        until = time.monotonic() + seconds
+        if until > self._paused_until.get(key, 0.0):
+            self._paused_until[key] = until
+            self.crawler.stats.inc_value("vitrine/slot_pauses")
+            logger.info("pausing %s for %.1fs (Retry-After from %s)", key or "?", seconds, request.url)
+
+    async def process_request(self, request: Request) -> None:
+        """Hold a request while its slot is paused (the pause may be extended meanwhile)."""
+        key = None
+        while self._paused_until:
+            key = key if key is not None else self._slot_key(request)
+            wait = self._paused_until.get(key, 0.0) - time.monotonic()
+            if wait <= 0:
+                self._paused_until.pop(key, None)
+                break
+            self.crawler.stats.inc_value("vitrine/slot_pause_waits")
+            await asyncio.sleep(wait)
+        return None
 
     async def _wait_and_retry(self, request: Request, reason: Any, retry_after: float | None) -> Request | None:
         if retry_after is not None and retry_after > self.retry_after_max:
@@ -122,6 +159,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        if retry_after and retry_after <= self.retry_after_max and response.status in self.PAUSE_STATUSES:
+            self.pause_slot(request, retry_after)
         retry = await self._wait_and_retry(request, response_status_message(response.status), retry_after)
         return retry or response
 

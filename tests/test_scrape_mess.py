@@ -5,6 +5,7 @@ after 5% of products change only those are fetched again; delisted products turn
 from __future__ import annotations
 
 import collections
+import json
 from dataclasses import replace
 
 import pytest
@@ -69,6 +70,12 @@ def test_messy_shop_exact_counts_then_incremental(lake, tmp_path, platform):
             assert [e["status"] for e in page2] == [503, 200]
             assert page2[1]["time"] - page2[0]["time"] >= 1.0
             assert stats["retries"] == 1
+            # the Retry-After paused the whole storefront: apart from the pages requested together
+            # with page 2 (in flight), nothing (no image, no retry) was asked for until it was over
+            paused = page2[0]["time"]
+            early = [e["path"] for e in log if paused < e["time"] < paused + 0.95]
+            assert all(path.startswith("/products.json?page=") for path in early), early
+            assert json.loads(stats["stats_json"])["vitrine/slot_pauses"] == 1
         else:
             assert stats["robots_forbidden"] == 1 and stats["responses_by_status"]["404"] == 1
             assert {"/sitemap-products-2.xml.gz", "/collections/all?page=2"} <= {e["path"] for e in log}

@@ -103,6 +103,35 @@ def test_retry_honours_retry_after_and_gives_up_beyond_the_maximum():
     assert asyncio.run(mw.process_response(request, Response(request.url, status=404))).status == 404
 
 
+
+def test_retry_after_on_429_or_503_pauses_the_whole_domain_not_others():
+    crawler = crawler_for("http://93.184.216.34", RETRY_BACKOFF_BASE=0)
+    mw = BackoffRetryMiddleware.from_crawler(crawler)
+    page2 = Request("http://shop.example/products.json?page=2")
+    page3, image = Request("http://shop.example/products.json?page=3"), Request("http://cdn.example/a.jpg")
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        busy = Response(page2.url, status=503, headers={"Retry-After": "1"})
+        retry = asyncio.ensure_future(mw.process_response(page2, busy))
+        await asyncio.sleep(0)  # the 503 is in: shop.example is paused
+        assert await mw.process_request(image) is None
+        other_domain = loop.time() - start
+        assert await mw.process_request(page3) is None
+        same_domain = loop.time() - start
+        # without Retry-After, backoff delays only the retried request: no pause
+        await mw.process_response(page3, Response(page3.url, status=500))
+        after = loop.time()
+        await mw.process_request(Request("http://shop.example/products.json?page=4"))
+        return other_domain, same_domain, loop.time() - after, await retry
+
+    other_domain, same_domain, unpaused, retry = asyncio.run(scenario())
+    assert other_domain < 0.3 and 0.9 <= same_domain < 2 and unpaused < 0.3
+    assert isinstance(retry, Request) and retry.meta["retry_times"] == 1
+    assert crawler.stats.get_value("vitrine/slot_pauses") == 1
+    assert crawler.stats.get_value("vitrine/slot_pause_waits") == 1
+
 # -- tables ------------------------------------------------------------------------------------------
 def item(pid, urls, stored=True):
     images = [{"url": u, "position": i, "status": "stored" if stored else "rejected",
