@@ -41,6 +41,8 @@ PARAMS = {
     "weights": Param(None, type=["null", "string"], description="backbone .weights.h5: path, file:// or s3://"),
     "attributes": Param(None, type=["null", "array"], description="heads to train (default: all in the taxonomy)"),
     "batch_size": Param(64, type="integer", minimum=1),
+    "loss_weights": Param({"color": 2.5}, type="object", description="per-head loss weight, others 1"),
+    "label_smoothing": Param(0.1, type="number", minimum=0, maximum=0.5),
     "time_budget_minutes": Param(None, type=["null", "number"], description="stop training after this long"),
     "min_improvement": Param(0.01, type="number", description="promotion margin on mean test accuracy"),
 }

@@ -23,7 +23,7 @@ from pipeline.taxonomy import load_taxonomy
 from pipeline.train.evaluate import evaluate_candidate, promote_if_better, promotion_decision
 from pipeline.train.folder_import import import_labeled_folder
 from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
-from pipeline.train.train import TrainConfig, class_weights, train_candidate
+from pipeline.train.train import TrainConfig, class_weights, masked_loss, train_candidate
 from pipeline.train.trainset import build_training_set, read_training_set
 from tests.attributes_fixtures import write_duplicate_groups, write_labelled_folder
 
@@ -61,6 +61,24 @@ def test_class_weights_balance_rare_classes() -> None:
     assert w[2] == 0 and w[1] > w[0]
     assert np.isclose((w[0] * 90 + w[1] * 10) / 100, 1.0)
     assert np.allclose(class_weights(labels, 3, power=0.0)[:2], 1.0)
+
+
+def test_masked_loss_ignores_missing_labels_and_smooths() -> None:
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]], "float32")
+    y = np.array([0, 1, -1])
+    plain = float(np.sum(masked_loss(np.ones(3, "float32"))(y, probs)))
+    assert np.isclose(plain, -(np.log(0.7) + np.log(0.8)) / 2, atol=1e-5)  # row 3 unlabelled
+    smooth = float(np.sum(masked_loss(np.ones(3, "float32"), 0.1)(y, probs)))
+    uniform = -(np.log(probs[0]).mean() + np.log(probs[1]).mean()) / 2
+    assert np.isclose(smooth, 0.9 * plain + 0.1 * uniform, atol=1e-5)
+
+
+def test_head_loss_weights_default_to_one_and_reject_unknown_heads() -> None:
+    config = TrainConfig(loss_weights={"color": 2.5})
+    assert config.head_weights(["category", "color"]) == {"category": 1.0, "color": 2.5}
+    assert config.head_weights(["category"]) == {"category": 1.0}
+    with pytest.raises(ValueError, match="sleeve"):
+        TrainConfig(loss_weights={"sleeve": 2.0}).head_weights(["category", "color"])
 
 
 # -- training data in a lake -----------------------------------------------------------------------

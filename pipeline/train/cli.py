@@ -29,12 +29,25 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         default = getattr(defaults, f.name)
         if f.name == "attributes":
             p.add_argument(flag, nargs="+", help="attribute heads to train (default: all in the taxonomy)")
+        elif f.name == "loss_weights":
+            p.add_argument(flag, nargs="+", type=_head_weight, metavar="HEAD=WEIGHT",
+                           help=f"per-head loss weights, others 1 (default: {default})")
         elif isinstance(default, bool):
             p.add_argument(f"--no-{f.name}", dest=f.name, action="store_false", help=f"disable {f.name}")
         else:
             kind = type(default) if default is not None else (float if "minutes" in f.name else str)
             p.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     p.set_defaults(func=cmd_train)
+
+
+def _head_weight(text: str) -> tuple[str, float]:
+    head, sep, weight = text.partition("=")
+    try:
+        if not sep or not head:
+            raise ValueError(text)
+        return head, float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEAD=WEIGHT (e.g. color=2.5), got {text!r}") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -46,7 +59,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.train.trainset import build_training_set
 
     lake = open_lake(args.lake)
-    config = TrainConfig.from_dict({f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    options = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    if isinstance(options["loss_weights"], list):
+        options["loss_weights"] = dict(options["loss_weights"])
+    config = TrainConfig.from_dict(options)
     if args.from_folder:
         import_labeled_folder(lake, args.from_folder)
     trainset = args.trainset or build_training_set(lake, args.run_id, load_taxonomy(args.taxonomy), config.attributes,

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import keras
 
 
+DEFAULT_LOSS_WEIGHTS = {"color": 2.5}
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run can be told (the DAG's Params form and `vitrine train`)."""
@@ -39,6 +42,10 @@ class TrainConfig:
     batch_size: int = 64
     patience: int = 5
     class_weight_power: float = 0.3  # 0: none, 1: fully balanced, 0.5: inverse sqrt frequency
+    # per-head loss weight (others 1): color is the hardest head for a scratch CNN, and the
+    # shared embedding gives it more room when its loss counts more (README, "Training")
+    loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
+    label_smoothing: float = 0.1  # weak labels are noisy: spread this much target mass evenly
     augment: bool = True
     time_budget_minutes: float | None = None
     seed: int = 0
@@ -50,6 +57,13 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
         return cls(**{k: v for k, v in values.items() if v is not None or k in ("weights", "attributes")})
+
+    def head_weights(self, heads: list[str]) -> dict[str, float]:
+        """The loss weight of each head (1 unless ``loss_weights`` says otherwise)."""
+        unknown = sorted(set(self.loss_weights) - set(heads) - set(DEFAULT_LOSS_WEIGHTS))
+        if unknown:
+            raise ValueError(f"loss_weights names heads that are not trained: {unknown}; heads: {heads}")
+        return {h: float(self.loss_weights.get(h, 1.0)) for h in heads}
 
 
 @dataclass
@@ -69,8 +83,9 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarra
     return weights.astype(np.float32)
 
 
-def masked_loss(weights: np.ndarray) -> "keras.losses.Loss":
-    """Sparse cross-entropy that ignores label -1, weighted per class, averaged over labelled."""
+def masked_loss(weights: np.ndarray, label_smoothing: float = 0.0) -> "keras.losses.Loss":
+    """Sparse cross-entropy that ignores label -1, weighted per class, averaged over labelled,
+    with ``label_smoothing`` of the target mass spread uniformly over the classes."""
     import keras
     from keras import ops
 
@@ -83,7 +98,11 @@ def masked_loss(weights: np.ndarray) -> "keras.losses.Loss":
             y = ops.cast(ops.reshape(y_true, (-1,)), "int32")
             mask = ops.cast(y >= 0, "float32")
             safe = ops.maximum(y, 0)
-            ce = keras.losses.sparse_categorical_crossentropy(safe, ops.cast(y_pred, "float32"))
+            probs = ops.cast(y_pred, "float32")
+            ce = keras.losses.sparse_categorical_crossentropy(safe, probs)
+            if label_smoothing:
+                uniform = -ops.mean(ops.log(ops.clip(probs, 1e-7, 1.0)), axis=-1)
+                ce = (1.0 - label_smoothing) * ce + label_smoothing * uniform
             w = ops.take(self.class_weights, safe) * mask
             return ce * w / ops.maximum(ops.sum(mask), 1.0)
 
@@ -170,6 +189,7 @@ def _fit_phase(
     val_ds: Any,
     *,
     losses: dict,
+    loss_weights: dict[str, float],
     lr: float,
     epochs: int,
     config: TrainConfig,
@@ -185,6 +205,7 @@ def _fit_phase(
         train_model.compile(
             optimizer=keras.optimizers.Adam(lr),
             loss=losses,
+            loss_weights=loss_weights,
             metrics={a: [masked_accuracy()] for a in losses},
             jit_compile=jit,
         )
@@ -240,10 +261,11 @@ def train_candidate(
         model = build_model(vocab, config.image_size, backbone=config.backbone, embedding_dim=config.embedding_dim,
                             weights=config.weights, seed=config.seed, cache_dir=settings().cache_dir)
         train_model = _training_model(model, list(vocab), config)
-        losses = {a: masked_loss(w) for a, w in weights.items()}
-        common = dict(config=config, deadline=deadline, jit=gpu, verbose=verbose)
+        losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
+        common = dict(config=config, deadline=deadline, jit=gpu, verbose=verbose,
+                      loss_weights=config.head_weights(list(vocab)))
         print(f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
-              f"(val {val_t.num_rows}), heads {list(vocab)}, gpu={gpu}")
+              f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}")
         _set_trainable(model, 1, config)
         # with a time budget, fine-tuning keeps a quarter of it
         phase1_deadline = start + 0.75 * (deadline - start) if deadline and config.finetune_epochs else deadline
