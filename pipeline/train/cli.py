@@ -72,6 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     promoted = not args.no_promote and promote_if_better(lake, decision)
     print(json.dumps({k: decision[k] for k in ("candidate_version", "production_version", "promote", "reason",
                                                "report")}, indent=2))
-    print(f"{'promoted' if promoted else 'not promoted'}: {result.version}")
+    why = " (--no-promote)" if args.no_promote and decision["promote"] else ""
+    print(f"{'promoted' if promoted else 'not promoted'}{why}: {result.version}")
     return 0
 
