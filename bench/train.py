@@ -37,7 +37,7 @@ def _prepare(folder: Path | None, n: int, workdir: Path) -> tuple[Lake, str]:
                                     fractions=(1.0, 0.0, 0.0))
 
 
-def _throughput(model, data, steps: int, batch: int, arrays: bool) -> float:
+def throughput(model, data, steps: int, batch: int, arrays: bool) -> float:
     """Images/s of ``steps`` training steps (after one warm-up pass over the data)."""
     if arrays:
         x, y = data
@@ -54,20 +54,24 @@ def _throughput(model, data, steps: int, batch: int, arrays: bool) -> float:
     return n_epochs * n / (time.perf_counter() - start)
 
 
-def _model(vocab, size: int, policy: str, jit: bool):
+def training_arm(vocab: dict[str, list[str]], size: int, policy: str, jit: bool = False, augment: bool = True):
+    """(model, compiled training model) built under dtype ``policy``; the global policy is
+    float32 again afterwards."""
     import keras
+    import numpy as np
 
     from pipeline.model import build_model
     from pipeline.train.train import TrainConfig, _training_model, masked_loss
 
     keras.mixed_precision.set_global_policy(policy)
-    model = build_model(vocab, size)
-    train_model = _training_model(model, list(vocab), TrainConfig(image_size=size))
-    import numpy as np
-
-    train_model.compile("adam", loss={a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()},
-                        jit_compile=jit)
-    return train_model
+    try:
+        model = build_model(vocab, size)
+        train_model = _training_model(model, list(vocab), TrainConfig(image_size=size, augment=augment))
+        train_model.compile("adam", loss={a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()},
+                            jit_compile=jit)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return model, train_model
 
 
 def main() -> None:
@@ -99,11 +103,11 @@ def main() -> None:
               f"decode from lake: {decode_rate:.0f} images/s; gpu={has_gpu()}")
         results = {}
         for policy, jit in policies:
-            pipe_model, mem_model = _model(vocab, size, policy, jit), _model(vocab, size, policy, jit)
+            (_, pipe_model), (_, mem_model) = training_arm(vocab, size, policy, jit), training_arm(vocab, size, policy, jit)
             pipes, mems = [], []
             for _ in range(args.rounds):  # alternate the arms so machine load hits both alike
-                pipes.append(_throughput(pipe_model, dataset, args.steps, batch, arrays=False))
-                mems.append(_throughput(mem_model, arrays, args.steps, batch, arrays=True))
+                pipes.append(throughput(pipe_model, dataset, args.steps, batch, arrays=False))
+                mems.append(throughput(mem_model, arrays, args.steps, batch, arrays=True))
             pipe, mem = max(pipes), max(mems)
             results[policy] = (pipe, mem)
             print(f"[{policy}] tf.data pipeline: {pipe:.0f} images/s | in-memory arrays: {mem:.0f} images/s "

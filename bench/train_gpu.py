@@ -23,6 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.train import throughput, training_arm  # noqa: E402
+
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -30,28 +32,6 @@ def _data(n: int, size: int, vocab: dict[str, list[str]], seed: int = 0) -> tupl
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (n, size, size, 3)).astype("float32")
     return x, {a: rng.integers(0, len(v), n).astype("int32") for a, v in vocab.items()}
-
-
-def _models(vocab: dict[str, list[str]], size: int, policy: str, augment: bool):
-    import keras
-
-    from pipeline.model import build_model
-    from pipeline.train.train import TrainConfig, _training_model, masked_loss
-
-    keras.mixed_precision.set_global_policy(policy)
-    model = build_model(vocab, size)
-    train_model = _training_model(model, list(vocab), TrainConfig(image_size=size, augment=augment))
-    train_model.compile(keras.optimizers.Adam(1e-3),
-                        loss={a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()})
-    keras.mixed_precision.set_global_policy("float32")
-    return model, train_model
-
-
-def _train_rate(train_model, x, y, batch: int, epochs: int) -> float:
-    train_model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compile + warm-up
-    start = time.perf_counter()
-    train_model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0)
-    return epochs * len(x) / (time.perf_counter() - start)
 
 
 def _embed_rate(model, x, batch: int, repeats: int) -> float:
@@ -83,12 +63,13 @@ def main() -> None:
     devices = _devices()
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, devices {devices}; {args.images} images "
           f"@ {args.image_size}px, batch {args.batch_size}, augment={args.augment}")
-    arms = {p: _models(vocab, args.image_size, p, args.augment) for p in POLICIES}
+    arms = {p: training_arm(vocab, args.image_size, p, augment=args.augment) for p in POLICIES}
+    steps = args.epochs * args.images // args.batch_size  # whole epochs of the in-memory set
     train = {p: [] for p in POLICIES}
     embed = {p: [] for p in POLICIES}
     for _ in range(args.rounds):
         for policy, (model, train_model) in arms.items():
-            train[policy].append(_train_rate(train_model, x, y, args.batch_size, args.epochs))
+            train[policy].append(throughput(train_model, (x, y), steps, args.batch_size, arrays=True))
             embed[policy].append(_embed_rate(model, x, args.batch_size, args.epochs))
     base_t, base_e = max(train["float32"]), max(embed["float32"])
     for policy in POLICIES:
