@@ -43,6 +43,8 @@ PARAMS = {
     "batch_size": Param(64, type="integer", minimum=1),
     "loss_weights": Param({"color": 2.5}, type="object", description="per-head loss weight, others 1"),
     "label_smoothing": Param(0.1, type="number", minimum=0, maximum=0.5),
+    "ema_momentum": Param(0.99, type="number", minimum=0, exclusiveMaximum=1,
+                          description="keep a moving average of the weights (0: raw weights)"),
     "time_budget_minutes": Param(None, type=["null", "number"], description="stop training after this long"),
     "min_improvement": Param(0.01, type="number", description="promotion margin on mean test accuracy"),
 }

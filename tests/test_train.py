@@ -23,7 +23,15 @@ from pipeline.taxonomy import load_taxonomy
 from pipeline.train.evaluate import evaluate_candidate, promote_if_better, promotion_decision
 from pipeline.train.folder_import import import_labeled_folder
 from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
-from pipeline.train.train import TrainConfig, class_weights, masked_loss, train_candidate
+from pipeline.train.data import make_dataset
+from pipeline.train.train import (
+    TrainConfig,
+    _fit_phase,
+    _training_model,
+    class_weights,
+    masked_loss,
+    train_candidate,
+)
 from pipeline.train.trainset import build_training_set, read_training_set
 from tests.attributes_fixtures import write_duplicate_groups, write_labelled_folder
 
@@ -133,6 +141,24 @@ def test_pretrained_backbone_file_is_loaded_frozen_then_top_fine_tuned(data_lake
         for before, after in zip(source.layers[cut:], trained.layers[cut:])
         for a, b in zip(before.get_weights(), after.get_weights())
     ), "the top of the backbone should have been fine-tuned"
+
+
+def test_phase_keeps_the_weight_average_that_early_stopping_judged(data_lake) -> None:
+    uri = build_training_set(data_lake, "ema", load_taxonomy(), ATTRS)
+    table = read_training_set(data_lake, uri)
+    vocab = load_taxonomy().vocabularies(ATTRS)
+    split = np.array(table.column("split").to_pylist())
+    train_ds, val_ds = (make_dataset(data_lake, table.filter(split == s), vocab, 32, 16, shuffle=s == "train")
+                        for s in ("train", "val"))
+    config = TrainConfig(attributes=ATTRS, image_size=32, embedding_dim=16, ema_momentum=0.9, patience=10)
+    train_model = _training_model(build_model(vocab, 32, embedding_dim=16), ATTRS, config)
+    losses = {a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()}
+    logs, best, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses, loss_weights=config.head_weights(ATTRS),
+                               lr=1e-2, epochs=4, config=config, deadline=None, jit=False, verbose=0)
+    assert any("average" in v.path for v in train_model.optimizer.variables), "the optimizer should average"
+    # the weights kept are those validated: the moving average at the best epoch, not the raw weights
+    assert best == min(e["val_loss"] for e in logs)
+    assert np.isclose(train_model.evaluate(val_ds, verbose=0, return_dict=True)["loss"], best, rtol=1e-4)
 
 
 # -- the retrain DAG ---------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 Phase 1 trains the heads (backbone frozen when pretrained weights were loaded; a random
 backbone is trained too, freezing random features would be pointless). Phase 2 fine-tunes
 with a lower learning rate (the top of a pretrained backbone, all of a scratch one). Each
-phase stops early on validation loss and keeps its best weights; phase 2's weights are kept
-only if they beat phase 1's. Losses are masked (an image without a label for one head still
-trains the others) and class-weighted. Mixed precision and XLA are used when a GPU is present.
+phase stops early on validation loss and keeps its best weights (by default an exponential
+moving average of them); phase 2's weights are kept only if they beat phase 1's. Losses are
+masked (an image without a label for one head still trains the others) and class-weighted. Mixed precision and XLA are used when a GPU is present.
 """
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ class TrainConfig:
     # shared embedding gives it more room when its loss counts more (README, "Training")
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     label_smoothing: float = 0.1  # weak labels are noisy: spread this much target mass evenly
+    # validate, early-stop on and keep an exponential moving average of the weights (per step;
+    # 0 keeps the raw weights): averaging smooths the noise weak labels put in late updates
+    ema_momentum: float = 0.99
     augment: bool = True
     time_budget_minutes: float | None = None
     seed: int = 0
@@ -196,27 +199,31 @@ def _fit_phase(
     deadline: float | None,
     jit: bool,
     verbose: int,
-    recompile: bool = True,
 ) -> tuple[list[dict[str, float]], float, list[np.ndarray]]:
-    """Compile and fit one phase; returns per-epoch logs, best val loss and its weights."""
+    """Compile and fit one phase; returns per-epoch logs, best val loss and its weights.
+
+    With ``config.ema_momentum`` the optimizer keeps a moving average of the weights; it is
+    swapped in for validation and at each epoch's end, so early stopping judges, and keeps,
+    the averaged weights.
+    """
     import keras
 
-    if recompile:
-        train_model.compile(
-            optimizer=keras.optimizers.Adam(lr),
-            loss=losses,
-            loss_weights=loss_weights,
-            metrics={a: [masked_accuracy()] for a in losses},
-            jit_compile=jit,
-        )
-    else:  # same trainable variables: keep the traced step and optimizer state, lower the rate
-        train_model.optimizer.learning_rate.assign(lr)
+    ema = bool(config.ema_momentum)
+    optimizer = keras.optimizers.Adam(lr, use_ema=ema, ema_momentum=config.ema_momentum or 0.99)
+    train_model.compile(
+        optimizer=optimizer,
+        loss=losses,
+        loss_weights=loss_weights,
+        metrics={a: [masked_accuracy()] for a in losses},
+        jit_compile=jit,
+    )
     stop = keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)
     plateau = keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=max(1, config.patience // 2),
                                                 min_lr=lr / 20)
+    swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []  # before `stop`: it sees EMA
     hist = train_model.fit(
         train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
-        callbacks=[stop, plateau, _time_budget(deadline)],
+        callbacks=[*swap, stop, plateau, _time_budget(deadline)],
     )
     logs = [{k: float(v[i]) for k, v in hist.history.items()} for i in range(len(hist.history["loss"]))]
     best = min((e["val_loss"] for e in logs), default=math.inf)
@@ -278,7 +285,7 @@ def train_candidate(
             _set_trainable(model, 2, config)
             logs2, best2, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses,
                                          lr=config.finetune_learning_rate, epochs=config.finetune_epochs,
-                                         recompile=bool(config.weights), **common)
+                                         **common)
             history += [{**e, "phase": 2} for e in logs2]
             if best2 > best1:
                 train_model.set_weights(weights1)
