@@ -222,7 +222,7 @@ def _fit_phase(
                                                 min_lr=lr / 20)
     swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []  # before `stop`: it sees EMA
     hist = train_model.fit(
-        train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+        train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False,  # the dataset shuffles
         callbacks=[*swap, stop, plateau, _time_budget(deadline)],
     )
     logs = [{k: float(v[i]) for k, v in hist.history.items()} for i in range(len(hist.history["loss"]))]
