@@ -103,7 +103,8 @@ def main() -> None:
               f"decode from lake: {decode_rate:.0f} images/s; gpu={has_gpu()}")
         results = {}
         for policy, jit in policies:
-            (_, pipe_model), (_, mem_model) = training_arm(vocab, size, policy, jit), training_arm(vocab, size, policy, jit)
+            _, pipe_model = training_arm(vocab, size, policy, jit)
+            _, mem_model = training_arm(vocab, size, policy, jit)
             pipes, mems = [], []
             for _ in range(args.rounds):  # alternate the arms so machine load hits both alike
                 pipes.append(throughput(pipe_model, dataset, args.steps, batch, arrays=False))

@@ -153,11 +153,10 @@ def test_phase_keeps_the_weight_average_that_early_stopping_judged(data_lake) ->
     config = TrainConfig(attributes=ATTRS, image_size=32, embedding_dim=16, ema_momentum=0.9, patience=10)
     train_model = _training_model(build_model(vocab, 32, embedding_dim=16), ATTRS, config)
     losses = {a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()}
-    logs, best, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses, loss_weights=config.head_weights(ATTRS),
-                               lr=1e-2, epochs=4, config=config, deadline=None, jit=False, verbose=0)
+    _, best, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses, loss_weights=config.head_weights(ATTRS),
+                            lr=1e-2, epochs=4, config=config, deadline=None, jit=False, verbose=0)
     assert any("average" in v.path for v in train_model.optimizer.variables), "the optimizer should average"
     # the weights kept are those validated: the moving average at the best epoch, not the raw weights
-    assert best == min(e["val_loss"] for e in logs)
     assert np.isclose(train_model.evaluate(val_ds, verbose=0, return_dict=True)["loss"], best, rtol=1e-4)
 
 

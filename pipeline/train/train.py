@@ -5,7 +5,8 @@ backbone is trained too, freezing random features would be pointless). Phase 2 f
 with a lower learning rate (the top of a pretrained backbone, all of a scratch one). Each
 phase stops early on validation loss and keeps its best weights (by default an exponential
 moving average of them); phase 2's weights are kept only if they beat phase 1's. Losses are
-masked (an image without a label for one head still trains the others) and class-weighted. Mixed precision and XLA are used when a GPU is present.
+masked (an image without a label for one head still trains the others) and class-weighted.
+Mixed precision and XLA are used when a GPU is present.
 """
 from __future__ import annotations
 
@@ -209,7 +210,8 @@ def _fit_phase(
     import keras
 
     ema = bool(config.ema_momentum)
-    optimizer = keras.optimizers.Adam(lr, use_ema=ema, ema_momentum=config.ema_momentum or 0.99)
+    averaging = {"use_ema": True, "ema_momentum": config.ema_momentum} if ema else {}
+    optimizer = keras.optimizers.Adam(lr, **averaging)
     train_model.compile(
         optimizer=optimizer,
         loss=losses,
