@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 UV_VERSION := 0.13.9
 export VITRINE_HOME ?= $(CURDIR)/.vitrine
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install demo test lock bench clean
 
@@ -24,8 +25,12 @@ lock: $(VENV)/.installed
 demo: install
 	$(BIN)/vitrine demo
 
-test: install
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The browser test drives Debian's Chromium through Playwright (no browser download).
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 ## Benchmarks (each prints side-by-side ratios; see the docstring at the top of each file).
 bench: install
