@@ -142,6 +142,14 @@ AREA_COMMANDS = (
 )
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    from pipeline.client import ReleaseError
+    from pipeline.lake import LakeError
+    from pipeline.retailers import RegistryError
+
+    return ReleaseError, LakeError, RegistryError
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitrine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -165,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "dag-run":  # under Airflow, Airflow configures logging
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as exc:  # bad configuration or lake content: one line, no traceback
+        print(f"vitrine {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

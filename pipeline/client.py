@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,13 @@ import pyarrow.parquet as pq
 
 from pipeline import layout
 from pipeline.config import settings
-from pipeline.lake import Lake, open_lake, sha256_file
+from pipeline.lake import Lake, LakeError, open_lake, sha256_file
 
 INDEX_FILE = "index.ann"
 ITEMS_FILE = "items.parquet"
 ATTRIBUTES_FILE = "attributes.parquet"
+
+log = logging.getLogger(__name__)
 
 
 class ReleaseError(RuntimeError):
@@ -71,22 +74,28 @@ class Release:
     def latest(cls, lake: Lake | None = None, cache_dir: Path | None = None) -> "Release":
         """The release ``releases/latest.json`` points to."""
         lake = lake or open_lake()
-        if not lake.exists(layout.LATEST):
-            raise ReleaseError(f"no release published yet: {lake.uri(layout.LATEST)} does not exist")
-        return cls.load(lake, lake.read_json(layout.LATEST)["release_id"], cache_dir)
+        return cls.load(lake, latest_release_id(lake), cache_dir)
 
     @classmethod
     def load(cls, lake: Lake, release_id: str, cache_dir: Path | None = None) -> "Release":
         """A release by id: downloaded (or taken from the cache) and verified."""
+        release_id = _checked_name(release_id, "release id")
         prefix = layout.release_prefix(release_id)
         manifest_key = f"{prefix}/manifest.json"
         if not lake.exists(manifest_key):
             raise ReleaseError(f"release {release_id} not found (no {lake.uri(manifest_key)})")
-        manifest = lake.read_json(manifest_key)
-        root = cache_dir or settings().cache_dir / "releases"
-        directory = root / hashlib.sha256(lake.root.encode()).hexdigest()[:12] / release_id
-        for name, expected in manifest["files"].items():
-            _fetch_verified(lake, f"{prefix}/{name}", directory / name, expected)
+        try:
+            manifest = lake.read_json(manifest_key)
+        except LakeError as exc:
+            raise CorruptReleaseError(str(exc)) from None
+        files = _manifest_files(lake.uri(manifest_key), manifest, release_id)
+        root = (cache_dir or settings().cache_dir / "releases").resolve()
+        directory = _cache_directory(root, hashlib.sha256(lake.root.encode()).hexdigest()[:12], release_id)
+        for name, expected in files.items():
+            dest = (directory / name).resolve()
+            if dest.parent != directory:  # a plain name cannot leave it; belt and braces
+                raise CorruptReleaseError(f"{lake.uri(manifest_key)}: file {name!r} would leave the cache")
+            _fetch_verified(lake, f"{prefix}/{name}", dest, expected)
         return cls(lake, manifest, directory)
 
     # -- properties -----------------------------------------------------------------
@@ -173,11 +182,76 @@ class Release:
         }
 
 
+def latest_release_id(lake: Lake) -> str:
+    """The release id ``releases/latest.json`` names, checked to be a plain name."""
+    if not lake.exists(layout.LATEST):
+        raise ReleaseError(f"no release published yet: {lake.uri(layout.LATEST)} does not exist")
+    try:
+        pointer = lake.read_json(layout.LATEST)
+    except LakeError as exc:
+        raise ReleaseError(str(exc)) from None
+    if not isinstance(pointer, dict) or "release_id" not in pointer:
+        raise ReleaseError(f"{lake.uri(layout.LATEST)} has no release_id: {str(pointer)[:200]!r}")
+    return _checked_name(pointer["release_id"], f"{lake.uri(layout.LATEST)}: release id")
+
+
+def _checked_name(value: Any, what: str) -> str:
+    try:
+        return layout.safe_name(value, what)
+    except ValueError as exc:
+        raise ReleaseError(str(exc)) from None
+
+
+def _manifest_files(where: str, manifest: Any, release_id: str) -> dict[str, dict]:
+    """The manifest's ``files`` after checking every name, size and digest is well-formed."""
+    if not isinstance(manifest, dict) or manifest.get("release_id") != release_id:
+        raise CorruptReleaseError(f"{where} is not the manifest of release {release_id}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not {INDEX_FILE, ITEMS_FILE, ATTRIBUTES_FILE} <= set(files):
+        raise CorruptReleaseError(f"{where} does not list {INDEX_FILE}, {ITEMS_FILE} and {ATTRIBUTES_FILE}")
+    for name, expected in files.items():
+        try:
+            layout.safe_name(name, f"{where}: file name")
+        except ValueError as exc:
+            raise CorruptReleaseError(str(exc)) from None
+        if not (isinstance(expected, dict) and isinstance(expected.get("bytes"), int)
+                and isinstance(expected.get("sha256"), str) and len(expected["sha256"]) == 64):
+            raise CorruptReleaseError(f"{where}: file {name!r} has no valid size and sha256")
+    return files
+
+
+def _cache_directory(root: Path, *names: str) -> Path:
+    """``root/names...``, made rwxr-xr-x whatever the umask (nobody else may write the cache)."""
+    paths = [root]
+    for name in names:
+        paths.append(paths[-1] / name)
+    for path in paths:
+        path.mkdir(parents=True, exist_ok=True)
+        if path.stat().st_uid == os.getuid():
+            path.chmod(0o755)
+    return paths[-1]
+
+
+# cached files whose sha256 was checked in this process: path → (size, mtime_ns, inode)
+_verified: dict[str, tuple[int, int, int]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
 def _fetch_verified(lake: Lake, key: str, dest: Path, expected: dict) -> None:
-    """Make ``dest`` a verified copy of ``key`` (reusing a cached verified copy)."""
+    """Make ``dest`` a verified copy of ``key``: a cached copy is re-hashed the first time this
+    process uses it (a same-size corruption is caught) and fetched again on a mismatch."""
     if dest.is_file() and dest.stat().st_size == expected["bytes"]:
-        return  # only verified files are ever moved into place
-    dest.parent.mkdir(parents=True, exist_ok=True)
+        if _verified.get(str(dest)) == _stamp(dest):
+            return
+        if sha256_file(dest) == expected["sha256"]:
+            _verified[str(dest)] = _stamp(dest)
+            return
+        log.warning("cached %s does not match its sha256; fetching it again", dest)
+    dest.unlink(missing_ok=True)
     part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
         lake.get_file(key, part)
@@ -187,7 +261,9 @@ def _fetch_verified(lake: Lake, key: str, dest: Path, expected: dict) -> None:
                 f"{lake.uri(key)} is corrupt: {size} bytes, sha256 {digest}; "
                 f"manifest says {expected['bytes']} bytes, sha256 {expected['sha256']}"
             )
+        part.chmod(0o644)  # whatever the umask: readable by all, writable only by us
         os.replace(part, dest)
+        _verified[str(dest)] = _stamp(dest)
     finally:
         part.unlink(missing_ok=True)
 
@@ -201,7 +277,7 @@ def _release(args: argparse.Namespace) -> Release:
 def cmd_release_show(args: argparse.Namespace) -> int:
     lake = open_lake(args.lake)
     release = _release(args)
-    latest = lake.read_json(layout.LATEST)["release_id"] if lake.exists(layout.LATEST) else None
+    latest = latest_release_id(lake) if lake.exists(layout.LATEST) else None
     m = release.manifest
     print(f"release {release.release_id}{'  (latest)' if release.release_id == latest else ''}")
     print(f"  location      {lake.uri(layout.release_prefix(release.release_id))}/")

@@ -250,7 +250,11 @@ class Lake:
 
     # -- typed helpers ------------------------------------------------------------
     def read_json(self, key: str) -> Any:
-        return json.loads(self.read_bytes(key))
+        data = self.read_bytes(key)
+        try:
+            return json.loads(data)
+        except ValueError as exc:  # truncated or garbled: name the object, in one line
+            raise LakeError(f"{self.uri(key)} is not valid JSON ({len(data)} bytes): {exc}") from None
 
     def write_json(self, key: str, obj: Any, **conditions: Any) -> None:
         data = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()

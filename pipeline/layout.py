@@ -5,6 +5,8 @@ contract §5. Every stage builds keys through these helpers instead of formattin
 """
 from __future__ import annotations
 
+import re
+
 TABLES = "tables"
 RELEASES = "releases"
 LATEST = f"{RELEASES}/latest.json"
@@ -23,6 +25,17 @@ def table(name: str, **partitions: str) -> str:
 def image_key(sha256: str, ext: str) -> str:
     """Content-addressed key of a stored image (original bytes, original format)."""
     return f"images/{sha256[:2]}/{sha256}.{ext.lstrip('.').lower()}"
+
+
+# a release id or a release file name: one path segment, never "..", "/" or a hidden name
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def safe_name(value: object, what: str) -> str:
+    """``value`` when it is a plain file or folder name (:data:`SAFE_NAME`), else ValueError."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value) or ".." in value:
+        raise ValueError(f"{what} {value!r} is not a plain name ([A-Za-z0-9._-], no path separators)")
+    return value
 
 
 def release_prefix(release_id: str) -> str:
