@@ -1,0 +1,1 @@
+"""Pretrained backbones shipped as pinned packages (no download at run time)."""
