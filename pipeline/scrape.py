@@ -66,6 +66,7 @@ class CrawlOutput:
     items: list[dict[str, Any]]
     invalid: list[dict[str, Any]]
     stats: dict[str, Any]
+    unchanged: frozenset[str] = frozenset()  # page URLs the shop says have not changed (not fetched)
 
     @property
     def complete(self) -> bool:
@@ -74,14 +75,18 @@ class CrawlOutput:
 
 
 # -- the crawl subprocess -------------------------------------------------------------------------
-def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str, dict]) -> CrawlOutput:
-    """``scrapy crawl <platform>`` for one retailer in a subprocess; returns what it wrote."""
-    known_path = workdir / "known_images.json"
+def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str, dict],
+              pages: dict[str, str] | None = None) -> CrawlOutput:
+    """``scrapy crawl <platform>`` for one retailer in a subprocess; returns what it wrote.
+    ``known``: image URL → what is stored for it; ``pages``: page URL → when it was scraped."""
+    known_path, pages_path = workdir / "known_images.json", workdir / "known_pages.json"
     known_path.write_text(json.dumps(known))
+    pages_path.write_text(json.dumps(pages or {}))
     cmd = [
         sys.executable, "-m", "scrapy", "crawl", retailer.platform,
         "-s", f"VITRINE_RETAILER={retailer.to_json()}", "-s", f"FILES_STORE={lake_uri}",
         "-s", f"VITRINE_OUTPUT={workdir}", "-s", f"VITRINE_KNOWN_IMAGES={known_path}",
+        "-s", f"VITRINE_KNOWN_PAGES={pages_path}",
     ]
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "scrapers.settings",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -95,8 +100,10 @@ def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str,
     stats_path = workdir / "stats.json"
     if proc.returncode != 0 or not stats_path.exists():
         raise ScrapeError(f"crawl of {retailer.name} failed (exit {proc.returncode}):\n{''.join(tail)}")
+    unchanged_path = workdir / "unchanged.json"
+    unchanged = frozenset(json.loads(unchanged_path.read_text())) if unchanged_path.exists() else frozenset()
     return CrawlOutput(_jsonl(workdir / "items.jsonl"), _jsonl(workdir / "invalid.jsonl"),
-                       json.loads(stats_path.read_text()))
+                       json.loads(stats_path.read_text()), unchanged)
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -126,11 +133,21 @@ def known_images(previous_images: list[dict[str, Any]]) -> dict[str, dict]:
     return known
 
 
+def known_pages(previous_products: list[dict[str, Any]], known: dict[str, dict]) -> dict[str, str]:
+    """Page URL → when it was scraped, for the products still available whose images are all
+    settled (stored, or rejected for their content): a page with an image that failed for a
+    passing reason is fetched again, so the image is retried."""
+    return {row["url"]: row["scraped_at"].isoformat() for row in previous_products
+            if row["available"] and row["url"] and row["scraped_at"]
+            and all(url in known for url in row["image_urls"] or [])}
+
+
 def build_tables(
     retailer: str, crawl: CrawlOutput, previous_products: list[dict], previous_images: list[dict]
 ) -> tuple[list[dict], list[dict]]:
     """Current products and images of a retailer: this run's, plus earlier products not seen
-    this time (marked unavailable when the crawl was complete). Pure."""
+    this time: kept as they were when their page was unchanged (not fetched), else marked
+    unavailable when the crawl was complete. Pure."""
     products: dict[str, dict] = {}
     images: list[dict] = []
     for item in crawl.items:
@@ -145,8 +162,10 @@ def build_tables(
             images.append({**{k: image.get(k) for k in IMAGES_SCHEMA.names}, "retailer": retailer, "product_id": pid})
     for row in previous_products:
         if row["product_id"] not in products:
-            products[row["product_id"]] = {**row, "available": False if crawl.complete else row["available"]}
-    unseen = {pid for pid, row in products.items() if pid not in {i["product_id"] for i in crawl.items}}
+            gone = crawl.complete and row["url"] not in crawl.unchanged
+            products[row["product_id"]] = {**row, "available": False if gone else row["available"]}
+    seen = {i["product_id"] for i in crawl.items}
+    unseen = {pid for pid in products if pid not in seen}
     images += [row for row in previous_images if row["product_id"] in unseen]
     images.sort(key=lambda r: (r["product_id"], r["position"]))
     return sorted(products.values(), key=lambda r: r["product_id"]), images
@@ -155,7 +174,8 @@ def build_tables(
 def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, products: list[dict],
                     images: list[dict]) -> dict[str, Any]:
     s = crawl.stats
-    this_run = [i for i in images if i["product_id"] in {it["product_id"] for it in crawl.items}]
+    seen = {it["product_id"] for it in crawl.items}
+    this_run = [i for i in images if i["product_id"] in seen]
     rejected = collections.Counter(reason_key(i["reason"]) for i in this_run if i["status"] == "rejected")
     invalid = collections.Counter(reason_key(i["reason"]) for i in crawl.invalid)
     by_status = {k.rsplit("/", 1)[1]: int(v) for k, v in s.items() if k.startswith("downloader/response_status_count/")}
@@ -199,7 +219,8 @@ def summary(row: dict[str, Any]) -> str:
         f"({row['images_new']} new, {row['images_known']} known), {row['images_rejected']} rejected "
         f"({counts(row['rejected_reasons'])}); {row['requests']} requests [{statuses}], "
         f"{row['retries']} retries, {row['robots_forbidden']} forbidden by robots.txt, "
-        f"{row['offsite_filtered']} offsite"
+        f"{row['offsite_filtered']} offsite, "
+        f"{json.loads(row['stats_json']).get('vitrine/pages_unchanged', 0)} pages unchanged (not fetched)"
     )
 
 
@@ -209,7 +230,8 @@ def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str) -> str:
     previous_products = _read_rows(lake, _partition("products", retailer.name))
     previous_images = _read_rows(lake, _partition("images", retailer.name))
     with tempfile.TemporaryDirectory(prefix=f"vitrine-scrape-{retailer.name}-") as tmp:
-        crawl = run_crawl(retailer, lake.root, Path(tmp), known_images(previous_images))
+        known = known_images(previous_images)
+        crawl = run_crawl(retailer, lake.root, Path(tmp), known, known_pages(previous_products, known))
     products, images = build_tables(retailer.name, crawl, previous_products, previous_images)
     lake.write_parquet(_partition("images", retailer.name), pa.Table.from_pylist(images, IMAGES_SCHEMA))
     invalid = [{**row, "run_id": run_id} for row in crawl.invalid]

@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -39,7 +40,8 @@ VENDORS = ("Northwind", "Atelier Nova", "Urban Thread", "Maison Lumo")
 
 @dataclass
 class Product:
-    """One catalog product; ``version`` bumps when the shop "changes" it."""
+    """One catalog product; ``version`` bumps when the shop "changes" it, at ``modified_at``
+    (None: unchanged since the catalog was made)."""
 
     pid: int
     handle: str
@@ -55,15 +57,17 @@ class Product:
     description: str
     version: int = 1
     labels: dict[str, str] = field(default_factory=dict)
+    modified_at: datetime | None = None
 
 
 class Catalog:
     """Products plus their photos (JPEG bytes, rendered lazily and cached)."""
 
-    def __init__(self, products: list[Product], render: Callable[[Product], bytes]):
+    def __init__(self, products: list[Product], render: Callable[[Product], bytes], *, cache: bool = True):
         self.products = products
         self._render = render
         self._cache: dict[tuple[int, int], bytes] = {}
+        self._keep = cache  # False for catalogs too large to hold every photo in memory
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -76,8 +80,9 @@ class Catalog:
             if key in self._cache:
                 return self._cache[key]
         data = self._render(product)
-        with self._lock:
-            self._cache[key] = data
+        if self._keep:
+            with self._lock:
+                self._cache[key] = data
         return data
 
 

@@ -6,6 +6,7 @@ import json
 import math
 import threading
 import time
+from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -167,10 +168,28 @@ class DemoShop:
     # -- changes ---------------------------------------------------------------------------------
     def change(self, products: list[Product]) -> list[Product]:
         """Change products as a shop would: new photo (new image URL) and a new price."""
+        now = datetime.now(timezone.utc)
         for product in products:
             product.version += 1
             product.price = round(product.price * 0.9, 2)
+            product.modified_at = now
         return products
+
+    def add(self, products: list[Product]) -> None:
+        """New catalog products, spread over the storefronts like the first ones (every third
+        at both, the JSON-LD one serving a re-encoded copy)."""
+        shopify, jsonld = self.storefronts["shopify"], self.storefronts["jsonld"]
+        now = datetime.now(timezone.utc)
+        for product in products:
+            i = len(self.catalog.products)
+            self.catalog.products.append(product)
+            product.modified_at = now
+            if i % 3 != 2:
+                shopify.add([product])
+            if i % 3 != 1:
+                jsonld.add([product])
+            if i % 3 == 0:
+                jsonld.copied.add(product.pid)
 
     def remove(self, products: list[Product]) -> None:
         """Delist products at every storefront (a crawl then marks them unavailable)."""

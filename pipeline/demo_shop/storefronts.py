@@ -15,7 +15,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote
 
 from pipeline.demo_shop.catalog import Catalog, Product, transcode
@@ -56,7 +56,7 @@ def _sniff_type(data: bytes) -> str:
 
 
 def _updated(product: Product) -> datetime:
-    return EPOCH + timedelta(days=product.version)
+    return product.modified_at or EPOCH
 
 
 def png_header_bomb(width: int = 30000, height: int = 30000) -> bytes:
@@ -98,15 +98,23 @@ class Storefront:
         self.entries: list[tuple[Product, str]] = [(p, "") for p in products] + messy
         self._index = {p.handle: i for i, (p, _) in enumerate(self.entries)}
         self.slot = {p.pid: i for i, (p, _) in enumerate(self.entries)}  # stable position: page style etc.
+        self._shown: list[tuple[Product, str]] | None = None  # the listing, made on first request
         self._lock = threading.Lock()
         self._seen: set[str] = set()
         self._memo: dict[tuple, bytes] = {}
+
+    def add(self, products: list[Product]) -> None:
+        """List new products (after the ones already listed)."""
+        for product in products:
+            self.slot[product.pid] = len(self.slot)
+            self.entries.append((product, ""))
+        self._index, self._shown = {p.handle: i for i, (p, _) in enumerate(self.entries)}, None
 
     def remove(self, products: list[Product]) -> None:
         """Take products off the storefront (their pages and images then answer 404)."""
         gone = {p.pid for p in products}
         self.entries = [(p, k) for p, k in self.entries if p.pid not in gone]
-        self._index = {p.handle: i for i, (p, _) in enumerate(self.entries)}
+        self._index, self._shown = {p.handle: i for i, (p, _) in enumerate(self.entries)}, None
 
     @property
     def products(self) -> list[Product]:
@@ -265,6 +273,7 @@ class JsonLdStore(Storefront):
     """HTML listing pages with pagination, product pages with schema.org data, sitemaps."""
 
     platform = "jsonld"
+    SITEMAP_URLS = 10_000  # URLs per sitemap part (the protocol allows 50,000)
     disallowed = ("/search", "/cart", "/account", "/products/secret-")
     MESS = ("corrupt", "truncated", "html", "bomb", "cmyk", "noindex", "tiny", "moved", "away", "page-noindex",
             "no-title")
@@ -284,8 +293,8 @@ class JsonLdStore(Storefront):
             return self.robots()
         if path == "/sitemap.xml":
             return self._sitemap_index()
-        if path in ("/sitemap-products-1.xml", "/sitemap-products-2.xml.gz"):
-            return self._sitemap(path)
+        if path in self._sitemap_paths():
+            return self._sitemap(self._sitemap_paths().index(path))
         if path in ("/", "/collections/all"):
             return self._listing(max(1, int(query.get("page", ["1"])[0])))
         if path == "/pages/about":
@@ -301,30 +310,38 @@ class JsonLdStore(Storefront):
         return Reply(404, PAGE.format(title="Not found", head="", body="<h1>Not found</h1>").encode())
 
     # sitemaps
+    def _sitemap_paths(self) -> list[str]:
+        """At least two parts (every other one gzipped), at most ``SITEMAP_URLS`` URLs each."""
+        n = max(2, -(-len(self.entries) // self.SITEMAP_URLS))
+        return [f"/sitemap-products-{k}.xml{'.gz' if k % 2 == 0 else ''}" for k in range(1, n + 1)]
+
     def _sitemap_index(self) -> Reply:
-        parts = [f"{self.base_url}/sitemap-products-1.xml", f"{self.base_url}/sitemap-products-2.xml.gz"]
-        body = "".join(f"<sitemap><loc>{u}</loc></sitemap>" for u in parts)
+        body = "".join(f"<sitemap><loc>{self.base_url}{p}</loc></sitemap>" for p in self._sitemap_paths())
         xml = ('<?xml version="1.0" encoding="UTF-8"?><sitemapindex '
                f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>')
         return Reply(200, xml.encode(), "application/xml")
 
-    def _sitemap(self, path: str) -> Reply:
-        urls = [f"{self.base_url}/products/{quote(p.handle)}"
-                for p, _ in self.entries if self.in_sitemap(self.slot[p.pid])]
-        if self.mess:
-            urls.append(f"{self.base_url}/products/discontinued-item")  # 404: removed from the shop
-        half = (len(urls) + 1) // 2
-        chosen = urls[:half] if path.endswith("-1.xml") else urls[half:]
-        body = "".join(f"<url><loc>{html.escape(u)}</loc></url>" for u in chosen)
+    def _sitemap(self, part: int) -> Reply:
+        """Part ``part`` (0-based) of the product sitemap, with each page's ``<lastmod>``."""
+        listed = [p for p, _ in self.entries if self.in_sitemap(self.slot[p.pid])]
+        n_parts = len(self._sitemap_paths())
+        size = -(-(len(listed) + self.mess) // n_parts)
+        urls = [(f"{self.base_url}/products/{quote(p.handle)}", f"<lastmod>{_updated(p).isoformat()}</lastmod>")
+                for p in listed[part * size: (part + 1) * size]]
+        if self.mess and part == n_parts - 1:  # 404: removed from the shop; no lastmod
+            urls.append((f"{self.base_url}/products/discontinued-item", ""))
+        body = "".join(f"<url><loc>{html.escape(u)}</loc>{lastmod}</url>" for u, lastmod in urls)
         xml = ('<?xml version="1.0" encoding="UTF-8"?><urlset '
                f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>')
-        if path.endswith(".gz"):
+        if part % 2:
             return Reply(200, gzip.compress(xml.encode(), mtime=0), "application/x-gzip")
         return Reply(200, xml.encode(), "application/xml")
 
     # listings
     def _listing(self, page: int) -> Reply:
-        shown = [(p, k) for p, k in self.entries if self.in_listing(self.slot[p.pid])]
+        if self._shown is None:  # listed products, kept until the catalog changes
+            self._shown = [(p, k) for p, k in self.entries if self.in_listing(self.slot[p.pid])]
+        shown = self._shown
         n_pages = max(1, -(-len(shown) // self.page_size))
         cards = "".join(
             f'<li class="product-card"><a href="/products/{quote(p.handle)}">'

@@ -1,9 +1,18 @@
 """Storefronts with schema.org product data: product pages found from sitemaps (indexes and
-gzip too) and by following listing pages and their pagination."""
+gzip too) and by following listing pages and their pagination.
+
+Incremental: a sitemap entry whose ``<lastmod>`` is older than our last fetch of that page
+(``VITRINE_KNOWN_PAGES``: page URL → when it was scraped) is not fetched at all; the crawl
+reports it as unchanged (``unchanged.json``) so its product stays current. Listing pages are
+crawled once the sitemaps are read, so their links to unchanged pages are skipped too; every
+other page is revalidated through the HTTP cache (ETag / Last-Modified)."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +32,28 @@ NEXT_TEXT = re.compile(r"^(next|weiter|suivant|siguiente|volgende|›|»|→|>)\
 def _page_number(url: str) -> int:
     values = parse_qs(urlsplit(url).query).get("page") or ["1"]
     return int(values[0]) if values[0].isdigit() else 1
+
+
+def lastmod_bound(text: str | None) -> datetime | None:
+    """The latest moment a sitemap ``<lastmod>`` (W3C datetime) can mean: a date is the whole
+    day, a time without fractions the whole second; no timezone is UTC. None if unreadable."""
+    text = (text or "").strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    if "T" not in text:
+        return value + timedelta(days=1)
+    return value if value.microsecond else value + timedelta(seconds=1)
+
+
+def load_known_pages(path: str | None) -> dict[str, datetime]:
+    """``VITRINE_KNOWN_PAGES``: page URL → when its product was last scraped (ISO 8601)."""
+    if not path or not Path(path).is_file():
+        return {}
+    return {url: datetime.fromisoformat(at) for url, at in json.loads(Path(path).read_text()).items()}
 
 
 def next_pages(response: TextResponse) -> list[str]:
@@ -49,15 +80,55 @@ class JsonLdSpider(RetailerSpider):
         pattern = crawler.settings.get("VITRINE_PRODUCT_LINK_PATTERN") or DEFAULT_PRODUCT_LINK
         spider.product_link = re.compile(pattern)
         spider.max_sitemap_bytes = crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        spider.known_pages = load_known_pages(crawler.settings.get("VITRINE_KNOWN_PAGES"))
+        # a page is revalidated anyway once our copy is this old, whatever its lastmod says
+        spider.max_page_age = timedelta(days=crawler.settings.getfloat("VITRINE_MAX_PAGE_AGE_DAYS", 30))
+        spider.unchanged, spider.sitemaps_seen, spider.sitemaps_pending = set(), set(), 0
         return spider
 
     async def start(self) -> AsyncIterator[Request]:
         for url in self.retailer.sitemap_urls:
-            yield Request(url, callback=self.parse_sitemap, errback=self.listing_failed)
-        for url in self.retailer.start_urls or [f"{self.base_url}/"]:
-            yield Request(url, callback=self.parse_page, errback=self.page_failed)
+            request = self.sitemap_request(url)
+            if request:
+                yield request
+        if not self.sitemaps_pending:
+            for request in self.listing_requests():
+                yield request
+
+    def sitemap_request(self, url: str) -> Request | None:
+        """Each sitemap once; never dropped by the duplicate filter, so its callback or errback
+        always runs and the listings start after the last one."""
+        if url in self.sitemaps_seen:
+            return None
+        self.sitemaps_seen.add(url)
+        self.sitemaps_pending += 1
+        return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed, dont_filter=True)
+
+    def listing_requests(self) -> list[Request]:
+        return [Request(url, callback=self.parse_page, errback=self.page_failed)
+                for url in self.retailer.start_urls or [f"{self.base_url}/"]]
+
+    def sitemap_done(self) -> Iterator[Request]:
+        self.sitemaps_pending -= 1
+        if not self.sitemaps_pending:
+            yield from self.listing_requests()
+
+    def sitemap_failed(self, failure: Any) -> Iterator[Request]:
+        self.listing_failed(failure)
+        yield from self.sitemap_done()
+
+    def is_unchanged(self, url: str, lastmod: str | None) -> bool:
+        """The sitemap says the page has not changed since we last scraped it."""
+        scraped_at, bound = self.known_pages.get(url), lastmod_bound(lastmod)
+        if scraped_at is None or bound is None:
+            return False
+        return bound <= scraped_at and datetime.now(timezone.utc) - scraped_at < self.max_page_age
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
+        yield from self._sitemap_entries(response)
+        yield from self.sitemap_done()
+
+    def _sitemap_entries(self, response: Response) -> Iterator[Request]:
         body = response.body
         if body[:2] == b"\x1f\x8b":
             body = gunzip(body, max_size=self.max_sitemap_bytes)
@@ -71,10 +142,23 @@ class JsonLdSpider(RetailerSpider):
             loc = entry.get("loc")
             if not loc:
                 continue
+            url = response.urljoin(loc)
             if sitemap.type == "sitemapindex":
-                yield Request(response.urljoin(loc), callback=self.parse_sitemap, errback=self.listing_failed)
+                request = self.sitemap_request(url)
+                if request:
+                    yield request
             elif sitemap.type == "urlset":
-                yield Request(response.urljoin(loc), callback=self.parse_page, errback=self.page_failed)
+                if self.is_unchanged(url, entry.get("lastmod")):
+                    self.unchanged.add(url)
+                    self.crawler.stats.inc_value("vitrine/pages_unchanged")
+                    continue
+                yield Request(url, callback=self.parse_page, errback=self.page_failed)
+
+    def closed(self, reason: str) -> None:
+        out = self.crawler.settings.get("VITRINE_OUTPUT")
+        if out:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / "unchanged.json").write_text(json.dumps(sorted(self.unchanged)))
 
     def parse_page(self, response: Response) -> Iterator[ProductItem | Request]:
         if not isinstance(response, TextResponse):
@@ -93,7 +177,7 @@ class JsonLdSpider(RetailerSpider):
             return
         for href in response.xpath("//a/@href").getall():
             url = response.urljoin(href)
-            if self.product_link.search(urlsplit(url).path):
+            if self.product_link.search(urlsplit(url).path) and url not in self.unchanged:
                 yield Request(url, callback=self.parse_page, errback=self.page_failed)
         for url in next_pages(response):
             yield Request(url, callback=self.parse_page, errback=self.page_failed)
