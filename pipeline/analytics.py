@@ -27,13 +27,14 @@ def connect(lake: Lake, database: str = ":memory:") -> tuple["duckdb.DuckDBPyCon
     """A DuckDB connection with a view per lake table that has data; returns (con, views)."""
     import duckdb
 
-    if lake.scheme != "file":
+    root = lake.local_path("")
+    if root is None:
         raise LakeError(
             "DuckDB views need a local lake; for s3:// use the Athena DDL in sql/athena/ "
             "or DuckDB with the httpfs extension and SET VARIABLE lake = 's3://...'"
         )
     con = duckdb.connect(database)
-    con.execute("SET VARIABLE lake = ?", [str(lake.local_path(""))])
+    con.execute("SET VARIABLE lake = ?", [str(root)])
     created = []
     for name, statement in view_statements(VIEWS_SQL.read_text()).items():
         try:

@@ -114,8 +114,8 @@ def inference_dataset(
         images.set_shape((None, image_size, image_size, 3))
         return positions, tf.cast(images, tf.float32)
 
-    # S3 reads are latency-bound: keep many in flight; local reads are CPU-bound: let tf.data tune
-    parallel = S3_BATCHES_IN_FLIGHT if lake.scheme == "s3" else tf.data.AUTOTUNE
+    # remote reads are latency-bound: keep many in flight; local reads are CPU-bound: let tf.data tune
+    parallel = S3_BATCHES_IN_FLIGHT if lake.latency_bound else tf.data.AUTOTUNE
     n_batches = -(-len(key_list) // batch_size)
     ds = tf.data.Dataset.range(n_batches).map(tf_load, num_parallel_calls=parallel, deterministic=True)
     return ds.filter(lambda positions, images: tf.size(positions) > 0).prefetch(tf.data.AUTOTUNE)

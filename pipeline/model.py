@@ -60,22 +60,26 @@ def build_backbone(name: str, image_size: int) -> "keras.Model":
 
 
 def resolve_weights(weights: str, cache_dir: Path | None = None) -> Path:
-    """A local path for backbone weights given as a path, ``file://`` or ``s3://`` URI."""
-    parsed = urlparse(weights)
-    if parsed.scheme in ("", "file"):
-        path = Path(parsed.path if parsed.scheme else weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"backbone weights not found: {weights}")
-        return path
-    if parsed.scheme != "s3":
-        raise ValueError(f"unsupported weights URI {weights!r}: use a path, file:// or s3://")
-    from pipeline.lake import Lake
+    """A local path for backbone weights given as a path or a URI of any lake scheme."""
+    from pipeline.lake import Lake, LakeError
 
-    folder, _, name = weights.rpartition("/")
-    dest = Path(cache_dir or tempfile.mkdtemp(prefix="vitrine-weights-")) / "weights" / name
-    if not dest.exists():
-        Lake(folder).get_file(name, dest)
-    return dest
+    if not urlparse(weights).scheme:
+        local: Path | None = Path(weights).expanduser()
+    else:
+        folder, _, name = weights.rpartition("/")
+        try:
+            store = Lake(folder)
+        except LakeError as exc:
+            raise ValueError(f"unsupported weights URI {weights!r}: {exc}") from None
+        local = store.local_path(name)
+        if local is None:
+            dest = Path(cache_dir or tempfile.mkdtemp(prefix="vitrine-weights-")) / "weights" / name
+            if not dest.exists():
+                store.get_file(name, dest)
+            return dest
+    if not local.is_file():
+        raise FileNotFoundError(f"backbone weights not found: {weights}")
+    return local
 
 
 def build_model(

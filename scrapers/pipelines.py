@@ -20,7 +20,7 @@ from scrapy.pipelines.media import FileException
 from scrapy.utils.asyncio import run_in_thread
 
 from pipeline import layout
-from pipeline.lake import Lake
+from pipeline.lake import SCHEMES, Lake
 from pipeline.scrape import reason_key
 from scrapers.images import Limits, RejectedImage, inspect
 from scrapers.items import InvalidProduct, validate
@@ -52,7 +52,7 @@ class ValidationPipeline:
 
 
 class LakeFilesStore:
-    """A FilesPipeline store writing into the Vitrine lake (``file://`` or ``s3://``)."""
+    """A FilesPipeline store writing into the Vitrine lake (any scheme in :data:`pipeline.lake.SCHEMES`)."""
 
     def __init__(self, uri: str):
         self.lake = Lake(uri)
@@ -82,7 +82,7 @@ class LakeImagesPipeline(FilesPipeline):
     DEFAULT_FILES_URLS_FIELD = "image_urls"
     DEFAULT_FILES_RESULT_FIELD = "images"
     LOG_FAILED_RESULTS = False
-    STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "file": LakeFilesStore, "s3": LakeFilesStore}
+    STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, **dict.fromkeys(SCHEMES, LakeFilesStore)}
 
     def __init__(self, store_uri: str, *, crawler: Any):
         super().__init__(store_uri, crawler=crawler)

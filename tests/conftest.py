@@ -41,6 +41,24 @@ def lake(tmp_path) -> Lake:
     return Lake(f"file://{tmp_path / 'lake'}")
 
 
+@pytest.fixture
+def memory_lake(request) -> Iterator[Lake]:
+    """An empty memory:// lake, emptied again after the test."""
+    lake = Lake(f"memory://{request.node.nodeid}/lake")
+    yield lake
+    lake.delete_prefix("")
+
+
+#: lake scheme -> fixture giving an empty lake of it; ``any_lake`` runs a test on each.
+LAKE_FIXTURES = {"file": "lake", "s3": "s3_lake", "memory": "memory_lake"}
+
+
+@pytest.fixture(params=sorted(LAKE_FIXTURES))
+def any_lake(request) -> Lake:
+    """The same test on every lake backend (the backend contract)."""
+    return request.getfixturevalue(LAKE_FIXTURES[request.param])
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -36,11 +36,6 @@ def _publish(lake, run_id: str, n_items: int = 12, **kw) -> str:
     return publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, run_id, **kw)
 
 
-@pytest.fixture(params=["file", "s3"])
-def any_lake(request):
-    return request.getfixturevalue("lake" if request.param == "file" else "s3_lake")
-
-
 def test_full_publish(any_lake, tmp_path):
     lake = any_lake
     release_id = _publish(lake, "scheduled__2026-01-01")
@@ -156,10 +151,10 @@ def test_concurrent_publishers_cannot_interleave_on_latest(any_lake, competitor,
 def test_large_release_files_go_multipart_and_verify(s3_lake, monkeypatch, tmp_path):
     import numpy as np
 
-    from pipeline import lake as lake_module
+    from pipeline.backends import s3 as s3_backend
     from pipeline.embed import embedding_schema
 
-    monkeypatch.setattr(lake_module, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)  # S3's minimum part size
+    monkeypatch.setattr(s3_backend, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)  # S3's minimum part size
     n, dim = 12_000, 128
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((50, dim))

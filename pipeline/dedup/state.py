@@ -152,14 +152,15 @@ def load_signatures(lake: Lake, index: Index, rows: np.ndarray, trimmed: bool = 
 
 
 class _local:
-    """A local path for a lake key (the file itself, or an S3 download in a temp dir)."""
+    """A local path for a lake key (the file itself, or a download in a temp dir)."""
 
     def __init__(self, lake: Lake, key: str):
         self.lake, self.key, self._tmp = lake, key, None
 
     def __enter__(self) -> Path:
-        if self.lake.scheme == "file":
-            return self.lake.local_path(self.key)
+        local = self.lake.local_path(self.key)
+        if local is not None:
+            return local
         self._tmp = tempfile.TemporaryDirectory(prefix="vitrine-dedup-")
         return self.lake.get_file(self.key, Path(self._tmp.name) / "part.parquet")
 
