@@ -60,11 +60,10 @@ def test_manifest_file_name_with_dot_dot_writes_nothing_outside_the_cache(any_la
     manifest = lake.read_json(manifest_key)
     payload = b"#!/bin/sh\necho owned\n"
     name = "../../../escaped.sh"  # from the cache's release folder: three levels up, outside the cache
-    if lake.scheme == "file":
+    if lake.local_path("") is not None:
         (tmp_path / "escaped.sh").write_bytes(payload)  # where releases/<id>/../../../ lands
-    else:
-        lake.s3.put_object(Bucket=lake.bucket, Key=lake._s3_key(f"{layout.release_prefix(release_id)}/{name}"),
-                           Body=payload)
+    else:  # object stores keep the key literally
+        lake.write_bytes(f"{layout.release_prefix(release_id)}/{name}", payload)
     manifest["files"][name] = {"sha256": sha256_bytes(payload), "bytes": len(payload)}
     lake.write_json(manifest_key, manifest)
     cache = tmp_path / "deep" / "er" / "cache"
