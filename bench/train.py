@@ -61,7 +61,8 @@ def training_arm(vocab: dict[str, list[str]], size: int, policy: str, jit: bool 
     import numpy as np
 
     from pipeline.model import build_model
-    from pipeline.train.train import TrainConfig, _training_model, masked_loss
+    from pipeline.train.config import TrainConfig
+    from pipeline.train.train import _training_model, masked_loss
 
     keras.mixed_precision.set_global_policy(policy)
     try:

@@ -21,10 +21,12 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
+from pipeline.train.config import TrainConfig
 
 PRODUCTION_MODEL = Asset(PRODUCTION_MODEL_ASSET_URI)
 TRAIN_QUEUE = os.environ.get("VITRINE_TRAIN_QUEUE", "gpu")
 
+DEFAULTS = TrainConfig()
 DEFAULT_ARGS = {
     "owner": "ml",
     "retries": 1,
@@ -32,20 +34,20 @@ DEFAULT_ARGS = {
 }
 
 PARAMS = {
-    "epochs": Param(30, type="integer", minimum=1, description="phase 1 (heads) maximum epochs"),
-    "finetune_epochs": Param(10, type="integer", minimum=0, description="phase 2 (fine-tune) maximum epochs"),
-    "image_size": Param(96, type="integer", minimum=32, maximum=512, description="input size in pixels"),
-    "backbone": Param("compact", enum=["compact", "mobilenet_v3_small", "efficientnet_b0"]),
-    "learning_rate": Param(2e-3, type="number", exclusiveMinimum=0),
-    "finetune_learning_rate": Param(3e-4, type="number", exclusiveMinimum=0),
-    "weights": Param(None, type=["null", "string"], description="backbone .weights.h5: path, file:// or s3://"),
-    "attributes": Param(None, type=["null", "array"], description="heads to train (default: all in the taxonomy)"),
-    "batch_size": Param(64, type="integer", minimum=1),
-    "loss_weights": Param({"color": 2.5}, type="object", description="per-head loss weight, others 1"),
-    "label_smoothing": Param(0.1, type="number", minimum=0, maximum=0.5),
-    "ema_momentum": Param(0.99, type="number", minimum=0, exclusiveMaximum=1,
+    "epochs": Param(DEFAULTS.epochs, type="integer", minimum=1, description="phase 1 (heads) maximum epochs"),
+    "finetune_epochs": Param(DEFAULTS.finetune_epochs, type="integer", minimum=0, description="phase 2 (fine-tune) maximum epochs"),
+    "image_size": Param(DEFAULTS.image_size, type="integer", minimum=32, maximum=512, description="input size in pixels"),
+    "backbone": Param(DEFAULTS.backbone, enum=["compact", "mobilenet_v3_small", "efficientnet_b0"]),
+    "learning_rate": Param(DEFAULTS.learning_rate, type="number", exclusiveMinimum=0),
+    "finetune_learning_rate": Param(DEFAULTS.finetune_learning_rate, type="number", exclusiveMinimum=0),
+    "weights": Param(DEFAULTS.weights, type=["null", "string"], description="backbone .weights.h5: path, file:// or s3://"),
+    "attributes": Param(DEFAULTS.attributes, type=["null", "array"], description="heads to train (default: all in the taxonomy)"),
+    "batch_size": Param(DEFAULTS.batch_size, type="integer", minimum=1),
+    "loss_weights": Param(DEFAULTS.loss_weights, type="object", description="per-head loss weight, others 1"),
+    "label_smoothing": Param(DEFAULTS.label_smoothing, type="number", minimum=0, maximum=0.5),
+    "ema_momentum": Param(DEFAULTS.ema_momentum, type="number", minimum=0, exclusiveMaximum=1,
                           description="keep a moving average of the weights (0: raw weights)"),
-    "time_budget_minutes": Param(None, type=["null", "number"], description="stop training after this long"),
+    "time_budget_minutes": Param(DEFAULTS.time_budget_minutes, type=["null", "number"], description="stop training after this long"),
     "min_improvement": Param(0.01, type="number", description="promotion margin on mean test accuracy"),
 }
 TRAIN_KEYS = [k for k in PARAMS if k != "min_improvement"]
@@ -75,7 +77,7 @@ def attribute_model_retrain():
     @task(queue=TRAIN_QUEUE, execution_timeout=timedelta(hours=12))
     def train(trainset_uri: str) -> str:
         from pipeline.lake import open_lake
-        from pipeline.train.train import TrainConfig, train_candidate
+        from pipeline.train.train import train_candidate
 
         params = get_current_context()["params"]
         config = TrainConfig.from_dict({k: params[k] for k in TRAIN_KEYS})

@@ -58,3 +58,15 @@ def test_parsing_does_not_import_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_retrain_params_default_to_train_config() -> None:
+    """The Params form shows TrainConfig's defaults, and every training Param is a TrainConfig field."""
+    from dataclasses import asdict
+
+    from dags.attribute_model_retrain import PARAMS, TRAIN_KEYS
+    from pipeline.train.config import TrainConfig
+
+    defaults = asdict(TrainConfig())
+    assert set(TRAIN_KEYS) <= set(defaults)
+    assert {k: PARAMS[k].value for k in TRAIN_KEYS} == {k: defaults[k] for k in TRAIN_KEYS}

@@ -24,8 +24,8 @@ from pipeline.train.evaluate import evaluate_candidate, promote_if_better, promo
 from pipeline.train.folder_import import import_labeled_folder
 from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
 from pipeline.train.data import make_dataset
+from pipeline.train.config import TrainConfig
 from pipeline.train.train import (
-    TrainConfig,
     _fit_phase,
     _training_model,
     class_weights,

@@ -10,7 +10,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from pipeline.train.train import TrainConfig
+from pipeline.train.config import TrainConfig
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
