@@ -27,14 +27,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.config import settings
 from pipeline.lake import Lake
 
 log = logging.getLogger(__name__)
 
-EMBEDDINGS = "embeddings"
-REJECTS = "embedding_rejects"
 MIN_SHARD_IMAGES = 512
 ROW_GROUP_ROWS = 4096
 LOG_EVERY_S = 10.0
@@ -42,25 +40,13 @@ LOG_EVERY_S = 10.0
 WORK_SCHEMA = pa.schema(
     [("item_id", pa.string()), ("image_sha256", pa.string()), ("image_key", pa.string())]
 )
-REJECT_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("image_sha256", pa.string()),
-        ("model_version", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
 
 
 def embedding_schema(dim: int) -> pa.Schema:
-    return pa.schema(
-        [
-            ("item_id", pa.string()),
-            ("image_sha256", pa.string()),
-            ("model_version", pa.string()),
-            ("embedding", pa.list_(pa.float32(), dim)),
-        ]
-    )
+    """The embeddings file schema with the vector as a fixed-size list of ``dim`` floats."""
+    schema = schemas.EMBEDDINGS.schema
+    i = schema.get_field_index("embedding")
+    return schema.set(i, schema.field(i).with_type(pa.list_(pa.float32(), dim)))
 
 
 def load_table(lake: Lake, uri: str, columns: list[str] | None = None) -> pa.Table | None:
@@ -74,7 +60,7 @@ def load_table(lake: Lake, uri: str, columns: list[str] | None = None) -> pa.Tab
 def read_embeddings(lake: Lake, model_version: str, columns: list[str] | None = None) -> pa.Table | None:
     """All embeddings of a model version, one row per image (duplicates across parts dropped)."""
     cols = None if columns is None else list(dict.fromkeys(["image_sha256", *columns]))
-    table = lake.read_table(layout.table(EMBEDDINGS, model_version=model_version), columns=cols)
+    table = schemas.EMBEDDINGS.read(lake, columns=cols, model_version=model_version)
     if table is None or table.num_rows == 0:
         return table
     return _first_per_sha(table)
@@ -90,8 +76,8 @@ def _first_per_sha(table: pa.Table) -> pa.Table:
 
 def _known_shas(lake: Lake, model_version: str) -> set[str]:
     known: set[str] = set()
-    for name in (EMBEDDINGS, REJECTS):
-        table = lake.read_table(layout.table(name, model_version=model_version), columns=["image_sha256"])
+    for table_ in (schemas.EMBEDDINGS, schemas.EMBEDDING_REJECTS):
+        table = table_.read(lake, columns=["image_sha256"], model_version=model_version)
         if table is not None:
             known.update(table.column("image_sha256").to_pylist())
     return known
@@ -101,8 +87,8 @@ def _work_key(model_version: str, shard_id: str) -> str:
     return f"{layout.staging('embed-plan', f'model_version={model_version}')}/shard-{shard_id}.parquet"
 
 
-def _part_key(table_name: str, model_version: str, shard_id: str) -> str:
-    return f"{layout.table(table_name, model_version=model_version)}/part-{shard_id}.parquet"
+def _part_key(table: schemas.Table, model_version: str, shard_id: str) -> str:
+    return table.part(shard_id, model_version=model_version)
 
 
 def plan_shards(
@@ -153,7 +139,7 @@ def plan_shards(
                 "model_version": model_version,
                 "shard_id": shard_id,
                 "work_key": _work_key(model_version, shard_id),
-                "output_key": _part_key(EMBEDDINGS, model_version, shard_id),
+                "output_key": _part_key(schemas.EMBEDDINGS, model_version, shard_id),
                 "n_images": int(part.num_rows),
             }
         )
@@ -199,7 +185,7 @@ def embed_shard(lake: Lake, shard: dict, model: Any | None = None, batch_size: i
         raise ValueError(f"shard is for model {version}, got model {model.version}")
     work = lake.read_parquet(shard["work_key"])
     rejected = _embed_to_lake(lake, work, model, out_key, batch_size or settings().embed_batch_size)
-    reject_key = _part_key(REJECTS, version, shard["shard_id"])
+    reject_key = _part_key(schemas.EMBEDDING_REJECTS, version, shard["shard_id"])
     if rejected.num_rows:
         lake.write_parquet(reject_key, rejected)
     else:
@@ -229,7 +215,7 @@ def _embed_to_lake(lake: Lake, work: pa.Table, model: Any, out_key: str, batch_s
             for positions, images in dataset:
                 vectors = run(images).numpy().astype(np.float32, copy=False)
                 idx = positions.numpy()
-                pending.append(_batch(schema, idx, vectors, item_ids, shas, model.version))
+                pending.append(_batch(schema, idx, vectors, item_ids, shas))
                 pending_rows += len(idx)
                 if pending_rows >= ROW_GROUP_ROWS:
                     writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
@@ -249,20 +235,13 @@ def _embed_to_lake(lake: Lake, work: pa.Table, model: Any, out_key: str, batch_s
     )
     for pos, reason in sorted(failures.items())[:20]:
         log.warning("cannot embed %s (item %s): %s", shas[pos], item_ids[pos], reason)
-    ordered = sorted(failures)
-    return pa.table(
-        {
-            "item_id": [item_ids[p] for p in ordered],
-            "image_sha256": [shas[p] for p in ordered],
-            "model_version": [model.version] * len(ordered),
-            "reason": [failures[p] for p in ordered],
-        },
-        schema=REJECT_SCHEMA,
+    return schemas.EMBEDDING_REJECTS.arrow(
+        {"item_id": item_ids[p], "image_sha256": shas[p], **schemas.rejection(failures[p])} for p in sorted(failures)
     )
 
 
 def _batch(
-    schema: pa.Schema, idx: np.ndarray, vectors: np.ndarray, item_ids: list, shas: list, version: str
+    schema: pa.Schema, idx: np.ndarray, vectors: np.ndarray, item_ids: list, shas: list
 ) -> pa.RecordBatch:
     dim = vectors.shape[1]
     flat = pa.array(vectors.reshape(-1), pa.float32())
@@ -270,7 +249,6 @@ def _batch(
         [
             pa.array([item_ids[i] for i in idx], pa.string()),
             pa.array([shas[i] for i in idx], pa.string()),
-            pa.array([version] * len(idx), pa.string()),
             pa.FixedSizeListArray.from_arrays(flat, dim),
         ],
         schema=schema,

@@ -22,6 +22,11 @@ def table(name: str, **partitions: str) -> str:
     return "/".join(parts)
 
 
+def part(prefix: str, part: str = "0") -> str:
+    """Key of one Parquet file of a table or partition: ``<prefix>/part-<part>.parquet``."""
+    return f"{prefix}/part-{part}.parquet"
+
+
 def image_key(sha256: str, ext: str) -> str:
     """Content-addressed key of a stored image (original bytes, original format)."""
     return f"images/{sha256[:2]}/{sha256}.{ext.lstrip('.').lower()}"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.config import settings
 from pipeline.embed import load_table
 from pipeline.index import INDEX_FILE, ITEMS_FILE, STATS_FILE
@@ -176,23 +176,14 @@ def _verify(lake: Lake, manifest: dict, tmp: Path, quiet: bool) -> bool:
 
 
 def _write_release_row(lake: Lake, manifest: dict) -> None:
-    row = pa.table(
-        {
-            "release_id": [manifest["release_id"]],
-            "created_at": pa.array([datetime.fromisoformat(manifest["created_at"])], pa.timestamp("us", tz="UTC")),
-            "run_id": [manifest["run_id"]],
-            "model_version": [manifest["model_version"]],
-            "n_items": pa.array([manifest["n_items"]], pa.int64()),
-            "dim": pa.array([manifest["dim"]], pa.int32()),
-            "metric": [manifest["metric"]],
-            "n_trees": pa.array([manifest["n_trees"]], pa.int32()),
-            "search_k": pa.array([manifest["search_k"]], pa.int64()),
-            "recall_at_10": pa.array([manifest["recall_at_10"]], pa.float64()),
-            "bytes": pa.array([sum(f["bytes"] for f in manifest["files"].values())], pa.int64()),
-            "manifest": [f"{layout.release_prefix(manifest['release_id'])}/{MANIFEST}"],
-        }
-    )
-    lake.write_parquet(f"{layout.table('releases', release_id=manifest['release_id'])}/part-0.parquet", row)
+    row = {
+        **{k: manifest[k] for k in ("run_id", "model_version", "n_items", "dim", "metric", "n_trees", "search_k",
+                                    "recall_at_10")},
+        "created_at": datetime.fromisoformat(manifest["created_at"]),
+        "bytes": sum(f["bytes"] for f in manifest["files"].values()),
+        "manifest": f"{layout.release_prefix(manifest['release_id'])}/{MANIFEST}",
+    }
+    schemas.RELEASES.write(lake, [row], release_id=manifest["release_id"])
 
 
 def _advance_latest(lake: Lake, release_id: str) -> bool:

@@ -18,40 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from pipeline import layout
+from pipeline import schemas
 from pipeline.config import REPO_ROOT
 from pipeline.lake import Lake
 from pipeline.retailers import Retailer
 
-PRODUCTS_SCHEMA = pa.schema([
-    ("product_id", pa.string()), ("retailer", pa.string()), ("title", pa.string()), ("brand", pa.string()),
-    ("price", pa.float64()), ("currency", pa.string()), ("availability", pa.string()),
-    ("category_path", pa.list_(pa.string())), ("product_type", pa.string()), ("tags", pa.list_(pa.string())),
-    ("color", pa.string()), ("pattern", pa.string()), ("material", pa.string()), ("description", pa.string()),
-    ("image_urls", pa.list_(pa.string())), ("url", pa.string()), ("scraped_at", pa.timestamp("us", tz="UTC")),
-    ("available", pa.bool_()),
-])
-IMAGES_SCHEMA = pa.schema([
-    ("url", pa.string()), ("sha256", pa.string()), ("retailer", pa.string()), ("product_id", pa.string()),
-    ("image_key", pa.string()), ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()),
-    ("bytes", pa.int64()), ("status", pa.string()), ("reason", pa.string()), ("position", pa.int32()),
-])
-INVALID_SCHEMA = pa.schema([("product_id", pa.string()), ("url", pa.string()), ("reason", pa.string()),
-                            ("run_id", pa.string())])
-COUNTS = pa.map_(pa.string(), pa.int64())
-CRAWL_STATS_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("retailer", pa.string()), ("platform", pa.string()),
-    ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")),
-    ("finish_reason", pa.string()), ("complete", pa.bool_()), ("requests", pa.int64()), ("responses_by_status", COUNTS),
-    ("revalidated_304", pa.int64()), ("response_bytes", pa.int64()), ("retries", pa.int64()),
-    ("robots_forbidden", pa.int64()), ("offsite_filtered", pa.int64()), ("private_refused", pa.int64()),
-    ("products", pa.int64()), ("products_unavailable", pa.int64()), ("invalid_items", pa.int64()),
-    ("invalid_reasons", COUNTS), ("images_stored", pa.int64()), ("images_new", pa.int64()),
-    ("images_known", pa.int64()), ("images_rejected", pa.int64()), ("rejected_reasons", COUNTS),
-    ("image_bytes_new", pa.int64()), ("stats_json", pa.string()),
-])
 # image rejections that depend on the bytes behind a URL: not fetched again next run
 CONTENT_REASONS = ("not an image", "corrupt", "truncated", "too many pixels", "too small", "too large",
                    "noimageindex", "empty body")
@@ -113,12 +84,9 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 # -- tables ---------------------------------------------------------------------------------------
-def _partition(name: str, retailer: str) -> str:
-    return f"{layout.table(name, retailer=retailer)}/part-0.parquet"
-
-
-def _read_rows(lake: Lake, key: str) -> list[dict[str, Any]]:
-    return lake.read_parquet(key).to_pylist() if lake.exists(key) else []
+def _read_rows(lake: Lake, table: schemas.Table, retailer: str) -> list[dict[str, Any]]:
+    rows = table.read(lake, retailer=retailer)
+    return [] if rows is None else rows.to_pylist()
 
 
 def known_images(previous_images: list[dict[str, Any]]) -> dict[str, dict]:
@@ -128,8 +96,8 @@ def known_images(previous_images: list[dict[str, Any]]) -> dict[str, dict]:
         if row["status"] == "stored":
             known[row["url"]] = {k: row[k] for k in ("sha256", "image_key", "width", "height", "format", "bytes")}
             known[row["url"]]["status"] = "stored"
-        elif row["reason"] and row["reason"].startswith(CONTENT_REASONS) and row["url"] not in known:
-            known[row["url"]] = {"status": "rejected", "reason": row["reason"]}
+        elif (row.get("detail") or "").startswith(CONTENT_REASONS) and row["url"] not in known:
+            known[row["url"]] = {"status": "rejected", "reason": row["detail"]}
     return known
 
 
@@ -154,12 +122,14 @@ def build_tables(
         pid = item["product_id"]
         if pid in products:  # the same product reached by two URLs: first one wins
             continue
-        row = {name: item.get(name) for name in PRODUCTS_SCHEMA.names}
+        row = {c.name: item.get(c.name) for c in schemas.PRODUCTS.all_columns}
         row["scraped_at"] = datetime.fromisoformat(item["scraped_at"])
         row["available"] = True
         products[pid] = row
         for image in item.get("images") or []:
-            images.append({**{k: image.get(k) for k in IMAGES_SCHEMA.names}, "retailer": retailer, "product_id": pid})
+            row = {c.name: image.get(c.name) for c in schemas.IMAGES.columns}
+            row.update(schemas.rejection(image.get("reason")))
+            images.append({**row, "retailer": retailer, "product_id": pid})
     for row in previous_products:
         if row["product_id"] not in products:
             gone = crawl.complete and row["url"] not in crawl.unchanged
@@ -176,8 +146,8 @@ def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, product
     s = crawl.stats
     seen = {it["product_id"] for it in crawl.items}
     this_run = [i for i in images if i["product_id"] in seen]
-    rejected = collections.Counter(reason_key(i["reason"]) for i in this_run if i["status"] == "rejected")
-    invalid = collections.Counter(reason_key(i["reason"]) for i in crawl.invalid)
+    rejected = collections.Counter(i["reason"] for i in this_run if i["status"] == "rejected")
+    invalid = collections.Counter(schemas.rejection(i["reason"])["reason"] for i in crawl.invalid)
     by_status = {k.rsplit("/", 1)[1]: int(v) for k, v in s.items() if k.startswith("downloader/response_status_count/")}
 
     def ts(key: str) -> datetime | None:
@@ -227,23 +197,18 @@ def summary(row: dict[str, Any]) -> str:
 # -- the stage ------------------------------------------------------------------------------------
 def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str) -> str:
     """Crawl ``retailer`` into ``lake``; returns the URI of its ``products`` partition."""
-    previous_products = _read_rows(lake, _partition("products", retailer.name))
-    previous_images = _read_rows(lake, _partition("images", retailer.name))
+    previous_products = _read_rows(lake, schemas.PRODUCTS, retailer.name)
+    previous_images = _read_rows(lake, schemas.IMAGES, retailer.name)
     with tempfile.TemporaryDirectory(prefix=f"vitrine-scrape-{retailer.name}-") as tmp:
         known = known_images(previous_images)
         crawl = run_crawl(retailer, lake.root, Path(tmp), known, known_pages(previous_products, known))
     products, images = build_tables(retailer.name, crawl, previous_products, previous_images)
-    lake.write_parquet(_partition("images", retailer.name), pa.Table.from_pylist(images, IMAGES_SCHEMA))
-    invalid = [{**row, "run_id": run_id} for row in crawl.invalid]
-    lake.write_parquet(_partition("invalid_products", retailer.name), pa.Table.from_pylist(invalid, INVALID_SCHEMA))
+    schemas.IMAGES.write(lake, images, retailer=retailer.name)
+    invalid = [{**row, **schemas.rejection(row.get("reason")), "run_id": run_id} for row in crawl.invalid]
+    schemas.INVALID_PRODUCTS.write(lake, invalid, retailer=retailer.name)
     row = crawl_stats_row(retailer, run_id, crawl, products, images)
-    stats_key = f"{layout.table('crawl_stats', retailer=retailer.name, run_id=_safe(run_id))}/part-0.parquet"
-    lake.write_parquet(stats_key, pa.Table.from_pylist([row], CRAWL_STATS_SCHEMA))
+    schemas.CRAWL_STATS.write(lake, [row], retailer=retailer.name, run_id=run_id)
     # products last: dedup reads images by the products it finds
-    lake.write_parquet(_partition("products", retailer.name), pa.Table.from_pylist(products, PRODUCTS_SCHEMA))
+    schemas.PRODUCTS.write(lake, products, retailer=retailer.name)
     print(summary(row), flush=True)
-    return lake.uri(layout.table("products", retailer=retailer.name))
-
-
-def _safe(run_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return lake.uri(schemas.PRODUCTS.prefix(retailer=retailer.name))

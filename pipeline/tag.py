@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from pipeline import layout
+from pipeline import schemas
 from pipeline.lake import Lake
 
 ITEM_COLUMNS = ["item_id", "canonical_sha256", "image_key"]
@@ -83,8 +83,9 @@ def tag_items(lake: Lake, items_uri: str, model_version: str, batch_size: int | 
     probs, ok, errors = predict_attributes(lake, keys, model_version, batch_size or settings().embed_batch_size)
     attributes = load_model(lake, model_version).attributes
     table = attributes_table(items, attributes, probs, ok)
-    prefix = layout.table("attributes", model_version=model_version)
-    lake.write_parquet(f"{prefix}/part-0.parquet", table)
+    attributes_table_ = schemas.attributes_table(attributes)
+    attributes_table_.write(lake, table, model_version=model_version)
+    prefix = attributes_table_.prefix(model_version=model_version)
     failed = [(keys[i], reason) for i, reason in sorted(errors.items())]
     elapsed = time.monotonic() - start
     print(

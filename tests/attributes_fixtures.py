@@ -4,10 +4,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pyarrow as pa
 from PIL import Image
 
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.lake import Lake, sha256_bytes
 
 COLORS = {"red": (200, 30, 30), "blue": (30, 40, 200), "green": (30, 160, 40), "black": (15, 15, 15)}
@@ -54,9 +53,8 @@ def write_items(lake: Lake, n: int = 12, size: int = 32, corrupt: int = 0) -> st
         key = layout.image_key(sha, "png")
         lake.write_bytes(key, data)
         rows.append({"item_id": f"item-{i:03d}", "group_id": f"g{i}", "canonical_sha256": sha, "image_key": key})
-    prefix = layout.table("items")
-    lake.write_parquet(f"{prefix}/part-0.parquet", pa.Table.from_pylist(rows))
-    return lake.uri(prefix)
+    schemas.ITEMS.write(lake, rows)
+    return lake.uri(schemas.ITEMS.prefix())
 
 
 TITLE_NOUN = {"tshirts_tops": "T-Shirt", "trousers": "Trousers"}
@@ -96,5 +94,5 @@ def write_duplicate_groups(lake: Lake, pair_every: int = 4) -> dict[str, str]:
     shas = sorted(set(images.column("sha256").to_pylist()), key=images.column("sha256").to_pylist().index)
     groups = {sha: f"group-{i // pair_every if i % pair_every < 2 else i}" for i, sha in enumerate(shas)}
     rows = [{"sha256": s, "group_id": g, "canonical_sha256": s, "distance": 0} for s, g in groups.items()]
-    lake.write_parquet(f"{layout.table('duplicates')}/part-0.parquet", pa.Table.from_pylist(rows))
+    schemas.DUPLICATES.write(lake, rows)
     return groups

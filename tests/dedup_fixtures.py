@@ -4,10 +4,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import numpy as np
-import pyarrow as pa
 from PIL import Image, ImageDraw
 
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.dedup.transforms import brightness, encode, hue_shift, pad, resize, watermark  # noqa: F401 (re-exported)
 from pipeline.lake import Lake, sha256_bytes
 
@@ -48,7 +47,7 @@ def write_catalog(lake: Lake, listings: list[tuple[str, str, bytes | None, str]]
         row = {"url": url, "retailer": retailer, "product_id": pid, "position": 0, "format": "jpeg"}
         if data is None:
             row.update(sha256=None, image_key=None, width=None, height=None, bytes=None,
-                       status="rejected", reason="download failed")
+                       status="rejected", **schemas.rejection("download failed"))
         else:
             sha = sha256_bytes(data)
             key = layout.image_key(sha, "jpg")
@@ -63,7 +62,7 @@ def write_catalog(lake: Lake, listings: list[tuple[str, str, bytes | None, str]]
              "scraped_at": now, "available": True}
         )
     for retailer, rows in images.items():
-        lake.write_parquet(f"{layout.table('images', retailer=retailer)}/part-0.parquet", pa.Table.from_pylist(rows))
+        schemas.IMAGES.write(lake, rows, retailer=retailer)
     for retailer, rows in products.items():
-        lake.write_parquet(f"{layout.table('products', retailer=retailer)}/part-0.parquet", pa.Table.from_pylist(rows))
+        schemas.PRODUCTS.write(lake, rows, retailer=retailer)
     return shas

@@ -13,8 +13,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image, ImageDraw
 
-from pipeline import layout
-from pipeline.dedup.items import OFFER
+from pipeline import layout, schemas
 from pipeline.lake import Lake, sha256_bytes
 
 CATEGORIES = ["dresses", "shirts", "bags"]
@@ -74,17 +73,11 @@ def write_catalog(lake: Lake, ids: range, *, corrupt: tuple[int, ...] = (), mode
         [{"retailer": "acme", "product_id": f"acme:{i}", "url": f"http://127.0.0.1/p/{i}", "price": 10.0 + i, "currency": "EUR"}]
         for *_, i in rows
     ]
-    items = pa.table(
-        {
-            "item_id": [r[0] for r in rows],
-            "group_id": [f"g{r[3]}" for r in rows],
-            "canonical_sha256": [r[1] for r in rows],
-            "image_key": [r[2] for r in rows],
-            "title": [f"Garment {r[3]}" for r in rows],
-            "offers": pa.array(offers, pa.list_(OFFER)),
-            "n_images": pa.array([1] * len(rows), pa.int32()),
-        }
-    )
+    items = [
+        {"item_id": r[0], "group_id": f"g{r[3]}", "canonical_sha256": r[1], "image_key": r[2],
+         "title": f"Garment {r[3]}", "offers": o, "n_images": 1}
+        for r, o in zip(rows, offers)
+    ]
     attributes = pa.table(
         {
             "item_id": [r[0] for r in rows],
@@ -93,13 +86,13 @@ def write_catalog(lake: Lake, ids: range, *, corrupt: tuple[int, ...] = (), mode
             "category_confidence": pa.array([0.5 + (r[3] % 5) / 10 for r in rows], pa.float32()),
         }
     )
-    lake.write_parquet(f"{layout.table('items')}/part-0.parquet", items)
-    lake.write_parquet(f"{layout.table('attributes', model_version=model_version)}/part-0.parquet", attributes)
-    return lake.uri(layout.table("items"))
+    schemas.ITEMS.write(lake, items)
+    schemas.attributes_table(["category"]).write(lake, attributes, model_version=model_version)
+    return lake.uri(schemas.ITEMS.prefix())
 
 
 def attributes_uri(lake: Lake, model_version: str = "tiny-v1") -> str:
-    return lake.uri(layout.table("attributes", model_version=model_version))
+    return lake.uri(schemas.attributes_table(["category"]).prefix(model_version=model_version))
 
 
 def register(lake: Lake, model: TinyModel) -> str:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from serve_fixtures import embed_all, garment_png, tiny_model, write_catalog
 
-from pipeline import embed, layout
+from pipeline import embed, layout, schemas
 from pipeline.imageio import ImageDecodeError, decode_bytes
 
 
@@ -84,9 +84,10 @@ def test_embed_is_sharded_incremental_and_idempotent(lake, monkeypatch):
     expected = np.asarray(model.keras_model(pixels, training=False)["embedding"])[0]
     assert np.allclose(vectors[row], expected, atol=1e-5)
 
-    rejects = lake.read_table(layout.table(embed.REJECTS, model_version=model.version))
+    rejects = schemas.EMBEDDING_REJECTS.read(lake, model_version=model.version)
     assert rejects.column("item_id").to_pylist() == ["item-0005"]
-    assert "UnidentifiedImageError" in rejects.column("reason")[0].as_py()
+    assert rejects.column("reason")[0].as_py() == "image_decode_error"
+    assert "UnidentifiedImageError" in rejects.column("detail")[0].as_py()
 
     # nothing left to do; a retried shard is a no-op returning the same part
     assert embed.plan_shards(lake, items_uri, model.version, max_shards=3, min_shard_images=4) == []

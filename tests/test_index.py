@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from serve_fixtures import OFFER, embed_all, tiny_model, write_catalog
+from serve_fixtures import embed_all, tiny_model, write_catalog
 
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.index import exact_neighbours, normalise, tune_annoy
 from pipeline.index import build_index
 
@@ -54,7 +54,7 @@ def test_build_index_stages_index_items_and_stats(lake):
     items = lake.read_parquet(f"{prefix}/items.parquet")
     assert items.column_names == ["annoy_id", "item_id", "title", "image_key", "offers"]
     assert items.schema.field("annoy_id").type == pa.int64()
-    assert items.schema.field("offers").type == pa.list_(OFFER)
+    assert items.schema.field("offers").type == pa.list_(schemas.OFFER)
     ids = items.column("item_id").to_pylist()
     assert ids == sorted(ids) and "item-0007" not in ids
     assert items.column("annoy_id").to_pylist() == list(range(19))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from serve_fixtures import OFFER, attributes_uri, embed_all, tiny_model, write_catalog
+from serve_fixtures import attributes_uri, embed_all, tiny_model, write_catalog
 
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.client import Release
 from pipeline.index import build_index
 from pipeline.lake import Lake, sha256_bytes
@@ -162,20 +162,17 @@ def test_large_release_files_go_multipart_and_verify(s3_lake, monkeypatch, tmp_p
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     ids = [f"item-{i:05d}" for i in range(n)]
     shas = [f"{i:064x}" for i in range(n)]
-    s3_lake.write_parquet(
-        f"{layout.table('items')}/part-0.parquet",
-        pa.table({"item_id": ids, "canonical_sha256": shas, "image_key": [f"images/{s}.jpg" for s in shas],
-                  "title": ids, "offers": pa.nulls(n, pa.list_(OFFER))}),
-    )
+    schemas.ITEMS.write(s3_lake, pa.table({"item_id": ids, "group_id": ids, "canonical_sha256": shas,
+                                           "image_key": [f"images/{s}.jpg" for s in shas], "title": ids}))
     flat = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
     s3_lake.write_parquet(
-        f"{layout.table('embeddings', model_version='big')}/part-0.parquet",
-        pa.Table.from_arrays([pa.array(ids), pa.array(shas), pa.array(["big"] * n), flat], schema=embedding_schema(dim)),
+        schemas.EMBEDDINGS.part(model_version="big"),
+        pa.Table.from_arrays([pa.array(ids), pa.array(shas), flat], schema=embedding_schema(dim)),
     )
-    attributes = s3_lake.uri(f"{layout.table('attributes', model_version='big')}/part-0.parquet")
-    s3_lake.write_parquet(s3_lake.key_of(attributes), pa.table({"item_id": ids[:5], "color": ["red"] * 5,
-                                                                "color_confidence": pa.array([0.9] * 5, pa.float32())}))
-    items_uri = s3_lake.uri(layout.table("items"))
+    color = schemas.attributes_table(["color"])
+    attributes = s3_lake.uri(color.write(s3_lake, [{"item_id": i, "color": "red", "color_confidence": 0.9}
+                                                   for i in ids[:5]], model_version="big"))
+    items_uri = s3_lake.uri(schemas.ITEMS.prefix())
     index_uri = build_index(s3_lake, items_uri, "big", "run-big")
     with pytest.raises(PublishError, match="no attributes table"):
         publish_release(s3_lake, items_uri, s3_lake.uri("tables/attributes/none"), index_uri, "big", "run-big")

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.demo_shop import DemoShop
 from pipeline.scrape import scrape_retailer
 
@@ -27,7 +27,7 @@ def retailer(shop, platform, tmp_path):
 
 
 def rows(lake, table, name):
-    return lake.read_parquet(f"{layout.table(table, retailer=name)}/part-0.parquet").to_pylist()
+    return schemas.table(table).read(lake, retailer=name).to_pylist()
 
 
 @pytest.mark.parametrize("platform", ["shopify", "jsonld"])
@@ -43,7 +43,7 @@ def test_crawls_a_storefront_into_the_lake(lake, shop, platform, tmp_path, capsy
     assert {p["title"] for p in products} == {p.title for p in store.products}
     for row in products:
         source = next(p for p in store.products if p.title == row["title"])
-        assert row["price"] == source.price and row["currency"] == "EUR"
+        assert row["price"] == schemas.money(source.price) and row["currency"] == "EUR"
         assert row["color"].lower() == source.color and row["available"] is True
         assert row["product_id"].startswith(f"{r.name}:") and row["url"].endswith(source.handle)
         assert row["scraped_at"].tzinfo is not None

@@ -10,16 +10,16 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline import layout
+from pipeline import schemas
 from pipeline.demo_shop import DemoShop
 from pipeline.scrape import scrape_retailer
 
 N_PRODUCTS = 20  # catalog size; 5% change = 1 product
 EXPECTED = {
     # products, invalid reasons, images stored, rejected reasons
-    "shopify": (17, {"missing title": 1, "no images": 1}, 17, {"http 404": 1, "offsite": 1}),
-    "jsonld": (23, {"missing title": 1}, 15, {"corrupt JPEG": 1, "truncated JPEG": 1, "not an image": 1,
-                                              "too many pixels": 1, "too small": 1, "noimageindex": 2,
+    "shopify": (17, {"missing_title": 1, "no_images": 1}, 17, {"http_404": 1, "offsite": 1}),
+    "jsonld": (23, {"missing_title": 1}, 15, {"corrupt_jpeg": 1, "truncated_jpeg": 1, "not_an_image": 1,
+                                              "too_many_pixels": 1, "too_small": 1, "noimageindex": 2,
                                               "offsite": 1}),
 }
 DISALLOWED = ("/admin", "/cart", "/checkouts", "/search", "/account", "/products/secret-")
@@ -31,16 +31,18 @@ def crawl(lake, shop, platform, tmp_path, run_id):
     retailer = replace(entry, settings={**entry.settings, "HTTPCACHE_DIR": str(tmp_path / "httpcache")})
     shop.clear_log()
     scrape_retailer(lake, retailer, run_id)
-    products = lake.read_parquet(f"{layout.table('products', retailer=retailer.name)}/part-0.parquet").to_pylist()
-    images = lake.read_parquet(f"{layout.table('images', retailer=retailer.name)}/part-0.parquet").to_pylist()
-    stats = lake.read_table(layout.table("crawl_stats", retailer=retailer.name, run_id=run_id)).to_pylist()[0]
+    products = schemas.PRODUCTS.read(lake, retailer=retailer.name).to_pylist()
+    images = schemas.IMAGES.read(lake, retailer=retailer.name).to_pylist()
+    stats = schemas.CRAWL_STATS.read(lake, retailer=retailer.name, run_id=run_id).to_pylist()[0]
     for key in ("invalid_reasons", "rejected_reasons", "responses_by_status"):
         stats[key] = dict(stats[key])  # Parquet maps read back as (key, value) pairs
     return products, images, stats, shop.requests(platform)
 
 
-def reasons(rows, key="reason"):
-    return dict(collections.Counter(r[key].split(":")[0].split(" (")[0] for r in rows))
+def reasons(rows):
+    """Rejection codes counted; each row's detail is the full message."""
+    assert all(r["detail"] and schemas.reason_code(r["detail"]) == r["reason"] for r in rows)
+    return dict(collections.Counter(r["reason"] for r in rows))
 
 
 @pytest.mark.parametrize("platform", ["shopify", "jsonld"])
@@ -114,5 +116,5 @@ def test_messy_shop_exact_counts_then_incremental(lake, tmp_path, platform):
         by_id = {p["product_id"]: p for p in products3}
         assert len(products3) == n_products and stats3["products_unavailable"] == 1
         assert [p["title"] for p in products3 if not p["available"]] == [gone.title]
-        assert [p["price"] for p in products3 if p["title"] == changed[0].title] == [changed[0].price]
+        assert [p["price"] for p in products3 if p["title"] == changed[0].title] == [schemas.money(changed[0].price)]
         assert len(by_id) == n_products

@@ -16,6 +16,7 @@ from scrapy.utils.test import get_crawler
 from pipeline.demo_shop.catalog import synthetic_catalog, transcode
 from pipeline.demo_shop.storefronts import png_header_bomb
 from pipeline.retailers import Retailer
+from pipeline import schemas
 from pipeline.scrape import CrawlOutput, build_tables, known_images
 from scrapers.images import Limits, RejectedImage, inspect
 from scrapers.middlewares import BackoffRetryMiddleware, PrivateNetworkMiddleware, retry_after_seconds
@@ -158,11 +159,12 @@ def test_unseen_products_become_unavailable_only_after_a_complete_crawl():
 def test_known_images_remember_stored_and_content_rejections_only():
     rows = [{"url": "u1", "status": "stored", "reason": None, "sha256": "s", "image_key": "k", "width": 1,
              "height": 1, "format": "PNG", "bytes": 3},
-            {"url": "u2", "status": "rejected", "reason": "too many pixels: 30000x30000"},
-            {"url": "u3", "status": "rejected", "reason": "http 503"},
-            {"url": "u4", "status": "rejected", "reason": "offsite: cdn.example"}]
+            {"url": "u2", "status": "rejected", **schemas.rejection("too many pixels: 30000x30000")},
+            {"url": "u3", "status": "rejected", **schemas.rejection("http 503")},
+            {"url": "u4", "status": "rejected", **schemas.rejection("offsite: cdn.example")}]
     known = known_images(rows)
-    assert known["u1"]["sha256"] == "s" and known["u2"] == {"status": "rejected", "reason": rows[1]["reason"]}
+    assert rows[1]["reason"] == "too_many_pixels"
+    assert known["u1"]["sha256"] == "s" and known["u2"] == {"status": "rejected", "reason": rows[1]["detail"]}
     assert set(known) == {"u1", "u2"}
     json.dumps(known)  # passed to the crawl process as JSON
 

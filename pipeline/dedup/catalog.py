@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.dedup import state
 from pipeline.dedup.grouping import Signatures, Thresholds, assign_groups, canonical_rank, verify
 from pipeline.dedup.handlers import pairs_with
@@ -57,14 +57,14 @@ def dedup_catalog(lake: Lake, run_id: str, thresholds: Thresholds | None = None)
     state.save_rejected(lake, index.table)
 
     duplicates, items = build_tables(images, _read(lake, "products", PRODUCT_COLUMNS), index.table, groups)
-    lake.write_parquet(f"{layout.table('duplicates')}/part-0.parquet", duplicates)
-    lake.write_parquet(f"{layout.table('items')}/part-0.parquet", items)
+    schemas.DUPLICATES.write(lake, duplicates)
+    schemas.ITEMS.write(lake, items)
     print(
         f"dedup {run_id}: {len(present)} stored images, {len(hashed)} hashed "
         f"({rejected_now} rejected), {n_pairs} near-duplicate pairs, "
         f"{items.num_rows} items from {duplicates.num_rows} images in {time.monotonic() - t0:.1f}s"
     )
-    return lake.uri(layout.table("items"))
+    return lake.uri(schemas.ITEMS.prefix())
 
 
 def _group_pending(lake: Lake, index: state.Index, groups: dict[str, str], th: Thresholds) -> int:

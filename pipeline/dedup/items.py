@@ -15,34 +15,7 @@ from collections import defaultdict
 import numpy as np
 import pyarrow as pa
 
-OFFER = pa.struct(
-    [
-        ("retailer", pa.string()),
-        ("product_id", pa.string()),
-        ("url", pa.string()),
-        ("price", pa.float64()),
-        ("currency", pa.string()),
-    ]
-)
-ITEMS_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("group_id", pa.string()),
-        ("canonical_sha256", pa.string()),
-        ("image_key", pa.string()),
-        ("title", pa.string()),
-        ("offers", pa.list_(OFFER)),
-        ("n_images", pa.int32()),
-    ]
-)
-DUPLICATES_SCHEMA = pa.schema(
-    [
-        ("sha256", pa.string()),
-        ("group_id", pa.string()),
-        ("canonical_sha256", pa.string()),
-        ("distance", pa.int16()),
-    ]
-)
+from pipeline import schemas
 
 
 def build_tables(
@@ -93,14 +66,13 @@ def build_tables(
                 "canonical_sha256": canon,
                 "image_key": key_of[canon],
                 "title": offers_of[titled[0]]["title"],
-                "offers": [{k: o[k] for k in OFFER.names} for o in offers],
+                "offers": [{k: o[k] for k in schemas.OFFER.names} for o in offers],
                 "n_images": len(shas),
             }
         )
-    duplicates = pa.table(
-        {name: [r[k] for r in dup_rows] for k, name in enumerate(DUPLICATES_SCHEMA.names)}, schema=DUPLICATES_SCHEMA
-    )
-    items = pa.Table.from_pylist(item_rows, schema=ITEMS_SCHEMA)
+    names = schemas.DUPLICATES.schema.names
+    duplicates = schemas.DUPLICATES.arrow(pa.table({name: [r[k] for r in dup_rows] for k, name in enumerate(names)}))
+    items = schemas.ITEMS.arrow(item_rows)
     return duplicates, items
 
 

@@ -12,24 +12,8 @@ import csv
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pyarrow as pa
-
-from pipeline import layout
+from pipeline import layout, schemas
 from pipeline.lake import Lake, sha256_bytes
-
-_STR, _STRS = pa.string(), pa.list_(pa.string())
-PRODUCTS_SCHEMA = pa.schema([
-    ("product_id", _STR), ("retailer", _STR), ("title", _STR), ("brand", _STR), ("price", pa.float64()),
-    ("currency", _STR), ("availability", _STR), ("category_path", _STRS), ("product_type", _STR),
-    ("tags", _STRS), ("color", _STR), ("pattern", _STR), ("material", _STR), ("description", _STR),
-    ("image_urls", _STRS), ("url", _STR), ("scraped_at", pa.timestamp("us", tz="UTC")), ("available", pa.bool_()),
-])
-IMAGES_SCHEMA = pa.schema([
-    ("url", _STR), ("sha256", _STR), ("retailer", _STR), ("product_id", _STR), ("image_key", _STR),
-    ("width", pa.int32()), ("height", pa.int32()), ("format", _STR), ("bytes", pa.int64()),
-    ("status", _STR), ("reason", _STR), ("position", pa.int32()),
-])
-
 
 def _product(row: dict[str, str], retailer: str, image_url: str, now: datetime) -> dict:
     title = row["productDisplayName"].strip() or f"Product {row['id']}"
@@ -78,9 +62,7 @@ def import_labeled_folder(lake: Lake, root: Path, retailer: str = "fashion-produ
             })
     if not products:
         raise ValueError(f"{root}: no products with images found")
-    products_table = pa.Table.from_pylist(products, schema=PRODUCTS_SCHEMA)
-    images_table = pa.Table.from_pylist(images, schema=IMAGES_SCHEMA)
-    lake.write_parquet(f"{layout.table('products', retailer=retailer)}/part-0.parquet", products_table)
-    lake.write_parquet(f"{layout.table('images', retailer=retailer)}/part-0.parquet", images_table)
+    schemas.PRODUCTS.write(lake, products, retailer=retailer)
+    schemas.IMAGES.write(lake, images, retailer=retailer)
     print(f"imported {len(products)} products with photos from {root} as retailer {retailer!r}")
-    return lake.uri(layout.table("products", retailer=retailer))
+    return lake.uri(schemas.PRODUCTS.prefix(retailer=retailer))
