@@ -216,7 +216,11 @@ PRODUCTS = Table(
         col("price", MONEY, "current selling price"),
         col("list_price", MONEY, "regular (before discount) price, when the retailer states one"),
         col("currency", STR, "ISO 4217 currency code"),
-        col("availability", STR, "availability as the retailer states it (schema.org name)"),
+        col("availability", STR, "in_stock, out_of_stock, preorder, backorder, discontinued, limited or unknown"),
+        col("price_valid_until", pa.date32(), "last day the offer's price holds, when the retailer states one"),
+        col("sku", STR, "the retailer's stock keeping unit"),
+        col("gtin", STR, "GTIN-8/12/13/14 (barcode), check digit verified"),
+        col("mpn", STR, "manufacturer part number"),
         col("category_path", STRS, "retailer's category breadcrumb, outermost first"),
         col("product_type", STR, "retailer's product type"),
         col("tags", STRS, "retailer's tags"),
@@ -338,6 +342,7 @@ OFFER = pa.struct(
         ("url", STR),
         ("price", MONEY),
         ("currency", STR),
+        ("gtin", STR),
     ]
 )
 
@@ -350,7 +355,7 @@ ITEMS = Table(
         col("canonical_sha256", STR, "the canonical image", nullable=False),
         col("image_key", STR, "lake key of the canonical image"),
         col("title", STR, "title of the canonical image's product"),
-        col("offers", pa.list_(OFFER), "available products showing the item: retailer, product_id, url, price, currency"),
+        col("offers", pa.list_(OFFER), "available products showing the item (or sharing its GTIN): retailer, product_id, url, price, currency, gtin"),
         col("n_images", pa.int32(), "images in the group"),
     ),
     key=("item_id",),

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,8 @@ def build_tables(
             continue
         row = {c.name: item.get(c.name) for c in schemas.PRODUCTS.all_columns}
         row["scraped_at"] = datetime.fromisoformat(item["scraped_at"])
+        if row["price_valid_until"] is not None:  # the feed writes a date as ISO text
+            row["price_valid_until"] = date.fromisoformat(str(row["price_valid_until"])[:10])
         row["available"] = True
         products[pid] = row
         for image in item.get("images") or []:

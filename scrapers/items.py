@@ -2,21 +2,32 @@
 from __future__ import annotations
 
 import functools
-import math
 import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import scrapy
+from price_parser import Price
+from w3lib.html import replace_entities
+
+from pipeline.schemas import MONEY
 
 PRODUCT_FIELDS = (
-    "product_id", "retailer", "title", "brand", "price", "currency", "availability", "category_path",
-    "product_type", "tags", "color", "pattern", "material", "description", "image_urls", "url", "scraped_at",
+    "product_id", "retailer", "title", "brand", "price", "list_price", "currency", "availability",
+    "price_valid_until", "sku", "gtin", "mpn", "category_path", "product_type", "tags", "color", "pattern",
+    "material", "description", "image_urls", "url", "scraped_at",
 )
 AVAILABILITY = ("in_stock", "out_of_stock", "preorder", "backorder", "discontinued", "limited", "unknown")
 # CDN query parameters that select a rendition of the same image, not a different image
 RENDITION_PARAMS = frozenset({"v", "width", "height", "w", "h", "crop", "quality"})
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+MAX_PRICE = Decimal("1e12")  # above this a "price" is a misread (an id, a phone number, 1e308)
+PRICE_PLACES = Decimal(1).scaleb(-MONEY.scale)  # what the lake's money columns keep
+PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")  # schema.org's form: "." is always the decimal point
+EXPONENT = re.compile(r"\d\s*[eE]\s*[+-]?\d")
+GTIN_LENGTHS = (8, 12, 13, 14)
 
 
 class ProductItem(scrapy.Item):
@@ -27,8 +38,13 @@ class ProductItem(scrapy.Item):
     title = scrapy.Field()
     brand = scrapy.Field()
     price = scrapy.Field()
+    list_price = scrapy.Field()  # the regular price beside a sale ``price`` (compare-at, ListPrice)
     currency = scrapy.Field()
     availability = scrapy.Field()
+    price_valid_until = scrapy.Field()
+    sku = scrapy.Field()
+    gtin = scrapy.Field()
+    mpn = scrapy.Field()
     category_path = scrapy.Field()
     product_type = scrapy.Field()
     tags = scrapy.Field()
@@ -48,41 +64,71 @@ class InvalidProduct(ValueError):
 
 
 def clean_text(value: Any) -> str | None:
-    """Collapse whitespace; empty → None."""
+    """HTML entities decoded (``&amp;``, ``&iacute;``), whitespace collapsed; empty → None."""
     if value is None:
         return None
-    text = " ".join(str(value).split())  # the same as re.sub(r"\s+", " ", ...).strip(), faster
+    text = str(value)
+    if "&" in text:
+        text = replace_entities(text)
+    text = " ".join(text.split())  # the same as re.sub(r"\s+", " ", ...).strip(), faster
     return text or None
 
 
-def to_price(value: Any) -> float | None:
-    """``29.9``, ``"29.90"``, ``"€ 1.299,00"``, ``"1,299.00 EUR"`` → float; ``None``/``""`` → None.
+def to_price(value: Any) -> Decimal | None:
+    """A price as :class:`~decimal.Decimal`: ``29.9``, ``"29.90"``, ``"€ 1.299,00"``, ``"1,299.00 EUR"``.
 
-    Raises :class:`InvalidProduct` for text that is not a price.
+    A plain ``"34.000"`` is read the schema.org way (34). Text with several amounts
+    (``"71,91 € 79,90 €"``) gives the first one, never the digits of both glued together.
+    ``None``/``""`` → None. Raises :class:`InvalidProduct` for what is not a price: no amount,
+    an exponent (``"1e308"``), negative, not finite or absurdly large.
     """
     if value is None or value == "":
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str) and value.isascii() and value.replace(".", "", 1).isdigit():
-        number = float(value)  # "29.90", the usual form: what the general path below gives
-    else:
-        text = re.sub(r"[^\d.,\-]", "", str(value))
-        if not re.search(r"\d", text):
-            raise InvalidProduct(f"bad price {value!r}")
-        if "," in text and "." in text:  # the later separator is the decimal one
-            comma_decimal = text.rfind(",") > text.rfind(".")
-            text = text.replace(".", "").replace(",", ".") if comma_decimal else text.replace(",", "")
-        elif "," in text:
-            head, _, tail = text.rpartition(",")
-            text = f"{head.replace(',', '')}.{tail}" if len(tail) != 3 else text.replace(",", "")
-        try:
-            number = float(text)
-        except ValueError as exc:
-            raise InvalidProduct(f"bad price {value!r}") from exc
-    if not math.isfinite(number) or number < 0:
+    if isinstance(value, bool):
         raise InvalidProduct(f"bad price {value!r}")
-    return number
+    if isinstance(value, (int, float, Decimal)):
+        number = Decimal(str(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        if PLAIN_NUMBER.fullmatch(text):
+            number = Decimal(text)
+        elif EXPONENT.search(text):
+            raise InvalidProduct(f"bad price {value!r}")
+        else:
+            amount = Price.fromstring(text).amount
+            if amount is None:
+                raise InvalidProduct(f"bad price {value!r}")
+            number = amount
+    else:
+        raise InvalidProduct(f"bad price {value!r}")
+    if not number.is_finite() or number < 0 or number >= MAX_PRICE:
+        raise InvalidProduct(f"bad price {value!r}")
+    return number.quantize(PRICE_PLACES) if number.as_tuple().exponent < -MONEY.scale else number  # type: ignore[operator]
+
+
+def to_gtin(value: Any) -> str | None:
+    """A GTIN-8/12/13/14 whose check digit is right (spaces and dashes dropped), else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    digits = re.sub(r"[\s-]", "", str(value))
+    if not digits.isdigit() or len(digits) not in GTIN_LENGTHS or not digits.strip("0"):
+        return None
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return digits if (10 - total % 10) % 10 == check else None
+
+
+def to_date(value: Any) -> date | None:
+    """``2026-12-31`` or an ISO timestamp → date; anything else → None."""
+    if isinstance(value, date):
+        return value
+    match = re.match(r"\s*(\d{4}-\d{2}-\d{2})", str(value or ""))
+    if not match:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
 
 
 def to_availability(value: Any) -> str:
@@ -104,6 +150,8 @@ def to_availability(value: Any) -> str:
 def normalize_image_url(url: str, base_url: str) -> str | None:
     """Absolute http(s) URL of an image; rendition parameters (``?v=``, ``&width=``) removed."""
     url = (url or "").strip()
+    if "&" in url:
+        url = replace_entities(url)  # "&amp;" as written in JSON-LD or a double-escaped attribute
     if not url or url.startswith("data:"):
         return None
     scheme = _scheme(base_url)
@@ -121,14 +169,13 @@ def _scheme(base_url: str) -> str:
 
 
 def _strip_renditions(query: str) -> str:
-    """The query without rendition parameters (``v=3&width=800`` → ``""``)."""
+    """The query without ``key=value`` rendition parameters (``v=3&width=800`` → ``""``); every
+    other part is kept byte for byte, so signed CDN queries and ``?$Main768$`` survive."""
     if not query:
         return ""
-    if not any(c in query for c in "%+;") and all(
-            part.partition("=")[0].lower() in RENDITION_PARAMS for part in query.split("&") if part):
-        return ""  # only renditions, nothing encoded: what the general path gives, without it
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() not in RENDITION_PARAMS]
-    return urlencode(kept)
+    kept = [part for part in query.split("&")
+            if part and not ("=" in part and part.partition("=")[0].lower() in RENDITION_PARAMS)]
+    return "&".join(kept)
 
 
 def clean_image_urls(urls: list[str], base_url: str) -> list[str]:
@@ -156,6 +203,13 @@ def validate(item: dict[str, Any]) -> dict[str, Any]:
     if not out["image_urls"]:
         raise InvalidProduct("no images")
     out["price"] = to_price(out["price"])
+    out["list_price"] = to_price(out["list_price"])
+    if out["list_price"] is not None and (out["price"] is None or out["list_price"] <= out["price"]):
+        out["list_price"] = None  # a "regular price" is only worth keeping above the price paid
+    out["price_valid_until"] = to_date(out["price_valid_until"])
+    out["gtin"] = to_gtin(out["gtin"])
+    for name in ("sku", "mpn"):
+        out[name] = clean_text(out[name])
     if out["currency"] is not None:
         out["currency"] = out["currency"].upper()
         if not CURRENCY_CODE.fullmatch(out["currency"]):

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from scrapy.http import HtmlResponse
 
-from scrapers.extract import extract_product
+from scrapers.extraction import extract_product
 from scrapers.spiders.jsonld import next_pages
 
 URL = "https://shop.example/products/blue-dress"
@@ -31,11 +32,11 @@ def test_graph_with_breadcrumbs_offer_list_brand_object_and_relative_image():
          "offers": [{"@type": "Offer", "price": "59.00", "priceCurrency": "EUR",
                      "availability": "https://schema.org/InStock"}]}]}))
     p = extract_product(html, URL)
-    assert (p["id"], p["title"], p["brand"], p["price"], p["currency"]) == ("D-1", "Blue Dress", "Acme", "59.00", "EUR")
+    assert (p["id"], p["title"], p["brand"], p["price"], p["currency"]) == ("D-1", "Blue Dress", "Acme", Decimal("59.00"), "EUR")
     assert (p["color"], p["pattern"], p["material"]) == ("Blue", "Floral", "Viscose")
     assert p["category_path"] == ["Dresses", "Midi"] and p["product_type"] == "Midi"
     assert p["image_urls"] == ["https://shop.example/img/d1.jpg", "https://shop.example/img/d2.jpg"]
-    assert p["url"] == URL and p["availability"] == "https://schema.org/InStock"
+    assert p["url"] == URL and p["availability"] == "in_stock"
 
 
 def test_product_group_aggregate_offer_image_object_and_category_string():
@@ -45,7 +46,7 @@ def test_product_group_aggregate_offer_image_object_and_category_string():
                     "offers": {"@type": "AggregateOffer", "lowPrice": 9.5, "highPrice": 15, "priceCurrency": "USD"},
                     "hasVariant": [{"@type": "Product", "sku": "T-S"}]}))
     p = extract_product(html, URL)
-    assert (p["id"], p["price"], p["currency"]) == ("G9", 9.5, "USD")
+    assert (p["id"], p["price"], p["currency"]) == ("G9", Decimal("9.5"), "USD")
     assert p["category_path"] == ["Apparel", "Tops", "T-Shirts"] and p["image_urls"] == ["https://cdn.example/t.png"]
 
 
@@ -54,7 +55,7 @@ def test_variant_offers_and_images_when_the_group_has_none():
         {"@type": "Product", "image": "https://cdn.example/v1.jpg",
          "offers": {"@type": "Offer", "priceSpecification": {"price": "12.00", "priceCurrency": "GBP"}}}]}))
     p = extract_product(html, URL)
-    assert (p["price"], p["currency"], p["image_urls"]) == ("12.00", "GBP", ["https://cdn.example/v1.jpg"])
+    assert (p["price"], p["currency"], p["image_urls"]) == (Decimal("12.00"), "GBP", ["https://cdn.example/v1.jpg"])
     assert p["id"] == URL  # no own id: the canonical URL
 
 
@@ -66,8 +67,8 @@ def test_microdata_with_lazy_relative_image():
                 '<span itemprop="price" content="199.00">199 €</span><meta itemprop="priceCurrency" content="EUR">'
                 '<link itemprop="availability" href="http://schema.org/OutOfStock"></div></div>')
     p = extract_product(html, URL)
-    assert (p["id"], p["title"], p["brand"], p["price"]) == ("C-7", "Wool Coat", "Nord", "199.00")
-    assert p["image_urls"] == ["https://shop.example/c-900.jpg"] and p["availability"].endswith("OutOfStock")
+    assert (p["id"], p["title"], p["brand"], p["price"]) == ("C-7", "Wool Coat", "Nord", Decimal("199.00"))
+    assert p["image_urls"] == ["https://shop.example/c-900.jpg"] and p["availability"] == "out_of_stock"
 
 
 def test_opengraph_fallback_and_merging_gaps_from_later_sources():
@@ -76,7 +77,7 @@ def test_opengraph_fallback_and_merging_gaps_from_later_sources():
           '<meta property="product:price:amount" content="80"><meta property="product:price:currency" content="EUR">'
           '<link rel="canonical" href="/products/red-bag">')
     p = extract_product(page(og), URL + "?utm=x")
-    assert (p["title"], p["price"], p["currency"]) == ("Red Bag", "80", "EUR")
+    assert (p["title"], p["price"], p["currency"]) == ("Red Bag", Decimal("80"), "EUR")
     assert p["url"] == p["id"] == "https://shop.example/products/red-bag"
     # JSON-LD without an image: the og:image fills the gap, JSON-LD wins where it has data
     merged = extract_product(page(og + ld({"@type": "Product", "name": "Red Leather Bag", "sku": "B1"})), URL)

@@ -1,6 +1,8 @@
 """Shopify product mapping on real field names (no network)."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from scrapers.items import InvalidProduct, clean_image_urls, validate
@@ -29,7 +31,7 @@ PRODUCT = {
 def test_maps_shopify_fields_onto_the_product_schema():
     p = parse_product(PRODUCT, BASE, "EUR")
     assert p["product_id"] == "632910392" and p["title"] == "Striped Linen Shirt" and p["brand"] == "Acme"
-    assert p["price"] == 39.90 and p["currency"] == "EUR" and p["availability"] == "in_stock"
+    assert p["price"] == Decimal("39.90") and p["currency"] == "EUR" and p["availability"] == "in_stock"
     assert p["color"] == "Navy/White"  # the option named Colour, in variant order
     assert p["pattern"] == "Striped" and p["material"] == "Linen"  # from name:value tags
     assert p["category_path"] == ["Shirts"] and p["product_type"] == "Shirts"
@@ -57,7 +59,7 @@ def test_sold_out_unknown_and_garbage_prices():
         validate({**fields, "product_id": "acme:1"})
 
 
-@pytest.mark.parametrize("raw, price", [("29.90", 29.9), ("1.299,00 €", 1299.0), ("1,299.00", 1299.0),
+@pytest.mark.parametrize("raw, price", [("29.90", Decimal("29.90")), ("1.299,00 €", 1299.0), ("1,299.00", 1299.0),
                                         ("12,5", 12.5), (15, 15.0), ("", None)])
 def test_price_formats(raw, price):
     fields = parse_product(dict(PRODUCT, variants=[{"id": 1, "price": raw}]), BASE, "EUR")

@@ -20,7 +20,7 @@ from pipeline.lake import Lake
 log = logging.getLogger(__name__)
 
 IMAGE_COLUMNS = ["sha256", "image_key", "retailer", "product_id", "status"]
-PRODUCT_COLUMNS = ["product_id", "retailer", "title", "url", "price", "currency", "available"]
+PRODUCT_COLUMNS = ["product_id", "retailer", "title", "url", "price", "currency", "gtin", "available"]
 
 
 def default_thresholds() -> Thresholds:

@@ -7,6 +7,11 @@ the group's largest-resolution image, then the earliest seen, then the smallest 
 (retailer, product_id); its title is that of the canonical image's product (the first by
 retailer, product_id when several products show the very same file). ``item_id`` is the
 group id, which stays stable across runs.
+
+Offers that share a valid GTIN are one catalog product whatever their photos look like:
+items whose offers share a GTIN are merged into the one with the smallest ``item_id``
+(offers and image counts combined), so two shops with different photos of one GTIN give
+one item with two offers.
 """
 from __future__ import annotations
 
@@ -72,13 +77,15 @@ def build_tables(
         )
     names = schemas.DUPLICATES.schema.names
     duplicates = schemas.DUPLICATES.arrow(pa.table({name: [r[k] for r in dup_rows] for k, name in enumerate(names)}))
-    items = schemas.ITEMS.arrow(item_rows)
+    items = schemas.ITEMS.arrow(_join_by_gtin(item_rows))
     return duplicates, items
 
 
 def _offers(products: pa.Table) -> dict[tuple[str, str], dict]:
     """(retailer, product_id) → offer fields + title, for available products."""
-    cols = {c: products[c].to_pylist() for c in ("retailer", "product_id", "title", "url", "price", "currency")}
+    names = ("retailer", "product_id", "title", "url", "price", "currency", "gtin")
+    cols = {c: products[c].to_pylist() if c in products.column_names else [None] * products.num_rows
+            for c in names}
     available = products["available"].to_pylist() if "available" in products.column_names else [True] * products.num_rows
     out: dict[tuple[str, str], dict] = {}
     for n, ok in enumerate(available):
@@ -87,3 +94,35 @@ def _offers(products: pa.Table) -> dict[tuple[str, str], dict]:
         row = {c: cols[c][n] for c in cols}
         out[(row["retailer"], row["product_id"])] = row
     return out
+
+
+def _join_by_gtin(rows: list[dict]) -> list[dict]:
+    """Merge items whose offers share a GTIN (rows come in item_id order; the first one stays)."""
+    parent = list(range(len(rows)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        for offer in row["offers"]:
+            if offer.get("gtin"):
+                key = offer["gtin"].zfill(14)  # a UPC-12 and its EAN-13 are the same GTIN
+                if key in first_with:
+                    a, b = root(first_with[key]), root(i)
+                    parent[max(a, b)] = min(a, b)
+                else:
+                    first_with[key] = i
+    merged: dict[int, dict] = {}
+    for i, row in enumerate(rows):
+        into = merged.get(root(i))
+        if into is None:
+            merged[root(i)] = {**row, "offers": list(row["offers"])}
+            continue
+        have = {(o["retailer"], o["product_id"]) for o in into["offers"]}
+        into["offers"] += [o for o in row["offers"] if (o["retailer"], o["product_id"]) not in have]
+        into["n_images"] += row["n_images"]
+    return list(merged.values())

@@ -21,11 +21,12 @@ from scrapy.http import Response, TextResponse
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from scrapers.extract import extract_product
+from scrapers.extraction import FIELDS, extract_product
 from scrapers.items import ProductItem
 from scrapers.spiders.base import RetailerSpider
 
 DEFAULT_PRODUCT_LINK = r"/products?/|/p/|/dp/|/item/|-p-\d+"
+EXTRACTED = tuple(f for f in FIELDS if f != "image_urls") + ("product_type",)
 NEXT_TEXT = re.compile(r"^(next|weiter|suivant|siguiente|volgende|›|»|→|>)\b|^(›|»|→)$", re.I)
 
 
@@ -167,11 +168,8 @@ class JsonLdSpider(RetailerSpider):
         if found is not None:
             robots = (response.headers.get("X-Robots-Tag") or b"").decode("latin-1").lower()
             yield self.product(
-                product_id=found["id"], title=found.get("title"), brand=found.get("brand"),
-                price=found.get("price"), currency=found.get("currency"), availability=found.get("availability"),
-                category_path=found.get("category_path") or [], product_type=found.get("product_type"), tags=[],
-                color=found.get("color"), pattern=found.get("pattern"), material=found.get("material"),
-                description=found.get("description"), image_urls=found["image_urls"], url=found["url"],
+                product_id=found["id"], **{k: found[k] for k in EXTRACTED}, tags=[],
+                image_urls=found["image_urls"], url=found["url"],
                 noimageindex="noimageindex" in robots or "none" in robots.split(","),
             )
             return

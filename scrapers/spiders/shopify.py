@@ -51,17 +51,26 @@ def _tag_pattern(name: str) -> re.Pattern:
     return re.compile(rf"{name}\s*[:_=-]\s*(.+)", flags=re.I)
 
 
-def lowest_price(prices: list[Any]) -> Any:
-    """The lowest variant price; an unparseable one is passed on for validation to reject."""
-    numeric = []
-    for price in prices:
+def chosen_variant(variants: list[dict]) -> dict | None:
+    """The variant whose price is the product's: the cheapest available one, else the cheapest.
+    A variant with an unparseable price is chosen, so validation rejects the product for it."""
+    priced = []
+    for variant in variants:
         try:
-            value = to_price(price)
+            value = to_price(variant.get("price"))
         except InvalidProduct:
-            return price
+            return variant
         if value is not None:
-            numeric.append(value)
-    return min(numeric) if numeric else None
+            priced.append((not variant.get("available", True), value, len(priced), variant))
+    return min(priced, key=lambda t: t[:3])[3] if priced else None
+
+
+def _money(value: Any) -> Any:
+    """A parsed price; an unparseable one is passed on for validation to reject."""
+    try:
+        return to_price(value)
+    except InvalidProduct:
+        return value
 
 
 def parse_product(product: dict, base_url: str, currency: str | None) -> dict[str, Any]:
@@ -69,6 +78,7 @@ def parse_product(product: dict, base_url: str, currency: str | None) -> dict[st
     tags = _tags(product.get("tags"))
     variants = product.get("variants") or []
     available = [v.get("available") for v in variants if "available" in v]
+    variant = chosen_variant(variants) or {}
     colors = option_values(product, "color", "colour")
     patterns = option_values(product, "pattern", "print")
     materials = option_values(product, "material", "fabric")
@@ -78,7 +88,10 @@ def parse_product(product: dict, base_url: str, currency: str | None) -> dict[st
         "product_id": str(product.get("id") or ""),
         "title": product.get("title"),
         "brand": product.get("vendor"),
-        "price": lowest_price([v.get("price") for v in variants]),
+        "price": _money(variant.get("price")),
+        "list_price": _money(variant.get("compare_at_price")),
+        "sku": (variant.get("sku") or "").strip() or None,
+        "gtin": variant.get("barcode"),
         "currency": currency,
         "availability": ("in_stock" if any(available) else "out_of_stock") if available else "unknown",
         "category_path": [product_type] if product_type else [],

@@ -1,0 +1,93 @@
+"""Product data from a product page's HTML, built on ``extruct`` (markup), ``price-parser``
+(money) and ``w3lib`` (entities, URLs); Vitrine's own code is the policy of
+:mod:`scrapers.extraction.policy` and the DOM fallback of :mod:`scrapers.extraction.dom`.
+
+Sources, best first: JSON-LD, microdata, OpenGraph, then the DOM. The product comes from
+the first source that has one; later sources only fill fields it left empty. A page whose
+only product evidence is OpenGraph needs a price or an identifier besides ``og:type``
+(a site-wide ``og:type=product`` is not a product). Pure: tested on strings.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin
+
+from scrapers.extraction import markup, policy
+from scrapers.extraction.dom import from_dom
+from scrapers.items import InvalidProduct, clean_image_urls, to_availability, to_price
+
+FIELDS = ("title", "brand", "price", "list_price", "currency", "availability", "price_valid_until", "sku",
+          "gtin", "mpn", "color", "pattern", "material", "description", "image_urls", "category_path")
+
+
+def _structured(nodes: list[dict], page_url: str) -> dict[str, Any] | None:
+    chosen = policy.main_product(nodes, page_url)
+    if chosen is None:
+        return None
+    fields = policy.product_fields(*chosen, page_url)
+    if not fields["title"]:
+        return None
+    fields["category_path"] = policy.breadcrumbs(nodes) or policy.category_path(fields.pop("category"))
+    return fields
+
+
+def _og_price(value: str | None) -> Any:
+    try:
+        return to_price(value) or None
+    except InvalidProduct:
+        return None
+
+
+def from_opengraph(og: dict[str, list[str]]) -> dict[str, Any] | None:
+    def first(*names: str) -> str | None:
+        return next((og[n][0] for n in names if og.get(n)), None)
+
+    if not (first("og:type") or "").lower().startswith("product") and not first("product:price:amount"):
+        return None
+    fields = {
+        "title": first("og:title"), "brand": first("product:brand", "og:brand"),
+        "price": _og_price(first("product:price:amount", "og:price:amount")),
+        "list_price": _og_price(first("product:original_price:amount")),
+        "currency": first("product:price:currency", "og:price:currency"),
+        "availability": to_availability(first("product:availability", "og:availability")),
+        "sku": first("product:retailer_item_id", "product:sku", "og:sku"),
+        "gtin": first("product:gtin", "product:ean", "product:upc"), "mpn": first("product:mfr_part_no"),
+        "color": first("product:color"), "description": first("og:description"),
+        "image_urls": og.get("og:image", []) + og.get("og:image:url", []) + og.get("og:image:secure_url", []),
+        "url": first("og:url"),
+    }
+    return fields
+
+
+def _merge(into: dict[str, Any], source: dict[str, Any] | None) -> None:
+    for key, value in (source or {}).items():
+        if into.get(key) in (None, "", [], "unknown") and value not in (None, "", [], "unknown"):
+            into[key] = value
+
+
+def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
+    """The product on a page (None if the page is not a product page), merged over sources."""
+    tree = markup.parse(html)
+    og = markup.opengraph(tree)
+    product = _structured(markup.jsonld(tree), page_url) or _structured(markup.microdata(tree, page_url), page_url)
+    og_fields = from_opengraph(og)
+    if product is None and og_fields is not None:
+        if not og_fields["title"] or not (og_fields["price"] or og_fields["sku"] or og_fields["gtin"]):
+            og_fields = None  # og:type=product alone, site-wide: not a product
+    if product is None and og_fields is None:
+        product = from_dom(tree)
+        if product is None:
+            return None
+    merged: dict[str, Any] = dict(product or {})
+    _merge(merged, og_fields)
+    if merged.get("price") is None:
+        _merge(merged, from_dom(tree))
+    canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
+    url = urljoin(page_url, canonical or merged.get("url") or page_url)
+    merged["url"] = url
+    merged["id"] = merged.get("group_id") or merged.get("sku") or merged.get("mpn") or merged.get("gtin") or url
+    merged["image_urls"] = clean_image_urls(merged.get("image_urls") or [], page_url)
+    merged.setdefault("category_path", [])
+    merged["product_type"] = merged["category_path"][-1] if merged["category_path"] else None
+    merged.setdefault("availability", "unknown")
+    return {k: merged.get(k) for k in ("id", "url", "product_type", *FIELDS)}

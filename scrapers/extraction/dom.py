@@ -1,0 +1,146 @@
+"""The product of a page that carries no structured product data, read from its HTML.
+
+Only used where JSON-LD and microdata found no product, and only to fill fields the markup
+left empty; it never overrides structured data. A page counts as a product page when it
+has a title (``<h1>``), a price and one add-to-cart control (a listing has many), or
+OpenGraph product meta. The price comes from, in order: ``product:price:amount`` /
+``og:price:amount``, ``twitter:data1`` labelled as a price, then the first element named
+like a price (class/id) after the ``<h1>`` that is not a struck-through, "was" or list
+price and whose text parses as one amount.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from price_parser import Price
+
+from scrapers.items import clean_text, to_availability
+
+CART = re.compile(
+    r"add[\s_-]*to[\s_-]*(cart|bag|basket|trolley)|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
+    r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen", re.I)
+PRICE_NAME = re.compile(r"price|preis|prix|precio|prezzo|prijs|amount", re.I)
+NOT_CURRENT = re.compile(
+    r"old|was|before|list|regular|strike|compare|original|rrp|msrp|uvp|saving|save|discount|per|unit|range"
+    r"|label|title|filter|slider|shipping|tax|install|monthly|rating|review|count", re.I)
+OUT_OF_STOCK = re.compile(
+    r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|no\s+longer\s+available|ausverkauft"
+    r"|nicht\s+verf[üu]gbar|[ée]puis[ée]|agotado|esaurito|uitverkocht)\b", re.I)
+SKU_LABEL = re.compile(
+    r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
+    r"|product\s*(?:code|no\.?|number|id)|style\s*(?:#|no\.?|number)|réf(?:érence)?\.?|ref\.?)"
+    r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$", re.I)
+SKU_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{2,39}")
+CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB", "zł": "PLN",
+                  "kr": None, "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "R$": "BRL"}
+STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
+
+
+def _meta(tree: Any, *names: str) -> str | None:
+    for name in names:
+        for value in tree.xpath(f'//meta[@property="{name}" or @name="{name}" or @itemprop="{name}"]/@content'):
+            if value.strip():
+                return value.strip()
+    return None
+
+
+def _text(el: Any) -> str:
+    return " ".join(" ".join(el.xpath(".//text()[not(ancestor::script) and not(ancestor::style)]")).split())
+
+
+def _amount(text: str) -> tuple[Decimal | None, str | None]:
+    """The one amount in a short price text, with its currency (None when absent or unclear)."""
+    if not text or len(text) > 40 or not re.search(r"\d", text):
+        return None, None
+    parsed = Price.fromstring(text)
+    if parsed.amount is None or parsed.amount <= 0:
+        return None, None
+    sign = (parsed.currency or "").strip()
+    code = sign.upper() if re.fullmatch(r"[A-Za-z]{3}", sign) else CURRENCY_SIGNS.get(sign)
+    return parsed.amount, code if sign else None
+
+
+def cart_controls(tree: Any) -> int:
+    """How many add-to-cart buttons the page has (by text, value, name, id or class)."""
+    count = 0
+    for el in tree.xpath("//button | //input[@type='submit' or @type='button'] | //a[@role='button'] | //form"):
+        words = " ".join([_text(el) if el.tag != "form" else "", *(el.get(a) or "" for a in (
+            "value", "name", "id", "class", "aria-label", "action", "data-action"))])
+        if CART.search(words):
+            count += 1
+    return count
+
+
+def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
+    """(price, currency) shown near the product title (see module doc)."""
+    for names in (("product:price:amount", "og:price:amount"),):
+        value = _meta(tree, *names)
+        if value:
+            amount, _ = _amount(value)
+            if amount is not None:
+                return amount, _meta(tree, "product:price:currency", "og:price:currency")
+    for n in ("1", "2"):
+        label = (_meta(tree, f"twitter:label{n}") or "").lower()
+        if "price" in label or "preis" in label or "prix" in label:
+            amount, currency = _amount(_meta(tree, f"twitter:data{n}") or "")
+            if amount is not None:
+                return amount, currency
+    h1 = tree.xpath("(//h1)[1]")
+    after = "following::*" if h1 else "//body//*"
+    scope = h1[0] if h1 else tree
+    for el in scope.xpath(after)[:3000]:
+        if el.tag in ("script", "style", "option", "select", "input") or not isinstance(el.tag, str):
+            continue
+        names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid", "itemprop"))
+        if not PRICE_NAME.search(names) or NOT_CURRENT.search(names) or el.xpath(STRUCK):
+            continue
+        content = el.get("content")
+        amount, currency = _amount(content or _text(el))
+        if amount is not None and (currency or content):
+            return amount, currency
+    return None, None
+
+
+def dom_sku(tree: Any) -> str | None:
+    """An identifier printed next to a label such as "SKU:" or "Item #"."""
+    for el in tree.xpath("//*[@data-sku or @data-product-sku]"):
+        value = (el.get("data-sku") or el.get("data-product-sku") or "").strip()
+        if SKU_VALUE.fullmatch(value):
+            return value
+    for node in tree.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]")[:20000]:
+        match = SKU_LABEL.match(str(node))
+        if not match:
+            continue
+        if match.group(1) and re.search(r"\d", match.group(1)):
+            return match.group(1)
+        parent = node.getparent()
+        following = parent.xpath("following::text()[normalize-space()][1]") if parent is not None else []
+        value = following[0].strip().lstrip(":# ").strip() if following else ""
+        if SKU_VALUE.fullmatch(value) and re.search(r"\d", value):
+            return value
+    return None
+
+
+def _around(el: Any) -> Any:
+    parent = el.getparent()
+    return parent if parent is not None else el
+
+
+def from_dom(tree: Any) -> dict[str, Any] | None:
+    """The product of a page without product markup, or None when it is not a product page."""
+    h1 = tree.xpath("(//h1)[1]")
+    title = clean_text(_text(h1[0])) if h1 else None
+    og_product = (_meta(tree, "og:type") or "").lower().startswith("product")
+    carts = cart_controls(tree)
+    if not title or not (og_product or carts) or carts > 2:
+        return None
+    price, currency = dom_price(tree)
+    if price is None:
+        return None
+    availability = to_availability(_meta(tree, "product:availability", "og:availability"))
+    if availability == "unknown" and not carts and OUT_OF_STOCK.search(_text(_around(h1[0]))):
+        availability = "out_of_stock"
+    return {"title": title, "price": price, "currency": currency, "availability": availability,
+            "sku": dom_sku(tree), "brand": _meta(tree, "product:brand", "og:brand")}

@@ -1,0 +1,98 @@
+"""Semantic markup of a page, read by ``extruct``, as schema.org nodes in one shape.
+
+JSON-LD comes as written (``extruct`` parses each block leniently: HTML and JS comments,
+``CDATA`` wrappers and trailing commas are dropped; a block that still fails is skipped
+alone). Microdata items, which ``extruct`` scopes to their own ``itemscope`` with nested
+``Brand``/``Offer``/``ImageObject`` items, are rewritten into the same JSON-LD shape
+(``{"@type": ..., "name": ...}``), so one policy reads both.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import lxml.html
+from extruct.jsonld import JsonLdExtractor
+from extruct.opengraph import OpenGraphExtractor
+from extruct.utils import parse_html
+from extruct.w3cmicrodata import MicrodataExtractor
+
+logger = logging.getLogger(__name__)
+
+LAZY_ATTRS = ("data-src", "data-original", "data-lazy-src", "data-zoom-image")
+JSONLD_SCRIPTS = '//script[@type="application/ld+json"]'
+_JSONLD, _MICRODATA, _OPENGRAPH = JsonLdExtractor(), MicrodataExtractor(), OpenGraphExtractor()
+
+
+def parse(html: str) -> lxml.html.HtmlElement:
+    """The page as an lxml tree (what every extractor here reads)."""
+    return parse_html(html, encoding="utf-8")
+
+
+def jsonld(tree: Any) -> list[dict]:
+    """Top-level JSON-LD nodes, block by block (one broken block does not lose the others)."""
+    nodes: list[dict] = []
+    for script in tree.xpath(JSONLD_SCRIPTS):
+        try:
+            nodes.extend(n for n in _JSONLD.extract_items(script) if isinstance(n, dict))
+        except ValueError as exc:
+            logger.debug("unparseable JSON-LD block skipped: %s", exc)
+    return nodes
+
+
+def _unlazy_images(tree: Any) -> None:
+    """``<img itemprop="image">`` placeholders get their real URL (``data-src``, largest of a srcset)."""
+    for img in tree.xpath('//img[@itemprop="image"]'):
+        src = img.get("src") or ""
+        real = next((img.get(a) for a in LAZY_ATTRS if img.get(a)), None)
+        real = real or largest(img.get("data-srcset") or "") or (largest(img.get("srcset") or "") if not src else None)
+        if real and (not src or src.startswith("data:") or real != src):
+            img.set("src", real)
+
+
+def largest(srcset: str) -> str | None:
+    """The widest candidate of a ``srcset`` (``a.jpg 300w, b.jpg 900w`` → ``b.jpg``)."""
+    best, best_size = None, -1.0
+    for part in srcset.split(","):
+        bits = part.strip().split()
+        if not bits:
+            continue
+        size = float(re.sub(r"[^\d.]", "", bits[1]) or 0) if len(bits) > 1 else 1.0
+        if size > best_size:
+            best, best_size = bits[0], size
+    return best
+
+
+def microdata(tree: Any, base_url: str) -> list[dict]:
+    """Top-level microdata items as JSON-LD-shaped nodes (nested items nested)."""
+    _unlazy_images(tree)
+    try:
+        items = _MICRODATA.extract_items(tree, base_url)
+    except (ValueError, TypeError) as exc:
+        logger.debug("microdata not readable: %s", exc)
+        return []
+    return [_as_jsonld(item) for item in items if isinstance(item, dict)]
+
+
+def _as_jsonld(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_as_jsonld(v) for v in value]
+    if isinstance(value, dict) and "properties" in value:
+        node = {key: _as_jsonld(v) for key, v in value["properties"].items()}
+        if value.get("type"):
+            node["@type"] = value["type"]
+        if value.get("id"):
+            node["@id"] = value["id"]
+        return node
+    return value
+
+
+def opengraph(tree: Any) -> dict[str, list[str]]:
+    """OpenGraph and ``product:`` properties of the page head: name (lower-cased) → values in order."""
+    props: dict[str, list[str]] = {}
+    for block in _OPENGRAPH.extract_items(tree):
+        for key, value in block.get("properties") or []:
+            if isinstance(value, str) and value.strip():
+                props.setdefault(key.lower(), []).append(value.strip())
+    return props
