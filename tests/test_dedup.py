@@ -109,6 +109,24 @@ def test_offers_follow_availability(lake):
     assert item["n_images"] == 2
 
 
+def test_offers_sharing_a_gtin_are_one_item_whatever_their_photos(lake):
+    write_catalog(lake, [("acme", "boot", encode(garment(3)), "Boot"), ("bravo", "b", encode(garment(4)), "Boot"),
+                         ("bravo", "other", encode(garment(5)), "Other")])
+    for retailer, gtins in (("acme", {"acme:boot": "036000291452"}),
+                            ("bravo", {"bravo:b": "0036000291452", "bravo:other": "4006381333931"})):
+        key = f"{layout.table('products', retailer=retailer)}/part-0.parquet"
+        rows = [{**p, "gtin": gtins[p["product_id"]]} for p in lake.read_parquet(key).to_pylist()]
+        lake.write_parquet(key, pa.Table.from_pylist(rows))
+    dedup_catalog(lake, "run-1")
+    items = lake.read_parquet(f"{layout.table('items')}/part-0.parquet").to_pylist()
+    groups = lake.read_parquet(f"{layout.table('duplicates')}/part-0.parquet")["group_id"].to_pylist()
+    assert len(set(groups)) == 3  # three photos that look nothing alike
+    offers = sorted(sorted(o["product_id"] for o in item["offers"]) for item in items)
+    assert offers == [["acme:boot", "bravo:b"], ["bravo:other"]]
+    boot = next(i for i in items if len(i["offers"]) == 2)
+    assert boot["n_images"] == 2 and {o["gtin"] for o in boot["offers"]} == {"036000291452", "0036000291452"}
+
+
 def test_empty_lake_writes_empty_tables(lake):
     uri = dedup_catalog(lake, "run-1")
     assert lake.read_parquet(f"{layout.table('items')}/part-0.parquet").num_rows == 0

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 from scrapy.http import HtmlResponse
 
 from scrapers.extraction import extract_product
-from scrapers.spiders.jsonld import next_pages
+from scrapers.spiders.jsonld import DEFAULT_PRODUCT_LINK, next_pages, product_links
 
 URL = "https://shop.example/products/blue-dress"
 
@@ -99,3 +100,13 @@ def test_pagination_links():
     assert links('<a href="/c/all?offset=48">Next ›</a>') == ["https://shop.example/c/all?offset=48"]
     assert links('<a rel="next" href="/c/all/page/3">»</a>') == ["https://shop.example/c/all/page/3"]
     assert links('<a href="/c/other?page=3">3</a><a href="/about">About</a>') == []
+
+
+def test_pagination_and_product_links_skip_script_and_mail_links_and_substring_classes():
+    body = ('<a class="pagination__next" href="javascript:void(0)">Next</a><a href="mailto:a@b.example">Next</a>'
+            '<a class="IconExternalLink" href="https://blog.example/story">Blog</a>'
+            '<a href="javascript:openProduct(\'/products/x\')">x</a><a href="/products/y">y</a>'
+            '<a class="next-page" href="/c/all?p=2">more</a>')
+    response = HtmlResponse("https://shop.example/c/all", body=page(body=body).encode(), encoding="utf-8")
+    assert next_pages(response) == ["https://shop.example/c/all?p=2"]
+    assert product_links(response, re.compile(DEFAULT_PRODUCT_LINK)) == ["https://shop.example/products/y"]

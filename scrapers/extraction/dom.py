@@ -35,6 +35,7 @@ SKU_LABEL = re.compile(
 SKU_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{2,39}")
 CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB", "zł": "PLN",
                   "kr": None, "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "R$": "BRL"}
+AMOUNTS = re.compile(r"\d+(?:[.,\s]\d+)*")
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
 
 
@@ -52,7 +53,7 @@ def _text(el: Any) -> str:
 
 def _amount(text: str) -> tuple[Decimal | None, str | None]:
     """The one amount in a short price text, with its currency (None when absent or unclear)."""
-    if not text or len(text) > 40 or not re.search(r"\d", text):
+    if not text or len(text) > 40 or len(AMOUNTS.findall(text)) != 1:
         return None, None
     parsed = Price.fromstring(text)
     if parsed.amount is None or parsed.amount <= 0:

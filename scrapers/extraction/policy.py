@@ -36,7 +36,7 @@ PRODUCT_TYPES = frozenset({
 })
 # a page about one of these is not a product page, whatever product cards it carries
 CONTENT_TYPES = frozenset({
-    "recipe", "article", "newsarticle", "blogposting", "howto", "techarticle", "report", "review",
+    "recipe", "article", "newsarticle", "blogposting", "howto", "techarticle", "report",
     "videoobject", "event", "course", "movie", "book",
 })
 NESTED_SUBJECT = ("mainEntity", "itemReviewed", "itemOffered", "about")
@@ -268,8 +268,7 @@ def product_fields(product: dict, variants: list[dict], page_url: str) -> dict[s
     if variant is not None:
         deal = combine(offers(variant.get("offers"))) or combine(own)
     else:
-        deal = combine(own) if any(o["price"] is not None for o in own) else {}
-        deal = deal or combine([o for v in variants for o in offers(v.get("offers"))]) or combine(own)
+        deal = combine(own + [o for v in variants for o in offers(v.get("offers"))])
     ident = variant or product
     first = variants[0] if variants and variant is None else None
     offer_ids = next((o for o in own if o["sku"] or o["gtin"] or o["mpn"]), {})

@@ -57,6 +57,20 @@ def load_known_pages(path: str | None) -> dict[str, datetime]:
     return {url: datetime.fromisoformat(at) for url, at in json.loads(Path(path).read_text()).items()}
 
 
+NEXT_CLASS = re.compile(r"(?:^|[\s_-])next(?:$|[\s_-])")  # "pagination__next", not "IconExternalLink"
+
+
+def _crawlable(url: str) -> bool:
+    """http(s) only: ``javascript:``, ``mailto:``, ``tel:`` links are not pages."""
+    return urlsplit(url).scheme in ("http", "https")
+
+
+def product_links(response: TextResponse, pattern: re.Pattern) -> list[str]:
+    """Links of a listing page whose path looks like a product page."""
+    urls = (response.urljoin(href) for href in response.xpath("//a/@href").getall())
+    return [url for url in urls if _crawlable(url) and pattern.search(urlsplit(url).path)]
+
+
 def next_pages(response: TextResponse) -> list[str]:
     """Pagination links of a listing page: rel=next, "next" anchors, or ``?page=N+1``."""
     found = response.xpath('//link[@rel="next"]/@href | //a[contains(concat(" ", @rel, " "), " next ")]/@href').getall()
@@ -67,9 +81,9 @@ def next_pages(response: TextResponse) -> list[str]:
         classes = (a.attrib.get("class", "") + " " + a.attrib.get("aria-label", "")).lower()
         url = response.urljoin(href)
         numbered = urlsplit(url).path == path and _page_number(url) == current + 1
-        if "next" in classes or NEXT_TEXT.search(label) or numbered:
+        if NEXT_CLASS.search(classes) or NEXT_TEXT.search(label) or numbered:
             found.append(href)
-    return list(dict.fromkeys(response.urljoin(h) for h in found))
+    return [url for url in dict.fromkeys(response.urljoin(h) for h in found) if _crawlable(url)]
 
 
 class JsonLdSpider(RetailerSpider):
@@ -173,9 +187,8 @@ class JsonLdSpider(RetailerSpider):
                 noimageindex="noimageindex" in robots or "none" in robots.split(","),
             )
             return
-        for href in response.xpath("//a/@href").getall():
-            url = response.urljoin(href)
-            if self.product_link.search(urlsplit(url).path) and url not in self.unchanged:
+        for url in product_links(response, self.product_link):
+            if url not in self.unchanged:
                 yield Request(url, callback=self.parse_page, errback=self.page_failed)
         for url in next_pages(response):
             yield Request(url, callback=self.parse_page, errback=self.page_failed)

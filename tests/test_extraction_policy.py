@@ -1,0 +1,274 @@
+"""The extraction failure classes seen on real retailer pages, each on a small fixture written
+here that reproduces the markup pattern, plus the offer/variant/identity policy."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from scrapers.extraction import extract_product
+from scrapers.items import InvalidProduct, to_gtin, to_price, validate
+
+URL = "https://shop.example/products/trail-shoe"
+
+
+def page(head: str = "", body: str = "") -> str:
+    return f"<html><head>{head}</head><body>{body}</body></html>"
+
+
+def ld(obj: object) -> str:
+    return f'<script type="application/ld+json">{json.dumps(obj)}</script>'
+
+
+def product(**extra: object) -> dict:
+    return {"@context": "https://schema.org", "@type": "Product", "name": "Trail Shoe",
+            "image": "https://cdn.example/shoe.jpg", **extra}
+
+
+def offer(price: object, availability: str = "InStock", currency: str = "EUR", **extra: object) -> dict:
+    return {"@type": "Offer", "price": price, "priceCurrency": currency,
+            "availability": f"https://schema.org/{availability}", **extra}
+
+
+# 1. microdata scoped to the product's own itemscope ---------------------------------------------------
+MICRODATA = """
+<div itemscope itemtype="https://schema.org/Product">
+  <ol itemscope itemtype="https://schema.org/BreadcrumbList">
+    <li itemprop="itemListElement" itemscope itemtype="https://schema.org/ListItem">
+      <span itemprop="name">Clothing, Shoes &amp; Accessories</span><meta itemprop="position" content="1"></li>
+  </ol>
+  <div itemprop="additionalProperty" itemscope itemtype="https://schema.org/PropertyValue">
+    <span itemprop="name">variationId</span><span itemprop="value">123</span></div>
+  <div itemprop="brand" itemscope itemtype="https://schema.org/Brand"><span itemprop="name">Nordpeak</span></div>
+  <section><h1 itemprop="name">Trail Shoe</h1><p>Long marketing text that is not the title.</p></section>
+  <div itemprop="image" itemscope itemtype="https://schema.org/ImageObject">
+    <meta itemprop="url" content="https://cdn.example/shoe-large.jpg"></div>
+  <div itemprop="offers" itemscope itemtype="https://schema.org/Offer">
+    <meta itemprop="price" content="89.95"><meta itemprop="priceCurrency" content="EUR">
+    <link itemprop="availability" href="https://schema.org/InStock"></div>
+</div>"""
+
+
+def test_microdata_reads_the_products_own_properties_and_nested_items():
+    p = extract_product(page(body=MICRODATA), URL)
+    assert p["title"] == "Trail Shoe" and p["brand"] == "Nordpeak"
+    assert p["image_urls"] == ["https://cdn.example/shoe-large.jpg"]
+    assert (p["price"], p["currency"], p["availability"]) == (Decimal("89.95"), "EUR", "in_stock")
+
+
+def test_microdata_title_is_not_the_text_of_a_large_element():
+    html = page(body='<div itemscope itemtype="https://schema.org/Product"><div itemprop="name">'
+                     '<h1>Trail Shoe</h1><div><p>Free delivery</p><p>Reviews (12)</p></div></div>'
+                     '<img itemprop="image" src="/shoe.jpg"></div>')
+    # the name property is the whole element's text, as microdata says; it is still one line
+    assert extract_product(html, URL)["title"] == "Trail Shoe Free delivery Reviews (12)"
+
+
+# 2. to_price never fuses several numbers into one ---------------------------------------------------
+@pytest.mark.parametrize("raw, expected", [
+    (" 71,91 € 79,90 € ", Decimal("71.91")), ("109€\n109€", Decimal("109")), ("34.000", Decimal("34.000")),
+    ("€ 1.299,00", Decimal("1299.00")), (1e2, Decimal("100.0")),
+])
+def test_to_price_reads_one_amount(raw, expected):
+    assert to_price(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["1e308", "2E+5", 1e308, float("inf"), float("nan"), -1, "n/a", True, {}])
+def test_to_price_rejects_garbage(raw):
+    with pytest.raises(InvalidProduct):
+        to_price(raw)
+
+
+def test_price_element_with_the_amount_printed_twice():
+    html = page(body='<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Trail Shoe</h1>'
+                     '<img itemprop="image" src="/s.jpg"><div itemprop="offers" itemscope '
+                     'itemtype="https://schema.org/Offer"><span itemprop="price"><div>109€</div><div>109€</div>'
+                     '</span><meta itemprop="priceCurrency" content="EUR"></div></div>')
+    assert extract_product(html, URL)["price"] == Decimal("109")
+
+
+# 3. lenient JSON-LD ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("script", [
+    '/*<![CDATA[*/ {"@type": "Product", "name": "Trail Shoe", "image": "/s.jpg", '
+    '"offers": {"@type": "Offer", "price": "59.00"}} /*]]>*/',
+    '{"@type": "Product", // the product\n "name": "Trail Shoe", "image": "/s.jpg",\n'
+    ' "offers": {"@type": "Offer", "price": "59.00",},}',
+])
+def test_json_ld_with_cdata_comments_or_trailing_commas(script):
+    html = page(f'<script type="application/ld+json">{script}</script>'
+                '<script type="application/ld+json">{"broken": </script>')
+    p = extract_product(html, URL)
+    assert p["title"] == "Trail Shoe" and p["price"] == Decimal("59.00")
+
+
+# 4. availability over all offers --------------------------------------------------------------------
+def test_in_stock_when_any_offer_is():
+    offers = [offer("70.00", "OutOfStock")] + [offer(f"{60 + i}.00") for i in range(4)]
+    p = extract_product(page(ld(product(offers=offers))), URL)
+    assert p["availability"] == "in_stock" and p["price"] == Decimal("60.00")
+
+
+# 5. nested and subtyped products --------------------------------------------------------------------
+@pytest.mark.parametrize("doc", [
+    {"@type": "Review", "reviewBody": "great", "itemReviewed": product(offers=offer("10.00"))},
+    {"@type": "ItemPage", "url": URL, "mainEntity": product(offers=offer("10.00"))},
+    {"@type": "Offer", "price": "10.00", "priceCurrency": "EUR", "itemOffered": product()},
+    {**product(offers=offer("10.00")), "@type": "Car"},
+    {"@graph": [{"@type": "WebSite"}, {**product(offers=offer("10.00")), "@type": ["IndividualProduct"]}]},
+])
+def test_product_nested_under_another_node_or_typed_as_a_subtype(doc):
+    p = extract_product(page(ld(doc)), URL)
+    assert p is not None and p["title"] == "Trail Shoe"
+
+
+def test_offer_with_item_offered_gives_the_offer_price():
+    doc = {"@type": "Offer", "price": "10.00", "priceCurrency": "EUR", "itemOffered": product()}
+    assert extract_product(page(ld(doc)), URL)["title"] == "Trail Shoe"
+
+
+# 6. entities ---------------------------------------------------------------------------------------
+def test_entities_decoded_in_text_and_image_urls_kept_signed():
+    image = "https://cdn.example/s.jpg?x=1&amp;sig=ab%2Fc%3D"
+    p = extract_product(page(ld(product(name="Caf&eacute; &quot;Trail&quot; &amp; Co", image=image))), URL)
+    assert p["title"] == 'Café "Trail" & Co'
+    assert p["image_urls"] == ["https://cdn.example/s.jpg?x=1&sig=ab%2Fc%3D"]
+
+
+# 7. image queries that are not key=value pairs -------------------------------------------------------
+def test_image_query_that_is_not_pairs_is_kept():
+    p = extract_product(page(ld(product(image=["https://cdn.example/s.jpg?$formatz$",
+                                               "https://cdn.example/t.jpg?$Main768$&w=620"]))), URL)
+    assert p["image_urls"] == ["https://cdn.example/s.jpg?$formatz$", "https://cdn.example/t.jpg?$Main768$"]
+
+
+# 8. several offers / variants ----------------------------------------------------------------------
+GROUP = {"@context": "https://schema.org", "@type": "ProductGroup", "name": "Trail Shoe", "productGroupID": "TS",
+         "image": "https://cdn.example/shoe.jpg", "hasVariant": [
+             {"@type": "Product", "name": "Trail Shoe 42", "sku": "TS-42", "gtin13": "4006381333931",
+              "url": URL + "?variant=42", "offers": offer("99.00")},
+             {"@type": "Product", "name": "Trail Shoe 43", "sku": "TS-43",
+              "url": URL + "?variant=43", "offers": offer("79.00")},
+             {"@type": "Product", "name": "Trail Shoe 44", "sku": "TS-44",
+              "url": URL + "?variant=44", "offers": offer("69.00", "OutOfStock")}]}
+
+
+def test_variant_matching_the_page_url_wins():
+    p = extract_product(page(ld(GROUP)), URL + "?variant=42")
+    assert (p["price"], p["sku"], p["gtin"], p["availability"]) == (Decimal("99.00"), "TS-42", "4006381333931",
+                                                                    "in_stock")
+    sold_out = extract_product(page(ld(GROUP)), URL + "?variant=44")
+    assert (sold_out["price"], sold_out["availability"]) == (Decimal("69.00"), "out_of_stock")
+
+
+def test_without_a_variant_in_the_url_the_lowest_in_stock_offer():
+    p = extract_product(page(ld(GROUP)), URL)
+    assert (p["price"], p["availability"], p["id"]) == (Decimal("79.00"), "in_stock", "TS")
+
+
+def test_one_product_node_per_size_is_one_product():
+    sizes = [product(sku=f"TS-{n}", url=f"{URL}?size={n}", offers=offer(f"{n}.00")) for n in (50, 40, 45)]
+    html = page("".join(ld(s) for s in sizes))
+    assert extract_product(html, URL + "?size=45")["sku"] == "TS-45"
+    assert extract_product(html, URL)["price"] == Decimal("40.00")
+
+
+def test_sale_price_and_list_price_from_price_specifications():
+    spec = [{"@type": "UnitPriceSpecification", "price": "59.00", "priceCurrency": "EUR"},
+            {"@type": "UnitPriceSpecification", "priceType": "https://schema.org/ListPrice", "price": "89.00",
+             "priceCurrency": "EUR"}]
+    p = extract_product(page(ld(product(offers={"@type": "Offer", "priceSpecification": spec,
+                                                 "priceValidUntil": "2027-01-31",
+                                                 "availability": "https://schema.org/InStock"}))), URL)
+    assert (p["price"], p["list_price"], p["currency"], p["price_valid_until"]) == (
+        Decimal("59.00"), Decimal("89.00"), "EUR", "2027-01-31")
+
+
+def test_lowest_offer_in_the_pages_currency():
+    offers = [offer("100.00", currency="EUR"), offer("20.00", currency="GBP"), offer("90.00", currency="EUR")]
+    p = extract_product(page(ld(product(offers=offers))), URL)
+    assert (p["price"], p["currency"]) == (Decimal("90.00"), "EUR")
+
+
+# 9. degenerate values ------------------------------------------------------------------------------
+def test_empty_price_object_keeps_the_product():
+    p = extract_product(page(ld(product(sku="TS", offers={"@type": "Offer", "price": {},
+                                                          "availability": "https://schema.org/InStock"}))), URL)
+    assert p["title"] == "Trail Shoe" and p["price"] is None and p["availability"] == "in_stock"
+
+
+def test_zero_price_when_out_of_stock_is_no_price():
+    p = extract_product(page(ld(product(offers=offer("0", "OutOfStock")))), URL)
+    assert p["price"] is None and p["availability"] == "out_of_stock"
+
+
+# 10. non-product pages produce nothing -----------------------------------------------------------------
+def test_recipe_page_with_an_affiliate_product_card():
+    recipe = {"@context": "https://schema.org", "@type": "Recipe", "name": "Pancakes",
+              "recipeIngredient": ["flour"]}
+    card = product(name="Non-stick Pan", url="https://other.example/pan", offers=offer("25.00"))
+    assert extract_product(page(ld(recipe) + ld(card)), "https://blog.example/pancakes") is None
+
+
+def test_site_wide_og_type_product_is_not_a_product():
+    head = ('<meta property="og:type" content="product"><meta property="og:title" content="Shop Example">'
+            '<meta property="og:image" content="https://cdn.example/logo.png">')
+    assert extract_product(page(head, "<h1>Welcome</h1>"), "https://shop.example/about") is None
+
+
+def test_listing_of_product_cards_is_not_a_product():
+    cards = "".join(
+        f'<div itemscope itemtype="https://schema.org/Product"><a itemprop="url" href="/p/{n}">'
+        f'<span itemprop="name">Shoe {n}</span></a><img itemprop="image" src="/{n}.jpg">'
+        f'<div itemprop="offers" itemscope itemtype="https://schema.org/Offer"><meta itemprop="price" '
+        f'content="{n}.00"></div></div>' for n in range(10, 14))
+    assert extract_product(page(body=cards), "https://shop.example/c/shoes") is None
+
+
+def test_nameless_product_is_not_a_product():
+    assert extract_product(page(ld({"@type": "Product", "offers": offer("5.00")})), URL) is None
+
+
+# identity --------------------------------------------------------------------------------------------
+def test_gtin_check_digit():
+    assert to_gtin("4006381333931") == "4006381333931"  # EAN-13
+    assert to_gtin("0 36000 29145 2") == "036000291452"  # UPC-12 as printed
+    assert to_gtin("96385074") == "96385074"  # EAN-8
+    assert to_gtin("10614141000415") == "10614141000415"  # GTIN-14
+    assert [to_gtin(v) for v in ("4006381333932", "12345", "abc", "00000000", None)] == [None] * 5
+
+
+def test_identity_fields_are_typed_and_validated():
+    p = extract_product(page(ld(product(sku="TS-1", mpn="M-77", gtin13="4006381333932",
+                                        brand={"@type": "Brand", "name": "Nordpeak"},
+                                        offers=offer("10.00")))), URL)
+    item = validate({**p, "product_id": "shop:TS-1"})
+    assert (item["sku"], item["mpn"], item["brand"], item["gtin"]) == ("TS-1", "M-77", "Nordpeak", None)
+
+
+# the DOM fallback ------------------------------------------------------------------------------------
+DOM_PAGE = page(
+    '<meta property="og:image" content="https://cdn.example/shoe.jpg">',
+    '<nav><span class="price">€ 5.00</span></nav><h1> Trail Shoe </h1>'
+    '<div class="price-box"><del class="price">€ 120,00</del><span class="price-was">€ 110,00</span>'
+    '<span class="product-price">€ 89,95</span></div><p>SKU: TS-2024</p>'
+    '<button class="btn" type="submit">Add to cart</button>')
+
+
+def test_dom_fallback_price_near_the_title_and_add_to_cart():
+    p = extract_product(DOM_PAGE, URL)
+    assert (p["title"], p["price"], p["currency"], p["sku"]) == ("Trail Shoe", Decimal("89.95"), "EUR", "TS-2024")
+
+
+def test_dom_fallback_never_overrides_structured_data():
+    html = DOM_PAGE.replace("</head>", ld(product(sku="LD-1", offers=offer("75.00"))) + "</head>")
+    p = extract_product(html, URL)
+    assert (p["price"], p["sku"]) == (Decimal("75.00"), "LD-1")
+
+
+def test_dom_fallback_needs_a_product_page():
+    listing = page(body="<h1>Shoes</h1>" + "".join(
+        f'<div><span class="price">€ {n},00</span><button>Add to cart</button></div>' for n in range(10, 16)))
+    assert extract_product(listing, "https://shop.example/c/shoes") is None
+    article = page(body='<h1>Ten shoes</h1><span class="price">€ 10,00</span>')
+    assert extract_product(article, "https://blog.example/ten-shoes") is None
