@@ -225,8 +225,10 @@ def test_listing_of_product_cards_is_not_a_product():
     assert extract_product(page(body=cards), "https://shop.example/c/shoes") is None
 
 
-def test_nameless_product_is_not_a_product():
-    assert extract_product(page(ld({"@type": "Product", "offers": offer("5.00")})), URL) is None
+def test_nameless_product_is_quarantined_not_kept():
+    p = extract_product(page(ld({"@type": "Product", "sku": "X", "image": "/x.jpg", "offers": offer("5.00")})), URL)
+    with pytest.raises(InvalidProduct, match="missing title"):
+        validate({**p, "product_id": "shop:X"})
 
 
 # identity --------------------------------------------------------------------------------------------

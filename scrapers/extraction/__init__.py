@@ -25,8 +25,6 @@ def _structured(nodes: list[dict], page_url: str) -> dict[str, Any] | None:
     if chosen is None:
         return None
     fields = policy.product_fields(*chosen, page_url)
-    if not fields["title"]:
-        return None
     fields["category_path"] = policy.breadcrumbs(nodes) or policy.category_path(fields.pop("category"))
     return fields
 

@@ -2,8 +2,9 @@
 
 Only used where JSON-LD and microdata found no product, and only to fill fields the markup
 left empty; it never overrides structured data. A page counts as a product page when it
-has a title (``<h1>``), a price and one add-to-cart control (a listing has many), or
-OpenGraph product meta. The price comes from, in order: ``product:price:amount`` /
+has a title (``<h1>``, else ``og:title``/``twitter:title``), a price, and one or two
+add-to-cart controls (a listing has many), OpenGraph product meta or a Twitter card that
+labels a price. The price comes from, in order: ``product:price:amount`` /
 ``og:price:amount``, ``twitter:data1`` labelled as a price, then the first element named
 like a price (class/id) after the ``<h1>`` that is not a struck-through, "was" or list
 price and whose text parses as one amount.
@@ -134,14 +135,17 @@ def from_dom(tree: Any) -> dict[str, Any] | None:
     h1 = tree.xpath("(//h1)[1]")
     title = clean_text(_text(h1[0])) if h1 else None
     og_product = (_meta(tree, "og:type") or "").lower().startswith("product")
+    price_card = any("price" in (_meta(tree, f"twitter:label{n}") or "").lower() for n in ("1", "2"))
     carts = cart_controls(tree)
-    if not title or not (og_product or carts) or carts > 2:
+    title = title or (clean_text(_meta(tree, "og:title", "twitter:title")) if og_product or price_card else None)
+    if not title or not (og_product or price_card or carts) or carts > 2:
         return None
     price, currency = dom_price(tree)
     if price is None:
         return None
     availability = to_availability(_meta(tree, "product:availability", "og:availability"))
-    if availability == "unknown" and not carts and OUT_OF_STOCK.search(_text(_around(h1[0]))):
+    if availability == "unknown" and not carts and h1 and OUT_OF_STOCK.search(_text(_around(h1[0]))):
         availability = "out_of_stock"
+    images = [u for u in (_meta(tree, "og:image", "twitter:image"),) if u]
     return {"title": title, "price": price, "currency": currency, "availability": availability,
-            "sku": dom_sku(tree), "brand": _meta(tree, "product:brand", "og:brand")}
+            "sku": dom_sku(tree), "brand": _meta(tree, "product:brand", "og:brand"), "image_urls": images}

@@ -17,7 +17,8 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   availability is in stock when any offer is. A ``priceSpecification`` with
   ``priceType`` ``ListPrice``/``StrikethroughPrice`` is the list price beside it.
   A price of 0, an empty object or an unparseable value is no price (the product stays).
-- **Disqualified:** no name; a product on a page whose own subject is an article, recipe
+- **Disqualified:** no name (the item is produced, and validation quarantines it as
+  "missing title"); a product on a page whose own subject is an article, recipe
   or other creative work, unless the product is the page itself; an offer-less,
   price-less, identifier-less OpenGraph-only page (see :mod:`scrapers.extraction`).
 """
