@@ -139,6 +139,7 @@ AREA_COMMANDS = (
     "pipeline.analytics",
     "pipeline.dedup.cli",
     "pipeline.train.cli",
+    "pipeline.serve",
 )
 
 

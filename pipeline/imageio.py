@@ -38,15 +38,19 @@ def decode_bytes(data: bytes, image_size: int) -> np.ndarray:
             raise ImageDecodeError(f"too many pixels: {image.width}x{image.height}")
         if image.format == "JPEG":
             image.draft("RGB", (image_size, image_size))
-        image = ImageOps.exif_transpose(image)
-        image = _to_rgb(image)
-        scale = image_size / max(image.size)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
+        return letterbox(ImageOps.exif_transpose(image), image_size)
     except ImageDecodeError:
         raise
     except Exception as exc:  # PIL raises many types for corrupt/truncated/unknown data
         raise ImageDecodeError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def letterbox(image: Image.Image, image_size: int) -> np.ndarray:
+    """An opened image → uint8 RGB (image_size, image_size, 3): resized, aspect kept, white padding."""
+    image = _to_rgb(image)
+    scale = image_size / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    image = image.resize(size, Image.Resampling.BILINEAR)
     if image.size == (image_size, image_size):
         return np.asarray(image, dtype=np.uint8)
     canvas = Image.new("RGB", (image_size, image_size), (PAD_VALUE,) * 3)

@@ -99,3 +99,21 @@ def s3_lake(s3_env, request) -> Lake:
     bucket = f"vitrine-{name}"[:60].strip("-")
     boto3.client("s3").create_bucket(Bucket=bucket)
     return Lake(f"s3://{bucket}/lake")
+
+
+@pytest.fixture(scope="session")
+def demo_model():
+    """The pipeline's model at 32 px, fitted briefly on the synthetic demo catalog (app tests)."""
+    from app_fixtures import fitted_model
+
+    from pipeline.demo_shop.catalog import synthetic_catalog
+
+    return fitted_model(synthetic_catalog(80))
+
+
+@pytest.fixture(scope="session")
+def demo_release(demo_model, tmp_path_factory):
+    """A release of 60 demo catalog products, published by the real stages into a file lake."""
+    from app_fixtures import demo_release as publish_demo
+
+    return publish_demo(Lake(f"file://{tmp_path_factory.mktemp('app') / 'lake'}"), demo_model)

@@ -1,0 +1,410 @@
+"""The FastAPI app (contract §8): the JSON API, the web page and the release's images.
+
+Every request takes the holder's current snapshot once and answers from it, so a release
+switch never mixes two releases in one answer. Photos are embedded under a semaphore
+(``max_embeddings`` at a time; a request that cannot get a slot within ``queue_seconds`` gets a
+503 with ``Retry-After``). Request bodies are capped before they are parsed.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+import numpy as np
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pipeline.serve.search import Profile
+from pipeline.serve.state import FILTER_ATTRIBUTES, ReleaseHolder, Snapshot
+from pipeline.serve.uploads import FORMATS, Limits, UploadError, model_input, open_upload, parse_crop
+
+STATIC = Path(__file__).parent / "static"
+MAX_K = 100
+IMAGE_CACHE_ITEMS = 2048
+IMAGE_CACHE_CONTROL = "public, max-age=86400"
+PAGE_CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; object-src 'none'"
+
+
+# -- response models (they are the OpenAPI schema) --------------------------------------------
+class AttributeValue(BaseModel):
+    value: str
+    confidence: float
+
+
+class Offer(BaseModel):
+    retailer: str
+    product_id: str | None = None
+    url: str | None = None
+    price: float | None = None
+    currency: str | None = None
+
+
+class Result(BaseModel):
+    item_id: str
+    distance: float | None = None
+    score: float | None = None
+    title: str | None = None
+    image_url: str
+    attributes: dict[str, AttributeValue]
+    offers: list[Offer]
+
+
+class QueryInfo(BaseModel):
+    item_id: str | None = None
+    n_images: int | None = None
+    attributes: dict[str, AttributeValue] | None = None
+
+
+class SimilarResponse(BaseModel):
+    release_id: str
+    query: QueryInfo
+    results: list[Result]
+    no_close_match: bool
+    distance_threshold: float
+
+
+class ItemsResponse(BaseModel):
+    release_id: str
+    total: int
+    results: list[Result]
+
+
+class ReleaseInfo(BaseModel):
+    release_id: str
+    model_version: str
+    n_items: int
+    created_at: str
+    dim: int
+    metric: str
+    recall_at_10: float | None = None
+    filters: dict[str, list[str]]
+    close_match_distance: float
+    limits: dict[str, int]
+
+
+# -- the body limit (before any parsing) ------------------------------------------------------
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await JSONResponse(self._detail(int(declared)), 413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, self._detail(seen)["detail"])
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _detail(self, size: int) -> dict:
+        return {"detail": f"request body of {size} bytes is more than the {self.max_bytes} allowed"}
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _snapshot(holder: ReleaseHolder) -> Snapshot:
+    snapshot = holder.current
+    if snapshot is None:
+        raise HTTPException(503, holder.last_error or "no release loaded yet")
+    return snapshot
+
+
+def _filters(snapshot: Snapshot, **given: Sequence[str] | None) -> dict[str, list[str]]:
+    filters = {}
+    for name, wanted in given.items():
+        if not wanted:
+            continue
+        known = set(snapshot.catalog.vocab.get(name, [])) | set(snapshot.model.attributes.get(name, []))
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise HTTPException(422, f"unknown {name} {', '.join(unknown)}; one of {', '.join(sorted(known))}")
+        filters[name] = list(wanted)
+    return filters
+
+
+def _result(snapshot: Snapshot, item: dict, distance: float | None = None, score: float | None = None) -> dict:
+    return {
+        "item_id": item["item_id"],
+        "distance": round(float(distance), 6) if distance is not None else item.get("distance"),
+        "score": round(float(score), 6) if score is not None else None,
+        "title": item.get("title"),
+        "image_url": f"/images/{quote(item['item_id'], safe='')}",
+        "attributes": item.get("attributes") or {},
+        "offers": item.get("offers") or [],
+    }
+
+
+def _answer(snapshot: Snapshot, query: dict, results: list[dict], category: str | None) -> dict:
+    threshold = snapshot.thresholds.for_category(category)
+    best = min((r["distance"] for r in results), default=None)
+    return {
+        "release_id": snapshot.release_id,
+        "query": query,
+        "results": results,
+        "no_close_match": best is None or best > threshold,
+        "distance_threshold": round(threshold, 6),
+    }
+
+
+def _rows_to_results(snapshot: Snapshot, rows: np.ndarray, distances: np.ndarray) -> list[dict]:
+    ids = snapshot.catalog.item_ids
+    return [_result(snapshot, snapshot.release.item(ids[r]), d) for r, d in zip(rows, distances)]
+
+
+def _vector_results(snapshot: Snapshot, vector: np.ndarray, k: int, filters: dict) -> list[dict]:
+    """Unfiltered: the release's ANN index; filtered: exact over the matching items only."""
+    mask = snapshot.catalog.mask(filters)
+    if mask is None:
+        return [_result(snapshot, hit) for hit in snapshot.release.similar_to_vector(vector, k)]
+    return _rows_to_results(snapshot, *snapshot.catalog.nearest(vector, k, mask))
+
+
+class _Embedder:
+    """The concurrency limit on model inference."""
+
+    def __init__(self, slots: int, queue_seconds: float):
+        self.slots = threading.BoundedSemaphore(slots)
+        self.queue_seconds = queue_seconds
+
+    def __call__(self, snapshot: Snapshot, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        if not self.slots.acquire(timeout=self.queue_seconds):
+            raise HTTPException(503, "too many photos being embedded; retry shortly", headers={"Retry-After": "1"})
+        try:
+            return snapshot.predict(pixels)
+        finally:
+            self.slots.release()
+
+
+def _read_upload(upload: UploadFile, limits: Limits, name: str) -> bytes:
+    data = upload.file.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise UploadError(413, f"{name}: more than the {limits.max_bytes} bytes allowed per photo")
+    return data
+
+
+def _pixels(snapshot: Snapshot, uploads: list[UploadFile], limits: Limits, crop: str | None) -> np.ndarray:
+    box = parse_crop(crop)
+    size = snapshot.model.image_size
+    batch = []
+    for i, upload in enumerate(uploads):
+        name = upload.filename or f"image {i + 1}"
+        image = open_upload(_read_upload(upload, limits, name), limits, name)
+        batch.append(model_input(image, size, box, name))
+    return np.stack(batch)
+
+
+# -- the app ----------------------------------------------------------------------------------
+def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddings: int = 2,
+               queue_seconds: float = 10.0) -> FastAPI:
+    """The app serving ``holder``'s release; its lifespan starts and stops the holder's polling."""
+    limits = limits or Limits()
+    embed = _Embedder(max_embeddings, queue_seconds)
+    images: OrderedDict[str, bytes] = OrderedDict()
+    images_lock = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        holder.start()
+        yield
+        holder.stop()
+
+    app = FastAPI(
+        title="Vitrine visual search",
+        version="1",
+        description="Visually similar catalog items, with attributes and offers, from the latest release.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(UploadError)
+    async def upload_error(request: Request, exc: UploadError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP,
+                                                             "Cache-Control": "no-cache"})
+
+    @app.get("/healthz", tags=["operations"], summary="200 while the process is up")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="200 once a verified release is loaded")
+    def readyz() -> JSONResponse:
+        snapshot = holder.current
+        if snapshot is None:
+            return JSONResponse({"detail": holder.last_error or "no release loaded yet"}, 503)
+        return JSONResponse({"status": "ready", "release_id": snapshot.release_id})
+
+    @app.get("/api/release", response_model=ReleaseInfo, tags=["search"])
+    def release() -> dict:
+        snapshot = _snapshot(holder)
+        m = snapshot.release.manifest
+        return {
+            "release_id": snapshot.release_id,
+            "model_version": m["model_version"],
+            "n_items": m["n_items"],
+            "created_at": m["created_at"],
+            "dim": m["dim"],
+            "metric": m["metric"],
+            "recall_at_10": m.get("recall_at_10"),
+            "filters": {a: snapshot.catalog.vocab[a] for a in FILTER_ATTRIBUTES if a in snapshot.catalog.vocab},
+            "close_match_distance": round(snapshot.thresholds.overall, 6),
+            "limits": {"max_request_bytes": limits.max_request_bytes, "max_bytes": limits.max_bytes,
+                       "max_pixels": limits.max_pixels, "max_images": limits.max_images, "max_k": MAX_K},
+        }
+
+    @app.get("/api/items", response_model=ItemsResponse, tags=["search"],
+             summary="Browse catalog items (title search), to pick one as a query")
+    def items(q: Annotated[str, Query(max_length=200)] = "",
+              limit: Annotated[int, Query(ge=1, le=MAX_K)] = 24,
+              offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+        snapshot = _snapshot(holder)
+        titles = snapshot.release.items.column("title").to_pylist()
+        words = q.lower().split()
+        rows = [i for i, t in enumerate(titles) if all(w in (t or "").lower() for w in words)]
+        page_rows = np.asarray(rows[offset: offset + limit], np.int64)
+        results = [_result(snapshot, snapshot.release.item(snapshot.catalog.item_ids[r])) for r in page_rows]
+        return {"release_id": snapshot.release_id, "total": len(rows), "results": results}
+
+    @app.get("/api/items/{item_id}", response_model=Result, tags=["search"])
+    def item(item_id: str) -> dict:
+        snapshot = _snapshot(holder)
+        try:
+            return _result(snapshot, snapshot.release.item(item_id))
+        except KeyError:
+            raise HTTPException(404, f"item {item_id!r} is not in release {snapshot.release_id}") from None
+
+    @app.get("/api/similar", response_model=SimilarResponse, tags=["search"],
+             summary="Items similar to a catalog item")
+    def similar_item(item_id: Annotated[str, Query(max_length=200)],
+                     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+                     category: Annotated[list[str] | None, Query()] = None,
+                     color: Annotated[list[str] | None, Query()] = None,
+                     pattern: Annotated[list[str] | None, Query()] = None) -> dict:
+        snapshot = _snapshot(holder)
+        filters = _filters(snapshot, category=category, color=color, pattern=pattern)
+        try:
+            query = snapshot.release.item(item_id)
+        except KeyError:
+            raise HTTPException(404, f"item {item_id!r} is not in release {snapshot.release_id}") from None
+        if filters:
+            row = _row_of(snapshot, item_id)
+            mask = snapshot.catalog.mask(filters)
+            results = _rows_to_results(snapshot, *snapshot.catalog.nearest(
+                snapshot.catalog.vectors[row], k, mask, exclude=row))
+        else:
+            results = [_result(snapshot, hit) for hit in snapshot.release.similar(item_id, k)]
+        category_value = (query["attributes"].get("category") or {}).get("value")
+        return _answer(snapshot, {"item_id": item_id, "attributes": query["attributes"]}, results, category_value)
+
+    @app.post("/api/similar", response_model=SimilarResponse, tags=["search"],
+              summary="Items similar to an uploaded photo (optionally cropped)")
+    def similar_image(image: Annotated[UploadFile, File(description="the query photo")],
+                      k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+                      crop: Annotated[str | None, Form(description="x0,y0,x1,y1 as fractions")] = None,
+                      category: Annotated[list[str] | None, Form()] = None,
+                      color: Annotated[list[str] | None, Form()] = None,
+                      pattern: Annotated[list[str] | None, Form()] = None) -> dict:
+        snapshot = _snapshot(holder)
+        filters = _filters(snapshot, category=category, color=color, pattern=pattern)
+        outputs = embed(snapshot, _pixels(snapshot, [image], limits, crop))
+        attributes = snapshot.query_attributes(outputs, 0)
+        results = _vector_results(snapshot, outputs["embedding"][0], k, filters)
+        category_value = (attributes.get("category") or {}).get("value")
+        return _answer(snapshot, {"attributes": attributes}, results, category_value)
+
+    @app.post("/api/profile", response_model=SimilarResponse, tags=["search"],
+              summary="Recommendations for a style profile built from several photos")
+    def profile(images: Annotated[list[UploadFile], File(description="the photos (repeat the field)")],
+                k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+                category: Annotated[list[str] | None, Form()] = None,
+                color: Annotated[list[str] | None, Form()] = None,
+                pattern: Annotated[list[str] | None, Form()] = None) -> dict:
+        snapshot = _snapshot(holder)
+        if len(images) > limits.max_images:
+            raise HTTPException(413, f"{len(images)} photos; a profile takes at most {limits.max_images}")
+        filters = _filters(snapshot, category=category, color=color, pattern=pattern)
+        outputs = embed(snapshot, _pixels(snapshot, images, limits, None))
+        model = snapshot.model
+        style = Profile.from_predictions(outputs["embedding"], {a: outputs[a] for a in model.attributes},
+                                         model.attributes)
+        rows, scores, distances = snapshot.catalog.rank_profile(style, k, snapshot.catalog.mask(filters))
+        ids = snapshot.catalog.item_ids
+        results = [_result(snapshot, snapshot.release.item(ids[r]), d, s) for r, s, d in zip(rows, scores, distances)]
+        attributes = {name: {"value": value, "confidence": round(style.votes[name][value], 4)}
+                      for name, value in style.majority().items()}
+        return _answer(snapshot, {"n_images": len(images), "attributes": attributes}, results,
+                       attributes.get("category", {}).get("value"))
+
+    @app.get("/images/{item_id}", tags=["images"], summary="An item's image, from the release's own image key",
+             responses={200: {"content": {m: {} for m in FORMATS.values()}}, 304: {}, 404: {}})
+    def item_image(item_id: str, request: Request) -> Response:
+        snapshot = _snapshot(holder)
+        row = _row_of(snapshot, item_id)
+        key = snapshot.release.items.column("image_key")[row].as_py()
+        if not key or not key.startswith("images/") or ".." in key.split("/"):
+            raise HTTPException(404, f"item {item_id!r} has no image in release {snapshot.release_id}")
+        etag = f'"{Path(key).stem}"'  # keys are content-addressed
+        headers = {"Cache-Control": IMAGE_CACHE_CONTROL, "ETag": etag}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        cache_key = f"{snapshot.release.lake.root}|{key}"
+        with images_lock:
+            data = images.get(cache_key)
+            if data is not None:
+                images.move_to_end(cache_key)
+        if data is None:
+            data = snapshot.release.lake.read_bytes(key)
+            with images_lock:
+                images[cache_key] = data
+                while len(images) > IMAGE_CACHE_ITEMS:
+                    images.popitem(last=False)
+        return Response(data, media_type=_media_type(data), headers=headers)
+
+    return app
+
+
+def _row_of(snapshot: Snapshot, item_id: str) -> int:
+    try:
+        return snapshot.catalog.row[item_id]
+    except KeyError:
+        raise HTTPException(404, f"item {item_id!r} is not in release {snapshot.release_id}") from None
+
+
+def _media_type(data: bytes) -> str:
+    signatures = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"GIF8": "image/gif", b"BM": "image/bmp"}
+    for magic, media in signatures.items():
+        if data.startswith(magic):
+            return media
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
