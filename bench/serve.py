@@ -33,8 +33,7 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline import layout  # noqa: E402
-from pipeline.dedup.items import OFFER  # noqa: E402
+from pipeline import layout, schemas  # noqa: E402
 from pipeline.embed import embedding_schema  # noqa: E402
 from pipeline.lake import Lake, sha256_bytes  # noqa: E402
 from pipeline.taxonomy.schema import CONTRACT_VOCABULARIES  # noqa: E402
@@ -69,29 +68,29 @@ def build_release(lake: Lake, n: int, seed: int = 0) -> tuple[str, list[bytes]]:
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     ids = [f"bench-{i:07d}" for i in range(n)]
     shas = [sha256_bytes(i.encode()) for i in ids]
-    items = pa.table({
+    schemas.ITEMS.write(lake, pa.table({
         "item_id": ids, "group_id": ids, "canonical_sha256": shas,
         "image_key": [keys[i % len(keys)] for i in range(n)],
         "title": [f"Bench item {i}" for i in range(n)],
         "offers": pa.array([[{"retailer": "bench", "product_id": str(i), "url": f"https://shop.example/{i}",
-                              "price": 10.0 + i % 90, "currency": "EUR"}] for i in range(n)], pa.list_(OFFER)),
+                              "price": schemas.money(10 + i % 90), "currency": "EUR"}] for i in range(n)],
+                           pa.list_(schemas.OFFER)),
         "n_images": pa.array([1] * n, pa.int32()),
-    })
-    lake.write_parquet(f"{layout.table('items')}/part-0.parquet", items)
+    }))
     flat = pa.array(vectors.reshape(-1), pa.float32())
     embeddings = pa.Table.from_arrays(
-        [pa.array(ids), pa.array(shas), pa.array([MODEL_VERSION] * n), pa.FixedSizeListArray.from_arrays(flat, DIM)],
-        schema=embedding_schema(DIM))
-    lake.write_parquet(f"{layout.table('embeddings', model_version=MODEL_VERSION)}/part-0.parquet", embeddings)
+        [pa.array(ids), pa.array(shas), pa.FixedSizeListArray.from_arrays(flat, DIM)], schema=embedding_schema(DIM))
+    lake.write_parquet(schemas.EMBEDDINGS.part(model_version=MODEL_VERSION), embeddings)
     columns = {"item_id": ids, "image_sha256": shas}
     for name in ("category", "color", "pattern"):
         columns[name] = [vocab[name][j] for j in rng.integers(0, len(vocab[name]), n)]
         columns[f"{name}_confidence"] = pa.array(rng.uniform(0.3, 1.0, n), pa.float32())
-    attributes_key = layout.table("attributes", model_version=MODEL_VERSION)
-    lake.write_parquet(f"{attributes_key}/part-0.parquet", pa.table(columns))
-    items_uri = lake.uri(layout.table("items"))
+    attributes = schemas.attributes_table(["category", "color", "pattern"])
+    attributes.write(lake, pa.table(columns), model_version=MODEL_VERSION)
+    attributes_uri = lake.uri(attributes.prefix(model_version=MODEL_VERSION))
+    items_uri = lake.uri(schemas.ITEMS.prefix())
     index_uri = build_index(lake, items_uri, MODEL_VERSION, "bench-serve")
-    return publish_release(lake, items_uri, lake.uri(attributes_key), index_uri, MODEL_VERSION, "bench-serve"), photos
+    return publish_release(lake, items_uri, attributes_uri, index_uri, MODEL_VERSION, "bench-serve"), photos
 
 
 def _free_port() -> int:

@@ -15,10 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
-from pipeline import layout
-from pipeline.dedup.items import OFFER
+from pipeline import layout, schemas
 from pipeline.demo_shop.catalog import Catalog, Product, synthetic_catalog
 from pipeline.lake import Lake, sha256_bytes
 from pipeline.taxonomy.schema import CONTRACT_VOCABULARIES
@@ -42,7 +40,7 @@ def item_id_of(product: Product) -> str:
     return f"demo-{product.pid}"
 
 
-def store_catalog(lake: Lake, catalog: Catalog, items_key: str = "tables/items/part-0.parquet") -> str:
+def store_catalog(lake: Lake, catalog: Catalog) -> str:
     """Store the catalog's photos and write an items table (one item per product)."""
     rows = []
     for p in catalog.products:
@@ -50,20 +48,12 @@ def store_catalog(lake: Lake, catalog: Catalog, items_key: str = "tables/items/p
         sha = sha256_bytes(data)
         key = layout.image_key(sha, "jpg")
         lake.write_bytes(key, data)
-        rows.append((item_id_of(p), sha, key, p))
-    offers = [[{"retailer": "demo-shopify", "product_id": str(p.pid), "url": f"https://shop.example/products/{p.handle}",
-                "price": p.price, "currency": "EUR"}] for *_, p in rows]
-    table = pa.table({
-        "item_id": [r[0] for r in rows],
-        "group_id": [r[0] for r in rows],
-        "canonical_sha256": [r[1] for r in rows],
-        "image_key": [r[2] for r in rows],
-        "title": [r[3].title for r in rows],
-        "offers": pa.array(offers, pa.list_(OFFER)),
-        "n_images": pa.array([1] * len(rows), pa.int32()),
-    })
-    lake.write_parquet(items_key, table)
-    return lake.uri(items_key)
+        offer = {"retailer": "demo-shopify", "product_id": str(p.pid), "currency": "EUR",
+                 "url": f"https://shop.example/products/{p.handle}", "price": schemas.money(p.price)}
+        rows.append({"item_id": item_id_of(p), "group_id": item_id_of(p), "canonical_sha256": sha,
+                     "image_key": key, "title": p.title, "offers": [offer], "n_images": 1})
+    schemas.ITEMS.write(lake, rows)
+    return lake.uri(schemas.ITEMS.prefix())
 
 
 def fitted_model(catalog: Catalog, epochs: int = 20):
