@@ -4,6 +4,9 @@ Writes ``tables/attributes/model_version=<v>/part-0.parquet`` (item_id, image_sh
 attribute ``A`` and ``A_confidence``), overwriting it on every run (idempotent). An item whose
 image cannot be read or decoded keeps a row with null values and confidence 0, and is
 reported with the reason, so the table always covers every item.
+
+Incremental: a prediction depends only on the image and the model version, so an image the
+last run tagged (same partition, values not null) keeps its row; only new images are read.
 """
 from __future__ import annotations
 
@@ -69,8 +72,24 @@ def attributes_table(
     return pa.table(columns)
 
 
+def _kept_rows(previous: pa.Table | None, items: pa.Table, attribute: str) -> tuple[pa.Table | None, list[int]]:
+    """Rows of the last run's table that still hold (same image, tagged: not null), re-keyed to
+    the current items; and the positions of the items that must be tagged now."""
+    shas = items.column("canonical_sha256").to_pylist()
+    if previous is None:
+        return None, list(range(len(shas)))
+    row_of = {sha: i for i, (sha, value) in enumerate(zip(previous.column("image_sha256").to_pylist(),
+                                                           previous.column(attribute).to_pylist()))
+              if value is not None}
+    reuse = [i for i, sha in enumerate(shas) if sha in row_of]
+    kept = previous.take(pa.array([row_of[shas[i]] for i in reuse], pa.int64()))
+    ids = items.take(pa.array(reuse, pa.int64())).column("item_id")
+    kept = kept.set_column(kept.schema.get_field_index("item_id"), "item_id", ids)
+    return kept, [i for i, sha in enumerate(shas) if sha not in row_of]
+
+
 def tag_items(lake: Lake, items_uri: str, model_version: str, batch_size: int | None = None) -> str:
-    """Predict every attribute of every item; returns the attributes partition URI."""
+    """Predict every attribute of every new image; returns the attributes partition URI."""
     from pipeline.config import settings
     from pipeline.registry import load_model
 
@@ -80,17 +99,22 @@ def tag_items(lake: Lake, items_uri: str, model_version: str, batch_size: int | 
     missing = [i for i, k in enumerate(keys) if not k]
     if missing:
         raise ValueError(f"{len(missing)} item(s) in {items_uri} have no image_key, e.g. row {missing[0]}")
-    probs, ok, errors = predict_attributes(lake, keys, model_version, batch_size or settings().embed_batch_size)
     attributes = load_model(lake, model_version).attributes
-    table = attributes_table(items, attributes, probs, ok)
-    attributes_table_ = schemas.attributes_table(attributes)
-    attributes_table_.write(lake, table, model_version=model_version)
-    prefix = attributes_table_.prefix(model_version=model_version)
-    failed = [(keys[i], reason) for i, reason in sorted(errors.items())]
+    schema = schemas.attributes_table(attributes)
+    prefix, key = schema.prefix(model_version=model_version), schema.part(model_version=model_version)
+    kept, todo = _kept_rows(lake.read_parquet(key) if lake.exists(key) else None, items, next(iter(attributes)))
+    todo_keys = [keys[i] for i in todo]
+    probs, ok, errors = predict_attributes(lake, todo_keys, model_version, batch_size or settings().embed_batch_size)
+    table = schema.arrow(attributes_table(items.take(pa.array(todo, pa.int64())), attributes, probs, ok))
+    if kept is not None:
+        table = pa.concat_tables([schema.arrow(kept), table])
+    schema.write(lake, table.sort_by("item_id"), model_version=model_version)
+    failed = [(todo_keys[i], reason) for i, reason in sorted(errors.items())]
     elapsed = time.monotonic() - start
     print(
-        f"tagged {int(ok.sum())}/{len(keys)} items with model {model_version} in {elapsed:.1f}s"
-        f" ({len(keys) / max(elapsed, 1e-9):.0f} items/s); {len(failed)} unreadable image(s)"
+        f"tagged {int(ok.sum())}/{len(todo)} new images with model {model_version} in {elapsed:.1f}s"
+        f" ({len(todo) / max(elapsed, 1e-9):.0f} images/s), {items.num_rows - len(todo)} kept from the last run;"
+        f" {len(failed)} unreadable image(s)"
     )
     for key, error in failed[:20]:
         print(f"  unreadable: {key}: {error}")

@@ -37,3 +37,20 @@ def test_tag_items_writes_one_row_per_item_and_is_idempotent(lake, capsys) -> No
     again = lake.read_table(layout.table("attributes"), partitions={"model_version": version})
     assert again.num_rows == 11
     assert again.sort_by("item_id").equals(table.sort_by("item_id"))
+
+
+def test_a_second_run_tags_only_new_images(lake, capsys) -> None:
+    items_uri = write_items(lake, n=6)
+    version = _model(lake)
+    tag_items(lake, items_uri, version, batch_size=4)
+    first = lake.read_table(layout.table("attributes"), partitions={"model_version": version}).sort_by("item_id")
+    items = lake.read_table(layout.table("items"))
+    for key in items.column("image_key").to_pylist():  # the tagged images are not read again
+        lake.delete(key)
+    more = write_items(lake, n=8)  # items 0-5 as before (same images), 6-7 new
+    capsys.readouterr()
+    tag_items(lake, more, version, batch_size=4)
+    assert "tagged 2/2 new images" in capsys.readouterr().out
+    again = lake.read_table(layout.table("attributes"), partitions={"model_version": version}).sort_by("item_id")
+    assert again.num_rows == 8 and again.slice(0, 6).equals(first)
+    assert all(v is not None for v in again.column("category").to_pylist())

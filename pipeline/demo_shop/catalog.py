@@ -63,11 +63,10 @@ class Product:
 class Catalog:
     """Products plus their photos (JPEG bytes, rendered lazily and cached)."""
 
-    def __init__(self, products: list[Product], render: Callable[[Product], bytes], *, cache: bool = True):
+    def __init__(self, products: list[Product], render: Callable[[Product], bytes]):
         self.products = products
         self._render = render
         self._cache: dict[tuple[int, int], bytes] = {}
-        self._keep = cache  # False for catalogs too large to hold every photo in memory
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -80,9 +79,8 @@ class Catalog:
             if key in self._cache:
                 return self._cache[key]
         data = self._render(product)
-        if self._keep:
-            with self._lock:
-                self._cache[key] = data
+        with self._lock:
+            self._cache[key] = data
         return data
 
 
