@@ -45,9 +45,9 @@ def test_unchanged_pages_are_not_fetched_and_delisted_products_turn_unavailable(
         second = {p["title"]: p for p in rows(lake, "products", retailer.name)}
         assert not second[gone.title]["available"]
         assert [t for t, p in second.items() if not p["available"]] == [gone.title]
-        assert second[new.title]["available"] and second[new.title]["price"] == new.price
+        assert second[new.title]["available"] and float(second[new.title]["price"]) == new.price
         for product in changed:
-            assert second[product.title]["price"] == product.price < first[product.title]["price"]
+            assert float(second[product.title]["price"]) == product.price < float(first[product.title]["price"])
         unchanged = set(first) - {p.title for p in [*changed, gone]}
         assert len(unchanged) == 17
         for title in unchanged:  # carried over as they were, images included
