@@ -261,3 +261,21 @@ def test_dom_fallback_needs_a_product_page():
     assert extract_product(listing, "https://shop.example/c/shoes") is None
     article = page(body='<h1>Ten shoes</h1><span class="price">€ 10,00</span>')
     assert extract_product(article, "https://blog.example/ten-shoes") is None
+
+
+def test_dom_fallback_reads_a_price_split_into_parts_and_an_availability_block():
+    html = page(body='<h1 id="title"><span>Trail Shoe</span></h1>'
+                    '<div class="price-block"><span class="a-price"><span class="offscreen">$29.99</span>'
+                    '<span aria-hidden="true"><span class="symbol">$</span><span class="whole">29</span>'
+                    '<span class="fraction">99</span></span></span></div>'
+                    '<div id="availability"><span>Currently unavailable.</span></div>'
+                    '<input type="submit" value="Add to Cart">')
+    p = extract_product(html, URL)
+    assert (p["price"], p["currency"], p["availability"]) == (Decimal("29.99"), None, "out_of_stock")  # "$" alone names no one currency
+
+
+def test_dom_fallback_reads_microdata_outside_any_product_item():
+    html = page(body='<h1>Trail Shoe</h1><p>Art. <span itemprop="sku">TS-77</span></p>'
+                    '<span itemprop="price" content="45.50">45,50 €</span><button>In den Warenkorb</button>')
+    p = extract_product(html, URL)
+    assert (p["price"], p["sku"], p["availability"]) == (Decimal("45.50"), "TS-77", "in_stock")

@@ -27,8 +27,10 @@ NOT_CURRENT = re.compile(
     r"old|was|before|list|regular|strike|compare|original|rrp|msrp|uvp|saving|save|discount|per|unit|range"
     r"|label|title|filter|slider|shipping|tax|install|monthly|rating|review|count", re.I)
 OUT_OF_STOCK = re.compile(
-    r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|no\s+longer\s+available|ausverkauft"
+    r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|not\s+available|no\s+longer\s+available|ausverkauft"
     r"|nicht\s+verf[üu]gbar|[ée]puis[ée]|agotado|esaurito|uitverkocht)\b", re.I)
+IN_STOCK = re.compile(r"\b(in\s+stock|available|auf\s+lager|lieferbar|en\s+stock|disponible|disponibile|op\s+voorraad)\b",
+                      re.I)
 SKU_LABEL = re.compile(
     r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
     r"|product\s*(?:code|no\.?|number|id)|style\s*(?:#|no\.?|number)|réf(?:érence)?\.?|ref\.?)"
@@ -53,15 +55,20 @@ def _text(el: Any) -> str:
 
 
 def _amount(text: str) -> tuple[Decimal | None, str | None]:
-    """The one amount in a short price text, with its currency (None when absent or unclear)."""
+    """The one amount in a short price text and its currency sign as written (``$``, ``EUR``)."""
     if not text or len(text) > 40 or len(AMOUNTS.findall(text)) != 1:
         return None, None
     parsed = Price.fromstring(text)
     if parsed.amount is None or parsed.amount <= 0:
         return None, None
-    sign = (parsed.currency or "").strip()
-    code = sign.upper() if re.fullmatch(r"[A-Za-z]{3}", sign) else CURRENCY_SIGNS.get(sign)
-    return parsed.amount, code if sign else None
+    return parsed.amount, (parsed.currency or "").strip() or None
+
+
+def currency_code(sign: str | None) -> str | None:
+    """ISO 4217 code of a currency sign; None when absent or ambiguous (``$``, ``kr``)."""
+    if not sign:
+        return None
+    return sign.upper() if re.fullmatch(r"[A-Za-z]{3}", sign) else CURRENCY_SIGNS.get(sign)
 
 
 def cart_controls(tree: Any) -> int:
@@ -75,38 +82,64 @@ def cart_controls(tree: Any) -> int:
     return count
 
 
+def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
+    """The amount an element shows: its ``content``, its text, else (a container holding the
+    amount twice, or split into whole/fraction parts) its first descendant showing one amount
+    with a currency that is not struck through or named as a "was" price."""
+    content = el.get("content")
+    amount, sign = _amount(content or _text(el))
+    if amount is not None and (sign or content):
+        return amount, currency_code(sign)
+    for child in el.iterdescendants():
+        if not isinstance(child.tag, str) or child.tag in ("script", "style", "del", "s", "strike"):
+            continue
+        if NOT_CURRENT.search(" ".join(child.get(a) or "" for a in ("class", "id"))) or child.xpath(STRUCK):
+            continue
+        amount, sign = _amount(_text(child))
+        if amount is not None and sign:
+            return amount, currency_code(sign)
+    return None, None
+
+
 def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
     """(price, currency) shown near the product title (see module doc)."""
-    for names in (("product:price:amount", "og:price:amount"),):
-        value = _meta(tree, *names)
-        if value:
-            amount, _ = _amount(value)
+    value = _meta(tree, "product:price:amount", "og:price:amount")
+    amount = _amount(value)[0] if value else None
+    if amount is not None:
+        return amount, _meta(tree, "product:price:currency", "og:price:currency")
+    for el in tree.xpath('//*[@itemprop="price"]'):  # microdata outside any Product item
+        if not el.xpath(STRUCK):
+            amount, currency = _shown_price(el)
             if amount is not None:
-                return amount, _meta(tree, "product:price:currency", "og:price:currency")
+                return amount, currency or _meta(tree, "priceCurrency")
     for n in ("1", "2"):
         label = (_meta(tree, f"twitter:label{n}") or "").lower()
         if "price" in label or "preis" in label or "prix" in label:
-            amount, currency = _amount(_meta(tree, f"twitter:data{n}") or "")
+            amount, sign = _amount(_meta(tree, f"twitter:data{n}") or "")
             if amount is not None:
-                return amount, currency
+                return amount, currency_code(sign)
     h1 = tree.xpath("(//h1)[1]")
     after = "following::*" if h1 else "//body//*"
     scope = h1[0] if h1 else tree
     for el in scope.xpath(after)[:3000]:
         if el.tag in ("script", "style", "option", "select", "input") or not isinstance(el.tag, str):
             continue
-        names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid", "itemprop"))
+        names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid"))
         if not PRICE_NAME.search(names) or NOT_CURRENT.search(names) or el.xpath(STRUCK):
             continue
-        content = el.get("content")
-        amount, currency = _amount(content or _text(el))
-        if amount is not None and (currency or content):
+        amount, currency = _shown_price(el)
+        if amount is not None:
             return amount, currency
     return None, None
 
 
 def dom_sku(tree: Any) -> str | None:
-    """An identifier printed next to a label such as "SKU:" or "Item #"."""
+    """An identifier from orphan ``itemprop="sku"`` markup, ``data-sku``, or printed next to a
+    label such as "SKU:" or "Item #"."""
+    for el in tree.xpath('//*[@itemprop="sku" or @itemprop="productID"]'):
+        value = (el.get("content") or _text(el)).strip()
+        if SKU_VALUE.fullmatch(value):
+            return value
     for el in tree.xpath("//*[@data-sku or @data-product-sku]"):
         value = (el.get("data-sku") or el.get("data-product-sku") or "").strip()
         if SKU_VALUE.fullmatch(value):
@@ -123,6 +156,25 @@ def dom_sku(tree: Any) -> str | None:
         if SKU_VALUE.fullmatch(value) and re.search(r"\d", value):
             return value
     return None
+
+
+def dom_availability(tree: Any, h1: Any, carts: int) -> str:
+    """OpenGraph availability, else an element named for availability/stock that says sold out
+    or in stock, else sold out when the title's block says so and there is nothing to buy."""
+    stated = to_availability(_meta(tree, "product:availability", "og:availability", "availability"))
+    if stated != "unknown":
+        return stated
+    for el in tree.xpath('//*[contains(translate(@id, "AVILBTYS", "avilbtys"), "availab") or '
+                         'contains(translate(@class, "AVILBTYS", "avilbtys"), "availab") or '
+                         'contains(translate(@id, "STOCK", "stock"), "stock")]')[:20]:
+        words = _text(el)[:200]
+        if OUT_OF_STOCK.search(words):
+            return "out_of_stock"
+        if IN_STOCK.search(words):
+            return "in_stock"
+    if not carts and h1 is not None and OUT_OF_STOCK.search(_text(_around(h1))):
+        return "out_of_stock"
+    return "in_stock" if carts else "unknown"
 
 
 def _around(el: Any) -> Any:
@@ -143,9 +195,7 @@ def from_dom(tree: Any) -> dict[str, Any] | None:
     price, currency = dom_price(tree)
     if price is None:
         return None
-    availability = to_availability(_meta(tree, "product:availability", "og:availability"))
-    if availability == "unknown" and not carts and h1 and OUT_OF_STOCK.search(_text(_around(h1[0]))):
-        availability = "out_of_stock"
+    availability = dom_availability(tree, h1[0] if h1 else None, carts)
     images = [u for u in (_meta(tree, "og:image", "twitter:image"),) if u]
     return {"title": title, "price": price, "currency": currency, "availability": availability,
             "sku": dom_sku(tree), "brand": _meta(tree, "product:brand", "og:brand"), "image_urls": images}
