@@ -197,6 +197,22 @@ def test_recipe_page_with_an_affiliate_product_card():
     assert extract_product(page(ld(recipe) + ld(card)), "https://blog.example/pancakes") is None
 
 
+def test_article_with_a_product_card_in_other_markup_or_a_buy_button():
+    article = ld({"@context": "https://schema.org", "@type": "BlogPosting", "headline": "Best pans"})
+    card = ('<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">Pan</span>'
+            '<img itemprop="image" src="/pan.jpg"><div itemprop="offers" itemscope '
+            'itemtype="https://schema.org/Offer"><meta itemprop="price" content="25.00"></div></div>')
+    assert extract_product(page(article, card), "https://blog.example/best-pans") is None
+    buy = '<h1>Best pans</h1><span class="price">€ 25,00</span><a role="button" href="/go">Buy now</a>'
+    assert extract_product(page('<meta property="og:type" content="article">', buy),
+                           "https://blog.example/best-pans") is None
+
+
+def test_product_page_with_a_product_video_is_still_a_product():
+    video = {"@context": "https://schema.org", "@type": "VideoObject", "name": "Trail Shoe in action"}
+    assert extract_product(page(ld(video) + ld(product(offers=offer("10.00")))), URL)["price"] == Decimal("10.00")
+
+
 def test_site_wide_og_type_product_is_not_a_product():
     head = ('<meta property="og:type" content="product"><meta property="og:title" content="Shop Example">'
             '<meta property="og:image" content="https://cdn.example/logo.png">')

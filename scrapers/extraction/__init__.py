@@ -20,8 +20,8 @@ FIELDS = ("title", "brand", "price", "list_price", "currency", "availability", "
           "gtin", "mpn", "color", "pattern", "material", "description", "image_urls", "category_path")
 
 
-def _structured(nodes: list[dict], page_url: str) -> dict[str, Any] | None:
-    chosen = policy.main_product(nodes, page_url)
+def _structured(nodes: list[dict], page_url: str, about_content: bool) -> dict[str, Any] | None:
+    chosen = policy.main_product(nodes, page_url, about_content=about_content)
     if chosen is None:
         return None
     fields = policy.product_fields(*chosen, page_url)
@@ -67,13 +67,16 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
     """The product on a page (None if the page is not a product page), merged over sources."""
     tree = markup.parse(html)
     og = markup.opengraph(tree)
-    product = _structured(markup.jsonld(tree), page_url) or _structured(markup.microdata(tree, page_url), page_url)
+    jsonld, microdata = markup.jsonld(tree), markup.microdata(tree, page_url)
+    about_content = policy.content_subject(jsonld + microdata) or any(
+        t.lower().startswith("article") for t in og.get("og:type", []))
+    product = _structured(jsonld, page_url, about_content) or _structured(microdata, page_url, about_content)
     og_fields = from_opengraph(og)
     if product is None and og_fields is not None:
         if not og_fields["title"] or not (og_fields["price"] or og_fields["sku"] or og_fields["gtin"]):
             og_fields = None  # og:type=product alone, site-wide: not a product
     if product is None and og_fields is None:
-        product = from_dom(tree)
+        product = None if about_content else from_dom(tree)
         if product is None:
             return None
     merged: dict[str, Any] = dict(product or {})

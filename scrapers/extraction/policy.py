@@ -37,8 +37,7 @@ PRODUCT_TYPES = frozenset({
 })
 # a page about one of these is not a product page, whatever product cards it carries
 CONTENT_TYPES = frozenset({
-    "recipe", "article", "newsarticle", "blogposting", "howto", "techarticle", "report",
-    "videoobject", "event", "course", "movie", "book",
+    "recipe", "article", "newsarticle", "blogposting", "howto", "techarticle", "report", "course",
 })
 NESTED_SUBJECT = ("mainEntity", "itemReviewed", "itemOffered", "about")
 LIST_PRICE_TYPES = ("listprice", "strikethroughprice", "msrp", "srp")
@@ -139,13 +138,15 @@ def _richness(node: dict) -> int:
     return len([k for k, v in node.items() if v not in (None, "", [], {})])
 
 
-def main_product(nodes: list[Any], page_url: str) -> tuple[dict, list[dict]] | None:
-    """(the page's product, its variants) from one source's nodes, or None (see module doc)."""
+def main_product(nodes: list[Any], page_url: str, *, about_content: bool = False
+                 ) -> tuple[dict, list[dict]] | None:
+    """(the page's product, its variants) from one source's nodes, or None (see module doc).
+    ``about_content``: the page says (in any markup) that it is an article, recipe, ..."""
     found = candidates(nodes)
     if not found:
         return None
     matched = [c for c in found if _same_page(c.get("url"), page_url) or _same_page(c.get("@id"), page_url)]
-    if content_subject(nodes) and not matched:
+    if about_content and not matched:
         return None  # an article or recipe with a product card
     names = {text(c.get("name")) for c in found}
     if len(found) > 1 and len(names) == 1:  # one product published once per size/colour
