@@ -42,6 +42,23 @@ def test_maps_shopify_fields_onto_the_product_schema():
     assert p["image_urls"] == ["https://cdn.acme.example/files/shirt-a.jpg", "https://cdn.acme.example/files/shirt-b.jpg"]
 
 
+def test_variant_compare_at_price_sku_and_barcode():
+    variants = [
+        {"id": 1, "price": "29.00", "compare_at_price": "49.00", "sku": "LS-S", "barcode": "4006381333931",
+         "available": False},
+        {"id": 2, "price": "35.00", "compare_at_price": "59.00", "sku": " LS-M ", "barcode": "036000291452",
+         "available": True},
+        {"id": 3, "price": "39.00", "compare_at_price": None, "sku": "LS-L", "barcode": "12345", "available": True},
+    ]
+    fields = parse_product(dict(PRODUCT, variants=variants), BASE, "EUR")
+    item = validate({**fields, "product_id": "acme:1"})
+    # the cheapest variant that can be bought gives price, compare-at price and identity
+    assert (item["price"], item["list_price"], item["sku"], item["gtin"]) == (
+        Decimal("35.00"), Decimal("59.00"), "LS-M", "036000291452")
+    bad_barcode = validate({**parse_product(dict(PRODUCT, variants=variants[2:]), BASE, "EUR"), "product_id": "a:2"})
+    assert (bad_barcode["gtin"], bad_barcode["list_price"], bad_barcode["sku"]) == (None, None, "LS-L")
+
+
 def test_option_values_fall_back_to_the_option_list_and_color_spelling():
     product = {"options": [{"name": "Color", "values": ["Red"]}], "variants": [{"id": 1}]}
     assert option_values(product, "color", "colour") == ["Red"]
