@@ -117,19 +117,26 @@ class Release:
 
     def similar(self, item_id: str, k: int = 10) -> list[dict]:
         """The k items most similar to a catalog item, the item itself excluded."""
-        annoy_id = self._id_of(item_id)
-        ids, dists = self.index.get_nns_by_item(annoy_id, k + 1, search_k=self._search_k(k + 1), include_distances=True)
-        pairs = [(i, d) for i, d in zip(ids, dists) if i != annoy_id][:k]
-        return [self._result(i, d) for i, d in pairs]
+        return [self._result(i, d) for i, d in self.neighbours(item_id, k)]
 
     def similar_to_vector(self, vector: np.ndarray, k: int = 10) -> list[dict]:
         """The k items nearest to an embedding (normalised here)."""
+        return [self._result(i, d) for i, d in self.neighbours_of_vector(vector, k)]
+
+    def neighbours(self, item_id: str, k: int = 10) -> list[tuple[int, float]]:
+        """``(annoy_id, distance)`` of the k items nearest a catalog item, itself excluded."""
+        annoy_id = self._id_of(item_id)
+        ids, dists = self.index.get_nns_by_item(annoy_id, k + 1, search_k=self._search_k(k + 1), include_distances=True)
+        return [(i, d) for i, d in zip(ids, dists) if i != annoy_id][:k]
+
+    def neighbours_of_vector(self, vector: np.ndarray, k: int = 10) -> list[tuple[int, float]]:
+        """``(annoy_id, distance)`` of the k items nearest an embedding (normalised here)."""
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.index.f:
             raise ValueError(f"vector has dimension {vector.shape[0]}, the release's index {self.index.f}")
         vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
         ids, dists = self.index.get_nns_by_vector(vector, k, search_k=self._search_k(k), include_distances=True)
-        return [self._result(i, d) for i, d in zip(ids, dists)]
+        return list(zip(ids, dists))
 
     def similar_to_image(self, path: str | Path, k: int = 10, model: Any | None = None) -> list[dict]:
         """The k items most like a photo, embedded with the release's model.

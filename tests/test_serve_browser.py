@@ -172,3 +172,19 @@ def test_style_profile_from_three_photos(page, demo_release, tmp_path):
     assert first_category == category
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "style-profile.png"), full_page=True)
+
+
+def test_phone_layout_and_labels(browser, site, demo_release, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  bypass_csp=True)
+    tab = context.new_page()
+    tab.goto(site)
+    tab.wait_for_selector("#release[data-release-id]")
+    unlabelled = tab.evaluate("[...document.querySelectorAll('input, select')]"
+                              ".filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.name)")
+    assert unlabelled == []
+    product = demo_release.catalog.products[5]
+    tab.set_input_files("#photos", str(_photo_file(tmp_path, "phone.jpg", demo_release.photo(product))))
+    assert _wait_results(tab)[0] == item_id_of(product)
+    assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    context.close()

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -90,21 +89,31 @@ class ReleaseInfo(BaseModel):
     limits: dict[str, int]
 
 
-# -- the body limit (before any parsing) ------------------------------------------------------
-class BodyLimit:
-    """ASGI middleware: 413 for a request body over ``max_bytes`` (declared or streamed)."""
+# -- request guard: body limit (before any parsing) and nosniff --------------------------------
+class RequestGuard:
+    """ASGI middleware: 413 for a request body over ``max_bytes`` (declared or streamed), and
+    ``X-Content-Type-Options: nosniff`` on every response."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+
+        async def send_guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        if scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send_guarded)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await JSONResponse(self._detail(int(declared)), 413)(scope, receive, send)
+            await JSONResponse(self._detail(int(declared)), 413)(scope, receive, send_guarded)
             return
         seen = 0
 
@@ -116,7 +125,7 @@ class BodyLimit:
                 raise HTTPException(413, self._detail(seen)["detail"])
             return message
 
-        await self.app(scope, limited, send)
+        await self.app(scope, limited, send_guarded)
 
     def _detail(self, size: int) -> dict:
         return {"detail": f"request body of {size} bytes is more than the {self.max_bytes} allowed"}
@@ -143,41 +152,25 @@ def _filters(snapshot: Snapshot, **given: Sequence[str] | None) -> dict[str, lis
     return filters
 
 
-def _result(snapshot: Snapshot, item: dict, distance: float | None = None, score: float | None = None) -> dict:
-    return {
-        "item_id": item["item_id"],
-        "distance": round(float(distance), 6) if distance is not None else item.get("distance"),
-        "score": round(float(score), 6) if score is not None else None,
-        "title": item.get("title"),
-        "image_url": f"/images/{quote(item['item_id'], safe='')}",
-        "attributes": item.get("attributes") or {},
-        "offers": item.get("offers") or [],
-    }
-
-
-def _answer(snapshot: Snapshot, query: dict, results: list[dict], category: str | None) -> dict:
+def _answer(snapshot: Snapshot, query: dict, results: list[dict], category: str | None) -> JSONResponse:
     threshold = snapshot.thresholds.for_category(category)
     best = min((r["distance"] for r in results), default=None)
-    return {
+    return JSONResponse({
         "release_id": snapshot.release_id,
         "query": query,
         "results": results,
         "no_close_match": best is None or best > threshold,
         "distance_threshold": round(threshold, 6),
-    }
-
-
-def _rows_to_results(snapshot: Snapshot, rows: np.ndarray, distances: np.ndarray) -> list[dict]:
-    ids = snapshot.catalog.item_ids
-    return [_result(snapshot, snapshot.release.item(ids[r]), d) for r, d in zip(rows, distances)]
+    })
 
 
 def _vector_results(snapshot: Snapshot, vector: np.ndarray, k: int, filters: dict) -> list[dict]:
     """Unfiltered: the release's ANN index; filtered: exact over the matching items only."""
     mask = snapshot.catalog.mask(filters)
     if mask is None:
-        return [_result(snapshot, hit) for hit in snapshot.release.similar_to_vector(vector, k)]
-    return _rows_to_results(snapshot, *snapshot.catalog.nearest(vector, k, mask))
+        pairs = snapshot.release.neighbours_of_vector(vector, k)
+        return snapshot.results([r for r, _ in pairs], [d for _, d in pairs])
+    return snapshot.results(*snapshot.catalog.nearest(vector, k, mask))
 
 
 class _Embedder:
@@ -235,18 +228,12 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
         description="Visually similar catalog items, with attributes and offers, from the latest release.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    app.add_middleware(RequestGuard, max_bytes=limits.max_request_bytes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(UploadError)
     async def upload_error(request: Request, exc: UploadError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, exc.status)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -254,18 +241,18 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
                                                              "Cache-Control": "no-cache"})
 
     @app.get("/healthz", tags=["operations"], summary="200 while the process is up")
-    def healthz() -> dict:
+    async def healthz() -> dict:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"], summary="200 once a verified release is loaded")
-    def readyz() -> JSONResponse:
+    async def readyz() -> JSONResponse:
         snapshot = holder.current
         if snapshot is None:
             return JSONResponse({"detail": holder.last_error or "no release loaded yet"}, 503)
         return JSONResponse({"status": "ready", "release_id": snapshot.release_id})
 
     @app.get("/api/release", response_model=ReleaseInfo, tags=["search"])
-    def release() -> dict:
+    async def release() -> dict:
         snapshot = _snapshot(holder)
         m = snapshot.release.manifest
         return {
@@ -284,47 +271,40 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
 
     @app.get("/api/items", response_model=ItemsResponse, tags=["search"],
              summary="Browse catalog items (title search), to pick one as a query")
-    def items(q: Annotated[str, Query(max_length=200)] = "",
-              limit: Annotated[int, Query(ge=1, le=MAX_K)] = 24,
-              offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+    async def items(q: Annotated[str, Query(max_length=200)] = "",
+                    limit: Annotated[int, Query(ge=1, le=MAX_K)] = 24,
+                    offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
         snapshot = _snapshot(holder)
         titles = snapshot.release.items.column("title").to_pylist()
         words = q.lower().split()
         rows = [i for i, t in enumerate(titles) if all(w in (t or "").lower() for w in words)]
-        page_rows = np.asarray(rows[offset: offset + limit], np.int64)
-        results = [_result(snapshot, snapshot.release.item(snapshot.catalog.item_ids[r])) for r in page_rows]
-        return {"release_id": snapshot.release_id, "total": len(rows), "results": results}
+        results = [snapshot.result(r) for r in rows[offset: offset + limit]]
+        return JSONResponse({"release_id": snapshot.release_id, "total": len(rows), "results": results})
 
     @app.get("/api/items/{item_id}", response_model=Result, tags=["search"])
-    def item(item_id: str) -> dict:
+    async def item(item_id: str) -> JSONResponse:
         snapshot = _snapshot(holder)
-        try:
-            return _result(snapshot, snapshot.release.item(item_id))
-        except KeyError:
-            raise HTTPException(404, f"item {item_id!r} is not in release {snapshot.release_id}") from None
+        return JSONResponse(snapshot.result(_row_of(snapshot, item_id)))
 
     @app.get("/api/similar", response_model=SimilarResponse, tags=["search"],
              summary="Items similar to a catalog item")
-    def similar_item(item_id: Annotated[str, Query(max_length=200)],
-                     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-                     category: Annotated[list[str] | None, Query()] = None,
-                     color: Annotated[list[str] | None, Query()] = None,
-                     pattern: Annotated[list[str] | None, Query()] = None) -> dict:
+    async def similar_item(item_id: Annotated[str, Query(max_length=200)],
+                           k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+                           category: Annotated[list[str] | None, Query()] = None,
+                           color: Annotated[list[str] | None, Query()] = None,
+                           pattern: Annotated[list[str] | None, Query()] = None) -> JSONResponse:
         snapshot = _snapshot(holder)
         filters = _filters(snapshot, category=category, color=color, pattern=pattern)
-        try:
-            query = snapshot.release.item(item_id)
-        except KeyError:
-            raise HTTPException(404, f"item {item_id!r} is not in release {snapshot.release_id}") from None
+        row = _row_of(snapshot, item_id)
         if filters:
-            row = _row_of(snapshot, item_id)
             mask = snapshot.catalog.mask(filters)
-            results = _rows_to_results(snapshot, *snapshot.catalog.nearest(
-                snapshot.catalog.vectors[row], k, mask, exclude=row))
+            results = snapshot.results(*snapshot.catalog.nearest(snapshot.catalog.vectors[row], k, mask, exclude=row))
         else:
-            results = [_result(snapshot, hit) for hit in snapshot.release.similar(item_id, k)]
-        category_value = (query["attributes"].get("category") or {}).get("value")
-        return _answer(snapshot, {"item_id": item_id, "attributes": query["attributes"]}, results, category_value)
+            pairs = snapshot.release.neighbours(item_id, k)
+            results = snapshot.results([r for r, _ in pairs], [d for _, d in pairs])
+        attributes = snapshot.result(row)["attributes"]
+        category_value = (attributes.get("category") or {}).get("value")
+        return _answer(snapshot, {"item_id": item_id, "attributes": attributes}, results, category_value)
 
     @app.post("/api/similar", response_model=SimilarResponse, tags=["search"],
               summary="Items similar to an uploaded photo (optionally cropped)")
@@ -333,7 +313,7 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
                       crop: Annotated[str | None, Form(description="x0,y0,x1,y1 as fractions")] = None,
                       category: Annotated[list[str] | None, Form()] = None,
                       color: Annotated[list[str] | None, Form()] = None,
-                      pattern: Annotated[list[str] | None, Form()] = None) -> dict:
+                      pattern: Annotated[list[str] | None, Form()] = None) -> JSONResponse:
         snapshot = _snapshot(holder)
         filters = _filters(snapshot, category=category, color=color, pattern=pattern)
         outputs = embed(snapshot, _pixels(snapshot, [image], limits, crop))
@@ -348,7 +328,7 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
                 k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
                 category: Annotated[list[str] | None, Form()] = None,
                 color: Annotated[list[str] | None, Form()] = None,
-                pattern: Annotated[list[str] | None, Form()] = None) -> dict:
+                pattern: Annotated[list[str] | None, Form()] = None) -> JSONResponse:
         snapshot = _snapshot(holder)
         if len(images) > limits.max_images:
             raise HTTPException(413, f"{len(images)} photos; a profile takes at most {limits.max_images}")
@@ -358,8 +338,7 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
         style = Profile.from_predictions(outputs["embedding"], {a: outputs[a] for a in model.attributes},
                                          model.attributes)
         rows, scores, distances = snapshot.catalog.rank_profile(style, k, snapshot.catalog.mask(filters))
-        ids = snapshot.catalog.item_ids
-        results = [_result(snapshot, snapshot.release.item(ids[r]), d, s) for r, s, d in zip(rows, scores, distances)]
+        results = snapshot.results(rows, distances, scores)
         attributes = {name: {"value": value, "confidence": round(style.votes[name][value], 4)}
                       for name, value in style.majority().items()}
         return _answer(snapshot, {"n_images": len(images), "attributes": attributes}, results,

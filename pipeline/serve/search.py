@@ -9,7 +9,7 @@ Everything here works on arrays held in memory for one release (no I/O):
   plus, per attribute, the mean of their predicted probability vectors (soft votes). An item
   scores ``EMBEDDING_WEIGHT * cos(profile, item) + (1 - EMBEDDING_WEIGHT) * agreement``, where
   ``agreement`` is the mean over attributes of the profile's vote for the item's value
-  (FashionNet counted matching attributes; ``bench/serve_profile.py`` measures both pure forms
+  (FashionNet counted matching attributes; ``bench/profile.py`` measures both pure forms
   against the blend on held-out photos).
 - **No close match**: the threshold is calibrated on the release itself. Among catalog items and
   their 10 nearest neighbours, a pair is a good match when both have the same category and

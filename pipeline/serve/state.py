@@ -15,19 +15,23 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
 from pipeline import layout
-from pipeline.client import Release
+from pipeline.client import Release, latest_release_id
 from pipeline.lake import Lake
 from pipeline.serve.search import Catalog, Thresholds
 
 log = logging.getLogger(__name__)
 
 FILTER_ATTRIBUTES = ("category", "color", "pattern")
+RESULT_CACHE = 65536  # items whose JSON-ready result is kept, per snapshot
 
 
 @dataclass
@@ -41,9 +45,35 @@ class Snapshot:
     infer: Any  # float32 (N, S, S, 3) in [0, 255] → {"embedding": (N, D), attr: (N, n_values)}
     loaded_at: float = field(default_factory=time.time)
 
+    def __post_init__(self) -> None:
+        self.result = lru_cache(maxsize=RESULT_CACHE)(self._result)
+
     @property
     def release_id(self) -> str:
         return self.release.release_id
+
+    def _result(self, row: int) -> dict:
+        """The JSON-ready result object of an item (contract §8), without distance."""
+        item = self.release.item(self.catalog.item_ids[row])
+        return {
+            "item_id": item["item_id"],
+            "title": item.get("title"),
+            "image_url": f"/images/{quote(item['item_id'], safe='')}",
+            "attributes": {name: {"value": a["value"], "confidence": round(float(a["confidence"]), 4)}
+                           for name, a in item["attributes"].items()},
+            "offers": [{k: float(v) if isinstance(v, Decimal) else v for k, v in offer.items()}
+                       for offer in item.get("offers") or []],
+        }
+
+    def results(self, rows: Any, distances: Any, scores: Any = None) -> list[dict]:
+        """Result objects for rows with their distances (and profile scores)."""
+        out = []
+        for i, (row, distance) in enumerate(zip(rows, distances)):
+            result = {**self.result(int(row)), "distance": round(float(distance), 6)}
+            if scores is not None:
+                result["score"] = round(float(scores[i]), 6)
+            out.append(result)
+        return out
 
     def predict(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         """Model outputs for a batch of letterboxed uint8 photos."""
@@ -119,7 +149,7 @@ class ReleaseHolder:
     def latest_id(self) -> str | None:
         if not self.lake.exists(layout.LATEST):
             return None
-        return self.lake.read_json(layout.LATEST)["release_id"]
+        return latest_release_id(self.lake)
 
     def refresh(self) -> bool:
         """Load the latest release if it is new; True when the app switched to it."""
