@@ -256,7 +256,8 @@ DOM_PAGE = page(
     '<meta property="og:image" content="https://cdn.example/shoe.jpg">',
     '<nav><span class="price">€ 5.00</span></nav><h1> Trail Shoe </h1>'
     '<div class="price-box"><del class="price">€ 120,00</del><span class="price-was">€ 110,00</span>'
-    '<span class="product-price">€ 89,95</span></div><p>SKU: TS-2024</p>'
+    '<span class="oldPrice">€ 100,00</span><span class="product-price-wrapper">€ 89,95</span></div>'
+    '<p>SKU: TS-2024</p>'
     '<button class="btn" type="submit">Add to cart</button>')
 
 
@@ -295,3 +296,22 @@ def test_dom_fallback_reads_microdata_outside_any_product_item():
                     '<span itemprop="price" content="45.50">45,50 €</span><button>In den Warenkorb</button>')
     p = extract_product(html, URL)
     assert (p["price"], p["sku"], p["availability"]) == (Decimal("45.50"), "TS-77", "in_stock")
+
+
+def test_dom_fallback_with_a_cart_form_its_buttons_and_a_buy_now_button():
+    html = page(body='<h1><span>Trail Shoe</span></h1><div id="price"><table><tr><td>List Price:</td>'
+                    '<td><span class="price-strike">$120.00</span></td></tr><tr><td>Price:</td>'
+                    '<td><span id="our-price">$89.00</span></td></tr></table></div>'
+                    '<form id="addToCart" action="/cart/handle"><input type="hidden" name="pid" value="TS4711X">'
+                    '<input type="submit" id="add-to-cart-button" value="Add to Cart">'
+                    '<input type="submit" id="buy-now-button" value="Buy Now"></form>'
+                    '<table><tr><th>Item model</th><td>TS-4711</td></tr></table>')
+    p = extract_product(html, "https://shop.example/Trail-Shoe/p/TS4711X/ref=x")
+    assert (p["title"], p["price"], p["sku"], p["availability"]) == ("Trail Shoe", Decimal("89.00"), "TS4711X",
+                                                                   "in_stock")
+
+
+def test_dom_fallback_sku_label_with_direction_marks():
+    html = page(body='<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to bag</button>'
+                    '<ul><li><span>Item number\u200f:\u200e </span><span>TS-99</span></li></ul>')
+    assert extract_product(html, URL)["sku"] == "TS-99"

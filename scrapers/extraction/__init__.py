@@ -76,13 +76,13 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
         if not og_fields["title"] or not (og_fields["price"] or og_fields["sku"] or og_fields["gtin"]):
             og_fields = None  # og:type=product alone, site-wide: not a product
     if product is None and og_fields is None:
-        product = None if about_content else from_dom(tree)
+        product = None if about_content else from_dom(tree, page_url)
         if product is None:
             return None
     merged: dict[str, Any] = dict(product or {})
     _merge(merged, og_fields)
     if merged.get("price") is None:
-        _merge(merged, from_dom(tree))
+        _merge(merged, from_dom(tree, page_url))
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
     url = urljoin(page_url, canonical or merged.get("url") or page_url)
     merged["url"] = url

@@ -4,7 +4,8 @@ Only used where JSON-LD and microdata found no product, and only to fill fields 
 left empty; it never overrides structured data. A page counts as a product page when it
 has a title (``<h1>``, else ``og:title``/``twitter:title``), a price, and one or two
 add-to-cart controls (a listing has many), OpenGraph product meta or a Twitter card that
-labels a price. The price comes from, in order: ``product:price:amount`` /
+labels a price. The SKU is ``itemprop="sku"``, ``data-sku``, a value printed next to an
+"SKU:"-style label, or an identifier that the URL path and a hidden form value share. The price comes from, in order: ``product:price:amount`` /
 ``og:price:amount``, ``twitter:data1`` labelled as a price, then the first element named
 like a price (class/id) after the ``<h1>`` that is not a struck-through, "was" or list
 price and whose text parses as one amount.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from price_parser import Price
 
@@ -23,9 +25,12 @@ CART = re.compile(
     r"add[\s_-]*to[\s_-]*(cart|bag|basket|trolley)|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
     r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen", re.I)
 PRICE_NAME = re.compile(r"price|preis|prix|precio|prezzo|prijs|amount", re.I)
-NOT_CURRENT = re.compile(
-    r"old|was|before|list|regular|strike|compare|original|rrp|msrp|uvp|saving|save|discount|per|unit|range"
-    r"|label|title|filter|slider|shipping|tax|install|monthly|rating|review|count", re.I)
+NOT_CURRENT = frozenset({  # words of a class/id naming a price that is not the one to pay now
+    "old", "was", "before", "list", "regular", "strike", "strikethrough", "crossed", "compare", "original",
+    "rrp", "msrp", "uvp", "saving", "savings", "save", "discount", "per", "unit", "range", "label", "title",
+    "filter", "slider", "shipping", "tax", "install", "installment", "monthly", "rating", "review", "reviews",
+    "count", "from", "min", "max",
+})
 OUT_OF_STOCK = re.compile(
     r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|not\s+available|no\s+longer\s+available|ausverkauft"
     r"|nicht\s+verf[üu]gbar|[ée]puis[ée]|agotado|esaurito|uitverkocht)\b", re.I)
@@ -35,10 +40,13 @@ SKU_LABEL = re.compile(
     r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
     r"|product\s*(?:code|no\.?|number|id)|style\s*(?:#|no\.?|number)|réf(?:érence)?\.?|ref\.?)"
     r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$", re.I)
+MARKS = re.compile("[\u200e\u200f\u200b\u00a0]")  # direction marks, zero-width and hard spaces
 SKU_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{2,39}")
 CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB", "zł": "PLN",
                   "kr": None, "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "R$": "BRL"}
 AMOUNTS = re.compile(r"\d+(?:[.,\s]\d+)*")
+MAX_CARTS = 3  # add to cart, buy now, a sticky copy; a listing has one per product
+URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
 
 
@@ -72,14 +80,27 @@ def currency_code(sign: str | None) -> str | None:
 
 
 def cart_controls(tree: Any) -> int:
-    """How many add-to-cart buttons the page has (by text, value, name, id or class)."""
-    count = 0
-    for el in tree.xpath("//button | //input[@type='submit' or @type='button'] | //a[@role='button'] | //form"):
+    """How many add-to-cart controls the page has (by text, value, name, id or class); a cart
+    form counts once, with or without its buttons."""
+    counted: list[Any] = []
+    for el in tree.xpath("//form | //button | //input[@type='submit' or @type='button' or @type='image']"
+                         " | //a[@role='button']"):
         words = " ".join([_text(el) if el.tag != "form" else "", *(el.get(a) or "" for a in (
             "value", "name", "id", "class", "aria-label", "action", "data-action"))])
-        if CART.search(words):
-            count += 1
-    return count
+        if CART.search(words) and not any(el in c.iterdescendants() for c in counted if c.tag == "form"):
+            counted.append(el)
+    return len(counted)
+
+
+def _words(names: str) -> set[str]:
+    """The words of class/id names: ``price--old oldPrice was_price`` → {price, old, was}."""
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", names)}
+
+
+def _not_current(el: Any) -> bool:
+    """Struck through, or named as a was/list/unit/... price."""
+    return el.tag in ("del", "s", "strike") or bool(
+        _words(" ".join(el.get(a) or "" for a in ("class", "id"))) & NOT_CURRENT or el.xpath(STRUCK))
 
 
 def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
@@ -91,10 +112,10 @@ def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
     if amount is not None and (sign or content):
         return amount, currency_code(sign)
     for child in el.iterdescendants():
-        if not isinstance(child.tag, str) or child.tag in ("script", "style", "del", "s", "strike"):
+        if not isinstance(child.tag, str) or child.tag in ("script", "style") or _not_current(child):
             continue
-        if NOT_CURRENT.search(" ".join(child.get(a) or "" for a in ("class", "id"))) or child.xpath(STRUCK):
-            continue
+        if any(_not_current(d) for d in child.iterdescendants() if isinstance(d.tag, str)):
+            continue  # a cell holding the struck-through "was" price
         amount, sign = _amount(_text(child))
         if amount is not None and sign:
             return amount, currency_code(sign)
@@ -124,8 +145,8 @@ def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
     for el in scope.xpath(after)[:3000]:
         if el.tag in ("script", "style", "option", "select", "input") or not isinstance(el.tag, str):
             continue
-        names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid"))
-        if not PRICE_NAME.search(names) or NOT_CURRENT.search(names) or el.xpath(STRUCK):
+        names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid", "data-test"))
+        if not PRICE_NAME.search(names) or _words(names) & NOT_CURRENT or el.xpath(STRUCK):
             continue
         amount, currency = _shown_price(el)
         if amount is not None:
@@ -145,17 +166,27 @@ def dom_sku(tree: Any) -> str | None:
         if SKU_VALUE.fullmatch(value):
             return value
     for node in tree.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]")[:20000]:
-        match = SKU_LABEL.match(str(node))
+        match = SKU_LABEL.match(MARKS.sub("", str(node)))
         if not match:
             continue
         if match.group(1) and re.search(r"\d", match.group(1)):
             return match.group(1)
         parent = node.getparent()
         following = parent.xpath("following::text()[normalize-space()][1]") if parent is not None else []
-        value = following[0].strip().lstrip(":# ").strip() if following else ""
+        value = MARKS.sub("", following[0]).strip().lstrip(":# ").strip() if following else ""
         if SKU_VALUE.fullmatch(value) and re.search(r"\d", value):
             return value
     return None
+
+
+def url_sku(tree: Any, page_url: str) -> str | None:
+    """An identifier in the page URL's path that the page's forms also carry as a hidden value
+    (the add-to-cart form posting the product's id): ``/p/AB12345`` with ``value="AB12345"``."""
+    tokens = [t for t in URL_TOKEN.findall(urlsplit(page_url).path) if re.search(r"\d", t)]
+    if not tokens:
+        return None
+    hidden = {v.strip() for v in tree.xpath("//input[@type='hidden']/@value")}
+    return next((t for t in reversed(tokens) if t in hidden), None)
 
 
 def dom_availability(tree: Any, h1: Any, carts: int) -> str:
@@ -182,7 +213,7 @@ def _around(el: Any) -> Any:
     return parent if parent is not None else el
 
 
-def from_dom(tree: Any) -> dict[str, Any] | None:
+def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     """The product of a page without product markup, or None when it is not a product page."""
     h1 = tree.xpath("(//h1)[1]")
     title = clean_text(_text(h1[0])) if h1 else None
@@ -190,7 +221,7 @@ def from_dom(tree: Any) -> dict[str, Any] | None:
     price_card = any("price" in (_meta(tree, f"twitter:label{n}") or "").lower() for n in ("1", "2"))
     carts = cart_controls(tree)
     title = title or (clean_text(_meta(tree, "og:title", "twitter:title")) if og_product or price_card else None)
-    if not title or not (og_product or price_card or carts) or carts > 2:
+    if not title or not (og_product or price_card or carts) or carts > MAX_CARTS:
         return None
     price, currency = dom_price(tree)
     if price is None:
@@ -198,4 +229,4 @@ def from_dom(tree: Any) -> dict[str, Any] | None:
     availability = dom_availability(tree, h1[0] if h1 else None, carts)
     images = [u for u in (_meta(tree, "og:image", "twitter:image"),) if u]
     return {"title": title, "price": price, "currency": currency, "availability": availability,
-            "sku": dom_sku(tree), "brand": _meta(tree, "product:brand", "og:brand"), "image_urls": images}
+            "sku": dom_sku(tree) or url_sku(tree, page_url), "brand": _meta(tree, "product:brand", "og:brand"), "image_urls": images}
