@@ -57,6 +57,13 @@ def test_microdata_reads_the_products_own_properties_and_nested_items():
     assert (p["price"], p["currency"], p["availability"]) == (Decimal("89.95"), "EUR", "in_stock")
 
 
+def test_microdata_name_on_a_large_element_is_its_heading():
+    html = page(body='<div itemscope itemtype="https://schema.org/Product"><div itemprop="name">'
+                     '<h1>Trail Shoe</h1><div><p>Free delivery</p><p>Reviews (12)</p></div></div>'
+                     '<img itemprop="image" src="/shoe.jpg"></div>')
+    assert extract_product(html, URL)["title"] == "Trail Shoe"
+
+
 # 2. to_price never fuses several numbers into one ---------------------------------------------------
 @pytest.mark.parametrize("raw, expected", [
     (" 71,91 € 79,90 € ", Decimal("71.91")), ("109€\n109€", Decimal("109")), ("34.000", Decimal("34.000")),

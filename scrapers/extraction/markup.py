@@ -80,12 +80,21 @@ def _as_jsonld(value: Any) -> Any:
         return [_as_jsonld(v) for v in value]
     if isinstance(value, dict) and "properties" in value:
         node = {key: _as_jsonld(v) for key, v in value["properties"].items()}
+        if isinstance(node.get("name"), str):
+            node["name"] = _first_line(node["name"])
         if value.get("type"):
             node["@type"] = value["type"]
         if value.get("id"):
             node["@id"] = value["id"]
         return node
     return value
+
+
+def _first_line(text: str) -> str:
+    """A ``name`` put on a large element is its whole text, one block per line: the first block
+    is the name (the heading), the rest is what else the element holds."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else text
 
 
 def opengraph(tree: Any) -> dict[str, list[str]]:
