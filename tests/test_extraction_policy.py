@@ -167,6 +167,17 @@ def test_one_product_node_per_size_is_one_product():
     assert extract_product(html, URL)["price"] == Decimal("40.00")
 
 
+def test_variants_published_beside_their_group_are_not_a_listing():
+    group = {k: v for k, v in GROUP.items() if k != "hasVariant"}
+    variants = [{**v, "isVariantOf": {"@id": "#group"}} for v in GROUP["hasVariant"]]
+    html = page(ld(group) + "".join(ld(v) for v in variants))
+    assert extract_product(html, URL + "?variant=43")["sku"] == "TS-43"
+    p = extract_product(html, URL)
+    assert (p["title"], p["price"], p["id"]) == ("Trail Shoe", Decimal("79.00"), "TS")
+    loose = "".join(ld({**v, "inProductGroupWithID": "TS"}) for v in GROUP["hasVariant"])
+    assert extract_product(page(loose), URL)["price"] == Decimal("79.00")
+
+
 def test_sale_price_and_list_price_from_price_specifications():
     spec = [{"@type": "UnitPriceSpecification", "price": "59.00", "priceCurrency": "EUR"},
             {"@type": "UnitPriceSpecification", "priceType": "https://schema.org/ListPrice", "price": "89.00",

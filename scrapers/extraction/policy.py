@@ -5,8 +5,10 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   ``Car``, ...) at the top level, in ``@graph``, or reached through ``mainEntity``,
   ``itemReviewed``, ``itemOffered`` or ``about``; never one inside a listing
   (``itemListElement``), a related-product card (``isRelatedTo``, ``isSimilarTo``, ...)
-  or a review. The one whose ``url``/``@id`` is the page wins, else the richest one with
-  offers, else the first. Same-named candidates are variants of one product. Several
+  or a review. A ``ProductGroup`` is the product (variants published beside it are its
+  variants); else the one whose ``url``/``@id`` is the page wins, else the richest one with
+  offers, else the first. Candidates sharing a name or ``inProductGroupWithID`` are variants
+  of one product. Several
   different products with offers and no clear main one make a listing page: no product.
 - **Variants** (``hasVariant`` or same-named nodes): the one whose ``url`` is the page URL
   (``?variant=`` included), or whose ``sku``/``@id`` is the ``?variant=`` value, gives
@@ -148,8 +150,16 @@ def main_product(nodes: list[Any], page_url: str, *, about_content: bool = False
     matched = [c for c in found if _same_page(c.get("url"), page_url) or _same_page(c.get("@id"), page_url)]
     if about_content and not matched:
         return None  # an article or recipe with a product card
+    groups = [c for c in found if "productgroup" in types(c)]
+    if groups:  # a ProductGroup is the product, whatever variants are also published beside it
+        group = next((g for g in groups if any(g is m for m in matched)), groups[0])
+        beside = [c for c in found if c is not group and (c.get("isVariantOf") or c.get("inProductGroupWithID"))]
+        variants = _variants(group)
+        return group, variants + [c for c in beside if not any(c is v for v in variants)]
     names = {text(c.get("name")) for c in found}
-    if len(found) > 1 and len(names) == 1:  # one product published once per size/colour
+    group_ids = {text(c.get("inProductGroupWithID")) for c in found}
+    if len(found) > 1 and (len(names) == 1 or (len(group_ids) == 1 and None not in group_ids)):
+        # one product published once per size/colour
         main = matched[0] if matched else found[0]
         return main, [c for c in found if c is not main] + _variants(main)
     if matched:
