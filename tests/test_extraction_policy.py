@@ -246,6 +246,16 @@ def test_listing_of_product_cards_is_not_a_product():
     assert extract_product(page(body=cards), "https://shop.example/c/shoes") is None
 
 
+def test_product_page_with_related_product_cards_alike():
+    def item(name: str, url: str = "") -> str:
+        link = f'<a itemprop="url" href="{url}">more</a>' if url else ""
+        return (f'<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">{name}</span>{link}'
+                f'<img itemprop="image" src="/{name}.jpg"><div itemprop="offers" itemscope '
+                f'itemtype="https://schema.org/Offer"><meta itemprop="price" content="9.00"></div></div>')
+    html = page(body=item("Trail Shoe") + "".join(item(f"Other {n}", f"/p/{n}") for n in range(4)))
+    assert extract_product(html, URL)["title"] == "Trail Shoe"
+
+
 def test_nameless_product_is_quarantined_not_kept():
     p = extract_product(page(ld({"@type": "Product", "sku": "X", "image": "/x.jpg", "offers": offer("5.00")})), URL)
     with pytest.raises(InvalidProduct, match="missing title"):

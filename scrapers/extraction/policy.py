@@ -6,8 +6,9 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   ``itemReviewed``, ``itemOffered`` or ``about``; never one inside a listing
   (``itemListElement``), a related-product card (``isRelatedTo``, ``isSimilarTo``, ...)
   or a review. A ``ProductGroup`` is the product (variants published beside it are its
-  variants); else the one whose ``url``/``@id`` is the page wins, else the richest one with
-  offers, else the first. Candidates sharing a name or ``inProductGroupWithID`` are variants
+  variants); else the one whose ``url``/``@id`` is the page wins, else the one with offers
+  and no ``url`` among cards that link elsewhere, else the richest one with offers, else the
+  first. Candidates sharing a name or ``inProductGroupWithID`` are variants
   of one product. Several
   different products with offers and no clear main one make a listing page: no product.
 - **Variants** (``hasVariant`` or same-named nodes): the one whose ``url`` is the page URL
@@ -165,6 +166,9 @@ def main_product(nodes: list[Any], page_url: str, *, about_content: bool = False
     if matched:
         return matched[0], _variants(matched[0])
     offered = sorted((c for c in found if c.get("offers")), key=_richness, reverse=True)
+    here = [c for c in offered if not url_of(c.get("url"))]  # cards link elsewhere; the page's product need not
+    if len(here) == 1:
+        return here[0], _variants(here[0])
     if len(offered) >= 3 and _richness(offered[0]) <= _richness(offered[1]):
         return None  # a listing: several products alike, none of them the page
     main = offered[0] if offered else found[0]
