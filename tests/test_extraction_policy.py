@@ -284,7 +284,8 @@ DOM_PAGE = page(
     '<meta property="og:image" content="https://cdn.example/shoe.jpg">',
     '<nav><span class="price">€ 5.00</span></nav><h1> Trail Shoe </h1>'
     '<div class="price-box"><del class="price">€ 120,00</del><span class="price-was">€ 110,00</span>'
-    '<span class="oldPrice">€ 100,00</span><span class="product-price-wrapper">€ 89,95</span></div>'
+    '<span class="oldPrice">€ 100,00</span><span class="price">Was € 95,00</span>'
+    '<span class="product-price-wrapper">€ 89,95</span></div>'
     '<p>SKU: TS-2024</p>'
     '<button class="btn" type="submit">Add to cart</button>')
 

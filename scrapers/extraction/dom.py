@@ -29,7 +29,7 @@ NOT_CURRENT = frozenset({  # words of a class/id naming a price that is not the 
     "old", "was", "before", "list", "regular", "strike", "strikethrough", "crossed", "compare", "original",
     "rrp", "msrp", "uvp", "saving", "savings", "save", "discount", "per", "unit", "range", "label", "title",
     "filter", "slider", "shipping", "tax", "install", "installment", "monthly", "rating", "review", "reviews",
-    "count", "from", "min", "max",
+    "count", "min", "max",
 })
 OUT_OF_STOCK = re.compile(
     r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|not\s+available|no\s+longer\s+available|ausverkauft"
@@ -45,6 +45,8 @@ SKU_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{2,39}")
 CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB", "zł": "PLN",
                   "kr": None, "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "R$": "BRL"}
 AMOUNTS = re.compile(r"\d+(?:[.,\s]\d+)*")
+WAS_TEXT = re.compile(r"\s*(?:(?:was|before|statt|avant|antes|prima|rrp|msrp|uvp|list\s*price|regular|orig(?:inal)?"
+                      r"|compare\s*at)\b|reg\.)", re.I)
 MAX_CARTS = 3  # add to cart, buy now, a sticky copy; a listing has one per product
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
@@ -63,8 +65,9 @@ def _text(el: Any) -> str:
 
 
 def _amount(text: str) -> tuple[Decimal | None, str | None]:
-    """The one amount in a short price text and its currency sign as written (``$``, ``EUR``)."""
-    if not text or len(text) > 40 or len(AMOUNTS.findall(text)) != 1:
+    """The one amount in a short price text and its currency sign as written (``$``, ``EUR``);
+    none for a text that says it is a former or list price ("Was $20", "RRP 20 €")."""
+    if not text or len(text) > 40 or len(AMOUNTS.findall(text)) != 1 or WAS_TEXT.match(text):
         return None, None
     parsed = Price.fromstring(text)
     if parsed.amount is None or parsed.amount <= 0:
