@@ -305,6 +305,10 @@ def test_dom_fallback_needs_a_product_page():
     listing = page(body="<h1>Shoes</h1>" + "".join(
         f'<div><span class="price">€ {n},00</span><button>Add to cart</button></div>' for n in range(10, 16)))
     assert extract_product(listing, "https://shop.example/c/shoes") is None
+    small_listing = page(body="<h1>Shoes</h1>" + "".join(
+        f'<div><h3>Shoe {n}</h3><span class="price">€ {n},00</span><button>Add to cart</button></div>'
+        for n in range(10, 12)))
+    assert extract_product(small_listing, "https://shop.example/c/shoes") is None
     article = page(body='<h1>Ten shoes</h1><span class="price">€ 10,00</span>')
     assert extract_product(article, "https://blog.example/ten-shoes") is None
 

@@ -1,14 +1,18 @@
 """The product of a page that carries no structured product data, read from its HTML.
 
 Only used where JSON-LD and microdata found no product, and only to fill fields the markup
-left empty; it never overrides structured data. A page counts as a product page when it
-has a title (``<h1>``, else ``og:title``/``twitter:title``), a price, and one or two
-add-to-cart controls (a listing has many), OpenGraph product meta or a Twitter card that
-labels a price. The SKU is ``itemprop="sku"``, ``data-sku``, a value printed next to an
-"SKU:"-style label, or an identifier that the URL path and a hidden form value share. The price comes from, in order: ``product:price:amount`` /
-``og:price:amount``, ``twitter:data1`` labelled as a price, then the first element named
-like a price (class/id) after the ``<h1>`` that is not a struck-through, "was" or list
-price and whose text parses as one amount.
+left empty; it never overrides structured data, and never runs on a page about an article.
+A page counts as a product page when it has a title (``<h1>``, else ``og:title`` /
+``twitter:title``), a price, and at most three add-to-cart controls (a listing has one per
+product), OpenGraph product meta or a Twitter card that labels a price.
+
+The price comes from, in order: ``product:price:amount`` / ``og:price:amount``, microdata
+``itemprop="price"`` outside any item, a ``twitter:data`` labelled as a price, then the first
+element named like a price (class/id words) after the ``<h1>`` and before the next heading
+that is not struck through or named or worded as a former/list price and shows one amount.
+Availability comes from OpenGraph or an availability/stock block; the SKU from
+``itemprop="sku"``, ``data-sku``, a value printed next to an "SKU:"-style label, or an
+identifier that the URL path and a hidden form value share.
 """
 from __future__ import annotations
 
@@ -146,6 +150,8 @@ def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
     after = "following::*" if h1 else "//body//*"
     scope = h1[0] if h1 else tree
     for el in scope.xpath(after)[:3000]:
+        if el.tag in ("h1", "h2", "h3"):
+            break  # past the title's own block: a listing's cards each have their heading
         if el.tag in ("script", "style", "option", "select", "input") or not isinstance(el.tag, str):
             continue
         names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid", "data-test"))
