@@ -244,6 +244,9 @@ def test_listing_of_product_cards_is_not_a_product():
         f'<div itemprop="offers" itemscope itemtype="https://schema.org/Offer"><meta itemprop="price" '
         f'content="{n}.00"></div></div>' for n in range(10, 14))
     assert extract_product(page(body=cards), "https://shop.example/c/shoes") is None
+    rated = cards.replace('<span itemprop="name">Shoe 12</span>', '<span itemprop="name">Shoe 12</span>'
+                          '<meta itemprop="sku" content="S12">')
+    assert extract_product(page(body=rated), "https://shop.example/c/shoes") is None  # one card a bit richer
 
 
 def test_product_page_with_related_product_cards_alike():

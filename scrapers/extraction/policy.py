@@ -45,6 +45,7 @@ CONTENT_TYPES = frozenset({
 NESTED_SUBJECT = ("mainEntity", "itemReviewed", "itemOffered", "about")
 LIST_PRICE_TYPES = ("listprice", "strikethroughprice", "msrp", "srp")
 IN_STOCK = frozenset({"in_stock", "limited", "preorder", "backorder"})
+LISTING_MARGIN = 2  # the page's own product says at least this many things more than a card
 GTIN_KEYS = ("gtin", "gtin14", "gtin13", "gtin12", "gtin8", "isbn")
 
 
@@ -169,7 +170,7 @@ def main_product(nodes: list[Any], page_url: str, *, about_content: bool = False
     here = [c for c in offered if not url_of(c.get("url"))]  # cards link elsewhere; the page's product need not
     if len(here) == 1:
         return here[0], _variants(here[0])
-    if len(offered) >= 3 and _richness(offered[0]) <= _richness(offered[1]):
+    if len(offered) >= 3 and _richness(offered[0]) < _richness(offered[1]) + LISTING_MARGIN:
         return None  # a listing: several products alike, none of them the page
     main = offered[0] if offered else found[0]
     return main, _variants(main)
