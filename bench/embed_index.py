@@ -30,7 +30,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline import layout  # noqa: E402
-from pipeline.index import exact_neighbours, normalise, tune_annoy  # noqa: E402
+from pipeline.ann import AnnoyIndex, exact_neighbours, normalise  # noqa: E402
 from pipeline.lake import Lake, sha256_bytes  # noqa: E402
 
 DATASET = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "fashion-products" / "images"
@@ -174,31 +174,32 @@ def bench_annoy(
         brute_single_1t_qps = len(single) / _best_of(1, lambda: [nn.kneighbors(q[None], 10) for q in single])
 
     start = time.perf_counter()
-    index, tuning = tune_annoy(data, target, sample=sample, tree_candidates=trees)
+    index, tuning = AnnoyIndex.tune(data, target, sample=sample, tree_candidates=trees)
+    n_trees, search_k = tuning.params["n_trees"], tuning.params["search_k"]
     tune_s = time.perf_counter() - start
 
     def evaluate(search_k: int) -> tuple[float, float]:
         t0 = time.perf_counter()
-        found = [index.get_nns_by_vector(q, 10, search_k=search_k) for q in queries]
+        found = [index.annoy.get_nns_by_vector(q, 10, search_k=search_k) for q in queries]
         qps = n_queries / (time.perf_counter() - t0)
         return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])), qps
 
-    recall, qps = evaluate(tuning.search_k)
+    recall, qps = evaluate(search_k)
     sweep = []
     for factor in factors:
-        sk = max(10, int(tuning.search_k * factor))
+        sk = max(10, int(search_k * factor))
         r, q = evaluate(sk)
         sweep.append({"search_k": sk, "recall_at_10": round(r, 4), "qps": round(q, 1),
                       "x_brute_single": round(q / brute_single_qps, 2), "x_brute_batched": round(q / brute_batched_qps, 2)})
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "index.ann")
-        index.save(path)
+        index.save(Path(path))
         size = os.path.getsize(path)
     return {
         "data": label,
         "queries": n_queries,
-        "n_trees": tuning.n_trees,
-        "search_k": tuning.search_k,
+        "n_trees": n_trees,
+        "search_k": search_k,
         "build_s (chosen n_trees)": round(tuning.build_s, 2),
         "tuning_s (all candidates + recall measurement)": round(tune_s, 1),
         "index_mb": round(size / 2**20, 1),

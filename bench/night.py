@@ -378,7 +378,7 @@ def annoy_at_scale(vectors: Any) -> dict[str, Any]:
     import numpy as np
     from embed_index import bench_annoy
 
-    from pipeline.index import normalise
+    from pipeline.ann import normalise
 
     rng = np.random.default_rng(0)
     order = rng.permutation(len(vectors))

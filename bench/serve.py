@@ -89,8 +89,8 @@ def build_release(lake: Lake, n: int, seed: int = 0) -> tuple[str, list[bytes]]:
     attributes.write(lake, pa.table(columns), model_version=MODEL_VERSION)
     attributes_uri = lake.uri(attributes.prefix(model_version=MODEL_VERSION))
     items_uri = lake.uri(schemas.ITEMS.prefix())
-    index_uri = build_index(lake, items_uri, MODEL_VERSION, "bench-serve")
-    return publish_release(lake, items_uri, attributes_uri, index_uri, MODEL_VERSION, "bench-serve"), photos
+    index_uri = build_index(lake, items_uri, MODEL_VERSION, "bench-serve", recall_target=0.95, kind="annoy")
+    return publish_release(lake, attributes_uri, index_uri, MODEL_VERSION, "bench-serve", retention=5), photos
 
 
 def _free_port() -> int:

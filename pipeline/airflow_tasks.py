@@ -95,23 +95,28 @@ def embed(shard: dict) -> str:
 
 @task(trigger_rule="none_failed")  # also runs when no shard had new images to embed
 def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
+    from pipeline.config import settings
     from pipeline.index import build_index
     from pipeline.lake import open_lake
 
     print(f"{len(list(embedded))} embedding shards written this run")
-    return build_index(open_lake(), items_uri, model_version, _run_id())
+    s = settings()
+    return build_index(open_lake(), items_uri, model_version, _run_id(),
+                       recall_target=s.index_recall_target, kind=s.index_kind)
 
 
 @task
-def publish(items_uri: str, attributes_uri: str, index_uri: str, model_version: str) -> str:
+def publish(attributes_uri: str, index_uri: str, model_version: str) -> str:
+    from pipeline.config import settings
     from pipeline.lake import open_lake
     from pipeline.publish import publish_release
 
-    return publish_release(open_lake(), items_uri, attributes_uri, index_uri, model_version, _run_id())
+    return publish_release(open_lake(), attributes_uri, index_uri, model_version, _run_id(),
+                           retention=settings().release_retention)
 
 
 def tag_embed_index_publish(items_uri, model_version):
     """The shared tail of both catalog DAGs: tag → embed (mapped) → index → publish."""
     attributes = tag(items_uri, model_version)
     embedded = embed.expand(shard=plan_embedding(items_uri, model_version))
-    return publish(items_uri, attributes, index(items_uri, model_version, embedded), model_version)
+    return publish(attributes, index(items_uri, model_version, embedded), model_version)

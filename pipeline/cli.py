@@ -82,7 +82,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     from pipeline.index import build_index
 
     lake = _lake(args)
-    print(build_index(lake, _items_uri(args, lake), _model_version(args, lake), args.run_id))
+    s = settings()
+    print(build_index(lake, _items_uri(args, lake), _model_version(args, lake), args.run_id,
+                      recall_target=s.index_recall_target, kind=s.index_kind))
     return 0
 
 
@@ -94,7 +96,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     version = _model_version(args, lake)
     attributes = args.attributes or lake.uri(layout.table("attributes", model_version=version))
     index_uri = args.index or lake.uri(layout.staging(args.run_id, "index"))
-    print(publish_release(lake, _items_uri(args, lake), attributes, index_uri, version, args.run_id))
+    print(publish_release(lake, attributes, index_uri, version, args.run_id, retention=settings().release_retention))
     return 0
 
 
@@ -119,11 +121,12 @@ def _add_stage_commands(sub: argparse._SubParsersAction) -> None:
     for name, func, help_ in (
         ("tag", cmd_tag, "predict attributes for every item"),
         ("embed", cmd_embed, "embed items without an embedding for the model"),
-        ("index", cmd_index, "build the Annoy index into staging"),
+        ("index", cmd_index, "build the nearest-neighbour index (VITRINE_INDEX_KIND) into staging"),
         ("publish", cmd_publish, "publish a verified release and move latest.json"),
     ):
         p = stage(name, func, help_, run_id=name in ("index", "publish"))
-        p.add_argument("--items", help="items table URI (default: the lake's tables/items)")
+        if name != "publish":  # publish takes the items the index stage staged
+            p.add_argument("--items", help="items table URI (default: the lake's tables/items)")
         p.add_argument("--model-version", help="model version (default: production)")
         if name == "embed":
             p.add_argument("--shards", type=int, default=1)

@@ -1,4 +1,4 @@
-"""The consumer library: load a published release (contract §5) and query it.
+"""The consumer library: load a published release (README, "The release") and query it.
 
     from pipeline.client import Release
     release = Release.latest(lake)             # or Release.load(lake, "20260101T000000Z-1a2b3c4d")
@@ -8,7 +8,8 @@
 
 Files are downloaded once into ``$VITRINE_HOME/cache/releases/`` and checked against the
 manifest's sha256 before they are used (a mismatch raises ``CorruptReleaseError`` and nothing
-corrupt stays in the cache); the Annoy index is memory-mapped. Every result is a dict with
+corrupt stays in the cache); the index (:mod:`pipeline.ann`, the kind the manifest names) is
+memory-mapped. Every result is a dict with
 ``item_id``, ``title``, ``image_key``, ``offers``, ``attributes`` ({name: {value,
 confidence}}) and ``distance`` (angular: ``sqrt(2 - 2 cos)``).
 """
@@ -25,13 +26,9 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import layout
+from pipeline import ann, layout
 from pipeline.config import settings
 from pipeline.lake import Lake, LakeError, open_lake, sha256_file
-
-INDEX_FILE = "index.ann"
-ITEMS_FILE = "items.parquet"
-ATTRIBUTES_FILE = "attributes.parquet"
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +45,17 @@ class Release:
     """One verified, locally cached release, ready to query."""
 
     def __init__(self, lake: Lake, manifest: dict, directory: Path):
-        from annoy import AnnoyIndex
-
         self.lake = lake
         self.manifest = manifest
         self.directory = directory
-        self.index = AnnoyIndex(int(manifest["dim"]), manifest["metric"])
-        self.index.load(str(directory / INDEX_FILE))  # memory-mapped
-        self.items = pq.read_table(directory / ITEMS_FILE)
-        self.attributes = pq.read_table(directory / ATTRIBUTES_FILE)
-        if self.index.get_n_items() != self.items.num_rows:
+        entry = index_entry(manifest)
+        self.index = ann.load(entry, directory / ann.kind_of(entry["kind"]).file_name, int(manifest["dim"]))
+        self.items = pq.read_table(directory / layout.ITEMS_FILE)
+        self.attributes = pq.read_table(directory / layout.ATTRIBUTES_FILE)
+        if len(self.index) != self.items.num_rows:
             raise CorruptReleaseError(
-                f"release {self.release_id}: index has {self.index.get_n_items()} items, "
-                f"items.parquet {self.items.num_rows}"
+                f"release {self.release_id}: index has {len(self.index)} items, "
+                f"{layout.ITEMS_FILE} {self.items.num_rows}"
             )
         self._annoy_id = {item: i for i, item in enumerate(self.items.column("item_id").to_pylist())}
         self._attr_row = {item: i for i, item in enumerate(self.attributes.column("item_id").to_pylist())}
@@ -81,7 +76,7 @@ class Release:
         """A release by id: downloaded (or taken from the cache) and verified."""
         release_id = _checked_name(release_id, "release id")
         prefix = layout.release_prefix(release_id)
-        manifest_key = f"{prefix}/manifest.json"
+        manifest_key = layout.manifest_key(release_id)
         if not lake.exists(manifest_key):
             raise ReleaseError(f"release {release_id} not found (no {lake.uri(manifest_key)})")
         try:
@@ -126,16 +121,16 @@ class Release:
     def neighbours(self, item_id: str, k: int = 10) -> list[tuple[int, float]]:
         """``(annoy_id, distance)`` of the k items nearest a catalog item, itself excluded."""
         annoy_id = self._id_of(item_id)
-        ids, dists = self.index.get_nns_by_item(annoy_id, k + 1, search_k=self._search_k(k + 1), include_distances=True)
+        ids, dists = self.index.query_item(annoy_id, k + 1)
         return [(i, d) for i, d in zip(ids, dists) if i != annoy_id][:k]
 
     def neighbours_of_vector(self, vector: np.ndarray, k: int = 10) -> list[tuple[int, float]]:
         """``(annoy_id, distance)`` of the k items nearest an embedding (normalised here)."""
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if vector.shape[0] != self.index.f:
-            raise ValueError(f"vector has dimension {vector.shape[0]}, the release's index {self.index.f}")
+        if vector.shape[0] != self.index.dim:
+            raise ValueError(f"vector has dimension {vector.shape[0]}, the release's index {self.index.dim}")
         vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        ids, dists = self.index.get_nns_by_vector(vector, k, search_k=self._search_k(k), include_distances=True)
+        ids, dists = self.index.query_vector(vector, k)
         return list(zip(ids, dists))
 
     def similar_to_image(self, path: str | Path, k: int = 10, model: Any | None = None) -> list[dict]:
@@ -159,10 +154,6 @@ class Release:
 
             self._model = load_model(self.lake, self.model_version)
         return self._model
-
-    def _search_k(self, n: int) -> int:
-        """The tuned search_k (tuned asking for 11 neighbours: 10 + the item), scaled for larger n."""
-        return int(self.manifest.get("search_k", -1)) * max(1, -(-n // 11))
 
     def _id_of(self, item_id: str) -> int:
         try:
@@ -213,9 +204,14 @@ def _manifest_files(where: str, manifest: Any, release_id: str) -> dict[str, dic
     """The manifest's ``files`` after checking every name, size and digest is well-formed."""
     if not isinstance(manifest, dict) or manifest.get("release_id") != release_id:
         raise CorruptReleaseError(f"{where} is not the manifest of release {release_id}")
+    try:
+        index_file = ann.kind_of(index_entry(manifest)["kind"]).file_name
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptReleaseError(f"{where}: {exc}") from None
     files = manifest.get("files")
-    if not isinstance(files, dict) or not {INDEX_FILE, ITEMS_FILE, ATTRIBUTES_FILE} <= set(files):
-        raise CorruptReleaseError(f"{where} does not list {INDEX_FILE}, {ITEMS_FILE} and {ATTRIBUTES_FILE}")
+    needed = (index_file, layout.ITEMS_FILE, layout.ATTRIBUTES_FILE)
+    if not isinstance(files, dict) or not set(needed) <= set(files):
+        raise CorruptReleaseError(f"{where} does not list {', '.join(needed[:2])} and {needed[2]}")
     for name, expected in files.items():
         try:
             layout.safe_name(name, f"{where}: file name")
@@ -225,6 +221,18 @@ def _manifest_files(where: str, manifest: Any, release_id: str) -> dict[str, dic
                 and isinstance(expected.get("sha256"), str) and len(expected["sha256"]) == 64):
             raise CorruptReleaseError(f"{where}: file {name!r} has no valid size and sha256")
     return files
+
+
+def index_entry(manifest: dict) -> dict[str, Any]:
+    """The manifest's ``index`` entry; releases published before it existed are Annoy indexes
+    described by the top-level ``metric``/``n_trees``/``search_k``."""
+    entry = manifest.get("index")
+    if entry is None:
+        params = {"metric": manifest["metric"], "n_trees": manifest["n_trees"], "search_k": manifest.get("search_k", -1)}
+        return {"kind": "annoy", "params": params}
+    if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+        raise ValueError(f"index entry {str(entry)[:200]!r} has no kind")
+    return entry
 
 
 def _cache_directory(root: Path, *names: str) -> Path:
@@ -291,8 +299,9 @@ def cmd_release_show(args: argparse.Namespace) -> int:
     print(f"  created_at    {m['created_at']}")
     print(f"  model_version {m['model_version']}")
     print(f"  items         {m['n_items']}")
-    print(f"  index         {m['metric']}, dim {m['dim']}, n_trees {m['n_trees']}, "
-          f"search_k {m.get('search_k')}, recall@10 {m['recall_at_10']}")
+    entry = index_entry(m)
+    params = ", ".join(f"{k} {v}" for k, v in sorted(entry["params"].items()))
+    print(f"  index         {entry['kind']}: dim {m['dim']}, {params}, recall@10 {m['recall_at_10']}")
     print("  files (verified)")
     for name, f in sorted(m["files"].items()):
         print(f"    {name:<20} {f['bytes']:>12} bytes  sha256 {f['sha256']}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,9 +20,9 @@ class Settings:
     image_size: int = 96
     embed_batch_size: int = 64
     dedup_max_distance: int = 8
-    annoy_recall_target: float = 0.95
+    index_kind: str = "annoy"  # a kind of pipeline.ann.KINDS
+    index_recall_target: float = 0.95
     release_retention: int = 5
-    extra: dict = field(default_factory=dict)
 
     @property
     def airflow_home(self) -> Path:
@@ -52,7 +52,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         image_size=int(env.get("VITRINE_IMAGE_SIZE", 96)),
         embed_batch_size=int(env.get("VITRINE_EMBED_BATCH_SIZE", 64)),
         dedup_max_distance=int(env.get("VITRINE_DEDUP_MAX_DISTANCE", 8)),
-        annoy_recall_target=float(env.get("VITRINE_ANNOY_RECALL_TARGET", 0.95)),
+        index_kind=env.get("VITRINE_INDEX_KIND") or "annoy",
+        # VITRINE_ANNOY_RECALL_TARGET: the name before index kinds existed, still read
+        index_recall_target=float(
+            env.get("VITRINE_INDEX_RECALL_TARGET") or env.get("VITRINE_ANNOY_RECALL_TARGET") or 0.95
+        ),
         release_retention=int(env.get("VITRINE_RELEASE_RETENTION", 5)),
     )
 

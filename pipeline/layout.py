@@ -1,7 +1,9 @@
-"""Where things live in the lake: the one place that spells out key layouts.
+"""Where things live: the one place that spells out key layouts and file names.
 
-Tables are Hive-partitioned Parquet under ``tables/<table>/`` (contract §6); releases follow
-contract §5. Every stage builds keys through these helpers instead of formatting strings.
+Tables are Hive-partitioned Parquet under ``tables/<table>/`` (README, "Lake tables");
+releases are laid out as README "The release" says. Every stage builds keys through these
+helpers instead of formatting strings; the crawl process and the scrape stage agree on the
+files of a crawl's output folder through the ``CRAWL_*`` names.
 """
 from __future__ import annotations
 
@@ -14,6 +16,20 @@ MODELS = "models/attributes"
 PRODUCTION_MODEL = f"{MODELS}/production.json"
 STAGING = "staging"
 STATE = "state"
+
+# the files of a release (besides its index, whose name comes from the index kind: pipeline.ann)
+MANIFEST_FILE = "manifest.json"
+ITEMS_FILE = "items.parquet"
+ATTRIBUTES_FILE = "attributes.parquet"
+INDEX_STATS_FILE = "index.json"  # what the index stage measured, staged next to the index
+
+# the crawl process's output folder (VITRINE_OUTPUT) and the inputs the scrape stage leaves in it
+CRAWL_ITEMS = "items.jsonl"
+CRAWL_INVALID = "invalid.jsonl"
+CRAWL_STATS = "stats.json"
+CRAWL_UNCHANGED = "unchanged.json"
+KNOWN_IMAGES = "known_images.json"
+KNOWN_PAGES = "known_pages.json"
 
 
 def table(name: str, **partitions: str) -> str:
@@ -43,8 +59,17 @@ def safe_name(value: object, what: str) -> str:
     return value
 
 
+def safe_segment(value: str) -> str:
+    """Any string (a run id) as one path segment: characters outside ``[A-Za-z0-9._-]`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", value)
+
+
 def release_prefix(release_id: str) -> str:
     return f"{RELEASES}/{release_id}"
+
+
+def manifest_key(release_id: str) -> str:
+    return f"{release_prefix(release_id)}/{MANIFEST_FILE}"
 
 
 def model_prefix(version: str) -> str:
@@ -53,5 +78,4 @@ def model_prefix(version: str) -> str:
 
 def staging(run_id: str, stage: str) -> str:
     """Per-run scratch space for a stage; safe to overwrite on retry."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return f"{STAGING}/{safe}/{stage}"
+    return f"{STAGING}/{safe_segment(run_id)}/{stage}"

@@ -1,8 +1,8 @@
-"""Publish a release (contract §5): versioned prefix, verified files, ``latest.json`` last.
+"""Publish a release (README, "The release"): versioned prefix, verified files, ``latest.json`` last.
 
 Order of writes, each step idempotent so that a retry of the same run completes the same
-release: claim a release id for the run (stored in the run's staging) → upload
-``index.ann``, ``items.parquet``, ``attributes.parquet`` (files already uploaded intact by an
+release: claim a release id for the run (stored in the run's staging) → upload the index
+(``index.ann``), ``items.parquet``, ``attributes.parquet`` (files already uploaded intact by an
 earlier attempt are kept) → ``manifest.json`` → re-read every file and check size and
 sha256 → a ``releases`` table row → ``latest.json`` with a conditional write (compare-and-swap
 on its ETag; it only ever moves forward to a newer release id) → retention. A crash at any
@@ -21,16 +21,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import layout, schemas
-from pipeline.config import settings
+from pipeline import ann, layout, schemas
 from pipeline.embed import load_table
-from pipeline.index import INDEX_FILE, ITEMS_FILE, STATS_FILE
 from pipeline.lake import Lake, PreconditionFailed, sha256_file
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-ATTRIBUTES_FILE = "attributes.parquet"
 CAS_ATTEMPTS = 10
 
 
@@ -88,15 +84,16 @@ def _remote_matches(lake: Lake, key: str, expected: dict, tmp: Path) -> bool:
 
 def publish_release(
     lake: Lake,
-    items_uri: str,
     attributes_uri: str,
     index_uri: str,
     model_version: str,
     run_id: str,
     *,
+    retention: int,
     after_upload: Callable[[str], None] | None = None,
 ) -> str:
-    """Publish the staged index with its items and attributes; returns the release id.
+    """Publish the staged index with its items and attributes; returns the release id. Then
+    keep only the ``retention`` newest releases (:func:`apply_retention`).
 
     ``after_upload(key)`` is called after each release file is uploaded (tests use it to
     simulate a crash half-way).
@@ -104,7 +101,7 @@ def publish_release(
     claim = _claim_release(lake, run_id)
     release_id = claim["release_id"]
     prefix = layout.release_prefix(release_id)
-    manifest_key = f"{prefix}/{MANIFEST}"
+    manifest_key = layout.manifest_key(release_id)
     with tempfile.TemporaryDirectory(prefix="vitrine-publish-") as tmp_name:
         tmp = Path(tmp_name)
         if not (lake.exists(manifest_key) and _verify(lake, lake.read_json(manifest_key), tmp, quiet=True)):
@@ -126,7 +123,7 @@ def publish_release(
     moved = _advance_latest(lake, release_id)
     log.info("release %s complete (%d items); latest.json %s", release_id, manifest["n_items"],
              "now points to it" if moved else "kept on a newer release")
-    apply_retention(lake, settings().release_retention)
+    apply_retention(lake, retention)
     lake.delete_prefix(lake.key_of(index_uri).rstrip("/") + "/")
     return release_id
 
@@ -136,19 +133,22 @@ def _stage_files(
 ) -> dict:
     """Download/derive the release files into ``tmp`` and return the manifest for them."""
     staged = lake.key_of(index_uri).rstrip("/")
-    if not lake.exists(f"{staged}/{STATS_FILE}"):
-        raise PublishError(f"no complete index staged at {index_uri} (missing {STATS_FILE})")
-    stats = lake.read_json(f"{staged}/{STATS_FILE}")
+    stats_key = f"{staged}/{layout.INDEX_STATS_FILE}"
+    if not lake.exists(stats_key):
+        raise PublishError(f"no complete index staged at {index_uri} (missing {layout.INDEX_STATS_FILE})")
+    stats = lake.read_json(stats_key)
     if stats["model_version"] != model_version:
         raise PublishError(f"index at {index_uri} is for model {stats['model_version']}, not {model_version}")
-    lake.get_file(f"{staged}/{INDEX_FILE}", tmp / INDEX_FILE)
-    lake.get_file(f"{staged}/{ITEMS_FILE}", tmp / ITEMS_FILE)
-    items = lake.read_parquet(f"{staged}/{ITEMS_FILE}", columns=["item_id"])
+    index_file = ann.kind_of(stats["index"]["kind"]).file_name
+    names = (index_file, layout.ITEMS_FILE, layout.ATTRIBUTES_FILE)
+    lake.get_file(f"{staged}/{index_file}", tmp / index_file)
+    lake.get_file(f"{staged}/{layout.ITEMS_FILE}", tmp / layout.ITEMS_FILE)
+    items = lake.read_parquet(f"{staged}/{layout.ITEMS_FILE}", columns=["item_id"])
     tagged = load_table(lake, attributes_uri)
     if tagged is None:
         raise PublishError(f"no attributes table at {attributes_uri}")
     attributes = release_attributes(tagged, items.column("item_id").combine_chunks())
-    pq.write_table(attributes, tmp / ATTRIBUTES_FILE, compression="zstd")
+    pq.write_table(attributes, tmp / layout.ATTRIBUTES_FILE, compression="zstd")
     return {
         "release_id": claim["release_id"],
         "created_at": claim["created_at"],
@@ -160,7 +160,8 @@ def _stage_files(
         "n_trees": stats["n_trees"],
         "search_k": stats["search_k"],
         "recall_at_10": stats["recall_at_10"],
-        "files": {name: _local_sha(tmp / name) for name in (INDEX_FILE, ITEMS_FILE, ATTRIBUTES_FILE)},
+        "index": stats["index"],
+        "files": {name: _local_sha(tmp / name) for name in names},
     }
 
 
@@ -181,14 +182,14 @@ def _write_release_row(lake: Lake, manifest: dict) -> None:
                                     "recall_at_10")},
         "created_at": datetime.fromisoformat(manifest["created_at"]),
         "bytes": sum(f["bytes"] for f in manifest["files"].values()),
-        "manifest": f"{layout.release_prefix(manifest['release_id'])}/{MANIFEST}",
+        "manifest": layout.manifest_key(manifest["release_id"]),
     }
     schemas.RELEASES.write(lake, [row], release_id=manifest["release_id"])
 
 
 def _advance_latest(lake: Lake, release_id: str) -> bool:
     """Point latest.json at ``release_id`` unless it already points to a newer one (CAS loop)."""
-    body = {"release_id": release_id, "manifest": f"{layout.release_prefix(release_id)}/{MANIFEST}"}
+    body = {"release_id": release_id, "manifest": layout.manifest_key(release_id)}
     for _ in range(CAS_ATTEMPTS):
         try:
             if not lake.exists(layout.LATEST):
@@ -219,7 +220,7 @@ def apply_retention(lake: Lake, keep: int) -> list[str]:
         return []
     latest = lake.read_json(layout.LATEST)["release_id"]
     releases = list_releases(lake)
-    complete = [r for r in releases if lake.exists(f"{layout.release_prefix(r)}/{MANIFEST}")]
+    complete = [r for r in releases if lake.exists(layout.manifest_key(r))]
     kept = set(complete[-keep:]) | {latest} | {r for r in releases if r > latest}
     doomed = [r for r in releases if r not in kept]
     for release_id in doomed:

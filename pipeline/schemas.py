@@ -147,8 +147,7 @@ class Table:
 
 def partition_value(value: Any) -> str:
     """How a partition value is spelled in a key (dates as ISO, other characters made safe)."""
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+    return layout.safe_segment(value.isoformat() if hasattr(value, "isoformat") else str(value))
 
 
 def money(value: Any) -> Decimal | None:

@@ -50,7 +50,7 @@ def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str,
               pages: dict[str, str] | None = None) -> CrawlOutput:
     """``scrapy crawl <platform>`` for one retailer in a subprocess; returns what it wrote.
     ``known``: image URL → what is stored for it; ``pages``: page URL → when it was scraped."""
-    known_path, pages_path = workdir / "known_images.json", workdir / "known_pages.json"
+    known_path, pages_path = workdir / layout.KNOWN_IMAGES, workdir / layout.KNOWN_PAGES
     known_path.write_text(json.dumps(known))
     pages_path.write_text(json.dumps(pages or {}))
     cmd = [
@@ -68,12 +68,12 @@ def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str,
         for line in proc.stdout:
             tail.append(line)
             print(f"[scrapy {retailer.name}] {line}", end="", flush=True)
-    stats_path = workdir / "stats.json"
+    stats_path = workdir / layout.CRAWL_STATS
     if proc.returncode != 0 or not stats_path.exists():
         raise ScrapeError(f"crawl of {retailer.name} failed (exit {proc.returncode}):\n{''.join(tail)}")
-    unchanged_path = workdir / "unchanged.json"
+    unchanged_path = workdir / layout.CRAWL_UNCHANGED
     unchanged = frozenset(json.loads(unchanged_path.read_text())) if unchanged_path.exists() else frozenset()
-    return CrawlOutput(_jsonl(workdir / "items.jsonl"), _jsonl(workdir / "invalid.jsonl"),
+    return CrawlOutput(_jsonl(workdir / layout.CRAWL_ITEMS), _jsonl(workdir / layout.CRAWL_INVALID),
                        json.loads(stats_path.read_text()), unchanged)
 
 

@@ -20,9 +20,11 @@ from scrapy.extensions.httpcache import FilesystemCacheStorage
 from scrapy.logformatter import LogFormatter
 from scrapy.statscollectors import MemoryStatsCollector
 
+from pipeline import layout
+
 
 class CrawlReport:
-    """Writes ``invalid.jsonl`` (one line per dropped item) and ``stats.json`` on close."""
+    """Writes ``invalid.jsonl`` (one line per dropped item) and ``stats.json`` on close (names: :mod:`pipeline.layout`)."""
 
     def __init__(self, crawler: Any, out: Path):
         self.crawler = crawler
@@ -46,13 +48,13 @@ class CrawlReport:
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / "invalid.jsonl", "w") as fh:
+        with open(self.out / layout.CRAWL_INVALID, "w") as fh:
             for row in self.invalid:
                 fh.write(json.dumps(row) + "\n")
         stats = {k: (v.isoformat() if isinstance(v, datetime) else v)
                  for k, v in self.crawler.stats.get_stats().items()}
         stats["finish_reason"] = reason
-        (self.out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True, default=str))
+        (self.out / layout.CRAWL_STATS).write_text(json.dumps(stats, indent=1, sort_keys=True, default=str))
 
 
 class QuietLogFormatter(LogFormatter):

@@ -92,8 +92,8 @@ def publish(lake: Lake, items_uri: str, version: str, run_id: str) -> str:
     for shard in plan_shards(lake, items_uri, version, max_shards=1, min_shard_images=1):
         embed_shard(lake, shard)
     attributes_uri = tag_items(lake, items_uri, version)
-    index_uri = build_index(lake, items_uri, version, run_id)
-    return publish_release(lake, items_uri, attributes_uri, index_uri, version, run_id)
+    index_uri = build_index(lake, items_uri, version, run_id, recall_target=0.95, kind="annoy")
+    return publish_release(lake, attributes_uri, index_uri, version, run_id, retention=5)
 
 
 def demo_release(lake: Lake, model_and_vocab, n: int = 60, seed: int = 0, run_id: str = "app-1") -> DemoRelease:

@@ -16,11 +16,11 @@ from pipeline.publish import publish_release
 MODEL = tiny_model()
 
 
-def _publish(lake, run_id: str = "run-1") -> str:
+def _publish(lake, run_id: str = "run-1", kind: str = "annoy") -> str:
     items_uri = write_catalog(lake, range(15))
     embed_all(lake, items_uri, MODEL)
-    index_uri = build_index(lake, items_uri, MODEL.version, run_id)
-    return publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, run_id)
+    index_uri = build_index(lake, items_uri, MODEL.version, run_id, recall_target=0.95, kind=kind)
+    return publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, run_id, retention=5)
 
 
 def test_queries_return_items_with_offers_and_attributes(lake, tmp_path):
@@ -43,12 +43,28 @@ def test_queries_return_items_with_offers_and_attributes(lake, tmp_path):
     by_image = release.similar_to_image(photo, k=3)  # the release's model, from the registry
     assert by_image[0]["item_id"] == "item-0009" and by_image[0]["distance"] < 1e-3
 
-    annoy_vector = release.index.get_item_vector(release._id_of("item-0004"))
-    assert release.similar_to_vector(annoy_vector, k=1)[0]["item_id"] == "item-0004"
+    stored_vector = release.index.vectors()[release._id_of("item-0004")]
+    assert release.similar_to_vector(stored_vector, k=1)[0]["item_id"] == "item-0004"
     with pytest.raises(ValueError, match="dimension"):
         release.similar_to_vector([1.0, 0.0], k=1)
     with pytest.raises(KeyError, match="nope"):
         release.similar("nope")
+
+
+def test_a_release_with_another_index_kind_is_queried_through_the_same_seam(memory_lake, tmp_path):
+    """The exact (brute force) kind publishes and answers like Annoy: same neighbours on a
+    15-item catalog, where Annoy's tuned search is exhaustive."""
+    annoy = Release.load(memory_lake, _publish(memory_lake, "run-a"), cache_dir=tmp_path)
+    exact_id = _publish(memory_lake, "run-e", kind="exact")
+    exact = Release.load(memory_lake, exact_id, cache_dir=tmp_path)
+    assert exact.manifest["index"] == {"kind": "exact", "params": {"metric": "angular"}}
+    assert set(exact.manifest["files"]) == {"index.npy", "items.parquet", "attributes.parquet"}
+    assert annoy.manifest["index"]["kind"] == "annoy" and "index.ann" in annoy.manifest["files"]
+    for item in ("item-0002", "item-0011"):
+        got = [(r["item_id"], r["distance"]) for r in exact.similar(item, k=4)]
+        want = [(r["item_id"], r["distance"]) for r in annoy.similar(item, k=4)]
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert [d for _, d in got] == pytest.approx([d for _, d in want], abs=1e-4)
 
 
 def test_corrupted_file_in_s3_is_detected(s3_lake, tmp_path):

@@ -32,8 +32,8 @@ def _crash_after(n: int):
 def _publish(lake, run_id: str, n_items: int = 12, **kw) -> str:
     items_uri = write_catalog(lake, range(n_items))
     embed_all(lake, items_uri, MODEL)
-    index_uri = build_index(lake, items_uri, MODEL.version, run_id)
-    return publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, run_id, **kw)
+    index_uri = build_index(lake, items_uri, MODEL.version, run_id, recall_target=0.95, kind="annoy")
+    return publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, run_id, retention=5, **kw)
 
 
 def test_full_publish(any_lake, tmp_path):
@@ -43,6 +43,8 @@ def test_full_publish(any_lake, tmp_path):
 
     assert lake.read_json(layout.LATEST) == {"release_id": release_id, "manifest": f"{prefix}/manifest.json"}
     manifest = lake.read_json(f"{prefix}/manifest.json")
+    assert manifest["index"] == {"kind": "annoy", "params": {"metric": manifest["metric"], "n_trees": manifest["n_trees"],
+                                                             "search_k": manifest["search_k"]}}
     for field in ("release_id", "created_at", "model_version", "n_items", "dim", "metric", "n_trees", "recall_at_10"):
         assert field in manifest
     assert manifest["n_items"] == 12 and manifest["dim"] == MODEL.embedding_dim
@@ -72,12 +74,12 @@ def test_crash_mid_publish_keeps_latest_and_retry_completes(any_lake, tmp_path):
 
     items_uri = lake.uri(layout.table("items"))
     index_uri = lake.uri(layout.staging("run-2", "index"))
-    second = publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, "run-2")
+    second = publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, "run-2", retention=5)
     assert second > first and lake.read_json(layout.LATEST)["release_id"] == second
     assert len(Release.latest(lake, cache_dir=tmp_path / "c2")) == 14
     assert list_releases(lake) == [first, second]
     # a retry after success finds the release complete (staging is gone) and changes nothing
-    assert publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, "run-2") == second
+    assert publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, "run-2", retention=5) == second
 
 
 def test_crash_before_manifest_verification_is_detected_and_repaired(lake):
@@ -88,10 +90,10 @@ def test_crash_before_manifest_verification_is_detected_and_repaired(lake):
     release_id = list_releases(lake)[0]
     lake.write_bytes(f"{layout.release_prefix(release_id)}/items.parquet", b"garbage")
     with pytest.raises(PublishError, match="no complete index staged"):  # staging was never cleaned
-        publish_release(lake, "unused", "unused", lake.uri("staging/nope/index"), MODEL.version, run)
+        publish_release(lake, "unused", lake.uri("staging/nope/index"), MODEL.version, run, retention=5)
     index_uri = lake.uri(layout.staging(run, "index"))
     items_uri = lake.uri(layout.table("items"))
-    assert publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, run) == release_id
+    assert publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, run, retention=5) == release_id
     assert lake.read_json(layout.LATEST)["release_id"] == release_id
 
 
@@ -116,8 +118,8 @@ def test_latest_only_moves_forward(lake):
     # a late retry of the older run must not move latest.json back
     lake.delete(f"{layout.release_prefix(older)}/manifest.json")
     items_uri = write_catalog(lake, range(12))
-    index_uri = build_index(lake, items_uri, MODEL.version, "run-a")
-    assert publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, "run-a") == older
+    index_uri = build_index(lake, items_uri, MODEL.version, "run-a", recall_target=0.95, kind="annoy")
+    assert publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, "run-a", retention=5) == older
     assert lake.read_json(layout.LATEST)["release_id"] == newer
 
 
@@ -173,10 +175,10 @@ def test_large_release_files_go_multipart_and_verify(s3_lake, monkeypatch, tmp_p
     attributes = s3_lake.uri(color.write(s3_lake, [{"item_id": i, "color": "red", "color_confidence": 0.9}
                                                    for i in ids[:5]], model_version="big"))
     items_uri = s3_lake.uri(schemas.ITEMS.prefix())
-    index_uri = build_index(s3_lake, items_uri, "big", "run-big")
+    index_uri = build_index(s3_lake, items_uri, "big", "run-big", recall_target=0.95, kind="annoy")
     with pytest.raises(PublishError, match="no attributes table"):
-        publish_release(s3_lake, items_uri, s3_lake.uri("tables/attributes/none"), index_uri, "big", "run-big")
-    release_id = publish_release(s3_lake, items_uri, attributes, index_uri, "big", "run-big")
+        publish_release(s3_lake, s3_lake.uri("tables/attributes/none"), index_uri, "big", "run-big", retention=5)
+    release_id = publish_release(s3_lake, attributes, index_uri, "big", "run-big", retention=5)
 
     key = f"{layout.release_prefix(release_id)}/index.ann"
     assert s3_lake.info(key).size > 5 * 1024 * 1024

@@ -111,7 +111,7 @@ def test_filters_are_applied_before_ranking(client, demo_release, tmp_path):
     assert colors and set(colors) == {other}
     # exactly the nearest items of that color over all of them (not a filtered ANN top-k)
     published = Release.latest(demo_release.lake, cache_dir=tmp_path)
-    vectors = np.array([published.index.get_item_vector(i) for i in range(len(published))])
+    vectors = published.index.vectors()
     ids = published.items.column("item_id").to_pylist()
     table = published.attributes
     color_of = dict(zip(table.column("item_id").to_pylist(), table.column("color").to_pylist()))

@@ -113,7 +113,7 @@ def build_snapshot(lake: Lake, release_id: str, cache_dir: Path | None = None) -
         raise ValueError(f"model {model.version} embeds in {model.embedding_dim} dims, release {release_id} in "
                          f"{release.manifest['dim']}")
     n = len(release)
-    vectors = np.array([release.index.get_item_vector(i) for i in range(n)], np.float32).reshape(n, -1)
+    vectors = release.index.vectors().reshape(n, -1)
     attrs = release.attributes
     names = [c for c in attrs.column_names if f"{c}_confidence" in attrs.column_names]
     by_item = dict(zip(attrs.column("item_id").to_pylist(), range(attrs.num_rows)))

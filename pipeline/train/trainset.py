@@ -24,8 +24,7 @@ TABLE = "training_sets"
 
 
 def trainset_prefix(run_id: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return layout.table(TABLE, run=safe)
+    return layout.table(TABLE, run=layout.safe_segment(run_id))
 
 
 def _read(lake: Lake, name: str) -> pa.Table:

@@ -11,6 +11,7 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from pipeline import layout
 from pipeline.retailers import Retailer
 from scrapers.items import ProductItem
 
@@ -41,7 +42,7 @@ class RetailerSpider(scrapy.Spider):
         out = settings.get("VITRINE_OUTPUT")
         if out:
             feed = {"format": "jsonlines", "encoding": "utf-8", "overwrite": True}
-            settings.set("FEEDS", {str(Path(out) / "items.jsonl"): feed}, priority="spider")
+            settings.set("FEEDS", {str(Path(out) / layout.CRAWL_ITEMS): feed}, priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> "RetailerSpider":

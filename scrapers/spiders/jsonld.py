@@ -21,6 +21,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
+from pipeline import layout
 from scrapers.extraction import FIELDS, extract_product
 from scrapers.items import ProductItem
 from scrapers.spiders.base import RetailerSpider
@@ -173,7 +174,7 @@ class JsonLdSpider(RetailerSpider):
         out = self.crawler.settings.get("VITRINE_OUTPUT")
         if out:
             Path(out).mkdir(parents=True, exist_ok=True)
-            (Path(out) / "unchanged.json").write_text(json.dumps(sorted(self.unchanged)))
+            (Path(out) / layout.CRAWL_UNCHANGED).write_text(json.dumps(sorted(self.unchanged)))
 
     def parse_page(self, response: Response) -> Iterator[ProductItem | Request]:
         if not isinstance(response, TextResponse):
