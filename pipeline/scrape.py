@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import schemas
+from pipeline import layout, schemas
 from pipeline.config import REPO_ROOT
 from pipeline.lake import Lake
 from pipeline.retailers import Retailer
