@@ -1,82 +1,49 @@
 """Decoding lake images into model-ready batches (tf.data), shared by tagging and embedding.
 
-Decoding goes through Pillow, which handles every format the scrapers keep (JPEG incl. CMYK
-and progressive, PNG/WebP with alpha, palette, grayscale, GIF, BMP), applies EXIF orientation
-and decodes JPEGs at a reduced DCT scale when the target is much smaller (``draft``), which
-is several times faster than a full decode. Images are letterboxed onto a white square
-(catalog photos sit on white) and transparent pixels are composited on white.
+Decoding goes through the image gate (:mod:`pipeline.imagegate`, Pillow), which handles every
+format the scrapers keep (JPEG incl. CMYK and progressive, PNG/WebP with alpha, palette,
+grayscale, GIF, BMP), applies EXIF orientation and decodes JPEGs at a reduced DCT scale when
+the target is much smaller (``draft``), which is several times faster than a full decode.
+Images are letterboxed onto a white square (catalog photos sit on white) and transparent
+pixels are composited on white.
 """
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from pipeline.imagegate import WHITE, ImageRejected, decode_rgb, to_rgb
 from pipeline.lake import Lake
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-MAX_PIXELS = 64_000_000
-PAD_VALUE = 255
 S3_BATCHES_IN_FLIGHT = 8
 
 
-class ImageDecodeError(ValueError):
-    """The bytes are not an image we can decode (the message says why)."""
-
-
 def decode_bytes(data: bytes, image_size: int) -> np.ndarray:
-    """Image bytes → uint8 RGB array (image_size, image_size, 3), aspect kept, white padding."""
-    try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_PIXELS:
-            raise ImageDecodeError(f"too many pixels: {image.width}x{image.height}")
-        if image.format == "JPEG":
-            image.draft("RGB", (image_size, image_size))
-        return letterbox(ImageOps.exif_transpose(image), image_size)
-    except ImageDecodeError:
-        raise
-    except Exception as exc:  # PIL raises many types for corrupt/truncated/unknown data
-        raise ImageDecodeError(f"{type(exc).__name__}: {exc}") from exc
+    """Image bytes → uint8 RGB array (image_size, image_size, 3), aspect kept, white padding.
+
+    Raises :class:`~pipeline.imagegate.ImageRejected` for bytes the gate refuses."""
+    image, _, _ = decode_rgb(data, draft=image_size, exif=True)
+    return letterbox(image, image_size)
 
 
 def letterbox(image: Image.Image, image_size: int) -> np.ndarray:
     """An opened image → uint8 RGB (image_size, image_size, 3): resized, aspect kept, white padding."""
-    image = _to_rgb(image)
+    image = to_rgb(image)
     scale = image_size / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     image = image.resize(size, Image.Resampling.BILINEAR)
     if image.size == (image_size, image_size):
         return np.asarray(image, dtype=np.uint8)
-    canvas = Image.new("RGB", (image_size, image_size), (PAD_VALUE,) * 3)
+    canvas = Image.new("RGB", (image_size, image_size), (WHITE,) * 3)
     canvas.paste(image, ((image_size - image.width) // 2, (image_size - image.height) // 2))
     return np.asarray(canvas, dtype=np.uint8)
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
-        return image
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (PAD_VALUE,) * 4)
-        return Image.alpha_composite(background, image).convert("RGB")
-    return image.convert("RGB")
-
-
-def decode_image(data: "tf.Tensor", image_size: int) -> "tf.Tensor":
-    """tf.data helper: a scalar string tensor of bytes → float32 (S, S, 3) in [0, 255]."""
-    import tensorflow as tf
-
-    image = tf.numpy_function(lambda b: decode_bytes(bytes(b), image_size), [data], tf.uint8)
-    image.set_shape((image_size, image_size, 3))
-    return tf.cast(image, tf.float32)
 
 
 def inference_dataset(
@@ -106,9 +73,12 @@ def inference_dataset(
             try:
                 images.append(decode_bytes(lake.read_bytes(key_list[pos]), image_size))
                 positions.append(pos)
-            except (ImageDecodeError, FileNotFoundError) as exc:
+            except ImageRejected as exc:  # the gate's reason, as dedup records it
                 with lock:
-                    failed[pos] = f"{type(exc).__name__}: {exc}"
+                    failed[pos] = str(exc)
+            except FileNotFoundError as exc:
+                with lock:
+                    failed[pos] = f"missing from the lake: {exc}"
         pixels = np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.uint8)
         return np.asarray(positions, np.int64), pixels
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-PLATFORMS = ("shopify", "jsonld")
+from pipeline.platforms import PLATFORMS
+
 NAME_RE = re.compile(r"^[a-z0-9-]+$")
 DOMAIN_RE = re.compile(r"^[a-z0-9.-]+$")
 FIELDS = ("name", "platform", "base_url", "start_urls", "sitemap_urls", "allowed_domains",

@@ -22,10 +22,8 @@ from pipeline import layout, schemas
 from pipeline.config import REPO_ROOT
 from pipeline.lake import Lake
 from pipeline.retailers import Retailer
+from scrapers.images import CONTENT_REASONS
 
-# image rejections that depend on the bytes behind a URL: not fetched again next run
-CONTENT_REASONS = ("not an image", "corrupt", "truncated", "too many pixels", "too small", "too large",
-                   "noimageindex", "empty body")
 
 
 class ScrapeError(RuntimeError):
@@ -171,11 +169,6 @@ def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, product
         "rejected_reasons": dict(rejected), "image_bytes_new": s.get("vitrine/images/new_bytes", 0),
         "stats_json": json.dumps(s, sort_keys=True),
     }
-
-
-def reason_key(reason: str) -> str:
-    """The category of a reason, for counts (``"too small: 22x22"`` → ``too small``)."""
-    return reason.split(":", 1)[0].split(" (", 1)[0].strip()
 
 
 def summary(row: dict[str, Any]) -> str:

@@ -1,13 +1,17 @@
 """Image checks before anything is stored: sniff the bytes (never trust the extension or the
-Content-Type), read the size from the header and refuse decompression bombs before decoding,
-then decode once to refuse corrupt or truncated files."""
+Content-Type), then pass them through the image gate (:mod:`pipeline.imagegate`): the size
+from the header, decompression bombs refused before decoding, then one decode to refuse
+corrupt or truncated files."""
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
-from PIL import Image
+from pipeline.imagegate import MAX_PIXELS, ImageRejected, load, open_image
+
+# rejections that depend on the bytes behind a URL (this module, the image gate and the media
+# pipeline produce them): not fetched again next run
+CONTENT_REASONS = ("not an image", "corrupt", "truncated", "too many pixels", "too small", "too large",
+                   "noimageindex", "empty body")
 
 # magic bytes → (format name, file extension)
 SIGNATURES = (
@@ -18,15 +22,11 @@ SIGNATURES = (
 )
 
 
-class RejectedImage(ValueError):
-    """The bytes are not an acceptable image; the message is the recorded reason."""
-
-
 @dataclass(frozen=True)
 class Limits:
     min_width: int = 50
     min_height: int = 50
-    max_pixels: int = 50_000_000
+    max_pixels: int = MAX_PIXELS
     max_bytes: int = 20 * 1024 * 1024
     verify: bool = True  # decode fully to catch corrupt/truncated files
 
@@ -38,6 +38,11 @@ class ImageMeta:
     width: int
     height: int
     mode: str
+
+
+def reason_key(reason: str) -> str:
+    """The category of a rejection reason, for counts (``"too small: 22x22"`` → ``too small``)."""
+    return reason.split(":", 1)[0].split(" (", 1)[0].strip()
 
 
 def sniff(data: bytes) -> tuple[str, str] | None:
@@ -63,35 +68,19 @@ def describe(data: bytes) -> str:
 
 
 def inspect(data: bytes, limits: Limits = Limits()) -> ImageMeta:
-    """Check ``data`` and describe it, or raise :class:`RejectedImage` with the reason."""
+    """Check ``data`` and describe it, or raise :class:`ImageRejected` with the reason."""
     if not data:
-        raise RejectedImage("empty body")
+        raise ImageRejected("empty body")
     if len(data) > limits.max_bytes:
-        raise RejectedImage(f"too large: {len(data)} bytes")
+        raise ImageRejected(f"too large: {len(data)} bytes")
     sniffed = sniff(data)
     if sniffed is None:
-        raise RejectedImage(f"not an image ({describe(data)})")
+        raise ImageRejected(f"not an image ({describe(data)})")
     fmt, ext = sniffed
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=[fmt])  # parses the header only
-    except Image.DecompressionBombError as exc:
-        raise RejectedImage(f"too many pixels: {exc}") from exc
-    except Image.UnidentifiedImageError as exc:  # its message names a BytesIO address: keep reasons stable
-        raise RejectedImage(f"corrupt {fmt}: header cannot be parsed") from exc
-    except Exception as exc:
-        raise RejectedImage(f"corrupt {fmt}: {exc}") from exc
-    with img:
+    with open_image(data, formats=[fmt], max_pixels=limits.max_pixels) as img:  # the header only
         width, height = img.size
-        if width * height > limits.max_pixels:
-            raise RejectedImage(f"too many pixels: {width}x{height}")
         if width < limits.min_width or height < limits.min_height:
-            raise RejectedImage(f"too small: {width}x{height}")
+            raise ImageRejected(f"too small: {width}x{height}")
         if limits.verify:
-            try:
-                img.load()
-            except Exception as exc:
-                reason = "truncated" if "truncated" in str(exc) else "corrupt"
-                raise RejectedImage(f"{reason} {fmt}: {exc}") from exc
+            load(img)
         return ImageMeta(fmt, ext, width, height, img.mode)

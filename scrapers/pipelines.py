@@ -21,8 +21,8 @@ from scrapy.utils.asyncio import run_in_thread
 
 from pipeline import layout
 from pipeline.lake import SCHEMES, Lake
-from pipeline.scrape import reason_key
-from scrapers.images import Limits, RejectedImage, inspect
+from pipeline.imagegate import ImageRejected
+from scrapers.images import Limits, inspect, reason_key
 from scrapers.items import InvalidProduct, validate
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class LakeImagesPipeline(FilesPipeline):
             return rejected(request.url, "noimageindex")
         try:
             stored = await run_in_thread(self._check_and_store, response.body)
-        except RejectedImage as exc:
+        except ImageRejected as exc:
             return rejected(request.url, str(exc))
         self.inc_stats("downloaded")
         return {"url": request.url, "path": stored["image_key"], "checksum": stored["sha256"], **stored}

@@ -3,6 +3,8 @@ its own crawl; ``pipeline.scrape`` passes VITRINE_RETAILER, FILES_STORE (the lak
 VITRINE_OUTPUT on the command line."""
 import os
 
+from pipeline.imagegate import MAX_PIXELS
+
 BOT_NAME = "vitrine"
 SPIDER_MODULES = ["scrapers.spiders"]
 NEWSPIDER_MODULE = "scrapers.spiders"
@@ -60,7 +62,7 @@ EXTENSIONS = {"scrapers.extensions.CrawlReport": 500, "scrapers.extensions.Freez
 MEDIA_ALLOW_REDIRECTS = True  # redirects still pass the offsite and private-address checks
 IMAGES_MIN_WIDTH = 50
 IMAGES_MIN_HEIGHT = 50
-IMAGES_MAX_PIXELS = 50_000_000  # decompression bombs are refused from the header, before decoding
+IMAGES_MAX_PIXELS = MAX_PIXELS  # the image gate's cap: bombs are refused from the header, before decoding
 IMAGES_MAX_BYTES = 20 * 1024 * 1024
 IMAGES_VERIFY_DECODE = True
 

@@ -13,7 +13,8 @@ from PIL import Image
 from serve_fixtures import embed_all, garment_png, tiny_model, write_catalog
 
 from pipeline import embed, layout, schemas
-from pipeline.imageio import ImageDecodeError, decode_bytes
+from pipeline.imagegate import ImageRejected
+from pipeline.imageio import decode_bytes
 
 
 def _encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -48,14 +49,14 @@ def test_decode_handles_real_world_formats():
 
 
 def test_decode_rejects_bad_input_with_reason():
-    with pytest.raises(ImageDecodeError, match="UnidentifiedImageError"):
+    with pytest.raises(ImageRejected, match="not an image"):
         decode_bytes(b"<html>not an image</html>", 16)
-    with pytest.raises(ImageDecodeError, match="too many pixels"):
+    with pytest.raises(ImageRejected, match="too many pixels"):
         decode_bytes(_png_claiming(10000, 10000), 16)
-    with pytest.raises(ImageDecodeError, match="DecompressionBomb"):
+    with pytest.raises(ImageRejected, match="too many pixels"):
         decode_bytes(_png_claiming(30000, 30000), 16)
     truncated = _encode(Image.new("RGB", (64, 64), (1, 2, 3)), "JPEG")[:200]
-    with pytest.raises(ImageDecodeError):
+    with pytest.raises(ImageRejected):
         decode_bytes(truncated, 16)
 
 
@@ -86,8 +87,8 @@ def test_embed_is_sharded_incremental_and_idempotent(lake, monkeypatch):
 
     rejects = schemas.EMBEDDING_REJECTS.read(lake, model_version=model.version)
     assert rejects.column("item_id").to_pylist() == ["item-0005"]
-    assert rejects.column("reason")[0].as_py() == "image_decode_error"
-    assert "UnidentifiedImageError" in rejects.column("detail")[0].as_py()
+    assert rejects.column("reason")[0].as_py() == "not_an_image"
+    assert "unrecognised format" in rejects.column("detail")[0].as_py()
 
     # nothing left to do; a retried shard is a no-op returning the same part
     assert embed.plan_shards(lake, items_uri, model.version, max_shards=3, min_shard_images=4) == []

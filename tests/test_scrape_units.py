@@ -15,11 +15,12 @@ from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 
 from pipeline.demo_shop.catalog import synthetic_catalog, transcode
-from pipeline.demo_shop.storefronts import png_header_bomb
+from pipeline.demo_shop.storefronts.base import png_header_bomb
+from pipeline.imagegate import ImageRejected
 from pipeline.retailers import Retailer
 from pipeline import schemas
 from pipeline.scrape import CrawlOutput, build_tables, known_images
-from scrapers.images import Limits, RejectedImage, inspect
+from scrapers.images import Limits, inspect
 from scrapers.middlewares import BackoffRetryMiddleware, PrivateNetworkMiddleware, retry_after_seconds
 
 
@@ -49,7 +50,7 @@ def test_accepts_real_images_in_their_own_format(photo, fmt, expected):
     (lambda d: d + b"\0" * 2_000_000, "too large"),
 ])
 def test_rejects_by_sniffing_and_header_before_decoding(photo, make, reason):
-    with pytest.raises(RejectedImage) as err:
+    with pytest.raises(ImageRejected) as err:
         inspect(make(photo), Limits(max_bytes=1_000_000))
     assert str(err.value).startswith(reason)
     assert " at 0x" not in str(err.value)  # reasons are grouped by analysts: no object addresses
@@ -59,7 +60,7 @@ def test_bomb_is_refused_without_decoding():
     # a 30000x30000 RGB PNG would need 2.7 GB decoded; the header alone is 100 bytes
     bomb = png_header_bomb(30000, 30000)
     assert len(bomb) < 200
-    with pytest.raises(RejectedImage, match="too many pixels"):
+    with pytest.raises(ImageRejected, match="too many pixels"):
         inspect(bomb)
 
 

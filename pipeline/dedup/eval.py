@@ -184,12 +184,7 @@ def _distances(a: list[tuple[int, bytes, bytes]], b: list[tuple[int, bytes, byte
 
 def predict(pairs: Pairs, th: Thresholds) -> np.ndarray:
     """A pair is a duplicate when it is one in either view (full picture, trimmed)."""
-    return (
-        (pairs.d64 <= th.max_distance)
-        & (pairs.d256 <= th.max_fine_distance)
-        & (pairs.dhue <= th.max_color_distance)
-        & (pairs.dlab <= th.max_lab_distance)
-    ).any(axis=0)
+    return th.is_duplicate(pairs.d64, pairs.d256, pairs.dhue, pairs.dlab).any(axis=0)
 
 
 def metrics(pairs: Pairs, th: Thresholds, mask: np.ndarray | None = None) -> dict[str, dict[str, float]]:

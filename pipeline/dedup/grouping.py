@@ -19,7 +19,7 @@ merged group keeps the id of the larger group (then the smaller id): ids are sta
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,10 +30,27 @@ GUARD_FACTOR = 2
 
 @dataclass(frozen=True)
 class Thresholds:
+    """The pair decision: :meth:`is_duplicate` (used by dedup and by ``vitrine dedup-eval``)."""
+
     max_distance: int = 8
     max_fine_distance: int = 48
     max_color_distance: float = 14.0
     max_lab_distance: float = 9.0
+
+    def hashes_match(self, d64: np.ndarray, d256: np.ndarray) -> np.ndarray:
+        return (d64 <= self.max_distance) & (d256 <= self.max_fine_distance)
+
+    def colours_match(self, dhue: np.ndarray, dlab: np.ndarray) -> np.ndarray:
+        return (dhue <= self.max_color_distance) & (dlab <= self.max_lab_distance)
+
+    def is_duplicate(self, d64: np.ndarray, d256: np.ndarray, dhue: np.ndarray, dlab: np.ndarray) -> np.ndarray:
+        """Elementwise: are pairs at these distances (of one view) near-duplicates?"""
+        return self.hashes_match(d64, d256) & self.colours_match(dhue, dlab)
+
+    def guarded(self) -> Thresholds:
+        """The looser hash thresholds a group member must meet against its canonical image."""
+        return replace(self, max_distance=GUARD_FACTOR * self.max_distance,
+                       max_fine_distance=GUARD_FACTOR * self.max_fine_distance)
 
 
 @dataclass(frozen=True)
@@ -49,19 +66,19 @@ class Signatures:
 
 
 def verify(sig: Signatures, i: np.ndarray, j: np.ndarray, th: Thresholds) -> np.ndarray:
-    """Boolean mask of the candidate pairs (64-bit distance already within range) that are
-    duplicates by the finer hash and by colour."""
-    keep = hamming_fine(sig.fine[i], sig.fine[j]) <= th.max_fine_distance
+    """Boolean mask of the candidate pairs ``(i, j)`` that are duplicates (``th.is_duplicate``);
+    colour distances, the costly part, only for pairs whose hashes match."""
+    keep = th.hashes_match(hamming(sig.codes[i], sig.codes[j]), hamming_fine(sig.fine[i], sig.fine[j]))
     out = np.zeros(len(i), dtype=bool)
     idx = np.flatnonzero(keep)
-    for start in range(0, len(idx), 4096):  # colour distances are the costly part: in blocks
+    for start in range(0, len(idx), 4096):  # in blocks
         block = idx[start : start + 4096]
         out[block] = _same_colour(sig.color[i[block]], sig.color[j[block]], th)
     return out
 
 
 def _same_colour(a: np.ndarray, b: np.ndarray, th: Thresholds) -> np.ndarray:
-    return (hue_distance(a, b) <= th.max_color_distance) & (lab_distance(a, b) <= th.max_lab_distance)
+    return th.colours_match(hue_distance(a, b), lab_distance(a, b))
 
 
 def _fits(views: list[Signatures], group: list[int], canon: int, th: Thresholds) -> bool:
@@ -69,10 +86,10 @@ def _fits(views: list[Signatures], group: list[int], canon: int, th: Thresholds)
     ia = np.asarray(group)
     ib = np.full(len(ia), canon)
     ok = np.zeros(len(ia), dtype=bool)
+    guard = th.guarded()
     for sig in views:
         ok |= (
-            (hamming(sig.codes[ia], sig.codes[ib]) <= GUARD_FACTOR * th.max_distance)
-            & (hamming_fine(sig.fine[ia], sig.fine[ib]) <= GUARD_FACTOR * th.max_fine_distance)
+            guard.hashes_match(hamming(sig.codes[ia], sig.codes[ib]), hamming_fine(sig.fine[ia], sig.fine[ib]))
             & _same_colour(sig.color[ia], sig.color[ib], th)
         )
     return bool(ok.all())

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from pipeline.dedup.methods import ImageRejected, color_signature, decode_rgb, phash64, phash256, trim_background
+from pipeline.dedup.methods import color_signature, phash64, phash256, trim_background
+from pipeline.imagegate import ImageRejected, decode_rgb
+
+# JPEGs are DCT-scaled while decoding to no less than this many pixels a side: hashes only
+# need a thumbnail, which makes hashing cheaper than a full decode
+DRAFT_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ def signatures(img: Image.Image) -> tuple[int, bytes, bytes]:
 def hash_bytes(sha256: str, data: bytes) -> ImageHashes:
     """Signatures of encoded image bytes; undecodable images come back with a reason."""
     try:
-        img, width, height = decode_rgb(data)
+        img, width, height = decode_rgb(data, draft=DRAFT_SIZE)
     except ImageRejected as exc:
         return ImageHashes(sha256, None, None, None, None, None, None, None, None, str(exc))
     full = signatures(img)

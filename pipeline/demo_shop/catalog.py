@@ -2,7 +2,6 @@
 folder of real photos with a labels CSV (the ``fashion-products`` format)."""
 from __future__ import annotations
 
-import csv
 import io
 import random
 import re
@@ -13,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from pipeline.labelled_folder import read_labelled_folder
 
 SIZE = 224
 
@@ -176,29 +177,15 @@ def synthetic_catalog(n: int, seed: int = 0, prefix: str = "") -> Catalog:
 def folder_catalog(root: Path, limit: int | None = None) -> Catalog:
     """Photos ``images/<id>.jpg`` with ``labels.csv`` (fashion-products format)."""
     root = Path(root)
-    labels = root / "labels.csv"
-    if not labels.is_file():
-        raise FileNotFoundError(f"{labels} not found: --catalog needs images/<id>.jpg and labels.csv")
     products: list[Product] = []
-    with open(labels, newline="") as fh:
-        for row in csv.DictReader(fh):
-            if limit is not None and len(products) >= limit:
-                break
-            if not (root / "images" / f"{row['id']}.jpg").is_file():
-                continue
-            title = row["productDisplayName"].strip() or f"Product {row['id']}"
-            product_type = row["articleType"] or row["subCategory"]
-            rng = random.Random(row["id"])
-            products.append(Product(
-                pid=int(row["id"]), handle=f"{row['id']}-{_slug(title)[:60]}",
-                title=title, vendor=title.split()[0], product_type=product_type,
-                category_path=[v for v in (row["masterCategory"], row["subCategory"], row["articleType"]) if v],
-                color=row["baseColour"], pattern=None, material=None, price=round(rng.uniform(9, 199), 2),
-                tags=[v for v in (row["gender"], row["subCategory"], row["season"], row["usage"]) if v],
-                description=title, labels={k: v for k, v in row.items() if k != "productDisplayName"},
-            ))
-    if not products:
-        raise ValueError(f"{root}: no products with images found")
+    for photo in read_labelled_folder(root, limit):
+        rng = random.Random(photo.id)
+        products.append(Product(
+            pid=int(photo.id), handle=f"{photo.id}-{_slug(photo.title)[:60]}",
+            title=photo.title, vendor=photo.brand, product_type=photo.product_type,
+            category_path=photo.category_path, color=photo.color or "", pattern=None, material=None,
+            price=round(rng.uniform(9, 199), 2), tags=photo.tags, description=photo.title, labels=photo.labels,
+        ))
 
     def render(product: Product) -> bytes:
         data = (root / "images" / f"{product.pid}.jpg").read_bytes()

@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pipeline.demo_shop.catalog import Catalog, Product, synthetic_catalog
-from pipeline.demo_shop.storefronts import JsonLdStore, Reply, ShopifyStore, Storefront, parse_query
+from pipeline.demo_shop.storefronts.base import Reply, Storefront, parse_query
+from pipeline.demo_shop.storefronts.jsonld import JsonLdStore
+from pipeline.demo_shop.storefronts.shopify import ShopifyStore
 from pipeline.retailers import Retailer, registry_yaml
 
 # Crawl settings for a shop on loopback: no politeness delays (it is our own server).

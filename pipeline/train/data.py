@@ -33,14 +33,15 @@ def encode_labels(table: pa.Table, attributes: dict[str, list[str]]) -> dict[str
 
 def _loader(lake: Lake, image_size: int):
     """A numpy function: lake key → (uint8 image, ok); undecodable images are flagged, not fatal."""
-    from pipeline.imageio import ImageDecodeError, decode_bytes
+    from pipeline.imagegate import ImageRejected
+    from pipeline.imageio import decode_bytes
 
     blank = np.zeros((image_size, image_size, 3), np.uint8)
 
     def load(key: bytes) -> tuple[np.ndarray, np.bool_]:
         try:
             return decode_bytes(lake.read_bytes(key.decode()), image_size), np.bool_(True)
-        except (ImageDecodeError, FileNotFoundError) as exc:
+        except (ImageRejected, FileNotFoundError) as exc:
             print(f"skipping unreadable training image {key.decode()}: {exc}")
             return blank, np.bool_(False)
 
