@@ -142,11 +142,11 @@ def _render(args: tuple[Product, float | None]) -> tuple[bytes, bytes | None]:
     return data, transcode(data, "jpeg", scale=copy_scale, quality=85) if copy_scale else None
 
 
-def warm(shop: DemoShop) -> float:
-    """Render every photo the shop will serve (and the JSON-LD copies) on all cores; seconds."""
+def warm(shop: DemoShop, products: list[Product] | None = None) -> float:
+    """Render the photos the shop will serve (and the JSON-LD copies) on all cores; seconds."""
     start = time.perf_counter()
     catalog, jsonld = shop.catalog, shop.storefronts["jsonld"]
-    todo = [p for p in catalog.products if (p.pid, p.version) not in catalog._cache]
+    todo = [p for p in products or catalog.products if (p.pid, p.version) not in catalog._cache]
     jobs = [(p, jsonld.copy_scale if p.pid in jsonld.copied else None) for p in todo]
     with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
         for product, (data, copy) in zip(todo, pool.imap(_render, jobs, chunksize=64), strict=True):
@@ -206,11 +206,11 @@ class RssSampler:
         return max(inside, default=0) / 2**20
 
 
-def task_instances(airflow_home: Path) -> list[dict[str, Any]]:
-    """Task instances of the latest catalog_refresh run, from the metadata DB."""
+def task_instances(airflow_home: Path, run: int = -1) -> list[dict[str, Any]]:
+    """Task instances of a catalog_refresh run (``run``: index in start order), from the metadata DB."""
     with sqlite3.connect(airflow_home / "airflow.db") as db:
-        (run_id,) = db.execute("SELECT run_id FROM dag_run WHERE dag_id = 'catalog_refresh' "
-                               "ORDER BY id DESC LIMIT 1").fetchone()
+        runs = db.execute("SELECT run_id FROM dag_run WHERE dag_id = 'catalog_refresh' ORDER BY id").fetchall()
+        (run_id,) = runs[run]
         rows = db.execute("SELECT task_id, map_index, start_date, end_date, state FROM task_instance "
                           "WHERE dag_id = 'catalog_refresh' AND run_id = ? ORDER BY start_date", (run_id,)).fetchall()
 
@@ -236,8 +236,10 @@ def run_night(env: dict[str, str], log: Path) -> tuple[float, RssSampler, int]:
 
 
 def crawl_rows(lake: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    from pipeline.schemas import partition_value
+
     table = lake.read_table("tables/crawl_stats").to_pylist()
-    return {r["retailer"]: r for r in table if r["run_id"] == run_id}
+    return {r["retailer"]: r for r in table if r["run_id"] == partition_value(run_id)}
 
 
 def stage_table(tis: list[dict], sampler: RssSampler, crawls: dict[str, dict], retailers: list[str],
@@ -247,8 +249,8 @@ def stage_table(tis: list[dict], sampler: RssSampler, crawls: dict[str, dict], r
         if ti["start"] is None:
             continue
         name = ti["task"] if ti["map_index"] < 0 else f"{ti['task']}[{ti['map_index']}]"
-        row = {"stage": name, "wall_s": ti["end"] - ti["start"], "peak_rss_mb": sampler.peak_mb(ti["start"], ti["end"]),
-               "state": ti["state"]}
+        peak = sampler.peak_mb(ti["start"], ti["end"]) if sampler else math.nan
+        row = {"stage": name, "wall_s": ti["end"] - ti["start"], "peak_rss_mb": peak, "state": ti["state"]}
         if ti["task"] == "scrape":
             retailer = retailers[ti["map_index"]]
             c, stats = crawls[retailer], json.loads(crawls[retailer]["stats_json"])
@@ -260,6 +262,8 @@ def stage_table(tis: list[dict], sampler: RssSampler, crawls: dict[str, dict], r
                        pages_unchanged=stats.get("vitrine/pages_unchanged", 0),
                        crawl_s=stats.get("elapsed_time_seconds", 0.0))
             row["images_per_s"] = c["images_new"] / row["crawl_s"] if row["crawl_s"] else 0.0
+            if not sampler:  # the crawl process's own peak (Scrapy's memusage extension)
+                row["peak_rss_mb"] = stats.get("memusage/max", 0) / 2**20
         rows.append(row)
     return rows
 
@@ -291,11 +295,17 @@ def dedup_truth(lake: Any, catalog: Catalog) -> dict[str, Any]:
 
 
 # -- the night at one size -----------------------------------------------------------------------
-def night_at(n: int, root: Path, airflow_home: Path, s3: str | None) -> dict[str, Any]:
+def night_at(n: int, root: Path, airflow_home: Path, s3: str | None, resume: bool = False) -> dict[str, Any]:
+    """Both nights at one size; ``resume``: night 1 already ran in ``root`` (its stage times and
+    crawl stats are read back, its RSS samples are lost), the shop is served again where it was."""
     from pipeline.lake import Lake
+    from pipeline.retailers import load_registry
 
     home = root / f"n{n}"
-    home.mkdir(parents=True)
+    ports = {}
+    if resume:
+        ports = {r.platform: int(r.base_url.rsplit(":", 1)[1]) for r in load_registry(home / "retailers.yaml")}
+    home.mkdir(parents=True, exist_ok=resume)
     lake_uri = f"s3://night-{n}/lake" if s3 else f"file://{home / 'lake'}"
     if s3:
         import boto3
@@ -304,8 +314,8 @@ def night_at(n: int, root: Path, airflow_home: Path, s3: str | None) -> dict[str
     env = {**os.environ, "VITRINE_HOME": str(home), "VITRINE_LAKE": lake_uri,
            "VITRINE_RETAILERS": str(home / "retailers.yaml"), "AIRFLOW_HOME": str(airflow_home)}
     result: dict[str, Any] = {"products": n, "lake": "s3 (moto)" if s3 else "file"}
-    with DemoShop(night_catalog(n), mess=False, page_size=48) as shop:
-        result["render_s"] = warm(shop)
+    with DemoShop(night_catalog(n), mess=False, page_size=48, ports=ports) as shop:
+        result["render_s"] = 0.0 if resume else warm(shop)
         retailers = [replace(r, max_products=10 * n) for r in shop.retailers(prefix="night")]
         (home / "retailers.yaml").write_text(registry_yaml(retailers))
         names = [r.name for r in retailers]
@@ -315,18 +325,26 @@ def night_at(n: int, root: Path, airflow_home: Path, s3: str | None) -> dict[str
         lake = Lake(lake_uri)
         for night in ("first", "incremental"):
             if night == "incremental":
+                before = {(p.pid, p.version) for p in shop.catalog.products}
                 result["mutation"] = mutate(shop, n, seed=n)
-                result["render_s_incremental"] = warm(shop)
+                fresh = [p for p in shop.catalog.products if (p.pid, p.version) not in before]
+                result["render_s_incremental"] = warm(shop, fresh)
             shop.clear_log()
             load = os.getloadavg()
-            wall, sampler, rc = run_night(env, home / f"{night}.log")
-            if rc != 0:
-                raise SystemExit(f"{night} night failed (exit {rc}); see {home / f'{night}.log'}")
-            tis = task_instances(airflow_home)
+            if resume and night == "first":
+                tis = task_instances(airflow_home, 0)
+                wall, sampler = None, None
+            else:
+                wall, sampler, rc = run_night(env, home / f"{night}.log")
+                if rc != 0:
+                    raise SystemExit(f"{night} night failed (exit {rc}); see {home / f'{night}.log'}")
+                tis = task_instances(airflow_home)
             crawls = crawl_rows(lake, tis[0]["run_id"])
             rows = stage_table(tis, sampler, crawls, names, shop.requests())
-            peak = max(r["peak_rss_mb"] for r in rows)
-            result[night] = {"wall_s": wall, "stages": rows, "peak_rss_mb": peak, "load_before": load,
+            span = max(t["end"] for t in tis if t["end"]) - min(t["start"] for t in tis if t["start"])
+            wall = span if resume else wall  # resumed: both nights timed first task start → last task end
+            peak = max((r["peak_rss_mb"] for r in rows if not math.isnan(r["peak_rss_mb"])), default=math.nan)
+            result[night] = {"wall_s": wall, "dag_s": span, "stages": rows, "peak_rss_mb": peak, "load_before": load,
                              "requests": sum(c["requests"] for c in crawls.values()),
                              "served": len(shop.requests()), "load_after": os.getloadavg(),
                              "polite_s": max(c["requests"] for c in crawls.values()) * POLITE_DELAY}
@@ -363,6 +381,7 @@ def image_pipeline_reference(root: Path) -> float:
     import scrape as scrape_bench
 
     work = root / "reference"
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     shop, (shopify, _) = scrape_bench.start_shop(work, scrape_bench.SHARED if scrape_bench.SHARED.exists() else None,
                                                   3000, 3000)
@@ -410,6 +429,10 @@ def main() -> int:
     parser.add_argument("--no-annoy", action="store_true", help="skip the index part")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir, removed)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --keep: night 1 already ran there; run the incremental night only")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[],
+                        help="--json files of earlier runs at other sizes, for the growth exponents")
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="vitrine-night-"))
@@ -431,7 +454,7 @@ def main() -> int:
         reference = None if args.no_reference else image_pipeline_reference(root)
         if reference:
             print(f"bench/scrape.py image pipeline, this run: {reference:.1f} images/s", flush=True)
-        results = [night_at(n, root, airflow_home, s3) for n in sorted(args.products)]
+        results = [night_at(n, root, airflow_home, s3, args.resume) for n in sorted(args.products)]
         for res in results:
             for night in ("first", "incremental"):
                 rates = [r["images_per_s"] for r in res[night]["stages"] if r.get("images", 0) > 100]
@@ -439,8 +462,9 @@ def main() -> int:
                     res["images_per_s_vs_reference"] = min(rates) / reference
                     print(f"  {res['products']}: night crawl images/s {', '.join(f'{x:.0f}' for x in rates)} = "
                           f"{min(rates) / reference:.2f}x the reference (target >= 0.8)", flush=True)
-        if len(results) > 1:
-            growth(results)
+        earlier = [r for path in args.compare for r in json.loads(path.read_text())["results"]]
+        if len(earlier) + len(results) > 1:
+            growth(sorted(earlier + results, key=lambda r: r["products"]))
         last = results[-1]
         if not args.no_annoy:
             last["annoy"] = annoy_at_scale(last["embeddings"])

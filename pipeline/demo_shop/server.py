@@ -99,9 +99,10 @@ class DemoShop:
 
     def __init__(self, catalog: Catalog | None = None, *, n_products: int = 12, seed: int = 0,
                  mess: bool = True, host: str = "127.0.0.1", port: int = 0, page_size: int = 24,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, ports: dict[str, int] | None = None):
         self.catalog = catalog or synthetic_catalog(n_products, seed)
         self.host, self.port, self.log_path = host, port, log_path
+        self.ports = ports or {}  # storefront → port, to serve again where an earlier run did
         products = self.catalog.products
         shared = {p.pid for i, p in enumerate(products) if i % 3 == 0}
         self.storefronts: dict[str, Storefront] = {
@@ -122,7 +123,7 @@ class DemoShop:
         offsite_host = "localhost" if self.host != "localhost" else "127.0.0.1"
         for k, (name, store) in enumerate(self.storefronts.items()):
             handler = type(f"{name}Handler", (_Handler,), {"shop": self, "store_name": name})
-            server = _Server((self.host, self.port + k if self.port else 0), handler)
+            server = _Server((self.host, self.ports.get(name, self.port + k if self.port else 0)), handler)
             port = server.server_address[1]
             store.base_url = f"http://{self.host}:{port}"
             store.offsite_base = f"http://{offsite_host}:{port}"
