@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag
-from pipeline.airflow_tasks import DEFAULT_ARGS, dedup, list_retailers, production_model, scrape, tag_embed_index_publish
+from pipeline.airflow_tasks import (DEFAULT_ARGS, dedup, janitor, list_retailers, production_model, scrape,
+                                    tag_embed_index_publish)
 
 
 @dag(
@@ -28,6 +29,7 @@ from pipeline.airflow_tasks import DEFAULT_ARGS, dedup, list_retailers, producti
 def catalog_refresh():
     items = dedup(scrape.expand(retailer=list_retailers()))
     tag_embed_index_publish(items, production_model())
+    janitor()  # beside the pipeline: cleans what earlier, crashed runs left
 
 
 catalog_refresh()

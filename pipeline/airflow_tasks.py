@@ -5,8 +5,11 @@ parsing a DAG stays cheap (no TensorFlow or Scrapy at parse time).
 """
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from airflow.sdk import get_current_context, task
 
@@ -21,11 +24,31 @@ DEFAULT_ARGS = {
 }
 
 
+def fail_now(func: Callable) -> Callable:
+    """Permanent errors (bad configuration, a malformed registry) fail the task at once with
+    Airflow's AirflowFailException instead of being retried like transient ones."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pipeline.config import ConfigError
+        from pipeline.retailers import RegistryError
+
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, RegistryError) as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper
+
+
 def _run_id() -> str:
     return get_current_context()["run_id"]
 
 
 @task
+@fail_now
 def list_retailers() -> list[str]:
     from pipeline.config import settings
     from pipeline.retailers import load_registry
@@ -34,6 +57,7 @@ def list_retailers() -> list[str]:
 
 
 @task(max_active_tis_per_dag=4, execution_timeout=timedelta(hours=4))
+@fail_now
 def scrape(retailer: str) -> str:
     from pipeline.config import settings
     from pipeline.lake import open_lake
@@ -44,16 +68,21 @@ def scrape(retailer: str) -> str:
     return scrape_retailer(open_lake(), registry[retailer], _run_id())
 
 
-@task
+@task(trigger_rule="all_done")  # a retailer whose crawl failed keeps its products; the others go on
+@fail_now
 def dedup(products: list[str]) -> str:
     from pipeline.dedup import dedup_catalog
     from pipeline.lake import open_lake
 
-    print(f"deduplicating images of {len(list(products))} retailer partitions")
+    scraped = list(products)  # only the crawls that succeeded returned a partition
+    if not scraped:
+        raise RuntimeError("every retailer's crawl failed (or there are none): nothing to publish")
+    print(f"deduplicating images after {len(scraped)} successful crawls")
     return dedup_catalog(open_lake(), _run_id())
 
 
 @task
+@fail_now
 def current_items() -> str:
     from pipeline import layout
     from pipeline.lake import open_lake
@@ -62,6 +91,7 @@ def current_items() -> str:
 
 
 @task
+@fail_now
 def production_model() -> str:
     from pipeline.lake import open_lake
     from pipeline.registry import ensure_production_model
@@ -70,6 +100,7 @@ def production_model() -> str:
 
 
 @task
+@fail_now
 def tag(items_uri: str, model_version: str) -> str:
     from pipeline.lake import open_lake
     from pipeline.tag import tag_items
@@ -78,6 +109,7 @@ def tag(items_uri: str, model_version: str) -> str:
 
 
 @task
+@fail_now
 def plan_embedding(items_uri: str, model_version: str) -> list[dict]:
     from pipeline.embed import plan_shards
     from pipeline.lake import open_lake
@@ -86,6 +118,7 @@ def plan_embedding(items_uri: str, model_version: str) -> list[dict]:
 
 
 @task(max_active_tis_per_dag=2, queue=EMBED_QUEUE)
+@fail_now
 def embed(shard: dict) -> str:
     from pipeline.embed import embed_shard
     from pipeline.lake import open_lake
@@ -94,6 +127,7 @@ def embed(shard: dict) -> str:
 
 
 @task(trigger_rule="none_failed")  # also runs when no shard had new images to embed
+@fail_now
 def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
     from pipeline.config import settings
     from pipeline.index import build_index
@@ -106,6 +140,7 @@ def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
 
 
 @task
+@fail_now
 def publish(attributes_uri: str, index_uri: str, model_version: str) -> str:
     from pipeline.config import settings
     from pipeline.lake import open_lake
@@ -113,6 +148,18 @@ def publish(attributes_uri: str, index_uri: str, model_version: str) -> str:
 
     return publish_release(open_lake(), attributes_uri, index_uri, model_version, _run_id(),
                            retention=settings().release_retention)
+
+
+@task
+@fail_now
+def janitor() -> str:
+    """Scratch left by crashed runs (older than a day) goes: ``vitrine gc`` in the DAG."""
+    from pipeline.gc import DEFAULT_HOURS, collect
+    from pipeline.lake import open_lake
+
+    summary = collect(open_lake(), DEFAULT_HOURS * 3600).summary()
+    print(summary)
+    return summary
 
 
 def tag_embed_index_publish(items_uri, model_version):

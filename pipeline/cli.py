@@ -143,15 +143,19 @@ AREA_COMMANDS = (
     "pipeline.dedup.cli",
     "pipeline.train.cli",
     "pipeline.serve",
+    "pipeline.verify",
+    "pipeline.gc",
 )
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from pipeline.client import ReleaseError
+    from pipeline.config import ConfigError
     from pipeline.lake import LakeError
     from pipeline.retailers import RegistryError
+    from pipeline.scrape import CrawlRefused
 
-    return ReleaseError, LakeError, RegistryError
+    return ReleaseError, ConfigError, LakeError, RegistryError, CrawlRefused
 
 
 def build_parser() -> argparse.ArgumentParser:

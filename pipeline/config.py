@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +25,7 @@ class Settings:
     index_kind: str = "annoy"  # a kind of pipeline.ann.KINDS
     index_recall_target: float = 0.95
     release_retention: int = 5
+    max_unavailable_share: float = 0.5
 
     @property
     def airflow_home(self) -> Path:
@@ -33,31 +36,66 @@ class Settings:
         return self.home / "cache"
 
 
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message (one line) names the variable."""
+
+
 def _lake_default(home: Path) -> str:
     return f"file://{home / 'lake'}"
 
 
+def _number(env: Any, name: str, default: float, kind: type, low: float, high: float | None = None) -> Any:
+    """``env[name]`` as ``kind`` within [low, high], else ConfigError naming it."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ConfigError(f"{name}={raw!r} must be {bound}")
+    return value
+
+
+def check_lake_uri(uri: str, name: str = "VITRINE_LAKE") -> str:
+    """An absolute ``file:///path``, ``s3://bucket[/prefix]`` or ``memory://name``; else ConfigError."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+            raise ConfigError(f"{name}={uri!r} must be an absolute file:///path (a relative lake splits between "
+                              "working directories)")
+    elif parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ConfigError(f"{name}={uri!r} names no bucket: use s3://bucket/prefix")
+    elif parsed.scheme != "memory":
+        raise ConfigError(f"{name}={uri!r}: use file:///path or s3://bucket/prefix")
+    return uri.rstrip("/")
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Build settings from environment variables (contract §2); no side effects."""
+    """Build and validate settings from environment variables (contract §2); no side effects.
+    Raises :class:`ConfigError` (one line, naming the variable) for a bad value."""
     env = os.environ if environ is None else environ
     home = Path(env.get("VITRINE_HOME") or "./.vitrine").expanduser().resolve()
-    lake = env.get("VITRINE_LAKE") or _lake_default(home)
+    lake = check_lake_uri(env.get("VITRINE_LAKE") or _lake_default(home))
     retailers = Path(env.get("VITRINE_RETAILERS") or REPO_ROOT / "config" / "retailers.yaml")
     if not retailers.is_absolute():
         retailers = (Path.cwd() / retailers).resolve()
+    recall_name = "VITRINE_INDEX_RECALL_TARGET" if env.get("VITRINE_INDEX_RECALL_TARGET") else "VITRINE_ANNOY_RECALL_TARGET"
     return Settings(
         home=home,
-        lake=lake.rstrip("/"),
+        lake=lake,
         retailers_path=retailers,
-        image_size=int(env.get("VITRINE_IMAGE_SIZE", 96)),
-        embed_batch_size=int(env.get("VITRINE_EMBED_BATCH_SIZE", 64)),
-        dedup_max_distance=int(env.get("VITRINE_DEDUP_MAX_DISTANCE", 8)),
+        image_size=_number(env, "VITRINE_IMAGE_SIZE", 96, int, 8, 4096),
+        embed_batch_size=_number(env, "VITRINE_EMBED_BATCH_SIZE", 64, int, 1, 65536),
+        dedup_max_distance=_number(env, "VITRINE_DEDUP_MAX_DISTANCE", 8, int, 0, 64),
         index_kind=env.get("VITRINE_INDEX_KIND") or "annoy",
         # VITRINE_ANNOY_RECALL_TARGET: the name before index kinds existed, still read
-        index_recall_target=float(
-            env.get("VITRINE_INDEX_RECALL_TARGET") or env.get("VITRINE_ANNOY_RECALL_TARGET") or 0.95
-        ),
-        release_retention=int(env.get("VITRINE_RELEASE_RETENTION", 5)),
+        index_recall_target=_number(env, recall_name, 0.95, float, 0.0, 1.0),
+        release_retention=_number(env, "VITRINE_RELEASE_RETENTION", 5, int, 1),
+        max_unavailable_share=_number(env, "VITRINE_MAX_UNAVAILABLE_SHARE", 0.5, float, 0.0, 1.0),
     )
 
 

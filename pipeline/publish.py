@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipeline import ann, layout, schemas
 from pipeline.embed import load_table
-from pipeline.lake import Lake, PreconditionFailed, sha256_file
+from pipeline.lake import Lake, LakeError, PreconditionFailed, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ def _claim_release(lake: Lake, run_id: str) -> dict:
     if lake.exists(key):
         return lake.read_json(key)
     now = datetime.now(timezone.utc)
-    claim = {"release_id": release_id_for(run_id, now), "created_at": now.isoformat(), "run_id": run_id}
+    current = _current_release(lake)
+    claim = {"release_id": release_id_for(run_id, now), "created_at": now.isoformat(), "run_id": run_id,
+             "sequence": (current[1].get("sequence", 0) if current else 0) + 1}
     try:
         lake.write_json(key, claim, if_none_match=True)
     except PreconditionFailed:  # a concurrent attempt of the same run claimed first
@@ -120,7 +122,7 @@ def publish_release(
             _verify(lake, manifest, tmp, quiet=False)
         manifest = lake.read_json(manifest_key)
     _write_release_row(lake, manifest)
-    moved = _advance_latest(lake, release_id)
+    moved = _advance_latest(lake, manifest)
     log.info("release %s complete (%d items); latest.json %s", release_id, manifest["n_items"],
              "now points to it" if moved else "kept on a newer release")
     apply_retention(lake, retention)
@@ -153,6 +155,7 @@ def _stage_files(
         "release_id": claim["release_id"],
         "created_at": claim["created_at"],
         "run_id": claim["run_id"],
+        "sequence": claim.get("sequence", 0),
         "model_version": model_version,
         "n_items": stats["n_items"],
         "dim": stats["dim"],
@@ -187,8 +190,39 @@ def _write_release_row(lake: Lake, manifest: dict) -> None:
     schemas.RELEASES.write(lake, [row], release_id=manifest["release_id"])
 
 
-def _advance_latest(lake: Lake, release_id: str) -> bool:
-    """Point latest.json at ``release_id`` unless it already points to a newer one (CAS loop)."""
+def _current_release(lake: Lake) -> tuple[str, dict] | None:
+    """(release id, manifest) of the release ``latest.json`` points to, or None when there is
+    none or it is not a complete release (missing, unreadable, a file gone or the wrong size)."""
+    return _pointer_target(lake)[0]
+
+
+def _pointer_target(lake: Lake) -> tuple[tuple[str, dict] | None, str]:
+    if not lake.exists(layout.LATEST):
+        return None, "no latest.json"
+    try:
+        release_id = layout.safe_name(lake.read_json(layout.LATEST).get("release_id"), "release id")
+        manifest = lake.read_json(layout.manifest_key(release_id))
+    except (LakeError, ValueError, AttributeError, FileNotFoundError) as exc:
+        return None, str(exc)
+    if not isinstance(manifest, dict) or manifest.get("release_id") != release_id:
+        return None, f"{lake.uri(layout.manifest_key(release_id))} is not the manifest of {release_id}"
+    for name, expected in (manifest.get("files") or {}).items():
+        key = f"{layout.release_prefix(release_id)}/{name}"
+        if not lake.exists(key) or lake.info(key).size != expected.get("bytes"):
+            return None, f"{lake.uri(key)} is missing or not {expected.get('bytes')} bytes"
+    return (release_id, manifest), ""
+
+
+def _order(manifest: dict) -> tuple[int, str]:
+    """Newer releases sort later: by publish sequence (claimed as one more than the release
+    that was current), then by id (its claim time) between concurrent publishers."""
+    return int(manifest.get("sequence", 0)), manifest["release_id"]
+
+
+def _advance_latest(lake: Lake, manifest: dict) -> bool:
+    """Point latest.json at this verified release unless it points to a newer complete one
+    (CAS loop). A pointer to a missing or incomplete release is repaired, with a warning."""
+    release_id = manifest["release_id"]
     body = {"release_id": release_id, "manifest": layout.manifest_key(release_id)}
     for _ in range(CAS_ATTEMPTS):
         try:
@@ -196,9 +230,12 @@ def _advance_latest(lake: Lake, release_id: str) -> bool:
                 lake.write_json(layout.LATEST, body, if_none_match=True)
                 return True
             etag = lake.info(layout.LATEST).etag
-            current = lake.read_json(layout.LATEST)
-            if current["release_id"] >= release_id:
-                return current["release_id"] == release_id
+            current, why = _pointer_target(lake)
+            if current is None:
+                log.warning("%s does not point to a complete release (%s); repairing it to point to %s",
+                            lake.uri(layout.LATEST), why, release_id)
+            elif _order(current[1]) >= _order(manifest):
+                return current[0] == release_id
             lake.write_json(layout.LATEST, body, if_match=etag)
             return True
         except (PreconditionFailed, FileNotFoundError):

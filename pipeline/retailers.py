@@ -10,10 +10,20 @@ from urllib.parse import urlparse
 
 from pipeline.platforms import PLATFORMS
 
-NAME_RE = re.compile(r"^[a-z0-9-]+$")
-DOMAIN_RE = re.compile(r"^[a-z0-9.-]+$")
+NAME_RE = re.compile(r"[a-z0-9-]+")  # used with fullmatch: "acme\n" is not a name
+DOMAIN_RE = re.compile(r"[a-z0-9.-]+")
 FIELDS = ("name", "platform", "base_url", "start_urls", "sitemap_urls", "allowed_domains",
           "max_products", "settings")
+# Scrapy settings a registry entry may override: politeness, retries and crawl limits. Nothing
+# that changes what runs (middlewares, pipelines, resolver), where files go, or the size limits.
+OVERRIDABLE_SETTINGS = frozenset({
+    "DOWNLOAD_DELAY", "RANDOMIZE_DOWNLOAD_DELAY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "AUTOTHROTTLE_ENABLED", "AUTOTHROTTLE_START_DELAY", "AUTOTHROTTLE_MAX_DELAY", "AUTOTHROTTLE_TARGET_CONCURRENCY",
+    "USER_AGENT", "DEFAULT_REQUEST_HEADERS", "DOWNLOAD_TIMEOUT", "RETRY_TIMES", "RETRY_BACKOFF_BASE",
+    "RETRY_BACKOFF_MAX", "RETRY_AFTER_MAX", "HTTPCACHE_ENABLED", "SHOPIFY_PAGE_LIMIT", "SHOPIFY_PAGES_IN_FLIGHT",
+    "VITRINE_PRODUCT_LINK_PATTERN", "VITRINE_MAX_PAGE_AGE_DAYS", "CLOSESPIDER_PAGECOUNT", "CLOSESPIDER_TIMEOUT",
+    "VITRINE_MAX_SITEMAPS", "VITRINE_MAX_SITEMAP_DEPTH",
+})
 
 
 class RegistryError(ValueError):
@@ -50,7 +60,7 @@ class Retailer:
 
     @classmethod
     def from_json(cls, text: str) -> "Retailer":
-        return parse_entry(json.loads(text), "<json>")
+        return parse_entry(json.loads(text), "<json>", check_settings=False)
 
 
 def _url(value: Any, where: str) -> str:
@@ -68,15 +78,16 @@ def _str_list(value: Any, where: str) -> list[str]:
     return list(value)
 
 
-def parse_entry(entry: Any, where: str) -> Retailer:
-    """Validate one registry entry (a mapping) into a :class:`Retailer`."""
+def parse_entry(entry: Any, where: str, *, check_settings: bool = True) -> Retailer:
+    """Validate one registry entry (a mapping) into a :class:`Retailer`. ``check_settings=False``
+    is for an entry built in code (tests, benchmarks) and handed to the crawl process."""
     if not isinstance(entry, dict):
         raise RegistryError(f"{where}: expected a mapping, got {type(entry).__name__}")
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
         raise RegistryError(f"{where}: unknown field(s) {unknown}; allowed: {list(FIELDS)}")
     name = entry.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise RegistryError(f"{where}: name {name!r} must match [a-z0-9-]+")
     where = f"{where} ({name})"
     platform = entry.get("platform")
@@ -89,7 +100,7 @@ def parse_entry(entry: Any, where: str) -> Retailer:
     ]
     domains = [d.lower() for d in _str_list(entry.get("allowed_domains"), f"{where} allowed_domains")]
     for domain in domains:
-        if not DOMAIN_RE.match(domain):
+        if not DOMAIN_RE.fullmatch(domain):
             raise RegistryError(
                 f"{where} allowed_domains: {domain!r} is not a bare host name (no scheme, port or path)")
     max_products = entry.get("max_products", 10000)
@@ -98,6 +109,10 @@ def parse_entry(entry: Any, where: str) -> Retailer:
     settings = entry.get("settings") or {}
     if not isinstance(settings, dict) or not all(isinstance(k, str) and k.isupper() for k in settings):
         raise RegistryError(f"{where}: settings must map UPPER_CASE Scrapy setting names to values")
+    refused = sorted(set(settings) - OVERRIDABLE_SETTINGS) if check_settings else []
+    if refused:
+        raise RegistryError(f"{where}: setting(s) {refused} may not be overridden per retailer; "
+                            f"allowed: {sorted(OVERRIDABLE_SETTINGS)}")
     retailer = Retailer(name, platform, base_url, start_urls, sitemap_urls, domains, max_products, settings)
     offsite = [u for u in [*start_urls, *sitemap_urls] if not _on_domains(u, retailer.domains)]
     if offsite:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,15 +20,23 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import layout, schemas
-from pipeline.config import REPO_ROOT
+from pipeline.config import REPO_ROOT, settings
 from pipeline.lake import Lake
 from pipeline.retailers import Retailer
 from scrapers.images import CONTENT_REASONS
 
 
 
+log = logging.getLogger(__name__)
+
+
 class ScrapeError(RuntimeError):
     """The crawl process failed; the message carries the tail of its log."""
+
+
+class CrawlRefused(ScrapeError):
+    """The crawl's result is not trusted (nothing fetched, or a drop it could not confirm);
+    the retailer's tables were left as they were."""
 
 
 @dataclass
@@ -39,24 +48,46 @@ class CrawlOutput:
 
     @property
     def complete(self) -> bool:
-        """The crawl saw the whole catalog (so products not seen are really gone)."""
-        return self.stats.get("finish_reason") == "finished" and not self.stats.get("vitrine/incomplete_listings")
+        """The crawl saw the whole catalog (so products not seen are really gone): it finished
+        by itself, no listing failed or was dropped, no callback raised and no page came from
+        the HTTP cache because the site could not be reached."""
+        s = self.stats
+        return (s.get("finish_reason") == "finished" and not s.get("vitrine/incomplete_listings")
+                and not s.get("spider_exceptions/count") and not s.get("httpcache/errorrecovery"))
+
+    @property
+    def successful_responses(self) -> int:
+        """Responses from the site with a 2xx or 304 status (a revalidated page is a successful
+        fetch; a cached copy served because the site failed is not)."""
+        prefix = "downloader/response_status_count/"
+        ok = sum(int(v) for k, v in self.stats.items()
+                 if k.startswith(prefix) and (k[len(prefix):].startswith("2") or k.endswith("/304")))
+        return ok - int(self.stats.get("httpcache/errorrecovery", 0))
+
+    def seen(self) -> set[str]:
+        return {item["product_id"] for item in self.items}
 
 
 # -- the crawl subprocess -------------------------------------------------------------------------
 def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str, dict],
-              pages: dict[str, str] | None = None) -> CrawlOutput:
+              pages: dict[str, str] | None = None, extra_settings: dict[str, str] | None = None) -> CrawlOutput:
     """``scrapy crawl <platform>`` for one retailer in a subprocess; returns what it wrote.
     ``known``: image URL → what is stored for it; ``pages``: page URL → when it was scraped."""
+    workdir.mkdir(parents=True, exist_ok=True)
     known_path, pages_path = workdir / layout.KNOWN_IMAGES, workdir / layout.KNOWN_PAGES
     known_path.write_text(json.dumps(known))
+    retailer_path = workdir / "retailer.json"  # not on the command line: its settings may hold secrets
+    retailer_path.touch(mode=0o600)
+    retailer_path.write_text(retailer.to_json())
     pages_path.write_text(json.dumps(pages or {}))
     cmd = [
         sys.executable, "-m", "scrapy", "crawl", retailer.platform,
-        "-s", f"VITRINE_RETAILER={retailer.to_json()}", "-s", f"FILES_STORE={lake_uri}",
+        "-s", f"VITRINE_RETAILER_FILE={retailer_path}", "-s", f"FILES_STORE={lake_uri}",
         "-s", f"VITRINE_OUTPUT={workdir}", "-s", f"VITRINE_KNOWN_IMAGES={known_path}",
         "-s", f"VITRINE_KNOWN_PAGES={pages_path}",
     ]
+    for name, value in (extra_settings or {}).items():
+        cmd += ["-s", f"{name}={value}"]
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "scrapers.settings",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     tail: collections.deque[str] = collections.deque(maxlen=60)
@@ -87,11 +118,13 @@ def _read_rows(lake: Lake, table: schemas.Table, retailer: str) -> list[dict[str
     return [] if rows is None else rows.to_pylist()
 
 
-def known_images(previous_images: list[dict[str, Any]]) -> dict[str, dict]:
-    """URL → what we know about it: stored (sha256 …) or rejected for its content."""
+def known_images(previous_images: list[dict[str, Any]], present: set[str] | None = None) -> dict[str, dict]:
+    """URL → what we know about it: stored (sha256 …) or rejected for its content. With
+    ``present`` (the image keys in the lake), a stored image whose object is gone is not known:
+    the crawl fetches it again (the lake heals)."""
     known: dict[str, dict] = {}
     for row in previous_images:
-        if row["status"] == "stored":
+        if row["status"] == "stored" and (present is None or row["image_key"] in present):
             known[row["url"]] = {k: row[k] for k in ("sha256", "image_key", "width", "height", "format", "bytes")}
             known[row["url"]]["status"] = "stored"
         elif (row.get("detail") or "").startswith(CONTENT_REASONS) and row["url"] not in known:
@@ -189,21 +222,79 @@ def summary(row: dict[str, Any]) -> str:
     )
 
 
+# -- trusting a crawl -----------------------------------------------------------------------------
+def dropped(crawl: CrawlOutput, previous_products: list[dict]) -> set[str]:
+    """Products available before that this crawl did not see."""
+    seen = crawl.seen()
+    return {p["product_id"] for p in previous_products
+            if p["available"] and p["product_id"] not in seen and p["url"] not in crawl.unchanged}
+
+
+def distrust(crawl: CrawlOutput, previous_products: list[dict], max_share: float) -> str | None:
+    """Why this crawl must not be applied as it is (None: apply it).
+
+    A crawl that fetched nothing, or found no products where there were some, is never
+    applied. A complete crawl that would turn more than ``max_share`` of the available
+    products unavailable needs confirming (a second crawl)."""
+    before = sum(p["available"] for p in previous_products)
+    if crawl.successful_responses <= 0:
+        return "no successful response"
+    if not crawl.items and not crawl.unchanged and before:
+        return f"no products found (the retailer had {before})"
+    gone = dropped(crawl, previous_products)
+    if crawl.complete and before and len(gone) > max_share * before:
+        return (f"would mark {len(gone)} of {before} available products unavailable "
+                f"(more than VITRINE_MAX_UNAVAILABLE_SHARE={max_share:g})")
+    return None
+
+
+def confirmed_crawl(retailer: Retailer, lake: Lake, workdir: Path, known: dict[str, dict], pages: dict[str, str],
+                    previous_products: list[dict], max_share: float) -> tuple[CrawlOutput, str | None]:
+    """Crawl; when the result is a large drop, crawl again past the HTTP cache and apply the
+    drop only if the second crawl is complete and misses the same products. Returns the crawl
+    to apply, or the last crawl and why it was refused."""
+    crawl = run_crawl(retailer, lake.root, workdir / "crawl-1", known, pages)
+    why = distrust(crawl, previous_products, max_share)
+    if why is None or not why.startswith("would mark"):
+        return crawl, why
+    log.warning("%s: crawl %s; confirming with a second crawl", retailer.name, why)
+    # past the HTTP cache and without skipping pages unchanged since the last crawl
+    second = run_crawl(retailer, lake.root, workdir / "crawl-2", known, {}, {"HTTPCACHE_ENABLED": "False"})
+    again = distrust(second, previous_products, max_share)
+    if again is None:
+        return second, None
+    if second.complete and dropped(second, previous_products) == dropped(crawl, previous_products):
+        log.warning("%s: a second crawl confirmed the drop", retailer.name)
+        return second, None
+    return second, f"{why}; a second crawl did not confirm it ({again})"
+
+
 # -- the stage ------------------------------------------------------------------------------------
-def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str) -> str:
-    """Crawl ``retailer`` into ``lake``; returns the URI of its ``products`` partition."""
+def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str, max_unavailable_share: float | None = None) -> str:
+    """Crawl ``retailer`` into ``lake``; returns the URI of its ``products`` partition.
+
+    Raises :class:`CrawlRefused` (after recording the crawl's stats, with the retailer's
+    products and images left as they were) when the crawl is not to be trusted."""
+    if max_unavailable_share is None:
+        max_unavailable_share = settings().max_unavailable_share
     previous_products = _read_rows(lake, schemas.PRODUCTS, retailer.name)
     previous_images = _read_rows(lake, schemas.IMAGES, retailer.name)
     with tempfile.TemporaryDirectory(prefix=f"vitrine-scrape-{retailer.name}-") as tmp:
-        known = known_images(previous_images)
-        crawl = run_crawl(retailer, lake.root, Path(tmp), known, known_pages(previous_products, known))
+        known = known_images(previous_images, set(lake.iter_keys("images/")))
+        crawl, refused = confirmed_crawl(retailer, lake, Path(tmp), known, known_pages(previous_products, known),
+                                         previous_products, max_unavailable_share)
     products, images = build_tables(retailer.name, crawl, previous_products, previous_images)
+    if refused:
+        products, images = previous_products, previous_images
+    row = crawl_stats_row(retailer, run_id, crawl, products, images)
+    schemas.CRAWL_STATS.write(lake, [row], retailer=retailer.name, run_id=run_id)
+    print(summary(row), flush=True)
+    if refused:
+        raise CrawlRefused(f"crawl of {retailer.name} not applied: {refused}; its {len(previous_products)} "
+                           "products and their images are kept as they were")
     schemas.IMAGES.write(lake, images, retailer=retailer.name)
     invalid = [{**row, **schemas.rejection(row.get("reason")), "run_id": run_id} for row in crawl.invalid]
     schemas.INVALID_PRODUCTS.write(lake, invalid, retailer=retailer.name)
-    row = crawl_stats_row(retailer, run_id, crawl, products, images)
-    schemas.CRAWL_STATS.write(lake, [row], retailer=retailer.name, run_id=run_id)
     # products last: dedup reads images by the products it finds
     schemas.PRODUCTS.write(lake, products, retailer=retailer.name)
-    print(summary(row), flush=True)
     return lake.uri(schemas.PRODUCTS.prefix(retailer=retailer.name))

@@ -28,6 +28,12 @@ PRICE_PLACES = Decimal(1).scaleb(-MONEY.scale)  # what the lake's money columns 
 PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")  # schema.org's form: "." is always the decimal point
 EXPONENT = re.compile(r"\d\s*[eE]\s*[+-]?\d")
 GTIN_LENGTHS = (8, 12, 13, 14)
+MAX_TEXT = 1_000  # titles, brands, ... (a megabyte "title" is not one)
+MAX_DESCRIPTION = 20_000
+MAX_URL = 2_048
+MAX_TAGS = 100
+MAX_TAG = 100
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
 
 class ProductItem(scrapy.Item):
@@ -63,15 +69,20 @@ class InvalidProduct(ValueError):
     """The item breaks the product schema; the message is the reason recorded for it."""
 
 
-def clean_text(value: Any) -> str | None:
-    """HTML entities decoded (``&amp;``, ``&iacute;``), whitespace collapsed; empty → None."""
+def clean_text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """HTML entities decoded (``&amp;``, ``&iacute;``), control characters dropped, whitespace
+    (CR/LF too) collapsed, at most ``limit`` characters; empty → None."""
     if value is None:
         return None
     text = str(value)
+    if len(text) > 4 * limit:  # do not walk megabytes that are cut anyway
+        text = text[: 4 * limit]
     if "&" in text:
         text = replace_entities(text)
+    if not text.isprintable():
+        text = CONTROL.sub(" ", text)
     text = " ".join(text.split())  # the same as re.sub(r"\s+", " ", ...).strip(), faster
-    return text or None
+    return text[:limit].rstrip() or None
 
 
 def to_price(value: Any) -> Decimal | None:
@@ -191,15 +202,19 @@ def clean_image_urls(urls: list[str], base_url: str) -> list[str]:
 def validate(item: dict[str, Any]) -> dict[str, Any]:
     """Check and normalise one product; raises :class:`InvalidProduct` with the reason."""
     out = {name: item.get(name) for name in PRODUCT_FIELDS}
-    for name in ("title", "brand", "currency", "product_type", "color", "pattern", "material", "description"):
+    for name in ("title", "brand", "currency", "product_type", "color", "pattern", "material"):
         out[name] = clean_text(out[name])
+    out["description"] = clean_text(out["description"], MAX_DESCRIPTION)
     if not out["product_id"] or not str(out["product_id"]).split(":", 1)[-1]:
         raise InvalidProduct("missing product id")
     if not out["title"]:
         raise InvalidProduct("missing title")
     url = str(out["url"] or "")
     if not url.startswith(("http://", "https://")) and urlsplit(url).scheme not in ("http", "https"):
-        raise InvalidProduct(f"bad url {url!r}")
+        raise InvalidProduct(f"bad url {url[:200]!r}")
+    if len(url) > MAX_URL or not url.isprintable() or " " in url:
+        raise InvalidProduct(f"bad url: {len(url)} characters, control characters or spaces")
+    out["image_urls"] = [u for u in out["image_urls"] or [] if len(u) <= MAX_URL and u.isprintable() and " " not in u]
     if not out["image_urls"]:
         raise InvalidProduct("no images")
     out["price"] = to_price(out["price"])
@@ -217,5 +232,5 @@ def validate(item: dict[str, Any]) -> dict[str, Any]:
     if out["availability"] not in AVAILABILITY:
         out["availability"] = to_availability(out["availability"])
     out["category_path"] = [c for c in (clean_text(v) for v in out["category_path"] or []) if c]
-    out["tags"] = [t for t in (clean_text(v) for v in out["tags"] or []) if t]
+    out["tags"] = [t for t in (clean_text(v, MAX_TAG) for v in (out["tags"] or [])[:MAX_TAGS]) if t]
     return out

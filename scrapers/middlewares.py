@@ -9,26 +9,55 @@ import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlparse
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.resolver import CachingThreadedResolver, dnscache
 from scrapy.downloadermiddlewares.stats import DownloaderStats
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
+from twisted.internet.error import DNSLookupError
 
 from pipeline.retailers import Retailer
 
 logger = logging.getLogger(__name__)
 
 
-def is_private(address: str) -> bool:
-    """Private, loopback, link-local, multicast, reserved or unspecified (not the public internet)."""
+# cloud metadata services outside the link-local range (AWS IPv6, Alibaba, Azure wire server)
+METADATA_ADDRESSES = frozenset({"fd00:ec2::254", "100.100.100.200", "168.63.129.16"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-            or ip.is_reserved or ip.is_unspecified)
+    return ip
+
+
+def is_private(address: str) -> bool:
+    """Not on the public internet: private, loopback, link-local, shared, reserved, ..."""
+    return not _ip(address).is_global
+
+
+def never_allowed(address: str) -> bool:
+    """Link-local (where cloud metadata lives), metadata services, multicast, unspecified:
+    refused even for a retailer that is itself on a private network."""
+    ip = _ip(address)
+    return (ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved
+            or str(ip) in METADATA_ADDRESSES)
+
+
+def refusal(address: str, private_ok: bool) -> str | None:
+    """Why a connection to ``address`` is refused (None: allowed)."""
+    if never_allowed(address):
+        return "link-local or metadata address"
+    if is_private(address) and not private_ok:
+        return "private address"
+    return None
 
 
 def resolve(host: str) -> list[str]:
@@ -43,34 +72,119 @@ def resolve(host: str) -> list[str]:
         return []
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def origin(url: str) -> tuple[str, int]:
+    """(host, port) of a URL, the scheme's default port when none is given."""
+    parts = urlparse(url)
+    return (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+
+
+class NetworkPolicy:
+    """Where a retailer's crawl may connect (SSRF guard), decided from its registry entry.
+
+    Its own origins (``base_url``, ``start_urls``, ``sitemap_urls``: exact host and port) may
+    be on a private network (a shop on the LAN, the demo shop on 127.0.0.1); every other
+    host must be public and on its scheme's default port. Link-local and metadata addresses
+    are never allowed."""
+
+    def __init__(self, retailer: Retailer):
+        self.origins = {origin(u) for u in [retailer.base_url, *retailer.start_urls, *retailer.sitemap_urls]}
+        self.origin_hosts = {host for host, _ in self.origins}
+        # an origin host on a private network is reachable on its origin ports only
+        self.private_hosts = {h for h in self.origin_hosts if any(is_private(a) for a in resolve(h))}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "NetworkPolicy":
+        from scrapers.spiders.base import retailer_from_settings
+
+        return cls(retailer_from_settings(settings))
+
+    def check_url(self, url: str) -> str | None:
+        """Why a request to ``url`` is refused before connecting (None: go on)."""
+        host, port = origin(url)
+        exact = (host, port) in self.origins
+        scheme = urlparse(url).scheme
+        if not exact and (host in self.private_hosts or port != DEFAULT_PORTS.get(scheme)):
+            return f"offsite port: {host}:{port} is not one of the retailer's origins"
+        if _is_ip(host):
+            why = refusal(host.strip("[]"), private_ok=exact)
+            return f"{why}: {host}" if why else None
+        return None  # a host name is checked by GuardedResolver when it is resolved for connecting
+
+    def check_address(self, host: str, address: str) -> str | None:
+        """Why connecting to ``host`` at ``address`` (what it resolved to) is refused."""
+        why = refusal(address, private_ok=host.lower() in self.origin_hosts)
+        return f"{why}: {host} resolves to {address}" if why else None
+
+
+class RefusedAddress(DNSLookupError):
+    """A host resolved to an address the network policy refuses."""
+
+
+class GuardedResolver(CachingThreadedResolver):
+    """Scrapy's caching DNS resolver, refusing addresses the retailer's :class:`NetworkPolicy`
+    forbids. The address checked is the address connected to: no second lookup, no window
+    for DNS rebinding."""
+
+    def __init__(self, reactor: Any, cache_size: int, timeout: float, policy: NetworkPolicy):
+        super().__init__(reactor, cache_size, timeout)
+        self.policy = policy
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> "GuardedResolver":
+        base = CachingThreadedResolver.from_crawler(crawler, reactor)
+        return cls(reactor, dnscache.limit, base.timeout, NetworkPolicy.from_settings(crawler.settings))
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:
+        d = super().getHostByName(name, timeout)
+        d.addCallback(self._check, name)
+        return d
+
+    def _check(self, address: str, name: str) -> str:
+        why = self.policy.check_address(name, address)
+        if why:
+            logger.warning("refused to connect: %s", why)
+            raise RefusedAddress(why)
+        return address
+
+
 class PrivateNetworkMiddleware:
-    """Refuse requests whose host resolves to a private/loopback/link-local address (SSRF
-    guard), unless the retailer's own ``base_url`` is on such an address (a shop on the LAN,
-    or the demo shop on 127.0.0.1). Applies to pages, robots.txt, images and redirects."""
+    """Applies the retailer's :class:`NetworkPolicy` to every request (pages, robots.txt,
+    images, redirects): ports and IP literals directly, host names through
+    :class:`GuardedResolver` (which checks again whenever the downloader connects)."""
 
     def __init__(self, crawler: Any):
         self.stats = crawler.stats
-        retailer = Retailer.from_json(crawler.settings["VITRINE_RETAILER"])
-        self.allow_private = any(is_private(a) for a in resolve(retailer.host))
-        self._cache: dict[str, str | None] = {}
+        self.policy = NetworkPolicy.from_settings(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "PrivateNetworkMiddleware":
         return cls(crawler)
 
-    def _private_address(self, host: str) -> str | None:
-        if host not in self._cache:
-            self._cache[host] = next((a for a in resolve(host) if is_private(a)), None)
-        return self._cache[host]
-
-    def process_request(self, request: Request) -> None:
-        if self.allow_private:
-            return None
+    async def process_request(self, request: Request) -> None:
+        why = self.policy.check_url(request.url)
         host = urlparse_cached(request).hostname or ""
-        address = self._private_address(host)
-        if address:
-            self.stats.inc_value("vitrine/refused/private_address")
-            raise IgnoreRequest(f"private address: {host} resolves to {address}")
+        if why is None and not _is_ip(host):
+            # resolve now through the reactor's (guarded, caching) resolver: the download then
+            # connects to this cached, checked address, and a refusal gets a clear reason here
+            from twisted.internet import reactor
+
+            try:
+                await maybe_deferred_to_future(reactor.resolver.getHostByName(host))
+            except RefusedAddress as exc:
+                why = str(exc)
+            except DNSLookupError:
+                pass  # the download fails as usual
+        if why:
+            self.stats.inc_value("vitrine/refused/" + ("offsite_port" if why.startswith("offsite") else "private_address"))
+            raise IgnoreRequest(why)
         return None
 
 

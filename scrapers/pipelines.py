@@ -141,7 +141,10 @@ class LakeImagesPipeline(FilesPipeline):
         sha = hashlib.sha256(data).hexdigest()
         key = layout.image_key(sha, meta.ext)
         headers = {"Content-Type": f"image/{meta.format.lower()}"}
-        new = self.store.persist_file(key, io.BytesIO(data), None, headers=headers)
+        try:
+            new = self.store.persist_file(key, io.BytesIO(data), None, headers=headers)
+        except Exception as exc:  # the lake refused the write: not the image's fault, retried next run
+            raise StorageError(f"{key}: {type(exc).__name__}: {exc}") from exc
         if new:
             self.crawler.stats.inc_value("vitrine/images/new_bytes", len(data))
         self.crawler.stats.inc_value("vitrine/images/new" if new else "vitrine/images/already_in_lake")
@@ -177,6 +180,10 @@ class LakeImagesPipeline(FilesPipeline):
         return item
 
 
+class StorageError(RuntimeError):
+    """Writing a downloaded image into the lake failed."""
+
+
 def rejected(url: str, reason: str) -> dict:
     return {"url": url, "status": "rejected", "reason": reason, "path": None, "checksum": None}
 
@@ -184,6 +191,11 @@ def rejected(url: str, reason: str) -> dict:
 def failure_reason(exc: BaseException) -> str:
     """A short reason for a failed image download (offsite, private address, robots, network)."""
     text = str(exc)
+    if isinstance(exc, StorageError):
+        return f"storage error: {text}"
+    refused = re.search(r"(offsite port|private address|link-local or metadata address)[^\n]*", text)
+    if refused:
+        return refused.group(0)
     offsite = re.search(r"offsite request to '([^']*)'", text)
     if offsite:
         return f"offsite: {offsite.group(1)}"

@@ -1,5 +1,5 @@
 """Scrapy settings: polite by default. A retailer's registry ``settings`` override these for
-its own crawl; ``pipeline.scrape`` passes VITRINE_RETAILER, FILES_STORE (the lake) and
+its own crawl; ``pipeline.scrape`` passes VITRINE_RETAILER_FILE, FILES_STORE (the lake) and
 VITRINE_OUTPUT on the command line."""
 import os
 
@@ -44,6 +44,10 @@ HTTPCACHE_STORAGE = "scrapers.extensions.GzipFastCacheStorage"  # Scrapy's, gzip
 HTTPCACHE_IGNORE_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 HTTPCACHE_GZIP = True
 
+# SSRF guard: host names are checked when they are resolved for connecting (see middlewares)
+DNS_RESOLVER = TWISTED_DNS_RESOLVER = "scrapers.middlewares.GuardedResolver"
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}  # http(s) only
+
 DOWNLOADER_MIDDLEWARES = {
     "scrapers.middlewares.PrivateNetworkMiddleware": 60,  # after OffsiteMiddleware (50), before robots
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -65,6 +69,12 @@ IMAGES_MIN_HEIGHT = 50
 IMAGES_MAX_PIXELS = MAX_PIXELS  # the image gate's cap: bombs are refused from the header, before decoding
 IMAGES_MAX_BYTES = 20 * 1024 * 1024
 IMAGES_VERIFY_DECODE = True
+
+# Crawl caps: hitting one stops the crawl cleanly as incomplete (products it missed keep their state)
+CLOSESPIDER_PAGECOUNT = 1_000_000  # responses
+CLOSESPIDER_TIMEOUT = 3 * 3600  # seconds of wall time (the Airflow task allows 4 h)
+VITRINE_MAX_SITEMAPS = 2000
+VITRINE_MAX_SITEMAP_DEPTH = 3  # sitemap index → index → urlset is depth 2
 
 SHOPIFY_PAGE_LIMIT = 250  # products per /products.json page (Shopify allows up to 250)
 SHOPIFY_PAGES_IN_FLIGHT = 4  # pages requested ahead while paging

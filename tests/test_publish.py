@@ -140,14 +140,27 @@ class _RacingLake(Lake):
         return result
 
 
+def _complete_release(lake, release_id: str, sequence: int) -> dict:
+    """A small complete release (one file) under ``release_id``; returns its manifest."""
+    data = b"index bytes of " + release_id.encode()
+    lake.write_bytes(f"{layout.release_prefix(release_id)}/index.ann", data)
+    manifest = {"release_id": release_id, "sequence": sequence,
+                "files": {"index.ann": {"sha256": sha256_bytes(data), "bytes": len(data)}}}
+    lake.write_json(f"{layout.release_prefix(release_id)}/manifest.json", manifest)
+    return manifest
+
+
 @pytest.mark.parametrize(("competitor", "we_win"), [("20990101T000000.000000Z-ffffffff", False), ("20000101T000000.000000Z-00000000", True)])
 def test_concurrent_publishers_cannot_interleave_on_latest(any_lake, competitor, we_win):
-    ours = "20500101T000000.000000Z-12345678"
-    any_lake.write_json(layout.LATEST, {"release_id": "19990101T000000.000000Z-00000000", "manifest": "x"})
+    old = "19990101T000000.000000Z-00000000"
+    _complete_release(any_lake, old, 1)
+    _complete_release(any_lake, competitor, 2)  # claimed from the same base as ours
+    ours = _complete_release(any_lake, "20500101T000000.000000Z-12345678", 2)
+    any_lake.write_json(layout.LATEST, {"release_id": old, "manifest": f"{layout.release_prefix(old)}/manifest.json"})
     racing = _RacingLake(any_lake.root, competitor)
     assert _advance_latest(racing, ours) is we_win
     assert racing.raced
-    assert any_lake.read_json(layout.LATEST)["release_id"] == (ours if we_win else competitor)
+    assert any_lake.read_json(layout.LATEST)["release_id"] == (ours["release_id"] if we_win else competitor)
 
 
 def test_large_release_files_go_multipart_and_verify(s3_lake, monkeypatch, tmp_path):

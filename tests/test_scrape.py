@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipeline import layout, schemas
 from pipeline.demo_shop import DemoShop
-from pipeline.scrape import scrape_retailer
+from pipeline.scrape import CrawlRefused, scrape_retailer
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,8 @@ def test_a_listing_that_keeps_failing_marks_nothing_unavailable(lake, tmp_path, 
         scrape_retailer(lake, r, "run-1")
         shop.storefronts["shopify"].outage.add("/products.json?page=1")
         shop.clear_log()
-        scrape_retailer(lake, r, "run-2")
+        with pytest.raises(CrawlRefused, match="no products found"):  # the task fails, loudly
+            scrape_retailer(lake, r, "run-2")
         retried = [e for e in shop.requests("shopify") if e["path"].startswith("/products.json?page=1")]
     assert [e["status"] for e in retried] == [503] * 4  # RETRY_TIMES = 3, with backoff between
     products = rows(lake, "products", r.name)

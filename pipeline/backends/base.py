@@ -26,6 +26,7 @@ class ObjectInfo:
     key: str
     size: int
     etag: str
+    modified: float = 0.0  # last write, seconds since the epoch (0: unknown)
 
 
 class Backend(Protocol):

@@ -28,7 +28,7 @@ class FileBackend:
 
     def info(self, key: str) -> ObjectInfo:
         st = self.local_path(key).stat()
-        return ObjectInfo(key, st.st_size, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}")
+        return ObjectInfo(key, st.st_size, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}", st.st_mtime)
 
     def read(self, key: str) -> bytes:
         return self.local_path(key).read_bytes()
@@ -65,9 +65,17 @@ class FileBackend:
     def put(self, key: str, local: Path, content_type: str) -> None:
         dest = self.local_path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, dest)
+        # a temp name of its own per writer: concurrent writers of one key each rename a whole copy
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+        try:
+            os.fchmod(fd, 0o644)
+            with os.fdopen(fd, "wb") as out, open(local, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+            os.replace(tmp, dest)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
     def get(self, key: str, local: Path) -> None:
         shutil.copyfile(self.local_path(key), local)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,18 +15,38 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 _MISSING = ("404", "NoSuchKey", "NotFound")
 
 
+MAX_ATTEMPTS = 10  # botocore's default is 3: a burst of 5xx/SlowDown would fail a task
+BODY_READ_ATTEMPTS = 5
+
+
+def client_config() -> Any:
+    """botocore retries: standard mode (exponential backoff with jitter, throttling and 5xx
+    retried) with :data:`MAX_ATTEMPTS`, unless ``AWS_RETRY_MODE``/``AWS_MAX_ATTEMPTS`` say otherwise."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": os.environ.get("AWS_RETRY_MODE", "standard"),
+                           "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", MAX_ATTEMPTS))})
+
+
 def s3_client() -> Any:
     """boto3 S3 client: Airflow's ``aws_default`` connection when set, else the AWS chain."""
     if os.environ.get("AIRFLOW_CONN_AWS_DEFAULT") or os.environ.get("AIRFLOW_CTX_DAG_ID"):
         try:
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-            return S3Hook(aws_conn_id="aws_default").get_conn()
+            return S3Hook(aws_conn_id="aws_default", config=client_config()).get_conn()
         except Exception:  # connection not defined: fall back to the standard chain
             pass
     import boto3
 
-    return boto3.client("s3")
+    return boto3.client("s3", config=client_config())
+
+
+def _body_errors() -> tuple[type[Exception], ...]:
+    """What a GET whose body broke off raises (botocore retries the request, not the read)."""
+    from botocore.exceptions import ConnectionClosedError, IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+
+    return ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionClosedError
 
 
 class S3Backend:
@@ -69,13 +90,31 @@ class S3Backend:
             if self._missing(exc):
                 raise FileNotFoundError(f"{self.root}/{key}") from exc
             raise
-        return ObjectInfo(key, head["ContentLength"], head["ETag"])
+        return ObjectInfo(key, head["ContentLength"], head["ETag"], head["LastModified"].timestamp())
 
     def read(self, key: str) -> bytes:
+        """The object's bytes; a body that breaks off (or comes short of its length) is read again."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._read_once(key)
+            except _body_errors() as exc:
+                if attempt >= BODY_READ_ATTEMPTS:
+                    raise OSError(f"{self.root}/{key}: body read failed {attempt} times: {exc}") from exc
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+
+    def _read_once(self, key: str) -> bytes:
         try:
-            return self.s3.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            reply = self.s3.get_object(Bucket=self.bucket, Key=self._key(key))
         except self.s3.exceptions.NoSuchKey as exc:
             raise FileNotFoundError(f"{self.root}/{key}") from exc
+        data = reply["Body"].read()
+        if len(data) != reply["ContentLength"]:
+            from botocore.exceptions import IncompleteReadError
+
+            raise IncompleteReadError(actual_bytes=len(data), expected_bytes=reply["ContentLength"])
+        return data
 
     def write(
         self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool

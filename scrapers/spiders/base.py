@@ -9,7 +9,6 @@ from typing import Any
 import scrapy
 from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.settings import SETTINGS_PRIORITIES
-from scrapy.spidermiddlewares.httperror import HttpError
 
 from pipeline import layout
 from pipeline.retailers import Retailer
@@ -17,14 +16,17 @@ from scrapers.items import ProductItem
 
 
 def retailer_from_settings(settings: Any) -> Retailer:
-    raw = settings.get("VITRINE_RETAILER")
+    """The retailer to crawl: ``VITRINE_RETAILER_FILE`` (a JSON file, so that its settings and
+    headers stay out of ``ps``) or ``VITRINE_RETAILER`` (the JSON itself)."""
+    path = settings.get("VITRINE_RETAILER_FILE")
+    raw = Path(path).read_text() if path else settings.get("VITRINE_RETAILER")
     if not raw:
-        raise ValueError("VITRINE_RETAILER setting (the registry entry as JSON) is required")
+        raise ValueError("VITRINE_RETAILER_FILE or VITRINE_RETAILER (the registry entry as JSON) is required")
     return Retailer.from_json(raw)
 
 
 class RetailerSpider(scrapy.Spider):
-    """Base spider: ``-s VITRINE_RETAILER=<json>`` selects the retailer to crawl."""
+    """Base spider: ``-s VITRINE_RETAILER_FILE=<path>`` selects the retailer to crawl."""
 
     retailer: Retailer
 
@@ -56,11 +58,15 @@ class RetailerSpider(scrapy.Spider):
     def listing_failed(self, failure: Any) -> None:
         """A page that lists products failed for good: the crawl did not see the whole catalog,
         so products missing from it must not be marked unavailable."""
-        if isinstance(failure.value, IgnoreRequest) and not isinstance(failure.value, HttpError):
-            return  # skipped on purpose: robots.txt, offsite, private address
+        if isinstance(failure.value, IgnoreRequest) and "robots.txt" in str(failure.value):
+            return  # the site asks us not to: not a failure
         response = getattr(failure.value, "response", None)
-        reason = f"http {response.status}" if response is not None else type(failure.value).__name__
-        self.logger.warning("listing page failed (%s): %s", reason, failure.request.url)
+        reason = f"http {response.status}" if response is not None else f"{type(failure.value).__name__}: {failure.value}"
+        self.incomplete(f"listing page failed: {reason}", failure.request.url)
+
+    def incomplete(self, reason: str, url: str) -> None:
+        """The crawl cannot have seen the whole catalog (products it missed stay as they were)."""
+        self.logger.warning("crawl incomplete (%s): %s", reason, url)
         self.crawler.stats.inc_value("vitrine/incomplete_listings")
 
     def product(self, **fields: Any) -> ProductItem:

@@ -100,6 +100,8 @@ class JsonLdSpider(RetailerSpider):
         # a page is revalidated anyway once our copy is this old, whatever its lastmod says
         spider.max_page_age = timedelta(days=crawler.settings.getfloat("VITRINE_MAX_PAGE_AGE_DAYS", 30))
         spider.unchanged, spider.sitemaps_seen, spider.sitemaps_pending = set(), set(), 0
+        spider.max_sitemaps = crawler.settings.getint("VITRINE_MAX_SITEMAPS", 2000)
+        spider.max_sitemap_depth = crawler.settings.getint("VITRINE_MAX_SITEMAP_DEPTH", 3)
         return spider
 
     async def start(self) -> AsyncIterator[Request]:
@@ -111,14 +113,19 @@ class JsonLdSpider(RetailerSpider):
             for request in self.listing_requests():
                 yield request
 
-    def sitemap_request(self, url: str) -> Request | None:
+    def sitemap_request(self, url: str, depth: int = 0) -> Request | None:
         """Each sitemap once; never dropped by the duplicate filter, so its callback or errback
-        always runs and the listings start after the last one."""
+        always runs and the listings start after the last one. Past ``VITRINE_MAX_SITEMAPS``
+        sitemaps or ``VITRINE_MAX_SITEMAP_DEPTH`` nested indexes the crawl is incomplete."""
         if url in self.sitemaps_seen:
+            return None
+        if len(self.sitemaps_seen) >= self.max_sitemaps or depth > self.max_sitemap_depth:
+            self.incomplete(f"sitemap cap ({self.max_sitemaps} sitemaps, depth {self.max_sitemap_depth})", url)
             return None
         self.sitemaps_seen.add(url)
         self.sitemaps_pending += 1
-        return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed, dont_filter=True)
+        return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed, dont_filter=True,
+                       meta={"sitemap_depth": depth})
 
     def listing_requests(self) -> list[Request]:
         return [Request(url, callback=self.parse_page, errback=self.page_failed)
@@ -160,7 +167,7 @@ class JsonLdSpider(RetailerSpider):
                 continue
             url = response.urljoin(loc)
             if sitemap.type == "sitemapindex":
-                request = self.sitemap_request(url)
+                request = self.sitemap_request(url, response.meta.get("sitemap_depth", 0) + 1)
                 if request:
                     yield request
             elif sitemap.type == "urlset":

@@ -118,6 +118,7 @@ class ShopifySpider(RetailerSpider):
         spider.page_limit = min(PAGE_LIMIT, max(1, crawler.settings.getint("SHOPIFY_PAGE_LIMIT", PAGE_LIMIT)))
         spider.in_flight = max(1, crawler.settings.getint("SHOPIFY_PAGES_IN_FLIGHT", 4))
         spider.currency, spider.seen, spider.requested, spider.exhausted = None, set(), 0, False
+        spider.first_empty, spider.last_full = None, 0  # page numbers, to spot a gap in the listing
         return spider
 
     async def start(self) -> AsyncIterator[Request]:
@@ -128,7 +129,7 @@ class ShopifySpider(RetailerSpider):
     def next_page(self) -> Request:
         self.requested += 1
         return Request(f"{self.base_url}/products.json?page={self.requested}&limit={self.page_limit}",
-                       callback=self.parse_page, errback=self.listing_failed)
+                       callback=self.parse_page, errback=self.listing_failed, meta={"page": self.requested})
 
     def parse_meta(self, response: Response) -> Iterator[Request]:
         self.currency = response.json().get("currency") if response.status == 200 else None
@@ -140,6 +141,7 @@ class ShopifySpider(RetailerSpider):
 
     def parse_page(self, response: Response) -> Iterator[ProductItem | Request]:
         products = response.json().get("products") or []
+        self.check_gap(response.meta.get("page", 0), bool(products), response.url)
         new = [p for p in products if str(p.get("id")) not in self.seen]
         self.seen.update(str(p.get("id")) for p in products)
         for product in new:
@@ -148,3 +150,13 @@ class ShopifySpider(RetailerSpider):
             self.exhausted = True
         elif not self.exhausted:
             yield self.next_page()
+
+    def check_gap(self, page: int, has_products: bool, url: str) -> None:
+        """An empty page before a page with products: the listing is not to be trusted."""
+        before = self.first_empty is not None and self.first_empty < self.last_full
+        if has_products:
+            self.last_full = max(self.last_full, page)
+        elif self.first_empty is None or page < self.first_empty:
+            self.first_empty = page
+        if not before and self.first_empty is not None and self.first_empty < self.last_full:
+            self.incomplete(f"page {self.first_empty} is empty but page {self.last_full} is not", url)
