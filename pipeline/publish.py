@@ -100,6 +100,8 @@ def publish_release(
     ``after_upload(key)`` is called after each release file is uploaded (tests use it to
     simulate a crash half-way).
     """
+    if retention < 1:  # before anything moves
+        raise PublishError(f"release retention must be at least 1, got {retention}")
     claim = _claim_release(lake, run_id)
     release_id = claim["release_id"]
     prefix = layout.release_prefix(release_id)

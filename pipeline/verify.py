@@ -38,9 +38,9 @@ def _release_problems(lake: Lake) -> list[str]:
             return [f"latest.json: {' '.join(str(exc).split())}"]
         problems = []
         n = release.manifest["n_items"]
-        if release.index.get_n_items() != n or release.items.num_rows != n:
+        if len(release.index) != n or release.items.num_rows != n:
             problems.append(f"release {release.release_id}: manifest says {n} items, index has "
-                            f"{release.index.get_n_items()}, items.parquet {release.items.num_rows}")
+                            f"{len(release.index)}, items.parquet {release.items.num_rows}")
         if sorted(release.items.column("annoy_id").to_pylist()) != list(range(release.items.num_rows)):
             problems.append(f"release {release.release_id}: annoy_id is not exactly 0..{release.items.num_rows - 1}")
         missing = [k for k in release.items.column("image_key").to_pylist() if not k or not lake.exists(k)]

@@ -21,8 +21,8 @@ MODEL = tiny_model()
 def _publish(lake, run_id: str) -> str:
     items_uri = write_catalog(lake, range(12))
     embed_all(lake, items_uri, MODEL)
-    index_uri = build_index(lake, items_uri, MODEL.version, run_id)
-    return publish_release(lake, items_uri, attributes_uri(lake), index_uri, MODEL.version, run_id)
+    index_uri = build_index(lake, items_uri, MODEL.version, run_id, recall_target=0.95, kind="annoy")
+    return publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, run_id, retention=5)
 
 
 def test_pointer_to_a_missing_newer_release_is_repaired(lake, tmp_path, caplog):
