@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from pipeline.demo_shop.storefronts import Reply, Storefront
+from pipeline.demo_shop.storefronts.base import Reply, Storefront
 
 Match = Callable[[str, dict[str, list[str]]], bool]
 

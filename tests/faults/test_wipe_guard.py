@@ -10,7 +10,7 @@ from hostile import EMPTY_LISTING, HTML_ERROR, Hostile, deep_json, gzip_bomb, pa
 
 from pipeline import layout
 from pipeline.demo_shop import DemoShop
-from pipeline.demo_shop.storefronts import Reply
+from pipeline.demo_shop.storefronts.base import Reply
 from pipeline.scrape import CrawlRefused, scrape_retailer
 
 HOSTILE_PAGE_1 = {"html error page": HTML_ERROR, "empty listing": EMPTY_LISTING,
