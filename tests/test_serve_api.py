@@ -104,7 +104,8 @@ def test_filters_are_applied_before_ranking(client, demo_release, tmp_path):
     release = client.get("/api/release").json()
     by_color = Counter(p.labels["color"] for p in demo_release.catalog.products)
     query = demo_release.catalog.products[0]
-    other = next(c for c, n in by_color.most_common() if c != query.labels["color"] and c in release["filters"]["color"])
+    other = next(c for c, _ in by_color.most_common()
+                 if c != query.labels["color"] and c in release["filters"]["color"])
     k = 4
     filtered = client.get("/api/similar", params={"item_id": item_id_of(query), "k": k, "color": other}).json()
     colors = [r["attributes"]["color"]["value"] for r in filtered["results"]]
@@ -143,7 +144,8 @@ def test_crop_selects_the_garment(client, demo_release):
         answer = client.post("/api/similar", files={"image": ("street.png", buf.getvalue(), "image/png")},
                              data={"k": "3", "crop": crop}).json()
         assert answer["results"][0]["item_id"] == item_id_of(product)
-    bad = client.post("/api/similar", files={"image": ("s.png", buf.getvalue(), "image/png")}, data={"crop": "0.6,0,0.5,1"})
+    bad = client.post("/api/similar", files={"image": ("s.png", buf.getvalue(), "image/png")},
+                      data={"crop": "0.6,0,0.5,1"})
     assert bad.status_code == 422 and "crop" in bad.json()["detail"]
 
 
@@ -323,5 +325,6 @@ def test_a_release_that_fails_to_verify_is_never_switched_to(demo_release, demo_
     assert holder.current.release_id == first.release_id
     assert "not switched to" in holder.last_error and "corrupt" in holder.last_error
     with TestClient(create_app(holder)) as c:
-        assert c.get("/api/release").json()["release_id"] == first.release_id
+        info = c.get("/api/release").json()
+        assert info["release_id"] == first.release_id and "corrupt" in info["last_error"]
         assert c.get("/readyz").status_code == 200

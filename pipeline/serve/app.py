@@ -87,6 +87,7 @@ class ReleaseInfo(BaseModel):
     filters: dict[str, list[str]]
     close_match_distance: float
     limits: dict[str, int]
+    last_error: str | None = None  # why a newer release was not switched to, if one was not
 
 
 # -- request guard: body limit (before any parsing) and nosniff --------------------------------
@@ -267,6 +268,7 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
             "close_match_distance": round(snapshot.thresholds.overall, 6),
             "limits": {"max_request_bytes": limits.max_request_bytes, "max_bytes": limits.max_bytes,
                        "max_pixels": limits.max_pixels, "max_images": limits.max_images, "max_k": MAX_K},
+            "last_error": holder.last_error,
         }
 
     @app.get("/api/items", response_model=ItemsResponse, tags=["search"],

@@ -61,7 +61,8 @@ class Catalog:
         self.row = {item: i for i, item in enumerate(self.item_ids)}
 
     @classmethod
-    def build(cls, item_ids: Sequence[str], vectors: np.ndarray, values: Mapping[str, Sequence[str | None]]) -> "Catalog":
+    def build(cls, item_ids: Sequence[str], vectors: np.ndarray,
+              values: Mapping[str, Sequence[str | None]]) -> "Catalog":
         """From item ids, their vectors and per attribute the item's value (None when untagged)."""
         vectors = np.asarray(vectors, np.float32)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -163,7 +163,10 @@ class ReleaseHolder:
             if release_id is None:
                 self.last_error = f"no release published yet at {self.lake.uri(layout.LATEST)}"
                 return False
-            if (self.current and self.current.release_id == release_id) or release_id in self._failed:
+            if self.current and self.current.release_id == release_id:
+                self.last_error = None
+                return False
+            if release_id in self._failed:
                 return False
             try:
                 snapshot = build_snapshot(self.lake, release_id, self.cache_dir)
