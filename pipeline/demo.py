@@ -58,7 +58,8 @@ def print_summary(lake: Lake, seconds: float) -> None:
         print(f"  (attributes come from the initial, untrained model {manifest['model_version']}: train one with\n"
               "   `vitrine dag-run attribute_model_retrain`; under a scheduler its promotion triggers\n"
               "   catalog_reembed, in process run `vitrine dag-run catalog_reembed`)")
-    print('\nanalysts: vitrine sql "SELECT retailer, count(*) FROM products GROUP BY 1"')
+    print("\nshoppers: vitrine serve  (the visual search page on http://127.0.0.1:8000/)")
+    print('analysts: vitrine sql "SELECT retailer, count(*) FROM products GROUP BY 1"')
 
 
 def run_demo(n_products: int = 60) -> int:

@@ -41,7 +41,9 @@ def _jpeg(product_photo: bytes) -> tuple[str, bytes, str]:
 
 
 def test_health_ready_and_release(client, demo_release):
-    assert client.get("/healthz").json() == {"status": "ok"}
+    health = client.get("/healthz")
+    assert health.json() == {"status": "ok"} and health.headers["x-content-type-options"] == "nosniff"
+    assert health.headers["server-timing"].startswith("app;dur=")
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["release_id"] == demo_release.release_id
     info = client.get("/api/release").json()

@@ -149,8 +149,10 @@ def test_pick_a_catalog_item_with_the_keyboard(page, demo_release):
     page.focus("#catalog summary")
     page.keyboard.press("Enter")
     page.fill("#catalog-q", product.title)
+    page.wait_for_function(  # the title search has replaced the first listing
+        "title => { const b = [...document.querySelectorAll('#catalog-list button')];"
+        " return b.length > 0 && b.every(x => x.textContent.includes(title)); }", arg=product.title)
     button = page.locator(f"#catalog-list button[data-item-id='{item_id_of(product)}']")
-    button.wait_for()
     button.focus()
     page.keyboard.press("Enter")
     cards = _wait_results(page)

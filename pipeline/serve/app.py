@@ -8,6 +8,7 @@ switch never mixes two releases in one answer. Photos are embedded under a semap
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
@@ -92,8 +93,8 @@ class ReleaseInfo(BaseModel):
 
 # -- request guard: body limit (before any parsing) and nosniff --------------------------------
 class RequestGuard:
-    """ASGI middleware: 413 for a request body over ``max_bytes`` (declared or streamed), and
-    ``X-Content-Type-Options: nosniff`` on every response."""
+    """ASGI middleware: 413 for a request body over ``max_bytes`` (declared or streamed);
+    ``X-Content-Type-Options: nosniff`` and ``Server-Timing: app;dur=<ms>`` on every response."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
@@ -104,9 +105,13 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def send_guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+                took = f"app;dur={1000 * (time.perf_counter() - started):.2f}".encode()
+                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff"),
+                                      (b"server-timing", took)]
             await send(message)
 
         if scope["method"] in ("GET", "HEAD"):
@@ -202,7 +207,7 @@ def _pixels(snapshot: Snapshot, uploads: list[UploadFile], limits: Limits, crop:
     size = snapshot.model.image_size
     batch = []
     for i, upload in enumerate(uploads):
-        name = upload.filename or f"image {i + 1}"
+        name = (upload.filename or f"image {i + 1}")[:100]
         image = open_upload(_read_upload(upload, limits, name), limits, name)
         batch.append(model_input(image, size, box, name))
     return np.stack(batch)
