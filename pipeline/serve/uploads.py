@@ -1,19 +1,19 @@
 """Uploaded query photos: type sniffed from the bytes, size and pixel limits, crop, model input.
 
 Nothing trusts the file name or the declared content type. The format comes from the bytes
-(Pillow's own signature checks, plus a look for SVG/HTML/text so the error says what was sent),
+(the image gate, ``pipeline.imagegate``, plus a look for SVG/HTML/text so the error says what was sent),
 the pixel count is checked on the header before any pixel is decoded (a 40k×40k PNG header is
 refused without allocating 4.8 GB), and decoding errors (a truncated JPEG) become an
 ``UploadError`` with an HTTP status and a one-line reason.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from pipeline.imagegate import ImageRejected, load, open_image
 from pipeline.imageio import letterbox
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp"}
@@ -72,10 +72,10 @@ def open_upload(data: bytes, limits: Limits, name: str = "image") -> Image.Image
     if len(data) > limits.max_bytes:
         raise UploadError(413, f"{name}: {len(data)} bytes is more than the {limits.max_bytes} allowed")
     try:
-        image = Image.open(io.BytesIO(data), formats=list(FORMATS))
-    except Image.DecompressionBombError as exc:  # Pillow's own guard, far above ours
-        raise UploadError(413, f"{name}: {exc}") from None
-    except Exception:
+        image = open_image(data, formats=list(FORMATS), max_pixels=limits.max_pixels)
+    except ImageRejected as exc:
+        if str(exc).startswith("too many pixels"):
+            raise UploadError(413, f"{name}: {exc} (at most {limits.max_pixels:,} pixels)") from None
         raise UploadError(
             415, f"{name}: {_describe(data)} is not a supported photo (JPEG, PNG, WebP, GIF or BMP)"
         ) from None
@@ -90,13 +90,9 @@ def open_upload(data: bytes, limits: Limits, name: str = "image") -> Image.Image
 def model_input(image: Image.Image, image_size: int, crop: tuple[float, float, float, float] | None,
                 name: str = "image") -> np.ndarray:
     """Decode (at a reduced JPEG scale where possible), orient, crop and letterbox a photo."""
+    span = min(crop[2] - crop[0], crop[3] - crop[1]) if crop else 1.0
     try:
-        if image.format == "JPEG":
-            span = min(crop[2] - crop[0], crop[3] - crop[1]) if crop else 1.0
-            need = max(image_size, int(image_size / max(span, 1e-3)))
-            image.draft("RGB", (need, need))
-        image = ImageOps.exif_transpose(image)
-        image.load()
+        image = ImageOps.exif_transpose(load(image, draft=max(image_size, int(image_size / max(span, 1e-3)))))
         if crop:
             w, h = image.size
             box = (int(crop[0] * w), int(crop[1] * h), max(int(crop[2] * w), int(crop[0] * w) + 1),
