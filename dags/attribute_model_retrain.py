@@ -1,7 +1,7 @@
 """
 ### attribute_model_retrain
 
-Weekly, or manually with the Params form: build the weakly-labelled training set from the
+Weekly (`VITRINE_RETRAIN_SCHEDULE`), or manually with the Params form: build the weakly-labelled training set from the
 scraped products (taxonomy in `config/taxonomy.yaml`) → train a candidate attribute model
 (augmentation, two phases, early stopping) on the `gpu` queue → evaluate it and the
 production model on the same held-out test split (report in
@@ -20,6 +20,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
+from pipeline.config import settings
+from pipeline.notify import FailureNotifier
 from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
 from pipeline.train.config import TrainConfig
 
@@ -31,6 +33,7 @@ DEFAULT_ARGS = {
     "owner": "ml",
     "retries": 1,
     "retry_delay": timedelta(minutes=5),
+    "on_failure_callback": [FailureNotifier()],
 }
 
 PARAMS = {
@@ -55,7 +58,8 @@ TRAIN_KEYS = [k for k in PARAMS if k != "min_improvement"]
 
 @dag(
     dag_id="attribute_model_retrain",
-    schedule="@weekly",
+    description="train a candidate attribute model on the gpu queue, promote it if it beats production",
+    schedule=settings().retrain_schedule,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -67,6 +71,7 @@ TRAIN_KEYS = [k for k in PARAMS if k != "min_improvement"]
 def attribute_model_retrain():
     @task
     def build_training_set() -> str:
+        """Weakly label scraped products with the taxonomy; split 70/15/15 by dedup group."""
         from pipeline.lake import open_lake
         from pipeline.taxonomy import load_taxonomy
         from pipeline.train.trainset import build_training_set as build
@@ -76,6 +81,7 @@ def attribute_model_retrain():
 
     @task(queue=TRAIN_QUEUE, execution_timeout=timedelta(hours=12))
     def train(trainset_uri: str) -> str:
+        """Train the candidate (queue `VITRINE_TRAIN_QUEUE`); checkpoints each epoch, resumes on retry."""
         from pipeline.lake import open_lake
         from pipeline.train.train import train_candidate
 
@@ -85,6 +91,7 @@ def attribute_model_retrain():
 
     @task
     def evaluate(trainset_uri: str, version: str) -> dict:
+        """Score candidate and production on the same test split; write the report."""
         from pipeline.lake import open_lake
         from pipeline.train.evaluate import evaluate_candidate
 
@@ -93,6 +100,7 @@ def attribute_model_retrain():
 
     @task(outlets=[PRODUCTION_MODEL])
     def promote(decision: dict) -> str:
+        """Promote when the candidate wins by `min_improvement`; emits the production-model Asset."""
         from airflow.exceptions import AirflowSkipException
 
         from pipeline.lake import open_lake

@@ -17,6 +17,7 @@ PRODUCTION_MODEL = Asset(PRODUCTION_MODEL_ASSET_URI)
 
 @dag(
     dag_id="catalog_reembed",
+    description="re-tag and re-embed the catalog with a newly promoted model, publish a release",
     schedule=[PRODUCTION_MODEL],
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

@@ -1,9 +1,10 @@
 """
 ### catalog_refresh
 
-Nightly: scrape every retailer in the registry (one mapped task per retailer) → deduplicate
+Nightly (`VITRINE_REFRESH_SCHEDULE`, default `@daily`): check the lake (preflight) → scrape every retailer in the registry (one mapped task per retailer) → deduplicate
 images into items → tag items with the production attribute model → embed new images →
-build the Annoy index → publish a verified release (``latest.json`` last).
+build the Annoy index → publish a verified release (``latest.json`` last), which emits the
+Asset `vitrine://releases/latest` for downstream DAGs.
 
 Every task passes lake URIs through XCom, never data, and is idempotent: a retry or a re-run
 overwrites its own outputs. Logic lives in ``pipeline/``; this file is wiring only.
@@ -12,13 +13,15 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag
-from pipeline.airflow_tasks import (DEFAULT_ARGS, dedup, janitor, list_retailers, production_model, scrape,
-                                    tag_embed_index_publish)
+from pipeline.airflow_tasks import (DEFAULT_ARGS, dedup, janitor, list_retailers, preflight, production_model,
+                                    scrape, tag_embed_index_publish)
+from pipeline.config import settings
 
 
 @dag(
     dag_id="catalog_refresh",
-    schedule="@daily",
+    description="scrape retailers → dedup → tag → embed → index → publish a release",
+    schedule=settings().refresh_schedule,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -27,7 +30,9 @@ from pipeline.airflow_tasks import (DEFAULT_ARGS, dedup, janitor, list_retailers
     doc_md=__doc__,
 )
 def catalog_refresh():
-    items = dedup(scrape.expand(retailer=list_retailers()))
+    retailers = list_retailers()
+    preflight() >> retailers
+    items = dedup(scrape.expand(retailer=retailers))
     tag_embed_index_publish(items, production_model())
     janitor()  # beside the pipeline: cleans what earlier, crashed runs left
 

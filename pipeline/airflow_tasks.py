@@ -11,9 +11,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import get_current_context, task
+from airflow.sdk import Asset, get_current_context, task
+
+from pipeline.airflow_env import SCRAPE_POOL
+from pipeline.notify import FailureNotifier
 
 EMBED_QUEUE = os.environ.get("VITRINE_EMBED_QUEUE", "default")  # "gpu" on a cluster with GPU workers
+LATEST_RELEASE = Asset("vitrine://releases/latest")  # emitted by each publish; downstream DAGs schedule on it
 
 DEFAULT_ARGS = {
     "owner": "data-eng",
@@ -21,6 +25,7 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    "on_failure_callback": [FailureNotifier()],
 }
 
 
@@ -47,18 +52,41 @@ def _run_id() -> str:
     return get_current_context()["run_id"]
 
 
+@task(retries=0)
+def preflight() -> str:
+    """Check the lake before anything writes to it: bucket, credentials, conditional writes.
+
+    Fails at once (no retries) with a one-line reason, instead of image by image in the crawls.
+    """
+    from airflow.exceptions import AirflowFailException
+
+    from pipeline.lake import open_lake
+    from pipeline.preflight import PreflightError, check_lake
+
+    try:
+        return check_lake(open_lake())
+    except PreflightError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
 @task
 @fail_now
 def list_retailers() -> list[str]:
+    """The retailer names of the registry (`VITRINE_RETAILERS`); one mapped `scrape` each."""
     from pipeline.config import settings
     from pipeline.retailers import load_registry
 
     return [r.name for r in load_registry(settings().retailers_path)]
 
 
-@task(max_active_tis_per_dag=4, execution_timeout=timedelta(hours=4))
+@task(pool=SCRAPE_POOL, execution_timeout=timedelta(hours=4))
 @fail_now
 def scrape(retailer: str) -> str:
+    """Crawl one retailer with Scrapy into the lake (products, images, crawl stats).
+
+    Runs in the `scrape` pool (`VITRINE_SCRAPE_POOL_SLOTS` crawls at once); the crawl is a child
+    process in its own process group, ended with the task.
+    """
     from pipeline.config import settings
     from pipeline.lake import open_lake
     from pipeline.retailers import load_registry
@@ -71,6 +99,7 @@ def scrape(retailer: str) -> str:
 @task(trigger_rule="all_done")  # a retailer whose crawl failed keeps its products; the others go on
 @fail_now
 def dedup(products: list[str]) -> str:
+    """Hash new images, group near-duplicates into items, rewrite the `items` table."""
     from pipeline.dedup import dedup_catalog
     from pipeline.lake import open_lake
 
@@ -84,6 +113,7 @@ def dedup(products: list[str]) -> str:
 @task
 @fail_now
 def current_items() -> str:
+    """The URI of the current `items` table (written by the last `catalog_refresh`)."""
     from pipeline import layout
     from pipeline.lake import open_lake
 
@@ -93,6 +123,7 @@ def current_items() -> str:
 @task
 @fail_now
 def production_model() -> str:
+    """The production attribute-model version (registers the initial model on a fresh lake)."""
     from pipeline.lake import open_lake
     from pipeline.registry import ensure_production_model
 
@@ -102,6 +133,7 @@ def production_model() -> str:
 @task
 @fail_now
 def tag(items_uri: str, model_version: str) -> str:
+    """Predict attributes (category, color, pattern, ...) of every item with the model."""
     from pipeline.lake import open_lake
     from pipeline.tag import tag_items
 
@@ -111,6 +143,7 @@ def tag(items_uri: str, model_version: str) -> str:
 @task
 @fail_now
 def plan_embedding(items_uri: str, model_version: str) -> list[dict]:
+    """Split the images without an embedding for this model into at most 4 shards."""
     from pipeline.embed import plan_shards
     from pipeline.lake import open_lake
 
@@ -120,6 +153,7 @@ def plan_embedding(items_uri: str, model_version: str) -> list[dict]:
 @task(max_active_tis_per_dag=2, queue=EMBED_QUEUE)
 @fail_now
 def embed(shard: dict) -> str:
+    """Embed one shard of images (queue `VITRINE_EMBED_QUEUE`: `gpu` where GPU workers exist)."""
     from pipeline.embed import embed_shard
     from pipeline.lake import open_lake
 
@@ -129,6 +163,7 @@ def embed(shard: dict) -> str:
 @task(trigger_rule="none_failed")  # also runs when no shard had new images to embed
 @fail_now
 def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
+    """Build and tune the Annoy index over every item's embedding into the run's staging."""
     from pipeline.config import settings
     from pipeline.index import build_index
     from pipeline.lake import open_lake
@@ -139,9 +174,10 @@ def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
                        recall_target=s.index_recall_target, kind=s.index_kind)
 
 
-@task
+@task(outlets=[LATEST_RELEASE])
 @fail_now
 def publish(attributes_uri: str, index_uri: str, model_version: str) -> str:
+    """Verify and publish the release; `latest.json` moves last. Emits `vitrine://releases/latest`."""
     from pipeline.config import settings
     from pipeline.lake import open_lake
     from pipeline.publish import publish_release

@@ -5,6 +5,8 @@ import argparse
 import importlib
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -32,9 +34,35 @@ def _model_version(args: argparse.Namespace, lake) -> str:
 def cmd_dag_run(args: argparse.Namespace) -> int:
     from pipeline.airflow_env import run_dag
 
-    state = run_dag(settings(), args.dag_id, json.loads(args.conf) if args.conf else None)
+    # SIGTERM (a supervisor, `kill`, a container stop) ends the run like Ctrl-C: the running task
+    # is interrupted, its Scrapy child is ended with it, and the command exits.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        state = run_dag(settings(), args.dag_id, json.loads(args.conf) if args.conf else None)
+    except KeyboardInterrupt:
+        print(f"DAG {args.dag_id}: interrupted", file=sys.stderr)
+        return 130
     print(f"DAG {args.dag_id}: {state}")
     return 0 if state == "success" else 1
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from pipeline.airflow_env import exec_airflow
+
+    return exec_airflow(settings(), args.airflow_args)
+
+
+def cmd_webserver(args: argparse.Namespace) -> int:
+    from pipeline.airflow_env import ensure_admin_password, exec_airflow, prepare
+
+    home = prepare(settings())
+    password = ensure_admin_password(home)
+    os.environ["AIRFLOW__API__HOST"] = args.host
+    os.environ["AIRFLOW__API__PORT"] = str(args.port)
+    print(f"Airflow UI at http://{args.host}:{args.port}/  login: admin / {password}\n"
+          f"  (password kept in {home / 'simple_auth_manager_passwords.json'}; "
+          "scheduler, dag-processor and triggerer run alongside: `airflow standalone`)", flush=True)
+    return exec_airflow(settings(), ["standalone"])
 
 
 def cmd_scrape(args: argparse.Namespace) -> int:
@@ -167,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", help="DAG run conf as JSON")
     p.set_defaults(func=cmd_dag_run)
 
+    p = sub.add_parser("airflow", help="run any airflow subcommand against $VITRINE_HOME/airflow",
+                       description="With no arguments: prepare the home and print how to use it.")
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER, help="airflow CLI arguments")
+    p.set_defaults(func=cmd_airflow)
+
+    p = sub.add_parser("webserver", help="the Airflow UI on the local home (airflow standalone)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_webserver)
+
     p = sub.add_parser("demo", help="start the demo shop, run catalog_refresh, query the release")
     p.add_argument("--products", type=int, default=60, help="synthetic products per storefront")
     p.set_defaults(func=cmd_demo)
@@ -179,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command != "dag-run":  # under Airflow, Airflow configures logging
+    if args.command not in ("dag-run", "airflow", "webserver"):  # under Airflow, Airflow configures logging
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

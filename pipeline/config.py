@@ -26,6 +26,9 @@ class Settings:
     index_recall_target: float = 0.95
     release_retention: int = 5
     max_unavailable_share: float = 0.5
+    scrape_pool_slots: int = 4
+    refresh_schedule: str | None = "@daily"
+    retrain_schedule: str | None = "@weekly"
 
     @property
     def airflow_home(self) -> Path:
@@ -74,6 +77,11 @@ def check_lake_uri(uri: str, name: str = "VITRINE_LAKE") -> str:
     return uri.rstrip("/")
 
 
+def _schedule(value: str) -> str | None:
+    """A cron expression or preset; ``none`` for manual (and Asset) runs only."""
+    return None if value.strip().lower() in ("", "none") else value.strip()
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build and validate settings from environment variables (contract §2); no side effects.
     Raises :class:`ConfigError` (one line, naming the variable) for a bad value."""
@@ -96,6 +104,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         index_recall_target=_number(env, recall_name, 0.95, float, 0.0, 1.0),
         release_retention=_number(env, "VITRINE_RELEASE_RETENTION", 5, int, 1),
         max_unavailable_share=_number(env, "VITRINE_MAX_UNAVAILABLE_SHARE", 0.5, float, 0.0, 1.0),
+        scrape_pool_slots=_number(env, "VITRINE_SCRAPE_POOL_SLOTS", 4, int, 1),
+        refresh_schedule=_schedule(env.get("VITRINE_REFRESH_SCHEDULE", "@daily")),
+        retrain_schedule=_schedule(env.get("VITRINE_RETRAIN_SCHEDULE", "@weekly")),
     )
 
 

@@ -8,9 +8,11 @@ retailer's partitions of the ``products``, ``images`` and ``invalid_products`` t
 from __future__ import annotations
 
 import collections
+import ctypes
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,6 +71,28 @@ class CrawlOutput:
 
 
 # -- the crawl subprocess -------------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """In the crawl child: get SIGTERM if the task process dies without cleaning up (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def end_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the child's whole process group (Scrapy and anything it started), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str, dict],
               pages: dict[str, str] | None = None, extra_settings: dict[str, str] | None = None) -> CrawlOutput:
     """``scrapy crawl <platform>`` for one retailer in a subprocess; returns what it wrote.
@@ -92,11 +116,16 @@ def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     tail: collections.deque[str] = collections.deque(maxlen=60)
     with subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace") as proc:
+                          text=True, errors="replace", start_new_session=True,
+                          preexec_fn=_die_with_parent) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            tail.append(line)
-            print(f"[scrapy {retailer.name}] {line}", end="", flush=True)
+        try:
+            for line in proc.stdout:
+                tail.append(line)
+                print(f"[scrapy {retailer.name}] {line}", end="", flush=True)
+        except BaseException:  # the task was interrupted (SIGTERM, Ctrl-C, timeout): end the crawl too
+            end_process_group(proc)
+            raise
     stats_path = workdir / layout.CRAWL_STATS
     if proc.returncode != 0 or not stats_path.exists():
         raise ScrapeError(f"crawl of {retailer.name} failed (exit {proc.returncode}):\n{''.join(tail)}")
