@@ -204,11 +204,3 @@ def load_dag(dag_id: str, dags_folder: Path) -> Any:
     if dag is None:
         raise KeyError(f"no DAG {dag_id!r} in {dags_folder}; known: {sorted(bag.dag_ids)}")
     return dag
-
-
-def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-    """Run ``dag_id`` once in this process; returns the final DagRun state."""
-    prepare(settings)
-    dag = load_dag(dag_id, settings.dags_folder)
-    run = dag.test(run_conf=conf or {})
-    return str(getattr(run.state, "value", run.state))

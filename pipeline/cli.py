@@ -32,15 +32,16 @@ def _model_version(args: argparse.Namespace, lake) -> str:
 
 
 def cmd_dag_run(args: argparse.Namespace) -> int:
-    from pipeline.airflow_env import run_dag
+    from pipeline.dag_run import run_dag
 
     # SIGTERM (a supervisor, `kill`, a container stop) ends the run like Ctrl-C: the running task
     # is interrupted, its Scrapy child is ended with it, and the command exits.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        state = run_dag(settings(), args.dag_id, json.loads(args.conf) if args.conf else None)
+        state = run_dag(settings(), args.dag_id, json.loads(args.conf) if args.conf else None,
+                        verbose=args.verbose)
     except KeyboardInterrupt:
-        print(f"DAG {args.dag_id}: interrupted", file=sys.stderr)
+        print(f"DAG {args.dag_id}: interrupted", flush=True)
         return 130
     print(f"DAG {args.dag_id}: {state}")
     return 0 if state == "success" else 1
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dag-run", help="run one DAG once, in process (like `airflow dags test`)")
     p.add_argument("dag_id")
     p.add_argument("--conf", help="DAG run conf as JSON")
+    p.add_argument("--verbose", action="store_true", help="task logs on the console instead of the log file")
     p.set_defaults(func=cmd_dag_run)
 
     p = sub.add_parser("airflow", help="run any airflow subcommand against $VITRINE_HOME/airflow",

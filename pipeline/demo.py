@@ -72,7 +72,7 @@ def run_demo(n_products: int = 60) -> int:
         for name, store in shop.storefronts.items():
             print(f"demo shop {name:8s} at {store.base_url} ({len(store.products)} products)")
         os.environ["VITRINE_RETAILERS"] = str(shop.write_registry(home / "demo" / "retailers.yaml"))
-        from pipeline.airflow_env import run_dag
+        from pipeline.dag_run import run_dag
         from pipeline.config import settings
         from pipeline.lake import open_lake
 
@@ -80,7 +80,7 @@ def run_demo(n_products: int = 60) -> int:
         started = time.monotonic()
         state = run_dag(settings(), "catalog_refresh")
         if state != "success":
-            print(f"catalog_refresh ended in state {state}; see the task logs above")
+            print(f"catalog_refresh ended in state {state}; see the log file named above")
             return 1
         print_summary(open_lake(), time.monotonic() - started)
     return 0

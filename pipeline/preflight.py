@@ -1,12 +1,13 @@
 """Preflight: prove the lake is usable before any crawl writes to it, failing with one line.
 
-Checks, in order: the bucket exists and the credentials may use it, an object can be written,
-and a conditional write (``If-None-Match: *``) is refused when the object exists — publishing
+Checks, in order: an object can be written (so the bucket exists and the credentials may use
+it), and a conditional write (``If-None-Match: *``) is refused when the object exists — publishing
 relies on that to never overwrite ``latest.json`` blindly.
 """
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlparse
 
 from pipeline.lake import Lake, LakeError, PreconditionFailed
 
@@ -19,7 +20,11 @@ class PreflightError(LakeError):
 
 def _s3_reason(exc: Exception, lake: Lake) -> str | None:
     """A one-line reason for the usual S3 failures, or None for unexpected ones."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+    try:
+        from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+    except ImportError:
+        return None
+    bucket = urlparse(lake.root).netloc
 
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the aws_default connection)"
@@ -28,10 +33,10 @@ def _s3_reason(exc: Exception, lake: Lake) -> str | None:
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchBucket", "NotFound"):
-            return f"bucket {lake.bucket!r} does not exist"
+            return f"bucket {bucket!r} does not exist"
         if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
-            return f"access to bucket {lake.bucket!r} denied ({code}): check the credentials"
-        return f"S3 error {code} on bucket {lake.bucket!r}"
+            return f"access to bucket {bucket!r} denied ({code}): check the credentials"
+        return f"S3 error {code} on bucket {bucket!r}"
     return None
 
 
@@ -39,8 +44,6 @@ def check_lake(lake: Lake) -> str:
     """Run the checks; returns a short summary or raises :class:`PreflightError`."""
     probe = f"{PROBE_PREFIX}/{uuid.uuid4().hex}.probe"
     try:
-        if lake.scheme == "s3":
-            lake.s3.head_bucket(Bucket=lake.bucket)
         lake.write_bytes(probe, b"probe", if_none_match=True)
         try:
             lake.write_bytes(probe, b"again", if_none_match=True)
@@ -55,7 +58,7 @@ def check_lake(lake: Lake) -> str:
     except OSError as exc:
         raise PreflightError(f"lake {lake.root} is not writable: {exc}") from exc
     except Exception as exc:
-        reason = _s3_reason(exc, lake) if lake.scheme == "s3" else None
+        reason = _s3_reason(exc, lake)
         if reason is None:
             raise
         raise PreflightError(f"lake {lake.root}: {reason}") from exc

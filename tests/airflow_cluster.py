@@ -169,12 +169,12 @@ class AirflowCluster:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
 
-    def task_log(self, dag_id: str, run_id: str, ti: dict) -> str:
+    def task_log(self, dag_id: str, run_id: str, ti: dict) -> list[dict]:
+        """The structured log records of one task try, as the UI gets them."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
         if ti.get("map_index", -1) >= 0:
             path += f"?map_index={ti['map_index']}"
-        content = self.request("GET", path)["content"]
-        return "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)
+        return [c if isinstance(c, dict) else {"event": str(c)} for c in self.request("GET", path)["content"]]
 
 
 def cluster_env(home: Path, db_url: str, broker_url: str, api_port: int, extra: dict[str, str]) -> dict[str, str]:

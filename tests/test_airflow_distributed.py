@@ -46,9 +46,12 @@ def cluster(tmp_path, s3_env):
 
 
 def assert_ran_on_the_right_workers(cluster, dag_id: str, run_id: str) -> list[dict]:
+    """Every task that ran did so on the worker of its queue, and logged no error on the way."""
     tis = [ti for ti in cluster.task_instances(dag_id, run_id) if ti["state"] == "success"]
     assert tis, f"{dag_id} ran no task"
     for ti in tis:
+        errors = [r["event"] for r in cluster.task_log(dag_id, run_id, ti) if r.get("level") == "error"]
+        assert not errors, f"{dag_id}.{ti['task_id']} succeeded with error lines: {errors[:5]}"
         worker = (ti["hostname"] or "").split("@")[0]
         expected = "gpu" if ti["task_id"] in GPU_TASKS else "default"
         assert worker == expected, f"{dag_id}.{ti['task_id']}[{ti['map_index']}] ran on {ti['hostname']!r}"
@@ -92,7 +95,9 @@ def test_catalog_refresh_retrain_and_asset_triggered_reembed_on_celery(cluster) 
         assert lake.exists(f"{layout.release_prefix(latest['release_id'])}/{name}"), name
 
     # Task logs, written by the workers, are served by the API.
-    publish = next(ti for ti in reembed_tis if ti["task_id"] == "publish")
-    assert latest["release_id"] in cluster.task_log("catalog_reembed", reembed_run["dag_run_id"], publish)
-    train = next(ti for ti in retrain_tis if ti["task_id"] == "train")
-    assert "Epoch 1" in cluster.task_log("attribute_model_retrain", retrain_id, train)
+    def text(dag_id: str, run_id: str, tis: list[dict], task_id: str) -> str:
+        ti = next(ti for ti in tis if ti["task_id"] == task_id)
+        return "\n".join(str(r.get("event")) for r in cluster.task_log(dag_id, run_id, ti))
+
+    assert latest["release_id"] in text("catalog_reembed", reembed_run["dag_run_id"], reembed_tis, "publish")
+    assert "registered candidate" in text("attribute_model_retrain", retrain_id, retrain_tis, "train")
