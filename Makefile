@@ -6,6 +6,7 @@ UV     := $(BIN)/uv
 UV_VERSION := 0.13.9
 export VITRINE_HOME ?= $(CURDIR)/.vitrine
 CHROMIUM ?= /usr/bin/chromium
+COMPOSE  ?= /usr/bin/docker-compose
 
 .PHONY: install demo test lock bench clean
 
@@ -25,12 +26,18 @@ lock: $(VENV)/.installed
 demo: install
 	$(BIN)/vitrine demo
 
-test: install $(CHROMIUM)
+## The distributed Airflow test uses the machine's PostgreSQL (127.0.0.1:5432) and Redis (6379).
+test: install $(CHROMIUM) $(COMPOSE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The browser test drives Debian's Chromium through Playwright (no browser download).
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+## tests/test_docker.py validates docker/docker-compose.yaml with `docker-compose config`.
+$(COMPOSE):
+	docker compose version >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
 
 ## Benchmarks (each prints side-by-side ratios; see the docstring at the top of each file).
 bench: install

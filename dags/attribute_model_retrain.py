@@ -1,8 +1,8 @@
 """
 ### attribute_model_retrain
 
-Weekly (`VITRINE_RETRAIN_SCHEDULE`), or manually with the Params form: build the weakly-labelled training set from the
-scraped products (taxonomy in `config/taxonomy.yaml`) → train a candidate attribute model
+Weekly (`VITRINE_RETRAIN_SCHEDULE`), or manually with the Params form: build the
+weakly-labelled training set from the scraped products (taxonomy in `config/taxonomy.yaml`) → train a candidate attribute model
 (augmentation, two phases, early stopping) on the `gpu` queue → evaluate it and the
 production model on the same held-out test split (report in
 `models/attributes/<version>/report/`) → promote it only if it beats production by
@@ -82,12 +82,16 @@ def attribute_model_retrain():
     @task(queue=TRAIN_QUEUE, execution_timeout=timedelta(hours=12))
     def train(trainset_uri: str) -> str:
         """Train the candidate (queue `VITRINE_TRAIN_QUEUE`); checkpoints each epoch, resumes on retry."""
+        from pipeline import layout
         from pipeline.lake import open_lake
+        from pipeline.train.checkpoint import Checkpoint
         from pipeline.train.train import train_candidate
 
-        params = get_current_context()["params"]
-        config = TrainConfig.from_dict({k: params[k] for k in TRAIN_KEYS})
-        return train_candidate(open_lake(), trainset_uri, config, verbose=2).version
+        ctx = get_current_context()
+        config = TrainConfig.from_dict({k: ctx["params"][k] for k in TRAIN_KEYS})
+        lake = open_lake()
+        checkpoint = Checkpoint(lake, layout.staging(ctx["run_id"], "train-checkpoint"))
+        return train_candidate(lake, trainset_uri, config, verbose=2, checkpoint=checkpoint).version
 
     @task
     def evaluate(trainset_uri: str, version: str) -> dict:

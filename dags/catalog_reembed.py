@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, dag
-from pipeline.airflow_tasks import DEFAULT_ARGS, current_items, production_model, tag_embed_index_publish
+from pipeline.airflow_tasks import DEFAULT_ARGS, current_items, preflight, production_model, tag_embed_index_publish
 from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
 
 PRODUCTION_MODEL = Asset(PRODUCTION_MODEL_ASSET_URI)
@@ -27,7 +27,9 @@ PRODUCTION_MODEL = Asset(PRODUCTION_MODEL_ASSET_URI)
     doc_md=__doc__,
 )
 def catalog_reembed():
-    tag_embed_index_publish(current_items(), production_model())
+    items, model = current_items(), production_model()
+    preflight() >> [items, model]
+    tag_embed_index_publish(items, model)
 
 
 catalog_reembed()

@@ -30,10 +30,10 @@ from pipeline.config import settings
     doc_md=__doc__,
 )
 def catalog_refresh():
-    retailers = list_retailers()
-    preflight() >> retailers
+    retailers, model = list_retailers(), production_model()
+    preflight() >> [retailers, model]  # nothing touches the lake before it
     items = dedup(scrape.expand(retailer=retailers))
-    tag_embed_index_publish(items, production_model())
+    tag_embed_index_publish(items, model)
     janitor()  # beside the pipeline: cleans what earlier, crashed runs left
 
 

@@ -52,11 +52,12 @@ def _run_id() -> str:
     return get_current_context()["run_id"]
 
 
-@task(retries=0)
+@task
 def preflight() -> str:
     """Check the lake before anything writes to it: bucket, credentials, conditional writes.
 
-    Fails at once (no retries) with a one-line reason, instead of image by image in the crawls.
+    Fails at once (AirflowFailException: retries are skipped) with a one-line reason, instead of
+    image by image in the crawls.
     """
     from airflow.exceptions import AirflowFailException
 
@@ -79,14 +80,17 @@ def list_retailers() -> list[str]:
     return [r.name for r in load_registry(settings().retailers_path)]
 
 
-@task(pool=SCRAPE_POOL, execution_timeout=timedelta(hours=4))
+# Mapped tasks do not take doc_md from their docstring: it is given explicitly.
+SCRAPE_DOC = """Crawl one retailer with Scrapy into the lake (products, images, crawl stats).
+
+Runs in the `scrape` pool (`VITRINE_SCRAPE_POOL_SLOTS` crawls at once); the crawl is a child
+process in its own process group, ended with the task."""
+
+
+@task(pool=SCRAPE_POOL, execution_timeout=timedelta(hours=4), doc_md=SCRAPE_DOC)
 @fail_now
 def scrape(retailer: str) -> str:
-    """Crawl one retailer with Scrapy into the lake (products, images, crawl stats).
-
-    Runs in the `scrape` pool (`VITRINE_SCRAPE_POOL_SLOTS` crawls at once); the crawl is a child
-    process in its own process group, ended with the task.
-    """
+    """Crawl one retailer (see SCRAPE_DOC)."""
     from pipeline.config import settings
     from pipeline.lake import open_lake
     from pipeline.retailers import load_registry
@@ -150,10 +154,11 @@ def plan_embedding(items_uri: str, model_version: str) -> list[dict]:
     return plan_shards(open_lake(), items_uri, model_version, max_shards=4)
 
 
-@task(max_active_tis_per_dag=2, queue=EMBED_QUEUE)
+@task(max_active_tis_per_dag=2, queue=EMBED_QUEUE,
+      doc_md="Embed one shard of images (queue `VITRINE_EMBED_QUEUE`: `gpu` where GPU workers exist).")
 @fail_now
 def embed(shard: dict) -> str:
-    """Embed one shard of images (queue `VITRINE_EMBED_QUEUE`: `gpu` where GPU workers exist)."""
+    """Embed one shard of images with the model."""
     from pipeline.embed import embed_shard
     from pipeline.lake import open_lake
 

@@ -6,7 +6,6 @@ import importlib
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable
 
@@ -32,11 +31,11 @@ def _model_version(args: argparse.Namespace, lake) -> str:
 
 
 def cmd_dag_run(args: argparse.Namespace) -> int:
-    from pipeline.dag_run import run_dag
+    from pipeline.dag_run import IN_CHILD, run_dag, run_supervised
 
-    # SIGTERM (a supervisor, `kill`, a container stop) ends the run like Ctrl-C: the running task
-    # is interrupted, its Scrapy child is ended with it, and the command exits.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if os.environ.get(IN_CHILD) != "1":  # SIGTERM must stop the run as Ctrl-C does: supervise it
+        return run_supervised([args.dag_id, *(["--conf", args.conf] if args.conf else []),
+                               *(["--verbose"] if args.verbose else [])])
     try:
         state = run_dag(settings(), args.dag_id, json.loads(args.conf) if args.conf else None,
                         verbose=args.verbose)

@@ -47,10 +47,7 @@ def webhook_url() -> str | None:
         conn = Connection.get(ALERT_CONNECTION)
     except Exception:  # no such connection
         return None
-    scheme = conn.conn_type if conn.conn_type in ("http", "https") else (conn.schema or "https")
-    port = f":{conn.port}" if conn.port else ""
-    path = (conn.extra_dejson or {}).get("path", "")
-    return f"{scheme}://{conn.host}{port}{path}"
+    return conn.get_uri()
 
 
 def post_json(url: str, body: dict[str, Any], timeout: float = 10.0) -> None:

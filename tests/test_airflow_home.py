@@ -61,7 +61,5 @@ def test_plain_airflow_commands_use_the_prepared_home(tmp_path) -> None:
         run([AIRFLOW, "dags", "test", "catalog_refresh"], plain, tmp_path)
         runs = last_json(run([AIRFLOW, "dags", "list-runs", "catalog_refresh", "-o", "json"], plain, tmp_path))
         assert [r["state"] for r in runs] == ["success"]
-        logs = home / "airflow" / "logs" / "dag_id=catalog_refresh"
-        assert any(logs.rglob("*.log")), "task logs are written under $VITRINE_HOME/airflow/logs"
         run([AIRFLOW, "dag-processor", "--num-runs", "1"], plain, tmp_path)
         assert dags_in_db(plain, tmp_path) == {dag_id: "False" for dag_id in EXPECTED}

@@ -34,8 +34,11 @@ def test_house_rules(dagbag) -> None:
         assert dag.tags and "vitrine" in dag.tags, dag_id
         assert dag.catchup is False, dag_id
         assert dag.doc_md, f"{dag_id} has no doc_md"
+        assert dag.description, f"{dag_id} has no description"
         for t in dag.tasks:
             assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
+            assert t.doc_md, f"{dag_id}.{t.task_id} has no doc_md"
+            assert t.on_failure_callback, f"{dag_id}.{t.task_id} alerts nobody on failure"
 
 
 def test_catalog_refresh_shape(dagbag) -> None:
@@ -47,6 +50,10 @@ def test_catalog_refresh_shape(dagbag) -> None:
         assert upstream in dag.get_task(downstream).upstream_task_ids or downstream == "index"
     assert {"embed", "dedup"} <= dag.get_task("index").upstream_task_ids
     assert dag.schedule == "@daily"
+    for first in ("list_retailers", "production_model"):  # nothing touches the lake before preflight
+        assert dag.get_task(first).upstream_task_ids == {"preflight"}
+    assert dag.get_task("scrape").pool == "scrape"
+    assert [o.uri for o in dag.get_task("publish").outlets] == ["vitrine://releases/latest"]
 
 
 def test_parsing_does_not_import_heavy_libraries() -> None:

@@ -57,11 +57,20 @@ def test_preflight_accepts_a_good_lake_and_names_a_missing_bucket(s3_lake, s3_en
     assert str(err.value) == "lake s3://vitrine-no-such-bucket/lake: bucket 'vitrine-no-such-bucket' does not exist"
 
 
+def test_webhook_from_the_environment_wins(monkeypatch) -> None:
+    from pipeline.notify import webhook_url
+
+    monkeypatch.setenv("VITRINE_ALERT_WEBHOOK", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("AIRFLOW_CONN_VITRINE_ALERTS", "http://127.0.0.1:8/other")
+    assert webhook_url() == "http://127.0.0.1:9/hook"
+
+
 def test_missing_bucket_fails_at_preflight_and_alerts_once(tmp_path, s3_env, alert_sink) -> None:
     url, received = alert_sink
     registry = tmp_path / "retailers.yaml"
     registry.write_text("retailers:\n  - {name: nowhere, platform: shopify, base_url: 'http://127.0.0.1:9'}\n")
-    env = vitrine_env(tmp_path, "s3://vitrine-no-such-bucket/lake", registry, VITRINE_ALERT_WEBHOOK=url,
+    # the webhook as an Airflow connection (VITRINE_ALERT_WEBHOOK, when set, wins over it)
+    env = vitrine_env(tmp_path, "s3://vitrine-no-such-bucket/lake", registry, AIRFLOW_CONN_VITRINE_ALERTS=url,
                       **{k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
                                                     "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"], env=env,
@@ -73,6 +82,11 @@ def test_missing_bucket_fails_at_preflight_and_alerts_once(tmp_path, s3_env, ale
     assert (alert["dag_id"], alert["task_id"], alert["event"]) == ("catalog_refresh", "preflight", "task_failed")
     assert alert["error"] == "lake s3://vitrine-no-such-bucket/lake: bucket 'vitrine-no-such-bucket' does not exist"
     assert alert["try_number"] == 1, "preflight fails fast: no retries"
+    # the task's own output is in the log file Airflow's UI reads for that try
+    logs = list((tmp_path / "home" / "airflow" / "logs" / "dag_id=catalog_refresh").glob(
+        "run_id=*/task_id=preflight/attempt=1.log"))
+    assert len(logs) == 1 and "does not exist" in logs[0].read_text()
+    assert "preflight" in proc.stdout and "does not exist" in proc.stdout  # the progress line says why
 
 
 def _descendants(pid: int) -> list[int]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.lake import Lake
+from pipeline.train.checkpoint import Checkpoint
 from pipeline.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -154,6 +155,8 @@ def _fit_phase(
     deadline: float | None,
     jit: bool,
     verbose: int,
+    initial_epoch: int = 0,
+    callbacks: list | None = None,
 ) -> tuple[list[dict[str, float]], float, list[np.ndarray]]:
     """Compile and fit one phase; returns per-epoch logs, best val loss and its weights.
 
@@ -179,7 +182,7 @@ def _fit_phase(
     swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []  # before `stop`: it sees EMA
     hist = train_model.fit(
         train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False,  # the dataset shuffles
-        callbacks=[*swap, stop, plateau, _time_budget(deadline)],
+        callbacks=[*swap, stop, plateau, _time_budget(deadline), *(callbacks or [])], initial_epoch=initial_epoch,
     )
     logs = [{k: float(v[i]) for k, v in hist.history.items()} for i in range(len(hist.history["loss"]))]
     best = min((e["val_loss"] for e in logs), default=math.inf)
@@ -187,7 +190,8 @@ def _fit_phase(
 
 
 def train_candidate(
-    lake: Lake, trainset_uri: str, config: TrainConfig, *, verbose: int = 2, register: bool = True
+    lake: Lake, trainset_uri: str, config: TrainConfig, *, verbose: int = 2, register: bool = True,
+    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     """Train on the training set's train split (early stopping on val) and register the model."""
     import keras
@@ -229,21 +233,30 @@ def train_candidate(
                       loss_weights=config.head_weights(list(vocab)))
         print(f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
               f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}")
-        _set_trainable(model, 1, config)
+        resume = checkpoint.load(train_model) if checkpoint else None  # a retry goes on from there
+        history = list(resume.history) if resume else []
         # with a time budget, fine-tuning keeps a quarter of it
         phase1_deadline = start + 0.75 * (deadline - start) if deadline and config.finetune_epochs else deadline
-        history, best1, weights1 = _fit_phase(train_model, train_ds, val_ds, losses=losses,
-                                              lr=config.learning_rate, epochs=config.epochs,
-                                              **{**common, "deadline": phase1_deadline})
-        for e in history:
-            e["phase"] = 1
+        if resume is None or resume.phase == 1:
+            _set_trainable(model, 1, config)
+            done = resume.epochs_done if resume else 0
+            saving = [checkpoint.callback(train_model, 1, history, done)] if checkpoint else []
+            logs1, best1, weights1 = _fit_phase(train_model, train_ds, val_ds, losses=losses,
+                                                lr=config.learning_rate, epochs=config.epochs, initial_epoch=done,
+                                                callbacks=saving, **{**common, "deadline": phase1_deadline})
+            history += [{**e, "phase": 1} for e in logs1]
+            best1 = min((e["val_loss"] for e in history if e["phase"] == 1 and "val_loss" in e), default=best1)
+        else:  # resumed in phase 2: phase 1's weights are gone, its best loss is known
+            best1, weights1 = resume.phase1_best if resume.phase1_best is not None else math.inf, None
         if config.finetune_epochs and not (deadline and time.monotonic() > deadline):
             _set_trainable(model, 2, config)
+            done = resume.epochs_done if resume and resume.phase == 2 else 0
+            saving = [checkpoint.callback(train_model, 2, history, done, phase1_best=best1)] if checkpoint else []
             logs2, best2, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses,
                                          lr=config.finetune_learning_rate, epochs=config.finetune_epochs,
-                                         **common)
+                                         initial_epoch=done, callbacks=saving, **common)
             history += [{**e, "phase": 2} for e in logs2]
-            if best2 > best1:
+            if best2 > best1 and weights1 is not None:
                 train_model.set_weights(weights1)
         keras.mixed_precision.set_global_policy("float32")
         export = build_model(vocab, config.image_size, backbone=config.backbone,
@@ -263,5 +276,7 @@ def train_candidate(
                    "train_seconds": round(elapsed, 1), "epochs_run": len(history)},
         )
         print(f"registered candidate {result.version} after {len(history)} epochs in {elapsed / 60:.1f} min")
+    if checkpoint:
+        checkpoint.clear()
     return result
 
