@@ -168,7 +168,7 @@ def embed(shard: dict) -> str:
 @task(trigger_rule="none_failed")  # also runs when no shard had new images to embed
 @fail_now
 def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
-    """Build and tune the Annoy index over every item's embedding into the run's staging."""
+    """Build and tune the nearest-neighbour index (`VITRINE_INDEX_KIND`) into the run's staging."""
     from pipeline.config import settings
     from pipeline.index import build_index
     from pipeline.lake import open_lake
