@@ -2,8 +2,8 @@
 ### catalog_reembed
 
 Runs when a retrain promotes a new attribute model (the production-model Asset): tags and
-re-embeds the whole current catalog with the new model, rebuilds the index and publishes a
-release. No scraping: it works on the items the last `catalog_refresh` produced.
+re-embeds the whole current catalog with the new model, rebuilds the index, runs the
+data-quality checks and publishes a release. No scraping: it works on the items the last `catalog_refresh` produced.
 """
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 ### catalog_refresh
 
 Nightly (`VITRINE_REFRESH_SCHEDULE`, default `@daily`): check the lake (preflight) → scrape every retailer in the registry (one mapped task per retailer) → deduplicate
-images into items → tag items with the production attribute model → embed new images →
-build the Annoy index → publish a verified release (``latest.json`` last), which emits the
-Asset `vitrine://releases/latest` for downstream DAGs.
+images into items (and snapshot the day's products into ``product_history``) → tag items with
+the production attribute model → embed new images → build the Annoy index → data-quality
+checks (``config/dq_checks.yaml``; a failure stops the run) → publish a verified release
+(``latest.json`` last), which emits the Asset `vitrine://releases/latest` for downstream DAGs.
 
 Every task passes lake URIs through XCom, never data, and is idempotent: a retry or a re-run
 overwrites its own outputs. Logic lives in ``pipeline/``; this file is wiring only.
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag
-from pipeline.airflow_tasks import (DEFAULT_ARGS, dedup, janitor, list_retailers, preflight, production_model,
-                                    scrape, tag_embed_index_publish)
+from pipeline.airflow_tasks import (DEFAULT_ARGS, dedup, janitor, list_retailers, preflight, product_history,
+                                    production_model, scrape, tag_embed_index_publish)
 from pipeline.config import settings
 
 
@@ -32,8 +33,9 @@ from pipeline.config import settings
 def catalog_refresh():
     retailers, model = list_retailers(), production_model()
     preflight() >> [retailers, model]  # nothing touches the lake before it
-    items = dedup(scrape.expand(retailer=retailers))
-    tag_embed_index_publish(items, model)
+    products = scrape.expand(retailer=retailers)
+    product_history(products)
+    tag_embed_index_publish(dedup(products), model)
     janitor()  # beside the pipeline: cleans what earlier, crashed runs left
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import Asset, get_current_context, task
+from airflow.sdk import Asset, get_current_context, task, task_group
 
 from pipeline.airflow_env import SCRAPE_POOL
 from pipeline.notify import FailureNotifier
@@ -50,6 +50,13 @@ def fail_now(func: Callable) -> Callable:
 
 def _run_id() -> str:
     return get_current_context()["run_id"]
+
+
+def _crawl_day() -> date:
+    """The run's crawl day: its logical date (or, without one, when it was due), in UTC."""
+    ctx = get_current_context()
+    when = ctx.get("logical_date") or ctx["dag_run"].run_after
+    return when.astimezone(timezone.utc).date()
 
 
 @task
@@ -97,7 +104,18 @@ def scrape(retailer: str) -> str:
     from pipeline.scrape import scrape_retailer
 
     registry = {r.name: r for r in load_registry(settings().retailers_path)}
-    return scrape_retailer(open_lake(), registry[retailer], _run_id())
+    return scrape_retailer(open_lake(), registry[retailer], _run_id(), day=_crawl_day())
+
+
+@task(trigger_rule="all_done")  # like dedup: a failed crawl keeps that retailer's products
+@fail_now
+def product_history(products: list[str]) -> str:
+    """Snapshot every retailer's products as the run's crawl day of ``product_history``."""
+    from pipeline.lake import open_lake
+    from pipeline.tables import record_product_history
+
+    print(f"recording product history of {len(list(products))} retailer partitions")
+    return record_product_history(open_lake(), _crawl_day())
 
 
 @task(trigger_rule="all_done")  # a retailer whose crawl failed keeps its products; the others go on
@@ -203,8 +221,42 @@ def janitor() -> str:
     return summary
 
 
+@task
+@fail_now
+def run_checks(index_uri: str, model_version: str, attributes_uri: str) -> dict:
+    """Run the data-quality checks on the staged release and record them in ``dq_results``."""
+    from pipeline.config import settings
+    from pipeline.dq import check_release
+    from pipeline.lake import open_lake
+
+    results = check_release(open_lake(), settings(), _run_id(), index_uri, model_version)
+    for result in results:
+        print(result.message)
+    return {"passed": sum(r.passed for r in results), "failed": [r.message for r in results if not r.passed]}
+
+
+@task
+def gate(summary: dict) -> None:
+    """Fail the run, naming each failed check, so nothing is published (a verdict: no retry)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if summary["failed"]:
+        raise AirflowFailException(f"{len(summary['failed'])} data-quality check(s) failed:\n" + "\n".join(summary["failed"]))
+    print(f"all {summary['passed']} data-quality checks passed")
+
+
+@task_group(group_id="data_quality")
+def data_quality(index_uri, model_version, attributes_uri):
+    """Checks on the staged release between index and publish (config/dq_checks.yaml)."""
+    return gate(run_checks(index_uri, model_version, attributes_uri))
+
+
 def tag_embed_index_publish(items_uri, model_version):
-    """The shared tail of both catalog DAGs: tag → embed (mapped) → index → publish."""
+    """The shared tail of both catalog DAGs: tag → embed (mapped) → index → data quality → publish."""
     attributes = tag(items_uri, model_version)
     embedded = embed.expand(shard=plan_embedding(items_uri, model_version))
-    return publish(attributes, index(items_uri, model_version, embedded), model_version)
+    staged = index(items_uri, model_version, embedded)
+    checked = data_quality(staged, model_version, attributes)
+    published = publish(attributes, staged, model_version)
+    checked >> published
+    return published

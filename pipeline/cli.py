@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime, timezone
 from collections.abc import Callable
 
 from pipeline.config import settings
@@ -35,10 +36,15 @@ def cmd_dag_run(args: argparse.Namespace) -> int:
 
     if os.environ.get(IN_CHILD) != "1":  # SIGTERM must stop the run as Ctrl-C does: supervise it
         return run_supervised([args.dag_id, *(["--conf", args.conf] if args.conf else []),
+                               *(["--logical-date", args.logical_date] if args.logical_date else []),
                                *(["--verbose"] if args.verbose else [])])
+    when = None
+    if args.logical_date:
+        when = datetime.fromisoformat(args.logical_date)
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
     try:
         state = run_dag(settings(), args.dag_id, json.loads(args.conf) if args.conf else None,
-                        verbose=args.verbose)
+                        verbose=args.verbose, logical_date=when)
     except KeyboardInterrupt:
         print(f"DAG {args.dag_id}: interrupted", flush=True)
         return 130
@@ -168,6 +174,7 @@ AREA_COMMANDS = (
     "pipeline.demo_shop",
     "pipeline.client",
     "pipeline.analytics",
+    "pipeline.dq",
     "pipeline.dedup.cli",
     "pipeline.train.cli",
     "pipeline.serve",
@@ -194,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dag_id")
     p.add_argument("--conf", help="DAG run conf as JSON")
     p.add_argument("--verbose", action="store_true", help="task logs on the console instead of the log file")
+    p.add_argument("--logical-date", help="logical date of the run (ISO 8601, UTC by default)")
     p.set_defaults(func=cmd_dag_run)
 
     p = sub.add_parser("airflow", help="run any airflow subcommand against $VITRINE_HOME/airflow",

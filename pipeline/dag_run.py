@@ -143,8 +143,10 @@ def _on_sigint(signum: int, frame: Any) -> None:
     raise Interrupted()
 
 
-def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None, *, verbose: bool = False) -> str:
-    """Run ``dag_id`` once in this process; returns the final DagRun state."""
+def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None, *, verbose: bool = False,
+            logical_date: datetime | None = None) -> str:
+    """Run ``dag_id`` once in this process (for ``logical_date``, when given); returns the final
+    DagRun state."""
     signal.signal(signal.SIGINT, _on_sigint)
     home = prepare(settings)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -153,11 +155,11 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
     print(f"{dag_id}: running in process; full logs in {log_path}", flush=True)
     started = time.monotonic()
     if verbose:
-        run = _test(dag_id, settings, conf, progress_listener(sys.stdout))
+        run = _test(dag_id, settings, conf, progress_listener(sys.stdout), logical_date)
     else:
         output = Output(log_path)
         try:
-            run = _test(dag_id, settings, conf, progress_listener(output.console, output, home / "logs"))
+            run = _test(dag_id, settings, conf, progress_listener(output.console, output, home / "logs"), logical_date)
         finally:
             output.close()
     states = Counter(_state(ti.state) for ti in run.get_task_instances())
@@ -167,13 +169,14 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
     return state
 
 
-def _test(dag_id: str, settings: Settings, conf: dict[str, Any] | None, progress: Any) -> Any:
+def _test(dag_id: str, settings: Settings, conf: dict[str, Any] | None, progress: Any,
+          logical_date: datetime | None = None) -> Any:
     from airflow.sdk.listener import get_listener_manager
 
     dag = load_dag(dag_id, settings.dags_folder)
     manager = get_listener_manager()
     manager.add_listener(progress)
     try:
-        return dag.test(run_conf=conf or {})
+        return dag.test(run_conf=conf or {}, **({} if logical_date is None else {"logical_date": logical_date}))
     finally:
         manager.pm.unregister(progress)

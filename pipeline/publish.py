@@ -189,7 +189,7 @@ def _write_release_row(lake: Lake, manifest: dict) -> None:
         "bytes": sum(f["bytes"] for f in manifest["files"].values()),
         "manifest": layout.manifest_key(manifest["release_id"]),
     }
-    schemas.RELEASES.write(lake, [row], release_id=manifest["release_id"])
+    schemas.RELEASES.write(lake, [{**row, "release_id": manifest["release_id"]}], part=manifest["release_id"])
 
 
 def _current_release(lake: Lake) -> tuple[str, dict] | None:

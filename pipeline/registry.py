@@ -107,6 +107,7 @@ def register_model(
         **(extra or {}),
     }
     lake.write_json(_metadata_key(version), metadata)
+    _refresh_models_table(lake)
     return version
 
 
@@ -132,6 +133,14 @@ def promote(lake: Lake, version: str, *, reason: str = "", metrics: dict[str, An
         lake.write_json(layout.PRODUCTION_MODEL, pointer, if_none_match=True)
     else:
         lake.write_json(layout.PRODUCTION_MODEL, pointer, if_match=current.etag)
+    _refresh_models_table(lake)
+
+
+def _refresh_models_table(lake: Lake) -> None:
+    """Keep the analysts' ``models`` table in step with the registry."""
+    from pipeline.tables import refresh_models_table
+
+    refresh_models_table(lake)
 
 
 def _initial_config() -> dict[str, Any]:

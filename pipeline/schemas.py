@@ -6,7 +6,7 @@ Every writer builds its rows through :meth:`Table.arrow` / :meth:`Table.write`, 
 goes through :meth:`Table.read`, and the DuckDB views and Athena DDL under ``sql/`` are
 generated from here (``pipeline/sqlgen.py``), so a column is spelled once.
 
-Money is ``decimal128(18, 3)`` (three minor units cover every retail currency), timestamps
+Money is ``decimal128(18, 4)`` (exact; four minor units cover every ISO 4217 currency), timestamps
 are microseconds in UTC, and a rejection carries a short ``reason`` code plus a free-text
 ``detail``.
 """
@@ -26,7 +26,7 @@ from pipeline import layout
 if TYPE_CHECKING:
     from pipeline.lake import Lake
 
-MONEY = pa.decimal128(18, 3)
+MONEY = pa.decimal128(18, 4)
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 STR = pa.string()
 STRS = pa.list_(pa.string())
@@ -56,7 +56,7 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     partitions: tuple[Column, ...] = ()
-    view: str | None = None  # a derived table: SQL over other tables, no files of its own
+    view: str | None = None  # a derived table: SQL over other tables ({name} placeholders), no files
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.all_columns]
@@ -104,7 +104,7 @@ class Table:
         """Key of one Parquet file of a (complete) partition."""
         if set(partitions) != set(self.partition_names):
             raise ValueError(f"table {self.name}: a file key needs every partition {self.partition_names}")
-        return layout.part(self.prefix(**partitions), part)
+        return layout.part(self.prefix(**partitions), partition_value(part))
 
     # -- rows -----------------------------------------------------------------------------
     def arrow(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
@@ -291,8 +291,11 @@ INVALID_PRODUCTS = Table(
 
 CRAWL_STATS = Table(
     "crawl_stats",
-    "One row per crawl of a retailer: requests, responses, products and image outcomes.",
+    "One row per retailer per crawl day (file part-<day>; a re-run that day replaces it): "
+    "requests, responses, products and images.",
     (
+        col("day", pa.date32(), "crawl day (UTC) of the run", nullable=False),
+        col("run_id", STR, "Airflow run id", nullable=False),
         col("platform", STR, "shopify or jsonld"),
         col("started_at", TIMESTAMP, "crawl start (UTC)"),
         col("finished_at", TIMESTAMP, "crawl end (UTC)"),
@@ -308,6 +311,8 @@ CRAWL_STATS = Table(
         col("private_refused", pa.int64(), "requests to private addresses refused"),
         col("products", pa.int64(), "valid products seen"),
         col("products_unavailable", pa.int64(), "products now marked unavailable"),
+        col("products_available", pa.int64(), "available products in the products table after the crawl"),
+        col("price_median", MONEY, "median price of the available products after the crawl"),
         col("invalid_items", pa.int64(), "products dropped as invalid"),
         col("invalid_reasons", COUNTS, "invalid products per reason code"),
         col("images_stored", pa.int64(), "images stored (new or known)"),
@@ -318,8 +323,8 @@ CRAWL_STATS = Table(
         col("image_bytes_new", pa.int64(), "bytes of newly stored images"),
         col("stats_json", STR, "all Scrapy stats as JSON"),
     ),
-    key=("retailer", "run_id"),
-    partitions=(RETAILER, col("run_id", STR, "Airflow run id (made path-safe)", nullable=False)),
+    key=("retailer", "day"),
+    partitions=(RETAILER,),
 )
 
 DUPLICATES = Table(
@@ -374,7 +379,7 @@ OFFERS = Table(
     ),
     key=("item_id", "retailer", "product_id"),
     view="SELECT i.item_id, i.title, o.retailer, o.product_id, o.url, o.price, o.currency "
-    "FROM items AS i CROSS JOIN UNNEST(i.offers) AS t(o)",
+    "FROM {items} AS i CROSS JOIN UNNEST(i.offers) AS t(o)",
 )
 
 EMBEDDINGS = Table(
@@ -404,8 +409,9 @@ EMBEDDING_REJECTS = Table(
 
 RELEASES = Table(
     "releases",
-    "One row per published release (contract §5).",
+    "One row per published release (contract §5), file part-<release_id>.",
     (
+        col("release_id", STR, "sortable release id (UTC timestamp + run hash)", nullable=False),
         col("created_at", TIMESTAMP, "when the release was claimed (UTC)", nullable=False),
         col("run_id", STR, "Airflow run that published it"),
         col("model_version", STR, "attribute/embedding model of the release"),
@@ -419,7 +425,6 @@ RELEASES = Table(
         col("manifest", STR, "lake key of manifest.json"),
     ),
     key=("release_id",),
-    partitions=(col("release_id", STR, "sortable release id (UTC timestamp + run hash)", nullable=False),),
 )
 
 MODELS = Table(
@@ -444,8 +449,9 @@ MODELS = Table(
 
 DQ_RESULTS = Table(
     "dq_results",
-    "One row per data-quality check per run: its measured value, threshold and outcome.",
+    "One row per data-quality check per subject per run (file part-<run_id>).",
     (
+        col("run_id", STR, "run that checked", nullable=False),
         col("check_name", STR, "check name from config/dq_checks.yaml", nullable=False),
         col("subject", STR, "what was measured (a retailer, an attribute, or 'catalog')", nullable=False),
         col("passed", pa.bool_(), "the check held", nullable=False),
@@ -455,7 +461,6 @@ DQ_RESULTS = Table(
         col("checked_at", TIMESTAMP, "when it ran (UTC)"),
     ),
     key=("run_id", "check_name", "subject"),
-    partitions=(col("run_id", STR, "run that checked (made path-safe)", nullable=False),),
 )
 
 
@@ -477,12 +482,6 @@ def attributes_table(attributes: Iterable[str]) -> Table:
     )
 
 
-CURRENT_ATTRIBUTES_SQL = (
-    "SELECT a.* EXCLUDE (model_version), a.model_version FROM attributes AS a "
-    "JOIN models AS m ON m.model_version = a.model_version AND m.is_production"
-)
-
-
 @lru_cache(maxsize=1)
 def _taxonomy_attributes() -> tuple[str, ...]:
     from pipeline.taxonomy import load_taxonomy
@@ -498,12 +497,14 @@ def attributes() -> Table:
 def current_attributes() -> Table:
     """View: attributes of the production model only (not the newest version)."""
     base = attributes()
+    select = ", ".join(f"a.{c.name}" for c in base.all_columns)
     return Table(
         "current_attributes",
         "Attributes predicted by the production model (models.is_production), one row per item.",
         base.all_columns,
         key=("item_id",),
-        view=CURRENT_ATTRIBUTES_SQL,
+        view=f"SELECT {select} FROM {{attributes}} AS a "
+        "JOIN {models} AS m ON m.model_version = a.model_version AND m.is_production",
     )
 
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -225,12 +225,22 @@ def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, product
         "offsite_filtered": s.get("offsite/filtered", 0),
         "private_refused": s.get("vitrine/refused/private_address", 0),
         "products": len(crawl.items), "products_unavailable": sum(not p["available"] for p in products),
+        "products_available": sum(bool(p["available"]) for p in products),
+        "price_median": _median([p["price"] for p in products if p["available"] and p.get("price") is not None]),
         "invalid_items": len(crawl.invalid), "invalid_reasons": dict(invalid),
         "images_stored": sum(i["status"] == "stored" for i in this_run), "images_new": s.get("vitrine/images/new", 0),
         "images_known": s.get("vitrine/images/known", 0), "images_rejected": sum(rejected.values()),
         "rejected_reasons": dict(rejected), "image_bytes_new": s.get("vitrine/images/new_bytes", 0),
         "stats_json": json.dumps(s, sort_keys=True),
     }
+
+
+def _median(values: list) -> Any:
+    if not values:
+        return None
+    ordered = sorted(schemas.money(v) for v in values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def summary(row: dict[str, Any]) -> str:
@@ -299,13 +309,16 @@ def confirmed_crawl(retailer: Retailer, lake: Lake, workdir: Path, known: dict[s
 
 
 # -- the stage ------------------------------------------------------------------------------------
-def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str, max_unavailable_share: float | None = None) -> str:
-    """Crawl ``retailer`` into ``lake``; returns the URI of its ``products`` partition.
+def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str, max_unavailable_share: float | None = None,
+                    day: date | None = None) -> str:
+    """Crawl ``retailer`` into ``lake`` as crawl ``day`` (default: today, UTC); returns the URI
+    of its ``products`` partition.
 
     Raises :class:`CrawlRefused` (after recording the crawl's stats, with the retailer's
     products and images left as they were) when the crawl is not to be trusted."""
     if max_unavailable_share is None:
         max_unavailable_share = settings().max_unavailable_share
+    day = day or datetime.now(timezone.utc).date()
     previous_products = _read_rows(lake, schemas.PRODUCTS, retailer.name)
     previous_images = _read_rows(lake, schemas.IMAGES, retailer.name)
     with tempfile.TemporaryDirectory(prefix=f"vitrine-scrape-{retailer.name}-") as tmp:
@@ -316,7 +329,7 @@ def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str, max_unavailable
     if refused:
         products, images = previous_products, previous_images
     row = crawl_stats_row(retailer, run_id, crawl, products, images)
-    schemas.CRAWL_STATS.write(lake, [row], retailer=retailer.name, run_id=run_id)
+    schemas.CRAWL_STATS.write(lake, [{**row, "day": day}], part=day, retailer=retailer.name)
     print(summary(row), flush=True)
     if refused:
         raise CrawlRefused(f"crawl of {retailer.name} not applied: {refused}; its {len(previous_products)} "

@@ -77,3 +77,17 @@ def test_retrain_params_default_to_train_config() -> None:
     defaults = asdict(TrainConfig())
     assert set(TRAIN_KEYS) <= set(defaults)
     assert {k: PARAMS[k].value for k in TRAIN_KEYS} == {k: defaults[k] for k in TRAIN_KEYS}
+
+
+@pytest.mark.parametrize("dag_id", ["catalog_refresh", "catalog_reembed"])
+def test_data_quality_group_sits_between_index_and_publish(dagbag, dag_id) -> None:
+    dag = dagbag.dags[dag_id]
+    group = dag.task_group_dict["data_quality"]
+    assert set(group.children) == {"data_quality.run_checks", "data_quality.gate"}
+    assert "index" in dag.get_task("data_quality.run_checks").upstream_task_ids
+    assert "data_quality.gate" in dag.get_task("publish").upstream_task_ids
+
+
+def test_catalog_refresh_records_product_history_after_the_crawls(dagbag) -> None:
+    dag = dagbag.dags["catalog_refresh"]
+    assert "scrape" in dag.get_task("product_history").upstream_task_ids

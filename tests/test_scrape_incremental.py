@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from pipeline import layout
+from pipeline import schemas
 from pipeline.demo_shop import DemoShop
 from pipeline.demo_shop.catalog import synthetic_catalog
 from pipeline.scrape import scrape_retailer
@@ -15,7 +15,7 @@ from scrapers.spiders.jsonld import lastmod_bound
 
 
 def rows(lake, table, name):
-    return lake.read_parquet(f"{layout.table(table, retailer=name)}/part-0.parquet").to_pylist()
+    return schemas.table(table).read(lake, retailer=name).to_pylist()
 
 
 def test_unchanged_pages_are_not_fetched_and_delisted_products_turn_unavailable(lake, tmp_path):
@@ -54,7 +54,8 @@ def test_unchanged_pages_are_not_fetched_and_delisted_products_turn_unavailable(
             assert second[title] == first[title]
         image_rows = {i["product_id"]: i for i in rows(lake, "images", retailer.name)}
         assert all(image_rows[second[t]["product_id"]]["status"] == "stored" for t in unchanged)
-        stats = lake.read_table(layout.table("crawl_stats", retailer=retailer.name, run_id="night-2")).to_pylist()[0]
+        stats = [r for r in schemas.CRAWL_STATS.read(lake, retailer=retailer.name).to_pylist()
+                 if r["run_id"] == "night-2"][0]
         assert stats["products_unavailable"] == 1 and stats["images_new"] == 3
         assert stats["complete"]
 

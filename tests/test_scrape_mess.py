@@ -33,7 +33,7 @@ def crawl(lake, shop, platform, tmp_path, run_id):
     scrape_retailer(lake, retailer, run_id)
     products = schemas.PRODUCTS.read(lake, retailer=retailer.name).to_pylist()
     images = schemas.IMAGES.read(lake, retailer=retailer.name).to_pylist()
-    stats = schemas.CRAWL_STATS.read(lake, retailer=retailer.name, run_id=run_id).to_pylist()[0]
+    stats = [r for r in schemas.CRAWL_STATS.read(lake, retailer=retailer.name).to_pylist() if r["run_id"] == run_id][0]
     for key in ("invalid_reasons", "rejected_reasons", "responses_by_status"):
         stats[key] = dict(stats[key])  # Parquet maps read back as (key, value) pairs
     return products, images, stats, shop.requests(platform)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from hostile import EMPTY_LISTING, HTML_ERROR, Hostile, deep_json, gzip_bomb, page
 
-from pipeline import layout
+from pipeline import schemas
 from pipeline.demo_shop import DemoShop
 from pipeline.demo_shop.storefronts.base import Reply
 from pipeline.scrape import CrawlRefused, scrape_retailer
@@ -18,11 +18,11 @@ HOSTILE_PAGE_1 = {"html error page": HTML_ERROR, "empty listing": EMPTY_LISTING,
 
 
 def rows(lake, table, name):
-    return lake.read_parquet(f"{layout.table(table, retailer=name)}/part-0.parquet").to_pylist()
+    return schemas.table(table).read(lake, retailer=name).to_pylist()
 
 
 def last_stats(lake, name, run_id):
-    return lake.read_table(layout.table("crawl_stats", retailer=name, run_id=run_id)).to_pylist()[0]
+    return next(r for r in schemas.CRAWL_STATS.read(lake, retailer=name).to_pylist() if r["run_id"] == run_id)
 
 
 @pytest.fixture
