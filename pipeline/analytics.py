@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 VIEWS_SQL = REPO_ROOT / "sql" / "duckdb" / "views.sql"
 ATHENA_SQL = REPO_ROOT / "sql" / "athena" / "tables.sql"
 EXAMPLES = REPO_ROOT / "sql" / "duckdb" / "examples"
+README = REPO_ROOT / "README.md"
 
 
 def _s3_filesystem() -> Any:
@@ -164,11 +165,19 @@ def athena_ddl(lake: Lake, database: str) -> str:
                               model_versions=list_versions(lake))
 
 
+def readme_with_tables(readme: str) -> str:
+    """The README with its table reference (between the ``tables:`` markers) regenerated."""
+    begin, end = "<!-- tables:begin -->", "<!-- tables:end -->"
+    head, rest = readme.split(begin, 1)
+    return f"{head}{begin}\n{sqlgen.markdown_tables()}{end}{rest.split(end, 1)[1]}"
+
+
 def write_sql_files() -> list[Path]:
-    """Regenerate the committed SQL files from the schemas."""
+    """Regenerate the committed SQL files and the README's table reference from the schemas."""
     VIEWS_SQL.write_text(sqlgen.duckdb_views_sql())
     ATHENA_SQL.write_text(sqlgen.athena_sql())
-    return [VIEWS_SQL, ATHENA_SQL]
+    README.write_text(readme_with_tables(README.read_text()))
+    return [VIEWS_SQL, ATHENA_SQL, README]
 
 
 def _open(args: argparse.Namespace, lake: Lake) -> tuple["duckdb.DuckDBPyConnection", list[str]]:
@@ -222,6 +231,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
                    help="DuckDB database file holding the views, for SQL clients "
                         "(default $VITRINE_HOME/lake.duckdb; ':memory:' for none)")
     p.add_argument("--athena-ddl", metavar="DATABASE", help="print the Athena DDL for this lake and exit")
-    p.add_argument("--write-sql", action="store_true", help="regenerate sql/duckdb/views.sql and sql/athena/tables.sql")
+    p.add_argument("--write-sql", action="store_true",
+                   help="regenerate sql/duckdb/views.sql, sql/athena/tables.sql and the README's table reference")
     p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
     p.set_defaults(func=cmd_sql)

@@ -3,7 +3,7 @@
 The crawl stores images itself (``images/…``, through the Scrapy media pipeline) and leaves
 its items, invalid items and stats in a scratch folder; this module turns them into the
 retailer's partitions of the ``products``, ``images`` and ``invalid_products`` tables
-(current state, overwritten each run) and one ``crawl_stats`` row per run.
+(current state, overwritten each run) and one ``crawl_stats`` row per crawl day.
 """
 from __future__ import annotations
 

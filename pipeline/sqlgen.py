@@ -166,3 +166,17 @@ def fill_athena(sql: str, *, database: str, lake: str, retailers: list[str], mod
                         ("MODEL_VERSIONS", ",".join(model_versions))):
         sql = sql.replace(f"${{{name}}}", value)
     return sql
+
+
+# -- README -------------------------------------------------------------------------------
+def markdown_tables() -> str:
+    """The README's table reference: every table and view with its columns, types and meaning."""
+    out = []
+    for table in all_tables():
+        where = "view" if table.view is not None else (
+            "partitioned by " + ", ".join(f"`{c.name}`" for c in table.partitions) if table.partitions else "one folder")
+        out.append(f"#### `{table.name}`\n\n{table.doc}\nLayout: {where}; key: {', '.join(table.key)}.\n")
+        out.append("| column | type | meaning |\n|---|---|---|")
+        out += [f"| `{c.name}` | {duckdb_type(c.type)} | {c.doc} |" for c in table.all_columns]
+        out.append("")
+    return "\n".join(out)

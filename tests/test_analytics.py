@@ -43,6 +43,9 @@ def expected(table: schemas.Table) -> list[tuple[str, str]]:
 def test_committed_sql_is_generated_from_the_schemas() -> None:
     assert analytics.VIEWS_SQL.read_text() == sqlgen.duckdb_views_sql(), "run `vitrine sql --write-sql`"
     assert analytics.ATHENA_SQL.read_text() == sqlgen.athena_sql(), "run `vitrine sql --write-sql`"
+    readme = analytics.README.read_text()
+    assert analytics.readme_with_tables(readme) == readme, "run `vitrine sql --write-sql`"
+    assert "| `price` | DECIMAL(18,4) |" in readme
 
 
 def _athena_columns(ddl: str) -> dict[str, list[tuple[str, str]]]:

@@ -70,7 +70,7 @@ def test_rerun_is_idempotent(lake, shop, tmp_path):
     again = (rows(lake, "products", r.name), rows(lake, "images", r.name), lake.list("images/"))
     strip = lambda ps: [{k: v for k, v in p.items() if k != "scraped_at"} for p in ps]  # noqa: E731
     assert strip(first[0]) == strip(again[0]) and first[1:] == again[1:]
-    assert len(lake.list(layout.table("crawl_stats", retailer=r.name))) == 1  # one row per run id
+    assert len(lake.list(layout.table("crawl_stats", retailer=r.name))) == 1  # one row per crawl day
 
 
 def test_crawls_into_an_s3_lake(s3_lake, shop, tmp_path):

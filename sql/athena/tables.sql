@@ -6,24 +6,28 @@ CREATE DATABASE IF NOT EXISTS ${DB};
 
 -- products: Current state of every product of a retailer, rewritten by each crawl; products no longer listed stay with available = false.
 CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.products (
-  product_id    string,
-  title         string,
-  brand         string,
-  price         decimal(18,4),
-  list_price    decimal(18,4),
-  currency      string,
-  availability  string,
-  category_path array<string>,
-  product_type  string,
-  tags          array<string>,
-  color         string,
-  pattern       string,
-  material      string,
-  description   string,
-  image_urls    array<string>,
-  url           string,
-  scraped_at    timestamp,
-  available     boolean
+  product_id        string,
+  title             string,
+  brand             string,
+  price             decimal(18,4),
+  list_price        decimal(18,4),
+  currency          string,
+  availability      string,
+  price_valid_until date,
+  sku               string,
+  gtin              string,
+  mpn               string,
+  category_path     array<string>,
+  product_type      string,
+  tags              array<string>,
+  color             string,
+  pattern           string,
+  material          string,
+  description       string,
+  image_urls        array<string>,
+  url               string,
+  scraped_at        timestamp,
+  available         boolean
 )
 PARTITIONED BY (retailer string)
 STORED AS PARQUET
@@ -161,7 +165,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.items (
   canonical_sha256 string,
   image_key        string,
   title            string,
-  offers           array<struct<retailer:string,product_id:string,url:string,price:decimal(18,4),currency:string>>,
+  offers           array<struct<retailer:string,product_id:string,url:string,price:decimal(18,4),currency:string,gtin:string>>,
   n_images         int
 )
 STORED AS PARQUET
