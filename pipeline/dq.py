@@ -19,7 +19,6 @@ import yaml
 
 from pipeline import layout, schemas
 from pipeline.config import REPO_ROOT, Settings
-from pipeline.index import ITEMS_FILE, STATS_FILE
 from pipeline.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,7 @@ class Context:
     model_version: str
     manifest: dict[str, Any]
     release_items: pa.Table
+    release_attributes: pa.Table | None = None  # a published release's own; else the attributes table
 
 
 def load_checks(settings: Settings, path: Path | None = None) -> list[Check]:
@@ -91,8 +91,8 @@ def load_checks(settings: Settings, path: Path | None = None) -> list[Check]:
 def staged_context(lake: Lake, index_uri: str, model_version: str) -> Context:
     """The release a run is about to publish: its staged index stats and items."""
     prefix = lake.key_of(index_uri).rstrip("/")
-    return Context(lake, model_version, lake.read_json(f"{prefix}/{STATS_FILE}"),
-                   lake.read_parquet(f"{prefix}/{ITEMS_FILE}"))
+    return Context(lake, model_version, lake.read_json(f"{prefix}/{layout.INDEX_STATS_FILE}"),
+                   lake.read_parquet(f"{prefix}/{layout.ITEMS_FILE}"))
 
 
 def latest_context(lake: Lake) -> Context:
@@ -101,8 +101,9 @@ def latest_context(lake: Lake) -> Context:
 
     release_id = latest_release_id(lake)
     prefix = layout.release_prefix(release_id)
-    manifest = lake.read_json(f"{prefix}/manifest.json")
-    return Context(lake, manifest["model_version"], manifest, lake.read_parquet(f"{prefix}/{ITEMS_FILE}"))
+    manifest = lake.read_json(layout.manifest_key(release_id))
+    return Context(lake, manifest["model_version"], manifest, lake.read_parquet(f"{prefix}/{layout.ITEMS_FILE}"),
+                   lake.read_parquet(f"{prefix}/{layout.ATTRIBUTES_FILE}"))
 
 
 def _predictions(lake: Lake, context: Context) -> tuple[pa.Table, pa.Table]:
@@ -112,7 +113,9 @@ def _predictions(lake: Lake, context: Context) -> tuple[pa.Table, pa.Table]:
     vocab = read_metadata(lake, context.model_version)["attributes"]
     vocabulary = pa.table({"attribute": [a for a, vs in vocab.items() for _ in vs],
                            "value": [v for vs in vocab.values() for v in vs]})
-    tagged = schemas.attributes_table(vocab).read(lake, model_version=context.model_version)
+    tagged = context.release_attributes
+    if tagged is None:
+        tagged = schemas.attributes_table(vocab).read(lake, model_version=context.model_version)
     items = context.release_items.column("item_id").to_pylist()
     by_item = {} if tagged is None else {r["item_id"]: r for r in tagged.to_pylist()}
     rows = [(item, attr, by_item.get(item, {}).get(attr), by_item.get(item, {}).get(f"{attr}_confidence"))
@@ -193,7 +196,7 @@ def check_release(lake: Lake, settings: Settings, run_id: str, index_uri: str | 
     """Run and record the checks for a staged index (or the latest release); returns the results."""
     if index_uri:
         prefix = lake.key_of(index_uri).rstrip("/")
-        version = model_version or lake.read_json(f"{prefix}/{STATS_FILE}")["model_version"]
+        version = model_version or lake.read_json(f"{prefix}/{layout.INDEX_STATS_FILE}")["model_version"]
         context = staged_context(lake, index_uri, version)
     else:
         context = latest_context(lake)

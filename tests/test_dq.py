@@ -13,7 +13,7 @@ NOW = datetime(2026, 3, 2, tzinfo=timezone.utc)
 
 
 def test_shipped_checks_load_with_the_recall_target_from_settings() -> None:
-    checks = {c.name: c for c in dq.load_checks(load_settings({"VITRINE_ANNOY_RECALL_TARGET": "0.9"}))}
+    checks = {c.name: c for c in dq.load_checks(load_settings({"VITRINE_INDEX_RECALL_TARGET": "0.9"}))}
     assert checks["index_recall"].min == 0.9 and checks["index_recall"].python == "pipeline.dq:manifest_recall"
     assert checks["products_drop"].max == 0.5 and checks["price_median_jump"].max == 5
     assert all(c.description for c in checks.values())
