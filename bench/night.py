@@ -236,10 +236,10 @@ def run_night(env: dict[str, str], log: Path) -> tuple[float, RssSampler, int]:
 
 
 def crawl_rows(lake: Any, run_id: str) -> dict[str, dict[str, Any]]:
-    from pipeline.schemas import partition_value
+    from pipeline.schemas import CRAWL_STATS
 
-    table = lake.read_table("tables/crawl_stats").to_pylist()
-    return {r["retailer"]: r for r in table if r["run_id"] == partition_value(run_id)}
+    table = CRAWL_STATS.read(lake).to_pylist()
+    return {r["retailer"]: r for r in table if r["run_id"] == run_id}
 
 
 def stage_table(tis: list[dict], sampler: RssSampler, crawls: dict[str, dict], retailers: list[str],
