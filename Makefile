@@ -8,7 +8,7 @@ export VITRINE_HOME ?= $(CURDIR)/.vitrine
 CHROMIUM ?= /usr/bin/chromium
 COMPOSE  ?= /usr/bin/docker-compose
 
-.PHONY: install demo test lock bench clean
+.PHONY: install demo lint test lock bench clean
 
 install: $(VENV)/.installed
 

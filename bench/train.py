@@ -28,7 +28,7 @@ def _prepare(folder: Path | None, n: int, workdir: Path) -> tuple[Lake, str]:
 
     lake = Lake(f"file://{workdir / 'lake'}")
     if folder is None:
-        from tests.attributes_fixtures import write_labelled_folder
+        from tests.support.attributes import write_labelled_folder
 
         folder = workdir / "folder"
         write_labelled_folder(folder, n=n, size=224, duplicate_every=0)

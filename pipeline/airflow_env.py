@@ -24,6 +24,7 @@ import subprocess
 import sys
 from base64 import urlsafe_b64encode
 from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Any
 
 from pipeline.config import Settings

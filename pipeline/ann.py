@@ -148,7 +148,7 @@ class AnnoyIndex:
         """An in-memory ``annoy.AnnoyIndex`` over unit vectors (item i = row i)."""
         from annoy import AnnoyIndex as Annoy
 
-        index = Annoy(vectors.shape[1], METRIC)
+        index = Annoy(vectors.shape[1], "angular")  # METRIC
         index.set_seed(seed)
         for i, vector in enumerate(vectors):
             index.add_item(i, vector)

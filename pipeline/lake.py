@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+import builtins
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -26,7 +27,7 @@ from pipeline.backends.s3 import S3Backend
 __all__ = ["SCHEMES", "Backend", "Lake", "LakeError", "ObjectInfo", "PreconditionFailed", "open_lake"]
 
 #: URI scheme -> backend class (constructed with the lake's root URI).
-SCHEMES: dict[str, type[Backend]] = {"file": FileBackend, "s3": S3Backend, "memory": MemoryBackend}
+SCHEMES: dict[str, Callable[[str], Backend]] = {"file": FileBackend, "s3": S3Backend, "memory": MemoryBackend}
 
 
 class Lake:
@@ -129,14 +130,14 @@ class Lake:
         pq.write_table(table, buf, row_group_size=row_group_size, compression="zstd")
         self.write_bytes(key, buf.getvalue(), content_type="application/vnd.apache.parquet")
 
-    def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
+    def read_parquet(self, key: str, columns: builtins.list[str] | None = None) -> pa.Table:
         local = self.local_path(key)
         if local is not None:
             return pq.read_table(local, columns=columns)
         return pq.read_table(io.BytesIO(self.read_bytes(key)), columns=columns)
 
     def read_table(
-        self, prefix: str, *, partitions: dict[str, str] | None = None, columns: list[str] | None = None
+        self, prefix: str, *, partitions: dict[str, str] | None = None, columns: builtins.list[str] | None = None
     ) -> pa.Table | None:
         """Read a Hive-partitioned table (``prefix/k=v/.../*.parquet``), partition columns added.
 

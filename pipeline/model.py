@@ -63,9 +63,8 @@ def resolve_weights(weights: str, cache_dir: Path | None = None) -> Path:
     """A local path for backbone weights given as a path or a URI of any lake scheme."""
     from pipeline.lake import Lake, LakeError
 
-    if not urlparse(weights).scheme:
-        local: Path | None = Path(weights).expanduser()
-    else:
+    local: Path | None = Path(weights).expanduser()
+    if urlparse(weights).scheme:
         folder, _, name = weights.rpartition("/")
         try:
             store = Lake(folder)
@@ -77,7 +76,7 @@ def resolve_weights(weights: str, cache_dir: Path | None = None) -> Path:
             if not dest.exists():
                 store.get_file(name, dest)
             return dest
-    if not local.is_file():
+    if local is None or not local.is_file():
         raise FileNotFoundError(f"backbone weights not found: {weights}")
     return local
 

@@ -73,7 +73,7 @@ class QuietLogFormatter(LogFormatter):
             level = logging.getLevelName(level.upper())  # an unknown name stays a str: log as before
         return cls(log_scraped=not isinstance(level, int) or level <= logging.DEBUG)
 
-    def scraped(self, item: Any, response: Any, spider: Any) -> dict | None:
+    def scraped(self, item: Any, response: Any, spider: Any) -> Any:  # None: the item is not logged
         return super().scraped(item, response, spider) if self.log_scraped else None
 
     def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any) -> dict:
@@ -113,7 +113,7 @@ class GzipFastCacheStorage(FilesystemCacheStorage):
     def __init__(self, settings: Any):
         super().__init__(settings)
         if self.use_gzip:
-            self._open = functools.partial(gzip.open, compresslevel=1)
+            self._open = functools.partial(gzip.open, compresslevel=1)  # type: ignore[assignment]
 
 
 class FreezeStartupObjects:

@@ -5,6 +5,7 @@ import functools
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -114,7 +115,7 @@ def to_price(value: Any) -> Decimal | None:
         raise InvalidProduct(f"bad price {value!r}")
     if not number.is_finite() or number < 0 or number >= MAX_PRICE:
         raise InvalidProduct(f"bad price {value!r}")
-    return number.quantize(PRICE_PLACES) if number.as_tuple().exponent < -MONEY.scale else number  # type: ignore[operator]
+    return number.quantize(PRICE_PLACES) if number.as_tuple().exponent < -MONEY.scale else number
 
 
 def to_gtin(value: Any) -> str | None:
@@ -199,7 +200,7 @@ def clean_image_urls(urls: list[str], base_url: str) -> list[str]:
     return seen
 
 
-def validate(item: dict[str, Any]) -> dict[str, Any]:
+def validate(item: Mapping[str, Any]) -> dict[str, Any]:
     """Check and normalise one product; raises :class:`InvalidProduct` with the reason."""
     out = {name: item.get(name) for name in PRODUCT_FIELDS}
     for name in ("title", "brand", "currency", "product_type", "color", "pattern", "material"):

@@ -67,7 +67,7 @@ def resolve(host: str) -> list[str]:
     except ValueError:
         pass
     try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
     except OSError:
         return []
 
@@ -265,7 +265,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         delay = retry_after if retry_after is not None else backoff
         if delay > 0:
-            self.crawler.stats.inc_value("vitrine/retry_wait_seconds", delay)
+            self.crawler.stats.inc_value("vitrine/retry_wait_seconds", delay)  # type: ignore[arg-type]  # seconds may be fractional
             await asyncio.sleep(delay)
         return retry
 

@@ -82,7 +82,7 @@ class LakeImagesPipeline(FilesPipeline):
     DEFAULT_FILES_URLS_FIELD = "image_urls"
     DEFAULT_FILES_RESULT_FIELD = "images"
     LOG_FAILED_RESULTS = False
-    STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, **dict.fromkeys(SCHEMES, LakeFilesStore)}
+    STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, **dict.fromkeys(SCHEMES, LakeFilesStore)}  # type: ignore[arg-type]
 
     def __init__(self, store_uri: str, *, crawler: Any):
         super().__init__(store_uri, crawler=crawler)
@@ -169,7 +169,7 @@ class LakeImagesPipeline(FilesPipeline):
                              "height": value["height"], "format": value["format"], "bytes": value["bytes"]})
                 stats.inc_value("vitrine/images/stored")
                 continue
-            reason = value["reason"] if ok else failure_reason(getattr(value, "value", value))
+            reason = value["reason"] if ok else failure_reason(getattr(value, "value", value))  # type: ignore[arg-type]
             rows.append({"url": url, "position": position, "status": "rejected", "reason": reason,
                          "sha256": None, "image_key": None, "width": None, "height": None,
                          "format": None, "bytes": None})

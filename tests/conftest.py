@@ -104,7 +104,7 @@ def s3_lake(s3_env, request) -> Lake:
 @pytest.fixture(scope="session")
 def demo_model():
     """The pipeline's model at 32 px, fitted briefly on the synthetic demo catalog (app tests)."""
-    from app_fixtures import fitted_model
+    from tests.support.app import fitted_model
 
     from pipeline.demo_shop.catalog import synthetic_catalog
 
@@ -114,6 +114,6 @@ def demo_model():
 @pytest.fixture(scope="session")
 def demo_release(demo_model, tmp_path_factory):
     """A release of 60 demo catalog products, published by the real stages into a file lake."""
-    from app_fixtures import demo_release as publish_demo
+    from tests.support.app import demo_release as publish_demo
 
     return publish_demo(Lake(f"file://{tmp_path_factory.mktemp('app') / 'lake'}"), demo_model)

@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from serve_fixtures import attributes_uri, embed_all, garment_png, tiny_model, write_catalog
+from tests.support.serve import attributes_uri, embed_all, garment_png, tiny_model, write_catalog
 
 from pipeline import client, layout
 from pipeline.client import CorruptReleaseError, Release, ReleaseError

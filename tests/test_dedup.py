@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 
 from pipeline import layout
 from pipeline.dedup import dedup_catalog, state
-from tests.dedup_fixtures import brightness, encode, garment, hue_shift, pad, resize, watermark, write_catalog
+from tests.support.dedup import brightness, encode, garment, hue_shift, pad, resize, watermark, write_catalog
 
 
 def _listings() -> list[tuple[str, str, bytes | None, str]]:

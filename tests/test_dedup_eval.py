@@ -7,7 +7,7 @@ import argparse
 from pipeline.dedup import add_cli
 from pipeline.dedup.eval import REQUIRED, build_pairs, hash_photos, metrics
 from pipeline.dedup.grouping import Thresholds
-from tests.dedup_fixtures import encode, garment
+from tests.support.dedup import encode, garment
 
 
 def _photo_folder(tmp_path, n: int = 6):

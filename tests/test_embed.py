@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from serve_fixtures import embed_all, garment_png, tiny_model, write_catalog
+from tests.support.serve import embed_all, garment_png, tiny_model, write_catalog
 
 from pipeline import embed, layout, schemas
 from pipeline.imagegate import ImageRejected

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from serve_fixtures import embed_all, tiny_model, write_catalog
+from tests.support.serve import embed_all, tiny_model, write_catalog
 
 from pipeline import layout, schemas
 from pipeline.index import build_index

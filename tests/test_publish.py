@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from serve_fixtures import attributes_uri, embed_all, tiny_model, write_catalog
+from tests.support.serve import attributes_uri, embed_all, tiny_model, write_catalog
 
 from pipeline import layout, schemas
 from pipeline.client import Release

@@ -12,8 +12,8 @@ from collections import Counter
 import httpx
 import numpy as np
 import pytest
-from app_fixtures import demo_release as publish_demo
-from app_fixtures import item_id_of, live_server, publish, store_catalog, wait_ready
+from tests.support.app import demo_release as publish_demo
+from tests.support.app import item_id_of, live_server, publish, store_catalog, wait_ready
 from fastapi.testclient import TestClient
 from PIL import Image
 

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from app_fixtures import item_id_of, live_server
+from tests.support.app import item_id_of, live_server
 from PIL import Image
 
 from pipeline.serve.app import create_app

@@ -7,7 +7,7 @@ from pipeline import layout
 from pipeline.model import build_model
 from pipeline.registry import register_model
 from pipeline.tag import tag_items
-from tests.attributes_fixtures import write_items
+from tests.support.attributes import write_items
 
 VOCAB = {"category": ["tshirts_tops", "trousers"], "color": ["red", "blue", "green", "black"]}
 

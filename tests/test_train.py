@@ -33,7 +33,7 @@ from pipeline.train.train import (
     train_candidate,
 )
 from pipeline.train.trainset import build_training_set, read_training_set
-from tests.attributes_fixtures import write_duplicate_groups, write_labelled_folder
+from tests.support.attributes import write_duplicate_groups, write_labelled_folder
 
 ATTRS = ["category", "color", "pattern"]
 

@@ -29,8 +29,9 @@ class UnsafePickleError(pickle.UnpicklingError):
 
 
 class _Storage:
-    def __init__(self, dtype: np.dtype, numel: int) -> None:
-        self.dtype, self.numel, self.data = np.dtype(dtype), numel, None
+    def __init__(self, dtype: Any, numel: int) -> None:
+        self.dtype, self.numel = np.dtype(dtype), numel
+        self.data: np.ndarray = np.empty(0, self.dtype)  # filled in when the file's storages are read
 
 
 class _Tensor:

@@ -100,7 +100,9 @@ def _group_pending(lake: Lake, index: state.Index, groups: dict[str, str], th: T
     for view, (i, j, dist) in zip(views, found):
         a, b = np.searchsorted(touched, i), np.searchsorted(touched, j)
         keep = verify(view, a, b, th)
-        li.append(a[keep]), lj.append(b[keep]), ld.append(dist[keep])
+        li.append(a[keep])
+        lj.append(b[keep])
+        ld.append(dist[keep])
     i, j, dist = np.concatenate(li), np.concatenate(lj), np.concatenate(ld)
     order = np.lexsort((dist, j, i))
     first = np.ones(len(order), dtype=bool)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -89,7 +90,9 @@ def _photo(args: tuple[Path, str, str, int]) -> Photo | None:
 
 
 def _views(h: ImageHashes) -> tuple[tuple[int, bytes, bytes], tuple[int, bytes, bytes]]:
-    return (h.phash, h.phash256, h.color), (h.tphash, h.tphash256, h.tcolor)
+    """The signatures of both views of an image that was not rejected."""
+    assert h.reason is None, h.reason
+    return (h.phash, h.phash256, h.color), (h.tphash, h.tphash256, h.tcolor)  # type: ignore[return-value]
 
 
 def _labels(labels: Path | None) -> dict[str, tuple[str, str]]:
@@ -128,13 +131,23 @@ class Pairs:
 
 
 def build_pairs(photos: list[Photo]) -> Pairs:
-    kinds, photo_ids, a_sig, b_sig = [], [], [], []
+    kinds: list[str] = []
+    photo_ids: list[int] = []
+    a_sig: list[Any] = []
+    b_sig: list[Any] = []
+
+    def _pair(kind: str, photo: int, a: Any, b: Any) -> None:
+        kinds.append(kind)
+        photo_ids.append(photo)
+        a_sig.append(a)
+        b_sig.append(b)
+
     excluded = {"colorway_not_visible": 0, "other_product_same_photo": 0}
     for n, p in enumerate(photos):
         for name in POSITIVES:
-            kinds.append(name), photo_ids.append(n), a_sig.append(p.sigs["original"]), b_sig.append(p.sigs[name])
+            _pair(name, n, p.sigs["original"], p.sigs[name])
         if p.colorway_visible >= VISIBLE_FRACTION:
-            kinds.append("colorway"), photo_ids.append(n), a_sig.append(p.sigs["original"]), b_sig.append(p.sigs["colorway"])
+            _pair("colorway", n, p.sigs["original"], p.sigs["colorway"])
         else:
             excluded["colorway_not_visible"] += 1
     codes = np.array([p.sigs["original"][0][0] for p in photos], dtype=np.uint64)
@@ -153,7 +166,7 @@ def build_pairs(photos: list[Photo]) -> Pairs:
             if same_title or np.abs(p.thumb.astype(np.int16) - photos[m].thumb).mean() < SAME_PHOTO:
                 excluded["other_product_same_photo"] += 1
                 continue
-            kinds.append("other_product"), photo_ids.append(n), a_sig.append(p.sigs["original"]), b_sig.append(photos[m].sigs["original"])
+            _pair("other_product", n, p.sigs["original"], photos[m].sigs["original"])
     kind = np.array(kinds)
     dist = [_distances([s[v] for s in a_sig], [s[v] for s in b_sig]) for v in (0, 1)]
     return Pairs(
@@ -184,7 +197,7 @@ def _distances(a: list[tuple[int, bytes, bytes]], b: list[tuple[int, bytes, byte
 
 def predict(pairs: Pairs, th: Thresholds) -> np.ndarray:
     """A pair is a duplicate when it is one in either view (full picture, trimmed)."""
-    return th.is_duplicate(pairs.d64, pairs.d256, pairs.dhue, pairs.dlab).any(axis=0)
+    return np.asarray(th.is_duplicate(pairs.d64, pairs.d256, pairs.dhue, pairs.dlab).any(axis=0))
 
 
 def metrics(pairs: Pairs, th: Thresholds, mask: np.ndarray | None = None) -> dict[str, dict[str, float]]:

@@ -150,11 +150,11 @@ def assign_groups(
         members[keep].extend(members.pop(gone))
 
     out: list[str] = [""] * n
-    for root, group in members.items():
+    for group in members.values():
         ids: dict[str, int] = {}
         for idx in group:
-            if existing[idx] is not None:
-                ids[existing[idx]] = ids.get(existing[idx], 0) + 1
+            if (old := existing[idx]) is not None:
+                ids[old] = ids.get(old, 0) + 1
         if ids:
             gid = min(ids, key=lambda g: (-ids[g], g))
         else:

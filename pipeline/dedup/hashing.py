@@ -61,7 +61,7 @@ def hash_many(
         try:
             data = read(key)
         except FileNotFoundError:
-            return ImageHashes(sha, *([None] * 8), f"missing from the lake: {key}")
+            return ImageHashes(sha, None, None, None, None, None, None, None, None, f"missing from the lake: {key}")
         return hash_bytes(sha, data)
 
     workers = workers or min(8, 2 * (os.cpu_count() or 1))

@@ -16,6 +16,7 @@ one item with two offers.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -87,7 +88,7 @@ def _offers(products: pa.Table) -> dict[tuple[str, str], dict]:
     cols = {c: products[c].to_pylist() if c in products.column_names else [None] * products.num_rows
             for c in names}
     available = products["available"].to_pylist() if "available" in products.column_names else [True] * products.num_rows
-    out: dict[tuple[str, str], dict] = {}
+    out: dict[tuple[Any, Any], dict] = {}
     for n, ok in enumerate(available):
         if ok is False:
             continue

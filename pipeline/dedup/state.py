@@ -155,14 +155,15 @@ class _local:
     """A local path for a lake key (the file itself, or a download in a temp dir)."""
 
     def __init__(self, lake: Lake, key: str):
-        self.lake, self.key, self._tmp = lake, key, None
+        self.lake, self.key = lake, key
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Path:
         local = self.lake.local_path(self.key)
         if local is not None:
             return local
-        self._tmp = tempfile.TemporaryDirectory(prefix="vitrine-dedup-")
-        return self.lake.get_file(self.key, Path(self._tmp.name) / "part.parquet")
+        self._tmp = tmp = tempfile.TemporaryDirectory(prefix="vitrine-dedup-")
+        return self.lake.get_file(self.key, Path(tmp.name) / "part.parquet")
 
     def __exit__(self, *exc: object) -> None:
         if self._tmp is not None:

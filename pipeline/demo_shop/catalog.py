@@ -204,7 +204,7 @@ def transcode(data: bytes, fmt: str, *, scale: float = 1.0, quality: int = 80) -
     """Re-encode a photo, resized by ``scale``: jpeg, png, webp, cmyk (JPEG), rgba (PNG), tiny."""
     img = Image.open(io.BytesIO(data)).convert("RGB")
     if scale != 1.0:
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     if fmt == "tiny":
         img.save(buf, "JPEG", quality=quality)

@@ -349,7 +349,7 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
         attributes = {name: {"value": value, "confidence": round(style.votes[name][value], 4)}
                       for name, value in style.majority().items()}
         return _answer(snapshot, {"n_images": len(images), "attributes": attributes}, results,
-                       attributes.get("category", {}).get("value"))
+                       str(attributes["category"]["value"]) if "category" in attributes else None)
 
     @app.get("/images/{item_id}", tags=["images"], summary="An item's image, from the release's own image key",
              responses={200: {"content": {m: {} for m in FORMATS.values()}}, 304: {}, 404: {}})

@@ -211,4 +211,4 @@ class Profile:
 
     def majority(self) -> dict[str, str]:
         """The most voted value per attribute (what attribute counting would match on)."""
-        return {name: max(v, key=v.get) for name, v in self.votes.items() if v}
+        return {name: max(v, key=lambda value: v[value]) for name, v in self.votes.items() if v}

@@ -36,9 +36,9 @@ class PhraseMatcher:
                     raise ValueError(f"phrase {phrase!r} is listed under both {owner} and {value!r}")
                 exact[tokens] = value
         self._table = dict(exact)
-        for tokens, value in exact.items():  # plurals never override an explicit phrase
+        for tokens, target in exact.items():  # plurals never override an explicit phrase
             for form in _forms(tokens)[1:]:
-                self._table.setdefault(form, value)
+                self._table.setdefault(form, target)
         self._longest = max((len(k) for k in self._table), default=1)
 
     def match(self, text: str) -> set[str]:

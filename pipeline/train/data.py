@@ -106,7 +106,8 @@ def load_arrays(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The same examples fully decoded into memory (float32 images, int32 labels)."""
     ds = make_dataset(lake, table, attributes, image_size, 256, shuffle=False, cache=None)
-    xs, ys = [], {a: [] for a in attributes}
+    xs: list[np.ndarray] = []
+    ys: dict[str, list[np.ndarray]] = {a: [] for a in attributes}
     for x, y in ds:
         xs.append(x.numpy())
         for a in attributes:

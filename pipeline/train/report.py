@@ -39,7 +39,7 @@ def confusion_png(name: str, m: dict[str, Any]) -> bytes:
     for i in range(k):
         for j in range(k):
             if counts[i, j]:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
+                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
                         color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

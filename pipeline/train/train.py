@@ -229,8 +229,8 @@ def train_candidate(
                             weights=config.weights, seed=config.seed, cache_dir=settings().cache_dir)
         train_model = _training_model(model, list(vocab), config)
         losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
-        common = dict(config=config, deadline=deadline, jit=gpu, verbose=verbose,
-                      loss_weights=config.head_weights(list(vocab)))
+        common: dict[str, Any] = dict(config=config, deadline=deadline, jit=gpu, verbose=verbose,
+                                      loss_weights=config.head_weights(list(vocab)))
         print(f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
               f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}")
         resume = checkpoint.load(train_model) if checkpoint else None  # a retry goes on from there

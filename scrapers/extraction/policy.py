@@ -185,7 +185,7 @@ def chosen_variant(variants: list[dict], page_url: str) -> dict | None:
     for variant in variants:
         if _same_page(variant.get("url"), page_url, with_query=True) and urlsplit(page_url).query:
             return variant
-    wanted = (parse_qs(urlsplit(page_url).query).get("variant") or [None])[0]
+    wanted = next(iter(parse_qs(urlsplit(page_url).query).get("variant") or []), None)
     if wanted:
         for variant in variants:
             ids = [variant.get("sku"), variant.get("productID"), variant.get("@id"), variant.get("url")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import scrapy
 from scrapy.exceptions import CloseSpider, IgnoreRequest
@@ -29,6 +29,9 @@ class RetailerSpider(scrapy.Spider):
     """Base spider: ``-s VITRINE_RETAILER_FILE=<path>`` selects the retailer to crawl."""
 
     retailer: Retailer
+    allowed_domains: list[str]
+    base_url: str
+    n_products: int
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -47,7 +50,7 @@ class RetailerSpider(scrapy.Spider):
             settings.set("FEEDS", {str(Path(out) / layout.CRAWL_ITEMS): feed}, priority="spider")
 
     @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> "RetailerSpider":
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.retailer = retailer_from_settings(crawler.settings)
         spider.allowed_domains = spider.retailer.domains

@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from scrapy import Request
@@ -89,9 +89,16 @@ def next_pages(response: TextResponse) -> list[str]:
 
 class JsonLdSpider(RetailerSpider):
     name = "jsonld"
+    product_link: re.Pattern[str]
+    max_sitemap_bytes: int
+    known_pages: dict[str, datetime]
+    max_page_age: timedelta
+    unchanged: set[str]
+    sitemaps_seen: set[str]
+    sitemaps_pending: int
 
     @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> "JsonLdSpider":
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         pattern = crawler.settings.get("VITRINE_PRODUCT_LINK_PATTERN") or DEFAULT_PRODUCT_LINK
         spider.product_link = re.compile(pattern)

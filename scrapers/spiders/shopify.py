@@ -5,10 +5,10 @@ import functools
 import html
 import re
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Self
 
 from scrapy import Request
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from w3lib.html import remove_tags
 
 from scrapers.items import InvalidProduct, ProductItem, clean_image_urls, to_price
@@ -54,7 +54,7 @@ def _tag_pattern(name: str) -> re.Pattern:
 def chosen_variant(variants: list[dict]) -> dict | None:
     """The variant whose price is the product's: the cheapest available one, else the cheapest.
     A variant with an unparseable price is chosen, so validation rejects the product for it."""
-    priced = []
+    priced: list[tuple[Any, ...]] = []
     for variant in variants:
         try:
             value = to_price(variant.get("price"))
@@ -106,14 +106,26 @@ def parse_product(product: dict, base_url: str, currency: str | None) -> dict[st
     }
 
 
+def _json(response: Response) -> Any:
+    """The JSON body of a response (Scrapy makes one a TextResponse when it says it is JSON)."""
+    assert isinstance(response, TextResponse), f"{response.url} is not a text response"
+    return response.json()
+
+
 class ShopifySpider(RetailerSpider):
     """Pages through ``/products.json`` with ``SHOPIFY_PAGES_IN_FLIGHT`` pages requested ahead
     (pages are independent); the first page with nothing new ends the paging."""
 
     name = "shopify"
+    page_limit: int
+    in_flight: int
+    currency: str | None
+    seen: set[str]
+    requested: int
+    exhausted: bool
 
     @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> "ShopifySpider":
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.page_limit = min(PAGE_LIMIT, max(1, crawler.settings.getint("SHOPIFY_PAGE_LIMIT", PAGE_LIMIT)))
         spider.in_flight = max(1, crawler.settings.getint("SHOPIFY_PAGES_IN_FLIGHT", 4))
@@ -132,7 +144,7 @@ class ShopifySpider(RetailerSpider):
                        callback=self.parse_page, errback=self.listing_failed, meta={"page": self.requested})
 
     def parse_meta(self, response: Response) -> Iterator[Request]:
-        self.currency = response.json().get("currency") if response.status == 200 else None
+        self.currency = _json(response).get("currency") if response.status == 200 else None
         yield from (self.next_page() for _ in range(self.in_flight))
 
     def meta_failed(self, failure: Any) -> Iterator[Request]:

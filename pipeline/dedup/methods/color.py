@@ -34,9 +34,6 @@ def color_signature(img: Image.Image) -> bytes:
     return np.asarray(img.convert("RGB").resize((GRID, GRID), Image.Resampling.BOX), dtype=np.uint8).tobytes()
 
 
-def color_matrix(raw: bytes) -> np.ndarray:
-    """(N, CELLS, 3) uint8 view of concatenated signatures."""
-    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, CELLS, 3)
 
 
 def hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

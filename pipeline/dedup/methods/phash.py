@@ -37,13 +37,3 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def hamming_fine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Hamming distance of (N, 4) uint64 views of 256-bit hashes."""
     return np.bitwise_count(np.bitwise_xor(a, b)).sum(axis=-1).astype(np.int16)
-
-
-def fine_matrix(raw: bytes) -> np.ndarray:
-    """(N, 4) uint64 view of concatenated 32-byte hashes."""
-    return np.frombuffer(raw, dtype=np.uint64).reshape(-1, FINE_BYTES // 8)
-
-
-def to_hex(value: int) -> str:
-    """16-digit hex, as imagehash and imagededup write 64-bit hashes."""
-    return f"{value:016x}"

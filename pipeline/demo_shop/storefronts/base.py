@@ -139,10 +139,11 @@ class Storefront:
 
     def photo(self, product: Product, kind: str, fmt: str = "") -> bytes:
         """The photo as this storefront serves it (``fmt``: re-encode to png/webp/cmyk/...)."""
-        data = self.extras.photo(product) if kind else self.catalog.photo(product)
-        if not kind and self.copy_scale and product.pid in self.copied:
+        data = self.extras.photo(product) if kind and self.extras else self.catalog.photo(product)
+        scale = self.copy_scale
+        if not kind and scale and product.pid in self.copied:
             data = self.memo((product.pid, product.version, "copy"), lambda: transcode(
-                data, "jpeg", scale=self.copy_scale, quality=85))
+                data, "jpeg", scale=scale, quality=85))
         if not fmt:
             return data
         return self.memo((product.pid, product.version, fmt), lambda: transcode(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import html
 import json
+from typing import Any
 from urllib.parse import quote
 
 from pipeline.demo_shop.catalog import Product
@@ -131,6 +132,7 @@ class JsonLdStore(Storefront):
             base["material"] = p.material.title()
         head, body = f'<link rel="canonical" href="{url}">', f"<h1>{html.escape(name)}</h1>"
         style = i % 5
+        ld: dict[str, Any]
         if style == 0:
             ld = {"@context": "https://schema.org", "@type": "Product", **base, "brand": p.vendor,
                   "image": image, "offers": offer}
