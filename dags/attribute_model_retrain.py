@@ -12,6 +12,7 @@ which schedules `catalog_reembed`.
 The training queue is `$VITRINE_TRAIN_QUEUE` (default `gpu`). Logic lives in
 `pipeline/train/`; `vitrine train` runs the same steps outside Airflow.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,19 +39,34 @@ DEFAULT_ARGS = {
 
 PARAMS = {
     "epochs": Param(DEFAULTS.epochs, type="integer", minimum=1, description="phase 1 (heads) maximum epochs"),
-    "finetune_epochs": Param(DEFAULTS.finetune_epochs, type="integer", minimum=0, description="phase 2 (fine-tune) maximum epochs"),
-    "image_size": Param(DEFAULTS.image_size, type="integer", minimum=32, maximum=512, description="input size in pixels"),
+    "finetune_epochs": Param(
+        DEFAULTS.finetune_epochs, type="integer", minimum=0, description="phase 2 (fine-tune) maximum epochs"
+    ),
+    "image_size": Param(
+        DEFAULTS.image_size, type="integer", minimum=32, maximum=512, description="input size in pixels"
+    ),
     "backbone": Param(DEFAULTS.backbone, enum=["compact", "mobilenet_v3_small", "efficientnet_b0"]),
     "learning_rate": Param(DEFAULTS.learning_rate, type="number", exclusiveMinimum=0),
     "finetune_learning_rate": Param(DEFAULTS.finetune_learning_rate, type="number", exclusiveMinimum=0),
-    "weights": Param(DEFAULTS.weights, type=["null", "string"], description="backbone .weights.h5: path, file:// or s3://"),
-    "attributes": Param(DEFAULTS.attributes, type=["null", "array"], description="heads to train (default: all in the taxonomy)"),
+    "weights": Param(
+        DEFAULTS.weights, type=["null", "string"], description="backbone .weights.h5: path, file:// or s3://"
+    ),
+    "attributes": Param(
+        DEFAULTS.attributes, type=["null", "array"], description="heads to train (default: all in the taxonomy)"
+    ),
     "batch_size": Param(DEFAULTS.batch_size, type="integer", minimum=1),
     "loss_weights": Param(DEFAULTS.loss_weights, type="object", description="per-head loss weight, others 1"),
     "label_smoothing": Param(DEFAULTS.label_smoothing, type="number", minimum=0, maximum=0.5),
-    "ema_momentum": Param(DEFAULTS.ema_momentum, type="number", minimum=0, exclusiveMaximum=1,
-                          description="keep a moving average of the weights (0: raw weights)"),
-    "time_budget_minutes": Param(DEFAULTS.time_budget_minutes, type=["null", "number"], description="stop training after this long"),
+    "ema_momentum": Param(
+        DEFAULTS.ema_momentum,
+        type="number",
+        minimum=0,
+        exclusiveMaximum=1,
+        description="keep a moving average of the weights (0: raw weights)",
+    ),
+    "time_budget_minutes": Param(
+        DEFAULTS.time_budget_minutes, type=["null", "number"], description="stop training after this long"
+    ),
     "min_improvement": Param(0.01, type="number", description="promotion margin on mean test accuracy"),
 }
 TRAIN_KEYS = [k for k in PARAMS if k != "min_improvement"]

@@ -5,10 +5,12 @@ Runs when a retrain promotes a new attribute model (the production-model Asset):
 re-embeds the whole current catalog with the new model, rebuilds the index, runs the
 data-quality checks and publishes a release. No scraping: it works on the items the last `catalog_refresh` produced.
 """
+
 from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, dag
+
 from pipeline.airflow_tasks import DEFAULT_ARGS, current_items, preflight, production_model, tag_embed_index_publish
 from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
 

@@ -10,12 +10,23 @@ checks (``config/dq_checks.yaml``; a failure stops the run) → publish a verifi
 Every task passes lake URIs through XCom, never data, and is idempotent: a retry or a re-run
 overwrites its own outputs. Logic lives in ``pipeline/``; this file is wiring only.
 """
+
 from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag
-from pipeline.airflow_tasks import (DEFAULT_ARGS, dedup, janitor, list_retailers, preflight, product_history,
-                                    production_model, scrape, tag_embed_index_publish)
+
+from pipeline.airflow_tasks import (
+    DEFAULT_ARGS,
+    dedup,
+    janitor,
+    list_retailers,
+    preflight,
+    product_history,
+    production_model,
+    scrape,
+    tag_embed_index_publish,
+)
 from pipeline.config import settings
 
 

@@ -10,6 +10,7 @@ which is how a cluster switches to PostgreSQL and Celery.
 Airflow reads its configuration at import time, so :func:`prepare` runs before the first
 ``import airflow`` of a process.
 """
+
 from __future__ import annotations
 
 import configparser
@@ -23,8 +24,8 @@ import socket
 import subprocess
 import sys
 from base64 import urlsafe_b64encode
-from pathlib import Path
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
@@ -90,7 +91,7 @@ def write_cfg(settings: Settings) -> Path:
     return path
 
 
-def configure(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+def configure(settings: Settings, environ: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
     """Write airflow.cfg and point this process (and its children) at the home and the lake."""
     env = os.environ if environ is None else environ
     write_cfg(settings)
@@ -131,8 +132,12 @@ def sync_pools(settings: Settings) -> None:
     """Create or resize the pools the DAGs use (``scrape``: crawls running at once)."""
     from airflow.models.pool import Pool
 
-    Pool.create_or_update_pool(SCRAPE_POOL, slots=settings.scrape_pool_slots, include_deferred=False,
-                               description="retailer crawls running at once (VITRINE_SCRAPE_POOL_SLOTS)")
+    Pool.create_or_update_pool(
+        SCRAPE_POOL,
+        slots=settings.scrape_pool_slots,
+        include_deferred=False,
+        description="retailer crawls running at once (VITRINE_SCRAPE_POOL_SLOTS)",
+    )
 
 
 def prepare(settings: Settings) -> Path:
@@ -186,9 +191,11 @@ def exec_airflow(settings: Settings, args: list[str]) -> int:
     prepare(settings)
     if not args:
         home = os.environ["AIRFLOW_HOME"]
-        print(f"Airflow home ready: {home}\n  DAGs   {settings.dags_folder}\n"
-              f"  logs   {Path(home) / 'logs'}\n  pool   {SCRAPE_POOL}={settings.scrape_pool_slots}\n"
-              f"Plain airflow commands: export AIRFLOW_HOME={home}")
+        print(
+            f"Airflow home ready: {home}\n  DAGs   {settings.dags_folder}\n"
+            f"  logs   {Path(home) / 'logs'}\n  pool   {SCRAPE_POOL}={settings.scrape_pool_slots}\n"
+            f"Plain airflow commands: export AIRFLOW_HOME={home}"
+        )
         return 0
     os.execv(sys.executable, [sys.executable, "-m", "airflow", *args])
     return 0  # not reached

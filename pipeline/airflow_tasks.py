@@ -3,12 +3,13 @@
 Only DAG files import this module. Stage modules are imported inside task bodies so that
 parsing a DAG stays cheap (no TensorFlow or Scrapy at parse time).
 """
+
 from __future__ import annotations
 
 import functools
 import os
 from collections.abc import Callable
-from datetime import date, timedelta, timezone
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, get_current_context, task, task_group
@@ -56,7 +57,7 @@ def _crawl_day() -> date:
     """The run's crawl day: its logical date (or, without one, when it was due), in UTC."""
     ctx = get_current_context()
     when = ctx.get("logical_date") or ctx["dag_run"].run_after
-    return when.astimezone(timezone.utc).date()
+    return when.astimezone(UTC).date()
 
 
 @task
@@ -172,8 +173,11 @@ def plan_embedding(items_uri: str, model_version: str) -> list[dict]:
     return plan_shards(open_lake(), items_uri, model_version, max_shards=4)
 
 
-@task(max_active_tis_per_dag=2, queue=EMBED_QUEUE,
-      doc_md="Embed one shard of images (queue `VITRINE_EMBED_QUEUE`: `gpu` where GPU workers exist).")
+@task(
+    max_active_tis_per_dag=2,
+    queue=EMBED_QUEUE,
+    doc_md="Embed one shard of images (queue `VITRINE_EMBED_QUEUE`: `gpu` where GPU workers exist).",
+)
 @fail_now
 def embed(shard: dict) -> str:
     """Embed one shard of images with the model."""
@@ -193,8 +197,9 @@ def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
 
     print(f"{len(list(embedded))} embedding shards written this run")
     s = settings()
-    return build_index(open_lake(), items_uri, model_version, _run_id(),
-                       recall_target=s.index_recall_target, kind=s.index_kind)
+    return build_index(
+        open_lake(), items_uri, model_version, _run_id(), recall_target=s.index_recall_target, kind=s.index_kind
+    )
 
 
 @task(outlets=[LATEST_RELEASE])
@@ -205,8 +210,9 @@ def publish(attributes_uri: str, index_uri: str, model_version: str) -> str:
     from pipeline.lake import open_lake
     from pipeline.publish import publish_release
 
-    return publish_release(open_lake(), attributes_uri, index_uri, model_version, _run_id(),
-                           retention=settings().release_retention)
+    return publish_release(
+        open_lake(), attributes_uri, index_uri, model_version, _run_id(), retention=settings().release_retention
+    )
 
 
 @task
@@ -241,7 +247,9 @@ def gate(summary: dict) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     if summary["failed"]:
-        raise AirflowFailException(f"{len(summary['failed'])} data-quality check(s) failed:\n" + "\n".join(summary["failed"]))
+        raise AirflowFailException(
+            f"{len(summary['failed'])} data-quality check(s) failed:\n" + "\n".join(summary["failed"])
+        )
     print(f"all {summary['passed']} data-quality checks passed")
 
 

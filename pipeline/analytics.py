@@ -5,6 +5,7 @@ S3 lakes are read through pyarrow's S3 filesystem registered with DuckDB as an f
 filesystem (DuckDB's httpfs extension cannot be installed from the package registry); its
 endpoint, region and credentials come from the same AWS chain as the lake's boto3 client.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,7 @@ def lake_location(lake: Lake) -> str:
     raise LakeError(f"DuckDB cannot read lake {lake.root!r}: use a file:// or s3:// lake")
 
 
-def connect(lake: Lake, database: str = ":memory:") -> tuple["duckdb.DuckDBPyConnection", list[str]]:
+def connect(lake: Lake, database: str = ":memory:") -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     """A DuckDB connection with a view per lake table; returns (con, tables with files).
 
     A table with no files yet gets a view with its columns and no rows. In a database file
@@ -85,7 +86,10 @@ def connect(lake: Lake, database: str = ":memory:") -> tuple["duckdb.DuckDBPyCon
             con.execute(sqlgen.duckdb_view(table))
             continue
         try:  # the columns the files have (a table may predate a column, or lack an attribute)
-            present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {sqlgen.duckdb_files(table, literal)}").fetchall()}
+            present = {
+                row[0]
+                for row in con.execute(f"DESCRIBE SELECT * FROM {sqlgen.duckdb_files(table, literal)}").fetchall()
+            }
         except duckdb.IOException:  # no files yet
             con.execute(sqlgen.duckdb_empty_view(table))
             continue
@@ -95,7 +99,7 @@ def connect(lake: Lake, database: str = ":memory:") -> tuple["duckdb.DuckDBPyCon
 
 
 # -- vitrine sql ----------------------------------------------------------------------------------
-def run_statements(con: "duckdb.DuckDBPyConnection", sql: str, out: Any = None) -> "duckdb.DuckDBPyRelation | None":
+def run_statements(con: duckdb.DuckDBPyConnection, sql: str, out: Any = None) -> duckdb.DuckDBPyRelation | None:
     """Run every statement of ``sql``, printing each result; returns the last result relation."""
     last = None
     for statement in con.extract_statements(sql):
@@ -106,7 +110,7 @@ def run_statements(con: "duckdb.DuckDBPyConnection", sql: str, out: Any = None) 
     return last
 
 
-def export(con: "duckdb.DuckDBPyConnection", sql: str, path: str, fmt: str) -> int:
+def export(con: duckdb.DuckDBPyConnection, sql: str, path: str, fmt: str) -> int:
     """Write the result of the last statement of ``sql`` to ``path`` as CSV or Parquet; returns rows."""
     statements = con.extract_statements(sql)
     if not statements:
@@ -116,10 +120,10 @@ def export(con: "duckdb.DuckDBPyConnection", sql: str, path: str, fmt: str) -> i
     query = statements[-1].query.rstrip().rstrip(";")
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
     con.execute(f"COPY ({query}) TO '{path.replace(chr(39), chr(39) * 2)}' ({options})")
-    return con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]  # type: ignore[index]
 
 
-def repl(con: "duckdb.DuckDBPyConnection", views: list[str]) -> None:
+def repl(con: duckdb.DuckDBPyConnection, views: list[str]) -> None:
     """A small interactive prompt: statements end with ``;``; ``.tables``, ``.quit``."""
     import duckdb
 
@@ -161,8 +165,9 @@ def athena_ddl(lake: Lake, database: str) -> str:
     from pipeline.retailers import load_registry
 
     retailers = [r.name for r in load_registry(settings().retailers_path)]
-    return sqlgen.fill_athena(sqlgen.athena_sql(), database=database, lake=lake.root, retailers=retailers,
-                              model_versions=list_versions(lake))
+    return sqlgen.fill_athena(
+        sqlgen.athena_sql(), database=database, lake=lake.root, retailers=retailers, model_versions=list_versions(lake)
+    )
 
 
 def readme_with_tables(readme: str) -> str:
@@ -180,7 +185,7 @@ def write_sql_files() -> list[Path]:
     return [VIEWS_SQL, ATHENA_SQL, README]
 
 
-def _open(args: argparse.Namespace, lake: Lake) -> tuple["duckdb.DuckDBPyConnection", list[str]]:
+def _open(args: argparse.Namespace, lake: Lake) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     import duckdb
 
     database = args.db or str(settings().home / "lake.duckdb")
@@ -227,11 +232,17 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-f", "--file", help="run the statements of a .sql file")
     p.add_argument("--csv", metavar="PATH", help="write the last statement's result to a CSV file")
     p.add_argument("--parquet", metavar="PATH", help="write the last statement's result to a Parquet file")
-    p.add_argument("--db", metavar="PATH",
-                   help="DuckDB database file holding the views, for SQL clients "
-                        "(default $VITRINE_HOME/lake.duckdb; ':memory:' for none)")
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        help="DuckDB database file holding the views, for SQL clients "
+        "(default $VITRINE_HOME/lake.duckdb; ':memory:' for none)",
+    )
     p.add_argument("--athena-ddl", metavar="DATABASE", help="print the Athena DDL for this lake and exit")
-    p.add_argument("--write-sql", action="store_true",
-                   help="regenerate sql/duckdb/views.sql, sql/athena/tables.sql and the README's table reference")
+    p.add_argument(
+        "--write-sql",
+        action="store_true",
+        help="regenerate sql/duckdb/views.sql, sql/athena/tables.sql and the README's table reference",
+    )
     p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
     p.set_defaults(func=cmd_sql)

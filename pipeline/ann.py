@@ -13,6 +13,7 @@ the target (+0.02 margin); more trees are tried while they make queries at that 
 markedly cheaper. The reported recall is re-measured on a second, disjoint sample, so it is
 not the number the tuning optimised.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,8 +78,9 @@ class IndexKind(Protocol):
     file_name: ClassVar[str]
 
     @classmethod
-    def tune(cls, vectors: np.ndarray, target: float, *, k: int = K, sample: int = SAMPLE_QUERIES,
-             seed: int = 0) -> tuple[Index, Tuning]: ...
+    def tune(
+        cls, vectors: np.ndarray, target: float, *, k: int = K, sample: int = SAMPLE_QUERIES, seed: int = 0
+    ) -> tuple[Index, Tuning]: ...
 
     @classmethod
     def load(cls, path: Path, dim: int, params: dict[str, Any]) -> Index: ...
@@ -100,7 +102,10 @@ def exact_neighbours(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[
 
 
 def measure_recall(
-    query: Callable[[int, int], list[int]], vectors: np.ndarray, query_ids: np.ndarray, true_kth: np.ndarray,
+    query: Callable[[int, int], list[int]],
+    vectors: np.ndarray,
+    query_ids: np.ndarray,
+    true_kth: np.ndarray,
     k: int = K,
 ) -> tuple[float, float]:
     """(recall@k, mean ms/query) of item-to-item queries ``query(item, n) -> ids``, the item excluded.
@@ -157,7 +162,13 @@ class AnnoyIndex:
 
     @classmethod
     def tune(
-        cls, vectors: np.ndarray, target: float, *, k: int = K, sample: int = SAMPLE_QUERIES, seed: int = 0,
+        cls,
+        vectors: np.ndarray,
+        target: float,
+        *,
+        k: int = K,
+        sample: int = SAMPLE_QUERIES,
+        seed: int = 0,
         tree_candidates: tuple[int, ...] = TREE_CANDIDATES,
     ) -> tuple[AnnoyIndex, Tuning]:
         """Choose n_trees/search_k for ``target`` recall@k (recall re-measured on a second sample)."""
@@ -179,7 +190,12 @@ class AnnoyIndex:
             search_k, recall, query_ms = _smallest_search_k(index, vectors, tune_ids, tune_kth, goal, k, n_trees)
             log.info(
                 "n_trees=%d: search_k=%d recall@%d=%.4f %.3f ms/query (build %.1f s)",
-                n_trees, search_k, k, recall, query_ms, build_s,
+                n_trees,
+                search_k,
+                k,
+                recall,
+                query_ms,
+                build_s,
             )
             candidate = (index, n_trees, search_k, query_ms, build_s)
             if best is not None and (recall < goal or query_ms >= 0.8 * best[3]):
@@ -191,8 +207,9 @@ class AnnoyIndex:
         index, n_trees, search_k, _, build_s = best
         report_kth = true_kth(vectors, report_ids, k)
         recall, query_ms = measure_recall(_by_item(index, search_k), vectors, report_ids, report_kth, k)
-        return cls._wrap(index, n_trees, search_k), Tuning(cls._params(n_trees, search_k), round(recall, 4),
-                                                          query_ms, build_s)
+        return cls._wrap(index, n_trees, search_k), Tuning(
+            cls._params(n_trees, search_k), round(recall, 4), query_ms, build_s
+        )
 
     @classmethod
     def load(cls, path: Path, dim: int, params: dict[str, Any]) -> AnnoyIndex:
@@ -275,8 +292,9 @@ class ExactIndex:
         self.params = params or {"metric": METRIC}
 
     @classmethod
-    def tune(cls, vectors: np.ndarray, target: float, *, k: int = K, sample: int = SAMPLE_QUERIES,
-             seed: int = 0) -> tuple[ExactIndex, Tuning]:
+    def tune(
+        cls, vectors: np.ndarray, target: float, *, k: int = K, sample: int = SAMPLE_QUERIES, seed: int = 0
+    ) -> tuple[ExactIndex, Tuning]:
         start = time.perf_counter()
         index = cls(vectors)
         return index, Tuning(index.params, 1.0, 0.0, time.perf_counter() - start)

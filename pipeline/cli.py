@@ -1,4 +1,5 @@
 """``vitrine``: one subcommand per stage, so every stage runs and debugs outside Airflow too."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,8 @@ import json
 import logging
 import os
 import sys
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from pipeline.config import settings
 
@@ -35,16 +36,26 @@ def cmd_dag_run(args: argparse.Namespace) -> int:
     from pipeline.dag_run import IN_CHILD, run_dag, run_supervised
 
     if os.environ.get(IN_CHILD) != "1":  # SIGTERM must stop the run as Ctrl-C does: supervise it
-        return run_supervised([args.dag_id, *(["--conf", args.conf] if args.conf else []),
-                               *(["--logical-date", args.logical_date] if args.logical_date else []),
-                               *(["--verbose"] if args.verbose else [])])
+        return run_supervised(
+            [
+                args.dag_id,
+                *(["--conf", args.conf] if args.conf else []),
+                *(["--logical-date", args.logical_date] if args.logical_date else []),
+                *(["--verbose"] if args.verbose else []),
+            ]
+        )
     when = None
     if args.logical_date:
         when = datetime.fromisoformat(args.logical_date)
-        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
     try:
-        state = run_dag(settings(), args.dag_id, json.loads(args.conf) if args.conf else None,
-                        verbose=args.verbose, logical_date=when)
+        state = run_dag(
+            settings(),
+            args.dag_id,
+            json.loads(args.conf) if args.conf else None,
+            verbose=args.verbose,
+            logical_date=when,
+        )
     except KeyboardInterrupt:
         print(f"DAG {args.dag_id}: interrupted", flush=True)
         return 130
@@ -65,9 +76,12 @@ def cmd_webserver(args: argparse.Namespace) -> int:
     password = ensure_admin_password(home)
     os.environ["AIRFLOW__API__HOST"] = args.host
     os.environ["AIRFLOW__API__PORT"] = str(args.port)
-    print(f"Airflow UI at http://{args.host}:{args.port}/  login: admin / {password}\n"
-          f"  (password kept in {home / 'simple_auth_manager_passwords.json'}; "
-          "scheduler, dag-processor and triggerer run alongside: `airflow standalone`)", flush=True)
+    print(
+        f"Airflow UI at http://{args.host}:{args.port}/  login: admin / {password}\n"
+        f"  (password kept in {home / 'simple_auth_manager_passwords.json'}; "
+        "scheduler, dag-processor and triggerer run alongside: `airflow standalone`)",
+        flush=True,
+    )
     return exec_airflow(settings(), ["standalone"])
 
 
@@ -117,8 +131,16 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     lake = _lake(args)
     s = settings()
-    print(build_index(lake, _items_uri(args, lake), _model_version(args, lake), args.run_id,
-                      recall_target=s.index_recall_target, kind=s.index_kind))
+    print(
+        build_index(
+            lake,
+            _items_uri(args, lake),
+            _model_version(args, lake),
+            args.run_id,
+            recall_target=s.index_recall_target,
+            kind=s.index_kind,
+        )
+    )
     return 0
 
 
@@ -204,8 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logical-date", help="logical date of the run (ISO 8601, UTC by default)")
     p.set_defaults(func=cmd_dag_run)
 
-    p = sub.add_parser("airflow", help="run any airflow subcommand against $VITRINE_HOME/airflow",
-                       description="With no arguments: prepare the home and print how to use it.")
+    p = sub.add_parser(
+        "airflow",
+        help="run any airflow subcommand against $VITRINE_HOME/airflow",
+        description="With no arguments: prepare the home and print how to use it.",
+    )
     p.add_argument("airflow_args", nargs=argparse.REMAINDER, help="airflow CLI arguments")
     p.set_defaults(func=cmd_airflow)
 

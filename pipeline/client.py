@@ -13,6 +13,7 @@ memory-mapped. Every result is a dict with
 ``item_id``, ``title``, ``image_key``, ``offers``, ``attributes`` ({name: {value,
 confidence}}) and ``distance`` (angular: ``sqrt(2 - 2 cos)``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,13 +67,13 @@ class Release:
 
     # -- loading --------------------------------------------------------------------
     @classmethod
-    def latest(cls, lake: Lake | None = None, cache_dir: Path | None = None) -> "Release":
+    def latest(cls, lake: Lake | None = None, cache_dir: Path | None = None) -> Release:
         """The release ``releases/latest.json`` points to."""
         lake = lake or open_lake()
         return cls.load(lake, latest_release_id(lake), cache_dir)
 
     @classmethod
-    def load(cls, lake: Lake, release_id: str, cache_dir: Path | None = None) -> "Release":
+    def load(cls, lake: Lake, release_id: str, cache_dir: Path | None = None) -> Release:
         """A release by id: downloaded (or taken from the cache) and verified."""
         release_id = _checked_name(release_id, "release id")
         prefix = layout.release_prefix(release_id)
@@ -142,7 +143,9 @@ class Release:
 
         model = model or self._release_model()
         if model.version != self.model_version:
-            raise ValueError(f"release {self.release_id} was built with model {self.model_version}, not {model.version}")
+            raise ValueError(
+                f"release {self.release_id} was built with model {self.model_version}, not {model.version}"
+            )
         pixels = decode_bytes(Path(path).read_bytes(), model.image_size).astype(np.float32)[None]
         embedding = model.keras_model(pixels, training=False)["embedding"]
         return self.similar_to_vector(np.asarray(embedding)[0], k)
@@ -217,8 +220,12 @@ def _manifest_files(where: str, manifest: Any, release_id: str) -> dict[str, dic
             layout.safe_name(name, f"{where}: file name")
         except ValueError as exc:
             raise CorruptReleaseError(str(exc)) from None
-        if not (isinstance(expected, dict) and isinstance(expected.get("bytes"), int)
-                and isinstance(expected.get("sha256"), str) and len(expected["sha256"]) == 64):
+        if not (
+            isinstance(expected, dict)
+            and isinstance(expected.get("bytes"), int)
+            and isinstance(expected.get("sha256"), str)
+            and len(expected["sha256"]) == 64
+        ):
             raise CorruptReleaseError(f"{where}: file {name!r} has no valid size and sha256")
     return files
 
@@ -228,7 +235,11 @@ def index_entry(manifest: dict) -> dict[str, Any]:
     described by the top-level ``metric``/``n_trees``/``search_k``."""
     entry = manifest.get("index")
     if entry is None:
-        params = {"metric": manifest["metric"], "n_trees": manifest["n_trees"], "search_k": manifest.get("search_k", -1)}
+        params = {
+            "metric": manifest["metric"],
+            "n_trees": manifest["n_trees"],
+            "search_k": manifest.get("search_k", -1),
+        }
         return {"kind": "annoy", "params": params}
     if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
         raise ValueError(f"index entry {str(entry)[:200]!r} has no kind")

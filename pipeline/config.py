@@ -1,4 +1,5 @@
 """The one configuration object, read from the environment once (contract §2)."""
+
 from __future__ import annotations
 
 import os
@@ -67,8 +68,9 @@ def check_lake_uri(uri: str, name: str = "VITRINE_LAKE") -> str:
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
-            raise ConfigError(f"{name}={uri!r} must be an absolute file:///path (a relative lake splits between "
-                              "working directories)")
+            raise ConfigError(
+                f"{name}={uri!r} must be an absolute file:///path (a relative lake splits between working directories)"
+            )
     elif parsed.scheme == "s3":
         if not parsed.netloc:
             raise ConfigError(f"{name}={uri!r} names no bucket: use s3://bucket/prefix")
@@ -91,7 +93,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     retailers = Path(env.get("VITRINE_RETAILERS") or REPO_ROOT / "config" / "retailers.yaml")
     if not retailers.is_absolute():
         retailers = (Path.cwd() / retailers).resolve()
-    recall_name = "VITRINE_INDEX_RECALL_TARGET" if env.get("VITRINE_INDEX_RECALL_TARGET") else "VITRINE_ANNOY_RECALL_TARGET"
+    recall_name = (
+        "VITRINE_INDEX_RECALL_TARGET" if env.get("VITRINE_INDEX_RECALL_TARGET") else "VITRINE_ANNOY_RECALL_TARGET"
+    )
     return Settings(
         home=home,
         lake=lake,

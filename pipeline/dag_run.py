@@ -5,6 +5,7 @@ TensorFlow, including child processes) goes to files: each task's output to its 
 path the Airflow UI reads (``dag_id=…/run_id=…/task_id=…/attempt=N.log``),
 the rest to a run log whose path is printed first.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -115,8 +116,11 @@ def run_supervised(args: list[str]) -> int:
     """Run ``vitrine dag-run ARGS`` in a child process and turn SIGTERM (and SIGINT) here into one
     SIGINT there: the run stops as on Ctrl-C, the running task and its crawl with it. (Inside a
     task Airflow's task runner owns SIGTERM, so the run itself cannot act on one.)"""
-    child = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "dag-run", *args],
-                             env={**os.environ, IN_CHILD: "1"}, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "dag-run", *args],
+        env={**os.environ, IN_CHILD: "1"},
+        start_new_session=True,
+    )
 
     def forward(signum: int, frame: Any) -> None:
         child.send_signal(signal.SIGINT)
@@ -143,13 +147,19 @@ def _on_sigint(signum: int, frame: Any) -> None:
     raise Interrupted()
 
 
-def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None, *, verbose: bool = False,
-            logical_date: datetime | None = None) -> str:
+def run_dag(
+    settings: Settings,
+    dag_id: str,
+    conf: dict[str, Any] | None = None,
+    *,
+    verbose: bool = False,
+    logical_date: datetime | None = None,
+) -> str:
     """Run ``dag_id`` once in this process (for ``logical_date``, when given); returns the final
     DagRun state."""
     signal.signal(signal.SIGINT, _on_sigint)
     home = prepare(settings)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_path = home / "logs" / "dag-run" / dag_id / f"{stamp}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"{dag_id}: running in process; full logs in {log_path}", flush=True)
@@ -169,8 +179,9 @@ def run_dag(settings: Settings, dag_id: str, conf: dict[str, Any] | None = None,
     return state
 
 
-def _test(dag_id: str, settings: Settings, conf: dict[str, Any] | None, progress: Any,
-          logical_date: datetime | None = None) -> Any:
+def _test(
+    dag_id: str, settings: Settings, conf: dict[str, Any] | None, progress: Any, logical_date: datetime | None = None
+) -> Any:
     from airflow.sdk.listener import get_listener_manager
 
     dag = load_dag(dag_id, settings.dags_folder)

@@ -1,4 +1,5 @@
 """``make demo``: serve the demo shop, run ``catalog_refresh`` once, show what it produced."""
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,10 @@ def print_summary(lake: Lake, seconds: float) -> None:
         print(f"  {name:26s} {value:6d}")
     release = Release.latest(lake)
     manifest = release.manifest
-    print(f"\nrelease {manifest['release_id']}  ({manifest['n_items']} items, dim {manifest['dim']}, "
-          f"{manifest['metric']}, {manifest['n_trees']} trees, recall@10 {manifest['recall_at_10']:.3f})")
+    print(
+        f"\nrelease {manifest['release_id']}  ({manifest['n_items']} items, dim {manifest['dim']}, "
+        f"{manifest['metric']}, {manifest['n_trees']} trees, recall@10 {manifest['recall_at_10']:.3f})"
+    )
     print(f"  at     {lake.uri(layout.release_prefix(manifest['release_id']))}/")
     print(f"  latest {lake.uri(layout.LATEST)}")
     item_id = release.items["item_id"][0].as_py()
@@ -51,13 +54,19 @@ def print_summary(lake: Lake, seconds: float) -> None:
     print(f"\nsample query: vitrine query --item {item_id} -k 5")
     print(f"  query  {item_id}  {query['title']}")
     for hit in release.similar(item_id, k=5):
-        attrs = ", ".join(f"{k}={v['value']}" for k, v in hit["attributes"].items() if k in ("category", "color", "pattern"))
-        print(f"  {hit['distance']:.3f}  {hit['item_id']}  {hit['title'][:40]:40s}  {attrs}  "
-              f"({len(hit['offers'])} offer(s))")
+        attrs = ", ".join(
+            f"{k}={v['value']}" for k, v in hit["attributes"].items() if k in ("category", "color", "pattern")
+        )
+        print(
+            f"  {hit['distance']:.3f}  {hit['item_id']}  {hit['title'][:40]:40s}  {attrs}  "
+            f"({len(hit['offers'])} offer(s))"
+        )
     if manifest["model_version"].startswith("initial-"):
-        print(f"  (attributes come from the initial, untrained model {manifest['model_version']}: train one with\n"
-              "   `vitrine dag-run attribute_model_retrain`; under a scheduler its promotion triggers\n"
-              "   catalog_reembed, in process run `vitrine dag-run catalog_reembed`)")
+        print(
+            f"  (attributes come from the initial, untrained model {manifest['model_version']}: train one with\n"
+            "   `vitrine dag-run attribute_model_retrain`; under a scheduler its promotion triggers\n"
+            "   catalog_reembed, in process run `vitrine dag-run catalog_reembed`)"
+        )
     print("\nshoppers: vitrine serve  (the visual search page on http://127.0.0.1:8000/)")
     print('analysts: vitrine sql "SELECT retailer, count(*) FROM products GROUP BY 1"')
 
@@ -72,8 +81,8 @@ def run_demo(n_products: int = 60) -> int:
         for name, store in shop.storefronts.items():
             print(f"demo shop {name:8s} at {store.base_url} ({len(store.products)} products)")
         os.environ["VITRINE_RETAILERS"] = str(shop.write_registry(home / "demo" / "retailers.yaml"))
-        from pipeline.dag_run import run_dag
         from pipeline.config import settings
+        from pipeline.dag_run import run_dag
         from pipeline.lake import open_lake
 
         settings.cache_clear()

@@ -5,12 +5,13 @@ Each check yields (subject, value) rows that must lie within its ``min``/``max``
 is written to the ``dq_results`` table; :func:`gate` raises :class:`DataQualityError` naming
 each failed check with its numbers, so the publish that depends on it never runs.
 """
+
 from __future__ import annotations
 
 import importlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,12 @@ def load_checks(settings: Settings, path: Path | None = None) -> list[Check]:
 def staged_context(lake: Lake, index_uri: str, model_version: str) -> Context:
     """The release a run is about to publish: its staged index stats and items."""
     prefix = lake.key_of(index_uri).rstrip("/")
-    return Context(lake, model_version, lake.read_json(f"{prefix}/{layout.INDEX_STATS_FILE}"),
-                   lake.read_parquet(f"{prefix}/{layout.ITEMS_FILE}"))
+    return Context(
+        lake,
+        model_version,
+        lake.read_json(f"{prefix}/{layout.INDEX_STATS_FILE}"),
+        lake.read_parquet(f"{prefix}/{layout.ITEMS_FILE}"),
+    )
 
 
 def latest_context(lake: Lake) -> Context:
@@ -102,8 +107,13 @@ def latest_context(lake: Lake) -> Context:
     release_id = latest_release_id(lake)
     prefix = layout.release_prefix(release_id)
     manifest = lake.read_json(layout.manifest_key(release_id))
-    return Context(lake, manifest["model_version"], manifest, lake.read_parquet(f"{prefix}/{layout.ITEMS_FILE}"),
-                   lake.read_parquet(f"{prefix}/{layout.ATTRIBUTES_FILE}"))
+    return Context(
+        lake,
+        manifest["model_version"],
+        manifest,
+        lake.read_parquet(f"{prefix}/{layout.ITEMS_FILE}"),
+        lake.read_parquet(f"{prefix}/{layout.ATTRIBUTES_FILE}"),
+    )
 
 
 def _predictions(lake: Lake, context: Context) -> tuple[pa.Table, pa.Table]:
@@ -111,21 +121,27 @@ def _predictions(lake: Lake, context: Context) -> tuple[pa.Table, pa.Table]:
     from pipeline.registry import read_metadata
 
     vocab = read_metadata(lake, context.model_version)["attributes"]
-    vocabulary = pa.table({"attribute": [a for a, vs in vocab.items() for _ in vs],
-                           "value": [v for vs in vocab.values() for v in vs]})
+    vocabulary = pa.table(
+        {"attribute": [a for a, vs in vocab.items() for _ in vs], "value": [v for vs in vocab.values() for v in vs]}
+    )
     tagged = context.release_attributes
     if tagged is None:
         tagged = schemas.attributes_table(vocab).read(lake, model_version=context.model_version)
     items = context.release_items.column("item_id").to_pylist()
     by_item = {} if tagged is None else {r["item_id"]: r for r in tagged.to_pylist()}
-    rows = [(item, attr, by_item.get(item, {}).get(attr), by_item.get(item, {}).get(f"{attr}_confidence"))
-            for item in items for attr in vocab]
-    predictions = pa.table({
-        "item_id": pa.array([r[0] for r in rows], pa.string()),
-        "attribute": pa.array([r[1] for r in rows], pa.string()),
-        "value": pa.array([r[2] for r in rows], pa.string()),
-        "confidence": pa.array([r[3] for r in rows], pa.float32()),
-    })
+    rows = [
+        (item, attr, by_item.get(item, {}).get(attr), by_item.get(item, {}).get(f"{attr}_confidence"))
+        for item in items
+        for attr in vocab
+    ]
+    predictions = pa.table(
+        {
+            "item_id": pa.array([r[0] for r in rows], pa.string()),
+            "attribute": pa.array([r[1] for r in rows], pa.string()),
+            "value": pa.array([r[2] for r in rows], pa.string()),
+            "confidence": pa.array([r[3] for r in rows], pa.float32()),
+        }
+    )
     return predictions, vocabulary
 
 
@@ -158,8 +174,11 @@ def run_checks(context: Context, checks: list[Check]) -> list[Result]:
     con.execute("SET VARIABLE model_version = ?", [context.model_version])
     predictions, vocabulary = _predictions(context.lake, context)
     release_items = context.release_items
-    for name, table in (("release_items", release_items), ("release_predictions", predictions),
-                        ("vocabulary", vocabulary)):
+    for name, table in (
+        ("release_items", release_items),
+        ("release_predictions", predictions),
+        ("vocabulary", vocabulary),
+    ):
         con.register(name, table)
     results = []
     for check in checks:
@@ -167,7 +186,7 @@ def run_checks(context: Context, checks: list[Check]) -> list[Result]:
             if check.sql:
                 rows = con.execute(check.sql).fetchall()
             else:
-                module, func = check.python.split(":")
+                module, func = check.python.split(":")  # type: ignore[union-attr]
                 rows = getattr(importlib.import_module(module), func)(context)
         except (duckdb.Error, KeyError, ValueError) as exc:
             results.append(Result(check.name, "-", None, None, False, f"{check.name} could not run: {exc}"))
@@ -178,9 +197,20 @@ def run_checks(context: Context, checks: list[Check]) -> list[Result]:
 
 def record(lake: Lake, run_id: str, results: list[Result]) -> str:
     """Write the results to ``dq_results`` (one file per run, replaced on a re-run)."""
-    now = datetime.now(timezone.utc)
-    rows = [{"run_id": run_id, "check_name": r.check, "subject": r.subject, "passed": r.passed, "value": r.value,
-             "threshold": r.threshold, "message": r.message, "checked_at": now} for r in results]
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "run_id": run_id,
+            "check_name": r.check,
+            "subject": r.subject,
+            "passed": r.passed,
+            "value": r.value,
+            "threshold": r.threshold,
+            "message": r.message,
+            "checked_at": now,
+        }
+        for r in results
+    ]
     return lake.uri(schemas.DQ_RESULTS.write(lake, rows, part=run_id))
 
 
@@ -191,8 +221,9 @@ def gate(results: list[Result]) -> None:
         raise DataQualityError(f"{len(failed)} data-quality check(s) failed:\n" + "\n".join(failed))
 
 
-def check_release(lake: Lake, settings: Settings, run_id: str, index_uri: str | None = None,
-                  model_version: str | None = None) -> list[Result]:
+def check_release(
+    lake: Lake, settings: Settings, run_id: str, index_uri: str | None = None, model_version: str | None = None
+) -> list[Result]:
     """Run and record the checks for a staged index (or the latest release); returns the results."""
     if index_uri:
         prefix = lake.key_of(index_uri).rstrip("/")
@@ -213,7 +244,7 @@ def cmd_check(args: Any) -> int:
     from pipeline.lake import open_lake
 
     lake = open_lake(args.lake)
-    run_id = args.run_id or f"check-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    run_id = args.run_id or f"check-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     results = check_release(lake, settings(), run_id, args.index, args.model_version)
     failed = [r for r in results if not r.passed]
     for result in failed:
@@ -222,7 +253,9 @@ def cmd_check(args: Any) -> int:
         for result in results:
             if result.passed:
                 print(result.message)
-    print(f"{len(results) - len(failed)}/{len(results)} checks passed; results in {lake.uri(schemas.DQ_RESULTS.prefix())}")
+    print(
+        f"{len(results) - len(failed)}/{len(results)} checks passed; results in {lake.uri(schemas.DQ_RESULTS.prefix())}"
+    )
     return 1 if failed else 0
 
 

@@ -12,6 +12,7 @@ dedup on ``image_sha256`` anyway.
 Images that cannot be read or decoded are recorded in ``tables/embedding_rejects`` with the
 reason and are not retried for that model version.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,9 +38,7 @@ MIN_SHARD_IMAGES = 512
 ROW_GROUP_ROWS = 4096
 LOG_EVERY_S = 10.0
 
-WORK_SCHEMA = pa.schema(
-    [("item_id", pa.string()), ("image_sha256", pa.string()), ("image_key", pa.string())]
-)
+WORK_SCHEMA = pa.schema([("item_id", pa.string()), ("image_sha256", pa.string()), ("image_key", pa.string())])
 
 
 def embedding_schema(dim: int) -> pa.Schema:
@@ -231,7 +230,11 @@ def _embed_to_lake(lake: Lake, work: pa.Table, model: Any, out_key: str, batch_s
     elapsed = time.monotonic() - start
     log.info(
         "embedded %d images in %.1f s (%.1f images/s), %d rejected → %s",
-        done, elapsed, done / max(elapsed, 1e-9), len(failures), lake.uri(out_key),
+        done,
+        elapsed,
+        done / max(elapsed, 1e-9),
+        len(failures),
+        lake.uri(out_key),
     )
     for pos, reason in sorted(failures.items())[:20]:
         log.warning("cannot embed %s (item %s): %s", shas[pos], item_ids[pos], reason)
@@ -240,9 +243,7 @@ def _embed_to_lake(lake: Lake, work: pa.Table, model: Any, out_key: str, batch_s
     )
 
 
-def _batch(
-    schema: pa.Schema, idx: np.ndarray, vectors: np.ndarray, item_ids: list, shas: list
-) -> pa.RecordBatch:
+def _batch(schema: pa.Schema, idx: np.ndarray, vectors: np.ndarray, item_ids: list, shas: list) -> pa.RecordBatch:
     dim = vectors.shape[1]
     flat = pa.array(vectors.reshape(-1), pa.float32())
     return pa.RecordBatch.from_arrays(

@@ -3,6 +3,7 @@
 partial files from interrupted writes. Everything of that kind older than ``--older-than``
 hours goes; nothing a consumer or a running task can still need is touched (releases, tables,
 images, and anything written recently)."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,10 @@ class Collected:
     partial_files: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"gc: {len(self.staging_runs)} staging folders, {len(self.tmp_dirs)} temp folders, "
-                f"{len(self.partial_files)} partial files removed")
+        return (
+            f"gc: {len(self.staging_runs)} staging folders, {len(self.tmp_dirs)} temp folders, "
+            f"{len(self.partial_files)} partial files removed"
+        )
 
 
 def collect(lake: Lake, older_than_s: float, tmp_root: Path | None = None, now: float | None = None) -> Collected:
@@ -76,6 +79,11 @@ def cmd_gc(args: argparse.Namespace) -> int:
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("gc", help="remove scratch left by crashed runs (staging, temp, partial files)")
     p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
-    p.add_argument("--older-than", type=float, default=DEFAULT_HOURS, metavar="HOURS",
-                   help=f"only what is older than this (default {DEFAULT_HOURS:g} hours)")
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=DEFAULT_HOURS,
+        metavar="HOURS",
+        help=f"only what is older than this (default {DEFAULT_HOURS:g} hours)",
+    )
     p.set_defaults(func=cmd_gc)

@@ -7,6 +7,7 @@ corrupt or truncated data; :func:`decode_rgb` does both and returns RGB with tra
 pixels composited on white (catalog photos sit on white). Every refusal is an
 :class:`ImageRejected` whose message is the recorded reason (stable: no object addresses).
 """
+
 from __future__ import annotations
 
 import io

@@ -7,6 +7,7 @@ the target is much smaller (``draft``), which is several times faster than a ful
 Images are letterboxed onto a white square (catalog photos sit on white) and transparent
 pixels are composited on white.
 """
+
 from __future__ import annotations
 
 import threading
@@ -52,7 +53,7 @@ def inference_dataset(
     image_size: int,
     batch_size: int,
     failures: dict[int, str] | None = None,
-) -> "tf.data.Dataset":
+) -> tf.data.Dataset:
     """Batches ``(positions int64 [B], images float32 [B, S, S, 3])`` for ``keys``, in order.
 
     Each batch is read and decoded by one Python call (per-image calls into Python cost more

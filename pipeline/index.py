@@ -4,6 +4,7 @@ Items are joined with their canonical image's embedding and numbered ``annoy_id`
 ``item_id`` order; the index itself is built and tuned through the :mod:`pipeline.ann` seam
 (Annoy by default, tuned by measured recall against exact search).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,7 @@ from pipeline.lake import Lake
 log = logging.getLogger(__name__)
 
 
-def build_index(
-    lake: Lake, items_uri: str, model_version: str, run_id: str, *, recall_target: float, kind: str
-) -> str:
+def build_index(lake: Lake, items_uri: str, model_version: str, run_id: str, *, recall_target: float, kind: str) -> str:
     """Index every item whose canonical image has an embedding with an index of ``kind`` tuned
     to ``recall_target`` recall@10; returns the staging URI."""
     items = load_table(lake, items_uri, columns=["item_id", "canonical_sha256", "title", "image_key", "offers"])
@@ -34,7 +33,9 @@ def build_index(
     has_vector = pc.is_valid(position)
     missing = items.num_rows - pc.sum(has_vector.cast(pa.int64())).as_py()
     if missing:
-        log.warning("%d of %d items have no embedding for model %s and are left out", missing, items.num_rows, model_version)
+        log.warning(
+            "%d of %d items have no embedding for model %s and are left out", missing, items.num_rows, model_version
+        )
     items = items.append_column("_pos", position).filter(has_vector).sort_by("item_id")
     if items.num_rows == 0:
         raise ValueError(f"no item has an embedding for model {model_version}")

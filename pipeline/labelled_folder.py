@@ -1,6 +1,7 @@
 """A labelled photo folder (``images/<id>.jpg`` + ``labels.csv``, the fashion-products format)
 read into product facts: the one mapping of its columns, used by the demo shop's real-photo
 catalog and by ``vitrine train --from-folder``."""
+
 from __future__ import annotations
 
 import csv
@@ -36,14 +37,19 @@ def read_labelled_folder(root: Path, limit: int | None = None) -> list[LabelledP
             if not image.is_file():
                 continue
             title = row["productDisplayName"].strip() or f"Product {row['id']}"
-            photos.append(LabelledPhoto(
-                id=row["id"], image=image, title=title, brand=title.split()[0],
-                product_type=row["articleType"] or row["subCategory"],
-                category_path=[v for v in (row["masterCategory"], row["subCategory"], row["articleType"]) if v],
-                color=row["baseColour"] or None,
-                tags=[v for v in (row["gender"], row["subCategory"], row["season"], row["usage"]) if v],
-                labels={k: v for k, v in row.items() if k != "productDisplayName"},
-            ))
+            photos.append(
+                LabelledPhoto(
+                    id=row["id"],
+                    image=image,
+                    title=title,
+                    brand=title.split()[0],
+                    product_type=row["articleType"] or row["subCategory"],
+                    category_path=[v for v in (row["masterCategory"], row["subCategory"], row["articleType"]) if v],
+                    color=row["baseColour"] or None,
+                    tags=[v for v in (row["gender"], row["subCategory"], row["season"], row["usage"]) if v],
+                    labels={k: v for k, v in row.items() if k != "productDisplayName"},
+                )
+            )
     if not photos:
         raise ValueError(f"{root}: no products with images found")
     return photos

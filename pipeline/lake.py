@@ -5,12 +5,13 @@ Keys are lake-relative POSIX paths (``tables/products/retailer=acme/part-0.parqu
 :class:`~pipeline.backends.base.Backend` looked up in :data:`SCHEMES` (as Scrapy's
 ``FilesPipeline.STORE_SCHEMES``). A new scheme is one backend module and one line here.
 """
+
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import json
-import builtins
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -148,9 +149,7 @@ class Lake:
         for key in self.list(prefix.rstrip("/") + "/"):
             if not key.endswith(".parquet"):
                 continue
-            values = dict(
-                seg.split("=", 1) for seg in key[len(prefix) :].strip("/").split("/")[:-1] if "=" in seg
-            )
+            values = dict(seg.split("=", 1) for seg in key[len(prefix) :].strip("/").split("/")[:-1] if "=" in seg)
             if any(values.get(k) != v for k, v in wanted.items()):
                 continue
             table = self.read_parquet(key, columns=columns)

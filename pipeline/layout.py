@@ -5,6 +5,7 @@ releases are laid out as README "The release" says. Every stage builds keys thro
 helpers instead of formatting strings; the crawl process and the scrape stage agree on the
 files of a crawl's output folder through the ``CRAWL_*`` names.
 """
+
 from __future__ import annotations
 
 import re

@@ -6,6 +6,7 @@ Outputs: a dict {"embedding": (N, D) unit vectors, "<attr>": (N, n_values) softm
 read the embedding (scaled, as in cosine-softmax classifiers), so nearest neighbours in the
 index and the predicted attributes come from the same representation.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -24,7 +25,7 @@ COLOR_BINS = 32  # channels of the learned color histogram
 COSINE_SCALE = 16.0  # logits = scale * <unit embedding, W>: lets unit vectors reach confident softmax
 
 
-def _compact_backbone(image_size: int, widths: tuple[int, ...] = (24, 48, 96, 192, 256)) -> "keras.Model":
+def _compact_backbone(image_size: int, widths: tuple[int, ...] = (24, 48, 96, 192, 256)) -> keras.Model:
     """A small VGG-style CNN (conv-BN-ReLU, max-pool downsampling); fast on 2 CPU cores."""
     import keras
     from keras import layers
@@ -41,7 +42,7 @@ def _compact_backbone(image_size: int, widths: tuple[int, ...] = (24, 48, 96, 19
     return keras.Model(inputs, x, name="backbone")
 
 
-def build_backbone(name: str, image_size: int) -> "keras.Model":
+def build_backbone(name: str, image_size: int) -> keras.Model:
     """A feature extractor taking [0, 255] RGB and returning a spatial feature map."""
     import keras
 
@@ -91,7 +92,7 @@ def build_model(
     dropout: float = 0.2,
     seed: int = 0,
     cache_dir: Path | None = None,
-) -> "keras.Model":
+) -> keras.Model:
     """Build the multi-head model; ``weights`` (path/URI of a ``.weights.h5`` saved from a
     backbone of the same kind and size) initialises the backbone, otherwise it is random
     with a deterministic ``seed``."""
@@ -130,6 +131,6 @@ def build_model(
     return keras.Model(inputs, outputs, name="vitrine_attributes")
 
 
-def backbone_of(model: "keras.Model") -> "keras.Model":
+def backbone_of(model: keras.Model) -> keras.Model:
     """The shared backbone sub-model (for freezing, fine-tuning and saving its weights)."""
     return model.get_layer("backbone")

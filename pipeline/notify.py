@@ -5,6 +5,7 @@ The webhook is ``$VITRINE_ALERT_WEBHOOK`` or, when unset, the host of the Airflo
 UI). With neither, failures are only in Airflow's own logs. Alerts are sent by Airflow's
 ``on_failure_callback``, so a task that is retried alerts once, after its last try.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ def webhook_url() -> str | None:
 
 
 def post_json(url: str, body: dict[str, Any], timeout: float = 10.0) -> None:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URL)
         response.read()
 

@@ -5,6 +5,7 @@ Entries are import paths so that reading the registry (DAG parsing, registry val
 imports neither Scrapy nor the demo shop. ``tests/test_platforms.py`` ties every entry to a
 spider of the same ``name`` that Scrapy finds and to a storefront of the same ``platform``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,7 +23,9 @@ class Platform:
 REGISTRY: dict[str, Platform] = {
     p.name: p
     for p in (
-        Platform("shopify", "scrapers.spiders.shopify:ShopifySpider", "pipeline.demo_shop.storefronts.shopify:ShopifyStore"),
+        Platform(
+            "shopify", "scrapers.spiders.shopify:ShopifySpider", "pipeline.demo_shop.storefronts.shopify:ShopifyStore"
+        ),
         Platform("jsonld", "scrapers.spiders.jsonld:JsonLdSpider", "pipeline.demo_shop.storefronts.jsonld:JsonLdStore"),
     )
 }

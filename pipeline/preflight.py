@@ -4,6 +4,7 @@ Checks, in order: an object can be written (so the bucket exists and the credent
 it), and a conditional write (``If-None-Match: *``) is refused when the object exists — publishing
 relies on that to never overwrite ``latest.json`` blindly.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -50,8 +51,9 @@ def check_lake(lake: Lake) -> str:
         except PreconditionFailed:
             pass
         else:
-            raise PreflightError(f"{lake.root} ignores conditional writes (If-None-Match): "
-                                 "releases could not be published safely")
+            raise PreflightError(
+                f"{lake.root} ignores conditional writes (If-None-Match): releases could not be published safely"
+            )
         lake.delete(probe)
     except PreflightError:
         raise

@@ -8,14 +8,14 @@ sha256 → a ``releases`` table row → ``latest.json`` with a conditional write
 on its ETag; it only ever moves forward to a newer release id) → retention. A crash at any
 point before ``latest.json`` leaves consumers on the previous complete release.
 """
+
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,10 +44,14 @@ def _claim_release(lake: Lake, run_id: str) -> dict:
     key = f"{layout.staging(run_id, 'publish')}/release.json"
     if lake.exists(key):
         return lake.read_json(key)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     current = _current_release(lake)
-    claim = {"release_id": release_id_for(run_id, now), "created_at": now.isoformat(), "run_id": run_id,
-             "sequence": (current[1].get("sequence", 0) if current else 0) + 1}
+    claim = {
+        "release_id": release_id_for(run_id, now),
+        "created_at": now.isoformat(),
+        "run_id": run_id,
+        "sequence": (current[1].get("sequence", 0) if current else 0) + 1,
+    }
     try:
         lake.write_json(key, claim, if_none_match=True)
     except PreconditionFailed:  # a concurrent attempt of the same run claimed first
@@ -125,16 +129,18 @@ def publish_release(
         manifest = lake.read_json(manifest_key)
     _write_release_row(lake, manifest)
     moved = _advance_latest(lake, manifest)
-    log.info("release %s complete (%d items); latest.json %s", release_id, manifest["n_items"],
-             "now points to it" if moved else "kept on a newer release")
+    log.info(
+        "release %s complete (%d items); latest.json %s",
+        release_id,
+        manifest["n_items"],
+        "now points to it" if moved else "kept on a newer release",
+    )
     apply_retention(lake, retention)
     lake.delete_prefix(lake.key_of(index_uri).rstrip("/") + "/")
     return release_id
 
 
-def _stage_files(
-    lake: Lake, attributes_uri: str, index_uri: str, model_version: str, claim: dict, tmp: Path
-) -> dict:
+def _stage_files(lake: Lake, attributes_uri: str, index_uri: str, model_version: str, claim: dict, tmp: Path) -> dict:
     """Download/derive the release files into ``tmp`` and return the manifest for them."""
     staged = lake.key_of(index_uri).rstrip("/")
     stats_key = f"{staged}/{layout.INDEX_STATS_FILE}"
@@ -183,8 +189,10 @@ def _verify(lake: Lake, manifest: dict, tmp: Path, quiet: bool) -> bool:
 
 def _write_release_row(lake: Lake, manifest: dict) -> None:
     row = {
-        **{k: manifest[k] for k in ("run_id", "model_version", "n_items", "dim", "metric", "n_trees", "search_k",
-                                    "recall_at_10")},
+        **{
+            k: manifest[k]
+            for k in ("run_id", "model_version", "n_items", "dim", "metric", "n_trees", "search_k", "recall_at_10")
+        },
         "created_at": datetime.fromisoformat(manifest["created_at"]),
         "bytes": sum(f["bytes"] for f in manifest["files"].values()),
         "manifest": layout.manifest_key(manifest["release_id"]),
@@ -234,8 +242,12 @@ def _advance_latest(lake: Lake, manifest: dict) -> bool:
             etag = lake.info(layout.LATEST).etag
             current, why = _pointer_target(lake)
             if current is None:
-                log.warning("%s does not point to a complete release (%s); repairing it to point to %s",
-                            lake.uri(layout.LATEST), why, release_id)
+                log.warning(
+                    "%s does not point to a complete release (%s); repairing it to point to %s",
+                    lake.uri(layout.LATEST),
+                    why,
+                    release_id,
+                )
             elif _order(current[1]) >= _order(manifest):
                 return current[0] == release_id
             lake.write_json(layout.LATEST, body, if_match=etag)

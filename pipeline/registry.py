@@ -5,6 +5,7 @@ complete once its metadata exists). ``models/attributes/production.json`` names 
 production version and is written last of all, with a conditional write, so a reader never
 sees a pointer to a half-registered model and two promoters cannot interleave.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,7 @@ import json
 import secrets
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ PRODUCTION_MODEL_ASSET_URI = "vitrine://models/attributes/production"
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 INITIAL_SEED = 20260101
-_LOADED: dict[tuple[str, str], "LoadedModel"] = {}
+_LOADED: dict[tuple[str, str], LoadedModel] = {}
 
 
 class RegistryError(LookupError):
@@ -43,13 +44,13 @@ class LoadedModel:
     attributes: dict[str, list[str]]
     embedding_dim: int
     backbone: str
-    keras_model: "keras.Model"
+    keras_model: keras.Model
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def new_version(now: datetime | None = None) -> str:
     """A sortable, unique version id: ``20260314T021500Z-3fa9c1``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
@@ -70,14 +71,12 @@ def read_metadata(lake: Lake, version: str) -> dict[str, Any]:
 def list_versions(lake: Lake) -> list[str]:
     """Every completely registered version, oldest first."""
     prefix = layout.MODELS + "/"
-    return sorted(
-        key[len(prefix) :].split("/")[0] for key in lake.list(prefix) if key.endswith("/" + METADATA_FILE)
-    )
+    return sorted(key[len(prefix) :].split("/")[0] for key in lake.list(prefix) if key.endswith("/" + METADATA_FILE))
 
 
 def register_model(
     lake: Lake,
-    model: "keras.Model",
+    model: keras.Model,
     *,
     attributes: dict[str, list[str]],
     image_size: int,
@@ -101,7 +100,7 @@ def register_model(
         "image_size": image_size,
         "embedding_dim": embedding_dim,
         "backbone": backbone,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "metrics": metrics or {},
         "files": {MODEL_FILE: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}},
         **(extra or {}),
@@ -125,7 +124,7 @@ def promote(lake: Lake, version: str, *, reason: str = "", metrics: dict[str, An
     pointer = {
         "version": version,
         "previous": production_version(lake) if current else None,
-        "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "reason": reason,
         "metrics": metrics or {},
     }

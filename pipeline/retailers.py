@@ -1,4 +1,5 @@
 """The retailer registry (contract §3): one YAML entry per retailer, validated on load."""
+
 from __future__ import annotations
 
 import json
@@ -12,18 +13,37 @@ from pipeline.platforms import PLATFORMS
 
 NAME_RE = re.compile(r"[a-z0-9-]+")  # used with fullmatch: "acme\n" is not a name
 DOMAIN_RE = re.compile(r"[a-z0-9.-]+")
-FIELDS = ("name", "platform", "base_url", "start_urls", "sitemap_urls", "allowed_domains",
-          "max_products", "settings")
+FIELDS = ("name", "platform", "base_url", "start_urls", "sitemap_urls", "allowed_domains", "max_products", "settings")
 # Scrapy settings a registry entry may override: politeness, retries and crawl limits. Nothing
 # that changes what runs (middlewares, pipelines, resolver), where files go, or the size limits.
-OVERRIDABLE_SETTINGS = frozenset({
-    "DOWNLOAD_DELAY", "RANDOMIZE_DOWNLOAD_DELAY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN",
-    "AUTOTHROTTLE_ENABLED", "AUTOTHROTTLE_START_DELAY", "AUTOTHROTTLE_MAX_DELAY", "AUTOTHROTTLE_TARGET_CONCURRENCY",
-    "USER_AGENT", "DEFAULT_REQUEST_HEADERS", "DOWNLOAD_TIMEOUT", "RETRY_TIMES", "RETRY_BACKOFF_BASE",
-    "RETRY_BACKOFF_MAX", "RETRY_AFTER_MAX", "HTTPCACHE_ENABLED", "SHOPIFY_PAGE_LIMIT", "SHOPIFY_PAGES_IN_FLIGHT",
-    "VITRINE_PRODUCT_LINK_PATTERN", "VITRINE_MAX_PAGE_AGE_DAYS", "CLOSESPIDER_PAGECOUNT", "CLOSESPIDER_TIMEOUT",
-    "VITRINE_MAX_SITEMAPS", "VITRINE_MAX_SITEMAP_DEPTH",
-})
+OVERRIDABLE_SETTINGS = frozenset(
+    {
+        "DOWNLOAD_DELAY",
+        "RANDOMIZE_DOWNLOAD_DELAY",
+        "CONCURRENT_REQUESTS",
+        "CONCURRENT_REQUESTS_PER_DOMAIN",
+        "AUTOTHROTTLE_ENABLED",
+        "AUTOTHROTTLE_START_DELAY",
+        "AUTOTHROTTLE_MAX_DELAY",
+        "AUTOTHROTTLE_TARGET_CONCURRENCY",
+        "USER_AGENT",
+        "DEFAULT_REQUEST_HEADERS",
+        "DOWNLOAD_TIMEOUT",
+        "RETRY_TIMES",
+        "RETRY_BACKOFF_BASE",
+        "RETRY_BACKOFF_MAX",
+        "RETRY_AFTER_MAX",
+        "HTTPCACHE_ENABLED",
+        "SHOPIFY_PAGE_LIMIT",
+        "SHOPIFY_PAGES_IN_FLIGHT",
+        "VITRINE_PRODUCT_LINK_PATTERN",
+        "VITRINE_MAX_PAGE_AGE_DAYS",
+        "CLOSESPIDER_PAGECOUNT",
+        "CLOSESPIDER_TIMEOUT",
+        "VITRINE_MAX_SITEMAPS",
+        "VITRINE_MAX_SITEMAP_DEPTH",
+    }
+)
 
 
 class RegistryError(ValueError):
@@ -59,7 +79,7 @@ class Retailer:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Retailer":
+    def from_json(cls, text: str) -> Retailer:
         return parse_entry(json.loads(text), "<json>", check_settings=False)
 
 
@@ -102,7 +122,8 @@ def parse_entry(entry: Any, where: str, *, check_settings: bool = True) -> Retai
     for domain in domains:
         if not DOMAIN_RE.fullmatch(domain):
             raise RegistryError(
-                f"{where} allowed_domains: {domain!r} is not a bare host name (no scheme, port or path)")
+                f"{where} allowed_domains: {domain!r} is not a bare host name (no scheme, port or path)"
+            )
     max_products = entry.get("max_products", 10000)
     if isinstance(max_products, bool) or not isinstance(max_products, int) or max_products < 1:
         raise RegistryError(f"{where}: max_products must be a positive integer, got {max_products!r}")
@@ -111,8 +132,9 @@ def parse_entry(entry: Any, where: str, *, check_settings: bool = True) -> Retai
         raise RegistryError(f"{where}: settings must map UPPER_CASE Scrapy setting names to values")
     refused = sorted(set(settings) - OVERRIDABLE_SETTINGS) if check_settings else []
     if refused:
-        raise RegistryError(f"{where}: setting(s) {refused} may not be overridden per retailer; "
-                            f"allowed: {sorted(OVERRIDABLE_SETTINGS)}")
+        raise RegistryError(
+            f"{where}: setting(s) {refused} may not be overridden per retailer; allowed: {sorted(OVERRIDABLE_SETTINGS)}"
+        )
     retailer = Retailer(name, platform, base_url, start_urls, sitemap_urls, domains, max_products, settings)
     offsite = [u for u in [*start_urls, *sitemap_urls] if not _on_domains(u, retailer.domains)]
     if offsite:

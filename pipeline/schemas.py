@@ -10,11 +10,12 @@ Money is ``decimal128(18, 4)`` (exact; four minor units cover every ISO 4217 cur
 are microseconds in UTC, and a rejection carries a short ``reason`` code plus a free-text
 ``detail``.
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -125,14 +126,15 @@ class Table:
                 raise ValueError(f"table {self.name}: required column {c.name!r} is missing")
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
-    def write(self, lake: "Lake", rows: Iterable[Mapping[str, Any]] | pa.Table, part: str = "0",
-              **partitions: Any) -> str:
+    def write(
+        self, lake: Lake, rows: Iterable[Mapping[str, Any]] | pa.Table, part: str = "0", **partitions: Any
+    ) -> str:
         """Replace one partition file atomically; returns its key."""
         key = self.part(part, **partitions)
         lake.write_parquet(key, self.arrow(rows))
         return key
 
-    def read(self, lake: "Lake", columns: list[str] | None = None, **partitions: Any) -> pa.Table | None:
+    def read(self, lake: Lake, columns: list[str] | None = None, **partitions: Any) -> pa.Table | None:
         """The table (or the partitions given), partition columns typed as declared; None if empty."""
         wanted = {p: partition_value(v) for p, v in partitions.items()}
         table = lake.read_table(layout.table(self.name), partitions=wanted, columns=columns)
@@ -359,7 +361,11 @@ ITEMS = Table(
         col("canonical_sha256", STR, "the canonical image", nullable=False),
         col("image_key", STR, "lake key of the canonical image"),
         col("title", STR, "title of the canonical image's product"),
-        col("offers", pa.list_(OFFER), "available products showing the item (or sharing its GTIN): retailer, product_id, url, price, currency, gtin"),
+        col(
+            "offers",
+            pa.list_(OFFER),
+            "available products showing the item (or sharing its GTIN): retailer, product_id, url, price, currency, gtin",
+        ),
         col("n_images", pa.int32(), "images in the group"),
     ),
     key=("item_id",),
@@ -509,8 +515,18 @@ def current_attributes() -> Table:
 
 
 STATIC_TABLES: tuple[Table, ...] = (
-    PRODUCTS, PRODUCT_HISTORY, IMAGES, INVALID_PRODUCTS, CRAWL_STATS, DUPLICATES, ITEMS,
-    EMBEDDINGS, EMBEDDING_REJECTS, RELEASES, MODELS, DQ_RESULTS,
+    PRODUCTS,
+    PRODUCT_HISTORY,
+    IMAGES,
+    INVALID_PRODUCTS,
+    CRAWL_STATS,
+    DUPLICATES,
+    ITEMS,
+    EMBEDDINGS,
+    EMBEDDING_REJECTS,
+    RELEASES,
+    MODELS,
+    DQ_RESULTS,
 )
 
 

@@ -5,6 +5,7 @@ its items, invalid items and stats in a scratch folder; this module turns them i
 retailer's partitions of the ``products``, ``images`` and ``invalid_products`` tables
 (current state, overwritten each run) and one ``crawl_stats`` row per crawl day.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,6 @@ from pipeline.config import REPO_ROOT, settings
 from pipeline.lake import Lake
 from pipeline.retailers import Retailer
 from scrapers.images import CONTENT_REASONS
-
-
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +53,23 @@ class CrawlOutput:
         by itself, no listing failed or was dropped, no callback raised and no page came from
         the HTTP cache because the site could not be reached."""
         s = self.stats
-        return (s.get("finish_reason") == "finished" and not s.get("vitrine/incomplete_listings")
-                and not s.get("spider_exceptions/count") and not s.get("httpcache/errorrecovery"))
+        return (
+            s.get("finish_reason") == "finished"
+            and not s.get("vitrine/incomplete_listings")
+            and not s.get("spider_exceptions/count")
+            and not s.get("httpcache/errorrecovery")
+        )
 
     @property
     def successful_responses(self) -> int:
         """Responses from the site with a 2xx or 304 status (a revalidated page is a successful
         fetch; a cached copy served because the site failed is not)."""
         prefix = "downloader/response_status_count/"
-        ok = sum(int(v) for k, v in self.stats.items()
-                 if k.startswith(prefix) and (k[len(prefix):].startswith("2") or k.endswith("/304")))
+        ok = sum(
+            int(v)
+            for k, v in self.stats.items()
+            if k.startswith(prefix) and (k[len(prefix) :].startswith("2") or k.endswith("/304"))
+        )
         return ok - int(self.stats.get("httpcache/errorrecovery", 0))
 
     def seen(self) -> set[str]:
@@ -93,8 +99,14 @@ def end_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
             continue
 
 
-def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str, dict],
-              pages: dict[str, str] | None = None, extra_settings: dict[str, str] | None = None) -> CrawlOutput:
+def run_crawl(
+    retailer: Retailer,
+    lake_uri: str,
+    workdir: Path,
+    known: dict[str, dict],
+    pages: dict[str, str] | None = None,
+    extra_settings: dict[str, str] | None = None,
+) -> CrawlOutput:
     """``scrapy crawl <platform>`` for one retailer in a subprocess; returns what it wrote.
     ``known``: image URL → what is stored for it; ``pages``: page URL → when it was scraped."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -105,19 +117,41 @@ def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str,
     retailer_path.write_text(retailer.to_json())
     pages_path.write_text(json.dumps(pages or {}))
     cmd = [
-        sys.executable, "-m", "scrapy", "crawl", retailer.platform,
-        "-s", f"VITRINE_RETAILER_FILE={retailer_path}", "-s", f"FILES_STORE={lake_uri}",
-        "-s", f"VITRINE_OUTPUT={workdir}", "-s", f"VITRINE_KNOWN_IMAGES={known_path}",
-        "-s", f"VITRINE_KNOWN_PAGES={pages_path}",
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        retailer.platform,
+        "-s",
+        f"VITRINE_RETAILER_FILE={retailer_path}",
+        "-s",
+        f"FILES_STORE={lake_uri}",
+        "-s",
+        f"VITRINE_OUTPUT={workdir}",
+        "-s",
+        f"VITRINE_KNOWN_IMAGES={known_path}",
+        "-s",
+        f"VITRINE_KNOWN_PAGES={pages_path}",
     ]
     for name, value in (extra_settings or {}).items():
         cmd += ["-s", f"{name}={value}"]
-    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "scrapers.settings",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "SCRAPY_SETTINGS_MODULE": "scrapers.settings",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     tail: collections.deque[str] = collections.deque(maxlen=60)
-    with subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace", start_new_session=True,
-                          preexec_fn=_die_with_parent) as proc:
+    with subprocess.Popen(
+        cmd,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    ) as proc:
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
@@ -131,8 +165,12 @@ def run_crawl(retailer: Retailer, lake_uri: str, workdir: Path, known: dict[str,
         raise ScrapeError(f"crawl of {retailer.name} failed (exit {proc.returncode}):\n{''.join(tail)}")
     unchanged_path = workdir / layout.CRAWL_UNCHANGED
     unchanged = frozenset(json.loads(unchanged_path.read_text())) if unchanged_path.exists() else frozenset()
-    return CrawlOutput(_jsonl(workdir / layout.CRAWL_ITEMS), _jsonl(workdir / layout.CRAWL_INVALID),
-                       json.loads(stats_path.read_text()), unchanged)
+    return CrawlOutput(
+        _jsonl(workdir / layout.CRAWL_ITEMS),
+        _jsonl(workdir / layout.CRAWL_INVALID),
+        json.loads(stats_path.read_text()),
+        unchanged,
+    )
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -165,9 +203,14 @@ def known_pages(previous_products: list[dict[str, Any]], known: dict[str, dict])
     """Page URL → when it was scraped, for the products still available whose images are all
     settled (stored, or rejected for their content): a page with an image that failed for a
     passing reason is fetched again, so the image is retried."""
-    return {row["url"]: row["scraped_at"].isoformat() for row in previous_products
-            if row["available"] and row["url"] and row["scraped_at"]
-            and all(url in known for url in row["image_urls"] or [])}
+    return {
+        row["url"]: row["scraped_at"].isoformat()
+        for row in previous_products
+        if row["available"]
+        and row["url"]
+        and row["scraped_at"]
+        and all(url in known for url in row["image_urls"] or [])
+    }
 
 
 def build_tables(
@@ -203,8 +246,9 @@ def build_tables(
     return sorted(products.values(), key=lambda r: r["product_id"]), images
 
 
-def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, products: list[dict],
-                    images: list[dict]) -> dict[str, Any]:
+def crawl_stats_row(
+    retailer: Retailer, run_id: str, crawl: CrawlOutput, products: list[dict], images: list[dict]
+) -> dict[str, Any]:
     s = crawl.stats
     seen = {it["product_id"] for it in crawl.items}
     this_run = [i for i in images if i["product_id"] in seen]
@@ -216,21 +260,33 @@ def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, product
         return datetime.fromisoformat(s[key]) if s.get(key) else None
 
     return {
-        "run_id": run_id, "retailer": retailer.name, "platform": retailer.platform,
-        "started_at": ts("start_time"), "finished_at": ts("finish_time"), "finish_reason": s.get("finish_reason"),
+        "run_id": run_id,
+        "retailer": retailer.name,
+        "platform": retailer.platform,
+        "started_at": ts("start_time"),
+        "finished_at": ts("finish_time"),
+        "finish_reason": s.get("finish_reason"),
         "complete": crawl.complete,
-        "requests": s.get("downloader/request_count", 0), "responses_by_status": by_status,
-        "revalidated_304": by_status.get("304", 0), "response_bytes": s.get("downloader/response_bytes", 0),
-        "retries": s.get("retry/count", 0), "robots_forbidden": s.get("robotstxt/forbidden", 0),
+        "requests": s.get("downloader/request_count", 0),
+        "responses_by_status": by_status,
+        "revalidated_304": by_status.get("304", 0),
+        "response_bytes": s.get("downloader/response_bytes", 0),
+        "retries": s.get("retry/count", 0),
+        "robots_forbidden": s.get("robotstxt/forbidden", 0),
         "offsite_filtered": s.get("offsite/filtered", 0),
         "private_refused": s.get("vitrine/refused/private_address", 0),
-        "products": len(crawl.items), "products_unavailable": sum(not p["available"] for p in products),
+        "products": len(crawl.items),
+        "products_unavailable": sum(not p["available"] for p in products),
         "products_available": sum(bool(p["available"]) for p in products),
         "price_median": _median([p["price"] for p in products if p["available"] and p.get("price") is not None]),
-        "invalid_items": len(crawl.invalid), "invalid_reasons": dict(invalid),
-        "images_stored": sum(i["status"] == "stored" for i in this_run), "images_new": s.get("vitrine/images/new", 0),
-        "images_known": s.get("vitrine/images/known", 0), "images_rejected": sum(rejected.values()),
-        "rejected_reasons": dict(rejected), "image_bytes_new": s.get("vitrine/images/new_bytes", 0),
+        "invalid_items": len(crawl.invalid),
+        "invalid_reasons": dict(invalid),
+        "images_stored": sum(i["status"] == "stored" for i in this_run),
+        "images_new": s.get("vitrine/images/new", 0),
+        "images_known": s.get("vitrine/images/known", 0),
+        "images_rejected": sum(rejected.values()),
+        "rejected_reasons": dict(rejected),
+        "image_bytes_new": s.get("vitrine/images/new_bytes", 0),
         "stats_json": json.dumps(s, sort_keys=True),
     }
 
@@ -238,9 +294,9 @@ def crawl_stats_row(retailer: Retailer, run_id: str, crawl: CrawlOutput, product
 def _median(values: list) -> Any:
     if not values:
         return None
-    ordered = sorted(schemas.money(v) for v in values)
+    ordered = sorted(schemas.money(v) for v in values)  # type: ignore[type-var]
     mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2  # type: ignore[operator]
 
 
 def summary(row: dict[str, Any]) -> str:
@@ -265,8 +321,11 @@ def summary(row: dict[str, Any]) -> str:
 def dropped(crawl: CrawlOutput, previous_products: list[dict]) -> set[str]:
     """Products available before that this crawl did not see."""
     seen = crawl.seen()
-    return {p["product_id"] for p in previous_products
-            if p["available"] and p["product_id"] not in seen and p["url"] not in crawl.unchanged}
+    return {
+        p["product_id"]
+        for p in previous_products
+        if p["available"] and p["product_id"] not in seen and p["url"] not in crawl.unchanged
+    }
 
 
 def distrust(crawl: CrawlOutput, previous_products: list[dict], max_share: float) -> str | None:
@@ -282,13 +341,22 @@ def distrust(crawl: CrawlOutput, previous_products: list[dict], max_share: float
         return f"no products found (the retailer had {before})"
     gone = dropped(crawl, previous_products)
     if crawl.complete and before and len(gone) > max_share * before:
-        return (f"would mark {len(gone)} of {before} available products unavailable "
-                f"(more than VITRINE_MAX_UNAVAILABLE_SHARE={max_share:g})")
+        return (
+            f"would mark {len(gone)} of {before} available products unavailable "
+            f"(more than VITRINE_MAX_UNAVAILABLE_SHARE={max_share:g})"
+        )
     return None
 
 
-def confirmed_crawl(retailer: Retailer, lake: Lake, workdir: Path, known: dict[str, dict], pages: dict[str, str],
-                    previous_products: list[dict], max_share: float) -> tuple[CrawlOutput, str | None]:
+def confirmed_crawl(
+    retailer: Retailer,
+    lake: Lake,
+    workdir: Path,
+    known: dict[str, dict],
+    pages: dict[str, str],
+    previous_products: list[dict],
+    max_share: float,
+) -> tuple[CrawlOutput, str | None]:
     """Crawl; when the result is a large drop, crawl again past the HTTP cache and apply the
     drop only if the second crawl is complete and misses the same products. Returns the crawl
     to apply, or the last crawl and why it was refused."""
@@ -309,8 +377,9 @@ def confirmed_crawl(retailer: Retailer, lake: Lake, workdir: Path, known: dict[s
 
 
 # -- the stage ------------------------------------------------------------------------------------
-def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str, max_unavailable_share: float | None = None,
-                    day: date | None = None) -> str:
+def scrape_retailer(
+    lake: Lake, retailer: Retailer, run_id: str, max_unavailable_share: float | None = None, day: date | None = None
+) -> str:
     """Crawl ``retailer`` into ``lake`` as crawl ``day`` (default: today, UTC); returns the URI
     of its ``products`` partition.
 
@@ -318,22 +387,31 @@ def scrape_retailer(lake: Lake, retailer: Retailer, run_id: str, max_unavailable
     products and images left as they were) when the crawl is not to be trusted."""
     if max_unavailable_share is None:
         max_unavailable_share = settings().max_unavailable_share
-    day = day or datetime.now(timezone.utc).date()
+    day = day or datetime.now(UTC).date()
     previous_products = _read_rows(lake, schemas.PRODUCTS, retailer.name)
     previous_images = _read_rows(lake, schemas.IMAGES, retailer.name)
     with tempfile.TemporaryDirectory(prefix=f"vitrine-scrape-{retailer.name}-") as tmp:
         known = known_images(previous_images, set(lake.iter_keys("images/")))
-        crawl, refused = confirmed_crawl(retailer, lake, Path(tmp), known, known_pages(previous_products, known),
-                                         previous_products, max_unavailable_share)
+        crawl, refused = confirmed_crawl(
+            retailer,
+            lake,
+            Path(tmp),
+            known,
+            known_pages(previous_products, known),
+            previous_products,
+            max_unavailable_share,
+        )
     products, images = build_tables(retailer.name, crawl, previous_products, previous_images)
     if refused:
         products, images = previous_products, previous_images
     row = crawl_stats_row(retailer, run_id, crawl, products, images)
-    schemas.CRAWL_STATS.write(lake, [{**row, "day": day}], part=day, retailer=retailer.name)
+    schemas.CRAWL_STATS.write(lake, [{**row, "day": day}], part=day, retailer=retailer.name)  # type: ignore[arg-type]
     print(summary(row), flush=True)
     if refused:
-        raise CrawlRefused(f"crawl of {retailer.name} not applied: {refused}; its {len(previous_products)} "
-                           "products and their images are kept as they were")
+        raise CrawlRefused(
+            f"crawl of {retailer.name} not applied: {refused}; its {len(previous_products)} "
+            "products and their images are kept as they were"
+        )
     schemas.IMAGES.write(lake, images, retailer=retailer.name)
     invalid = [{**row, **schemas.rejection(row.get("reason")), "run_id": run_id} for row in crawl.invalid]
     schemas.INVALID_PRODUCTS.write(lake, invalid, retailer=retailer.name)

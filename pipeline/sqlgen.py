@@ -3,6 +3,7 @@
 ``sql/duckdb/views.sql`` and ``sql/athena/tables.sql`` are this module's output, committed so
 analysts can read them; ``vitrine sql --write-sql`` regenerates them and a test keeps them equal.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -16,8 +17,13 @@ LAKE_VARIABLE = "getvariable('lake')"
 PROJECTION = {
     "retailer": {"type": "enum", "values": "${RETAILERS}"},
     "model_version": {"type": "enum", "values": "${MODEL_VERSIONS}"},
-    "day": {"type": "date", "range": "2026-01-01,NOW", "format": "yyyy-MM-dd", "interval": "1",
-            "interval.unit": "DAYS"},
+    "day": {
+        "type": "date",
+        "range": "2026-01-01,NOW",
+        "format": "yyyy-MM-dd",
+        "interval": "1",
+        "interval.unit": "DAYS",
+    },
 }
 
 
@@ -27,8 +33,14 @@ def duckdb_type(t: pa.DataType) -> str:
         return "VARCHAR"
     if pa.types.is_boolean(t):
         return "BOOLEAN"
-    simple = {pa.int16(): "SMALLINT", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.float32(): "FLOAT",
-              pa.float64(): "DOUBLE", pa.date32(): "DATE"}
+    simple = {
+        pa.int16(): "SMALLINT",
+        pa.int32(): "INTEGER",
+        pa.int64(): "BIGINT",
+        pa.float32(): "FLOAT",
+        pa.float64(): "DOUBLE",
+        pa.date32(): "DATE",
+    }
     if t in simple:
         return simple[t]
     if pa.types.is_timestamp(t):
@@ -50,8 +62,14 @@ def athena_type(t: pa.DataType) -> str:
         return "string"
     if pa.types.is_boolean(t):
         return "boolean"
-    simple = {pa.int16(): "smallint", pa.int32(): "int", pa.int64(): "bigint", pa.float32(): "float",
-              pa.float64(): "double", pa.date32(): "date"}
+    simple = {
+        pa.int16(): "smallint",
+        pa.int32(): "int",
+        pa.int64(): "bigint",
+        pa.float32(): "float",
+        pa.float64(): "double",
+        pa.date32(): "date",
+    }
     if t in simple:
         return simple[t]
     if pa.types.is_timestamp(t):
@@ -162,8 +180,12 @@ def athena_sql() -> str:
 
 def fill_athena(sql: str, *, database: str, lake: str, retailers: list[str], model_versions: list[str]) -> str:
     """The Athena DDL with its placeholders filled in for one lake."""
-    for name, value in (("DB", database), ("LAKE", lake.rstrip("/")), ("RETAILERS", ",".join(retailers)),
-                        ("MODEL_VERSIONS", ",".join(model_versions))):
+    for name, value in (
+        ("DB", database),
+        ("LAKE", lake.rstrip("/")),
+        ("RETAILERS", ",".join(retailers)),
+        ("MODEL_VERSIONS", ",".join(model_versions)),
+    ):
         sql = sql.replace(f"${{{name}}}", value)
     return sql
 
@@ -173,8 +195,15 @@ def markdown_tables() -> str:
     """The README's table reference: every table and view with its columns, types and meaning."""
     out = []
     for table in all_tables():
-        where = "view" if table.view is not None else (
-            "partitioned by " + ", ".join(f"`{c.name}`" for c in table.partitions) if table.partitions else "one folder")
+        where = (
+            "view"
+            if table.view is not None
+            else (
+                "partitioned by " + ", ".join(f"`{c.name}`" for c in table.partitions)
+                if table.partitions
+                else "one folder"
+            )
+        )
         out.append(f"#### `{table.name}`\n\n{table.doc}\nLayout: {where}; key: {', '.join(table.key)}.\n")
         out.append("| column | type | meaning |\n|---|---|---|")
         out += [f"| `{c.name}` | {duckdb_type(c.type)} | {c.doc} |" for c in table.all_columns]

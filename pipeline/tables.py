@@ -4,6 +4,7 @@ products tables) and ``models`` (the attribute-model registry as a table).
 Both are rewritten whole per partition, atomically: re-running a day replaces that day's
 snapshot, and the models table is rebuilt from the registry each time it changes.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,11 @@ def record_product_history(lake: Lake, day: date) -> str:
 
 
 def _mean_accuracy(report: dict[str, Any]) -> float | None:
-    accuracies = [m["accuracy"] for m in (report.get("candidate") or {}).get("attributes", {}).values()
-                  if isinstance(m, dict) and m.get("accuracy") is not None]
+    accuracies = [
+        m["accuracy"]
+        for m in (report.get("candidate") or {}).get("attributes", {}).values()
+        if isinstance(m, dict) and m.get("accuracy") is not None
+    ]
     return sum(accuracies) / len(accuracies) if accuracies else None
 
 
@@ -48,21 +52,26 @@ def model_rows(lake: Lake) -> list[dict[str, Any]]:
         current = pointer.get("version") == version
         old = before.get(version, {})
         promoted_at = datetime.fromisoformat(pointer["promoted_at"]) if current else old.get("promoted_at")
-        rows.append({
-            "model_version": version,
-            "created_at": datetime.fromisoformat(meta["created_at"]) if meta.get("created_at") else None,
-            "backbone": meta.get("backbone"),
-            "image_size": meta.get("image_size"),
-            "embedding_dim": meta.get("embedding_dim"),
-            "attributes": sorted(meta.get("attributes", {})),
-            "trained": bool(meta.get("trained", True)),
-            "mean_accuracy": _mean_accuracy(report),
-            "metrics_json": json.dumps({"registered": meta.get("metrics") or {}, "evaluation": report.get("candidate")},
-                                       sort_keys=True, default=str),
-            "promoted": current or bool(old.get("promoted")),
-            "promoted_at": promoted_at,
-            "is_production": current,
-        })
+        rows.append(
+            {
+                "model_version": version,
+                "created_at": datetime.fromisoformat(meta["created_at"]) if meta.get("created_at") else None,
+                "backbone": meta.get("backbone"),
+                "image_size": meta.get("image_size"),
+                "embedding_dim": meta.get("embedding_dim"),
+                "attributes": sorted(meta.get("attributes", {})),
+                "trained": bool(meta.get("trained", True)),
+                "mean_accuracy": _mean_accuracy(report),
+                "metrics_json": json.dumps(
+                    {"registered": meta.get("metrics") or {}, "evaluation": report.get("candidate")},
+                    sort_keys=True,
+                    default=str,
+                ),
+                "promoted": current or bool(old.get("promoted")),
+                "promoted_at": promoted_at,
+                "is_production": current,
+            }
+        )
     return rows
 
 

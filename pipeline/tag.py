@@ -8,6 +8,7 @@ reported with the reason, so the table always covers every item.
 Incremental: a prediction depends only on the image and the model version, so an image the
 last run tagged (same partition, values not null) keeps its row; only new images are read.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,10 @@ ITEM_COLUMNS = ["item_id", "canonical_sha256", "image_key"]
 def read_items(lake: Lake, items_uri: str) -> pa.Table:
     """The items table (a partition folder or one Parquet file), with the columns tagging needs."""
     key = lake.key_of(items_uri)
-    table = lake.read_parquet(key, columns=ITEM_COLUMNS) if key.endswith(".parquet") else lake.read_table(
-        key, columns=ITEM_COLUMNS
+    table = (
+        lake.read_parquet(key, columns=ITEM_COLUMNS)
+        if key.endswith(".parquet")
+        else lake.read_table(key, columns=ITEM_COLUMNS)
     )
     if table is None:
         raise FileNotFoundError(f"no items table at {items_uri}")
@@ -78,9 +81,13 @@ def _kept_rows(previous: pa.Table | None, items: pa.Table, attribute: str) -> tu
     shas = items.column("canonical_sha256").to_pylist()
     if previous is None:
         return None, list(range(len(shas)))
-    row_of = {sha: i for i, (sha, value) in enumerate(zip(previous.column("image_sha256").to_pylist(),
-                                                           previous.column(attribute).to_pylist()))
-              if value is not None}
+    row_of = {
+        sha: i
+        for i, (sha, value) in enumerate(
+            zip(previous.column("image_sha256").to_pylist(), previous.column(attribute).to_pylist())
+        )
+        if value is not None
+    }
     reuse = [i for i, sha in enumerate(shas) if sha in row_of]
     kept = previous.take(pa.array([row_of[shas[i]] for i in reuse], pa.int64()))
     ids = items.take(pa.array(reuse, pa.int64())).column("item_id")

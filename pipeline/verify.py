@@ -9,6 +9,7 @@
 
 Used by the fault-injection suite after every crash-and-rerun, and by operators.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,21 +40,25 @@ def _release_problems(lake: Lake) -> list[str]:
         problems = []
         n = release.manifest["n_items"]
         if len(release.index) != n or release.items.num_rows != n:
-            problems.append(f"release {release.release_id}: manifest says {n} items, index has "
-                            f"{len(release.index)}, items.parquet {release.items.num_rows}")
+            problems.append(
+                f"release {release.release_id}: manifest says {n} items, index has "
+                f"{len(release.index)}, items.parquet {release.items.num_rows}"
+            )
         if sorted(release.items.column("annoy_id").to_pylist()) != list(range(release.items.num_rows)):
             problems.append(f"release {release.release_id}: annoy_id is not exactly 0..{release.items.num_rows - 1}")
         missing = [k for k in release.items.column("image_key").to_pylist() if not k or not lake.exists(k)]
         if missing:
-            problems.append(f"release {release.release_id}: {len(missing)} items have no image in the lake "
-                            f"(e.g. {missing[0]})")
+            problems.append(
+                f"release {release.release_id}: {len(missing)} items have no image in the lake (e.g. {missing[0]})"
+            )
         items = schemas.ITEMS.read(lake, columns=["item_id"])
         if items is not None:
             released = set(release.items.column("item_id").to_pylist())
             lost = [i for i in items.column("item_id").to_pylist() if i not in released]
             if lost:
-                problems.append(f"release {release.release_id}: {len(lost)} items of tables/items are not in it "
-                                f"(e.g. {lost[0]})")
+                problems.append(
+                    f"release {release.release_id}: {len(lost)} items of tables/items are not in it (e.g. {lost[0]})"
+                )
         return problems
 
 
@@ -69,8 +74,9 @@ def _duplicate_keys(lake: Lake) -> list[str]:
         dupes = keys.filter(pc.greater(keys.column("count_all"), 1))
         if dupes.num_rows:
             example = {k: dupes.column(k)[0].as_py() for k in table.key}
-            problems.append(f"tables/{table.name}: {dupes.num_rows} keys {list(table.key)} appear more than once "
-                            f"(e.g. {example})")
+            problems.append(
+                f"tables/{table.name}: {dupes.num_rows} keys {list(table.key)} appear more than once (e.g. {example})"
+            )
     return problems
 
 
@@ -94,6 +100,10 @@ def cmd_verify_lake(args: argparse.Namespace) -> int:
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("verify-lake", help="check the lake's crash-safety invariants")
     p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
-    p.add_argument("--max-staging-runs", type=int, default=MAX_STAGING_RUNS,
-                   help=f"runs allowed to leave files in staging/ (default {MAX_STAGING_RUNS})")
+    p.add_argument(
+        "--max-staging-runs",
+        type=int,
+        default=MAX_STAGING_RUNS,
+        help=f"runs allowed to leave files in staging/ (default {MAX_STAGING_RUNS})",
+    )
     p.set_defaults(func=cmd_verify_lake)

@@ -1,5 +1,6 @@
 """The crawl report: invalid products with their reasons and the final crawl stats, written
 next to the item feed for ``pipeline.scrape`` to turn into lake tables."""
+
 from __future__ import annotations
 
 import functools
@@ -32,7 +33,7 @@ class CrawlReport:
         self.invalid: list[dict[str, Any]] = []
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "CrawlReport":
+    def from_crawler(cls, crawler: Any) -> CrawlReport:
         out = crawler.settings.get("VITRINE_OUTPUT")
         if not out:
             raise NotConfigured("VITRINE_OUTPUT not set")
@@ -51,8 +52,9 @@ class CrawlReport:
         with open(self.out / layout.CRAWL_INVALID, "w") as fh:
             for row in self.invalid:
                 fh.write(json.dumps(row) + "\n")
-        stats = {k: (v.isoformat() if isinstance(v, datetime) else v)
-                 for k, v in self.crawler.stats.get_stats().items()}
+        stats = {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.crawler.stats.get_stats().items()
+        }
         stats["finish_reason"] = reason
         (self.out / layout.CRAWL_STATS).write_text(json.dumps(stats, indent=1, sort_keys=True, default=str))
 
@@ -67,7 +69,7 @@ class QuietLogFormatter(LogFormatter):
         self.log_scraped = log_scraped
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "QuietLogFormatter":
+    def from_crawler(cls, crawler: Any) -> QuietLogFormatter:
         level = crawler.settings.get("LOG_LEVEL", "DEBUG")
         if isinstance(level, str):
             level = logging.getLevelName(level.upper())  # an unknown name stays a str: log as before
@@ -86,8 +88,12 @@ class ProductLinesExporter(JsonLinesItemExporter):
     in one C-encoder call, giving the same line; anything else goes the generic way."""
 
     def export_item(self, item: Any) -> None:
-        if (self.fields_to_export is None and not self.export_empty_fields and isinstance(item, Mapping)
-                and _plain_fields(type(item)) is not None):
+        if (
+            self.fields_to_export is None
+            and not self.export_empty_fields
+            and isinstance(item, Mapping)
+            and _plain_fields(type(item)) is not None
+        ):
             order = _plain_fields(type(item))  # declared field order, as the generic path writes it
             values = getattr(item, "_values", item)  # a scrapy.Item keeps its fields in a dict there
             data = {k: values[k] for k in order if k in values} if order else dict(item)
@@ -96,7 +102,7 @@ class ProductLinesExporter(JsonLinesItemExporter):
         super().export_item(item)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _plain_fields(cls: type) -> tuple[str, ...] | None:
     """A scrapy.Item class's declared fields (``()`` for dicts); None when one has a serializer."""
     fields = getattr(cls, "fields", None) or {}
@@ -123,7 +129,7 @@ class FreezeStartupObjects:
     collections that would otherwise walk all of those startup objects again (50-80 ms each)."""
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "FreezeStartupObjects":
+    def from_crawler(cls, crawler: Any) -> FreezeStartupObjects:
         if not crawler.settings.getbool("VITRINE_GC_FREEZE", True):
             raise NotConfigured("VITRINE_GC_FREEZE is off")
         gc.collect()

@@ -2,6 +2,7 @@
 Content-Type), then pass them through the image gate (:mod:`pipeline.imagegate`): the size
 from the header, decompression bombs refused before decoding, then one decode to refuse
 corrupt or truncated files."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,8 +11,16 @@ from pipeline.imagegate import MAX_PIXELS, ImageRejected, load, open_image
 
 # rejections that depend on the bytes behind a URL (this module, the image gate and the media
 # pipeline produce them): not fetched again next run
-CONTENT_REASONS = ("not an image", "corrupt", "truncated", "too many pixels", "too small", "too large",
-                   "noimageindex", "empty body")
+CONTENT_REASONS = (
+    "not an image",
+    "corrupt",
+    "truncated",
+    "too many pixels",
+    "too small",
+    "too large",
+    "noimageindex",
+    "empty body",
+)
 
 # magic bytes → (format name, file extension)
 SIGNATURES = (

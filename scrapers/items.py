@@ -1,11 +1,12 @@
 """The one product schema both spiders produce, with its normalisers and its validation."""
+
 from __future__ import annotations
 
 import functools
 import re
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -16,9 +17,28 @@ from w3lib.html import replace_entities
 from pipeline.schemas import MONEY
 
 PRODUCT_FIELDS = (
-    "product_id", "retailer", "title", "brand", "price", "list_price", "currency", "availability",
-    "price_valid_until", "sku", "gtin", "mpn", "category_path", "product_type", "tags", "color", "pattern",
-    "material", "description", "image_urls", "url", "scraped_at",
+    "product_id",
+    "retailer",
+    "title",
+    "brand",
+    "price",
+    "list_price",
+    "currency",
+    "availability",
+    "price_valid_until",
+    "sku",
+    "gtin",
+    "mpn",
+    "category_path",
+    "product_type",
+    "tags",
+    "color",
+    "pattern",
+    "material",
+    "description",
+    "image_urls",
+    "url",
+    "scraped_at",
 )
 AVAILABILITY = ("in_stock", "out_of_stock", "preorder", "backorder", "discontinued", "limited", "unknown")
 # CDN query parameters that select a rendition of the same image, not a different image
@@ -151,10 +171,18 @@ def to_availability(value: Any) -> str:
         return "in_stock" if value else "out_of_stock"
     word = re.sub(r"[^a-z]", "", str(value).rsplit("/", 1)[-1].lower())
     mapping = {
-        "instock": "in_stock", "available": "in_stock", "onlineonly": "in_stock", "instoreonly": "in_stock",
-        "outofstock": "out_of_stock", "soldout": "out_of_stock", "unavailable": "out_of_stock",
-        "preorder": "preorder", "presale": "preorder", "backorder": "backorder",
-        "discontinued": "discontinued", "limitedavailability": "limited",
+        "instock": "in_stock",
+        "available": "in_stock",
+        "onlineonly": "in_stock",
+        "instoreonly": "in_stock",
+        "outofstock": "out_of_stock",
+        "soldout": "out_of_stock",
+        "unavailable": "out_of_stock",
+        "preorder": "preorder",
+        "presale": "preorder",
+        "backorder": "backorder",
+        "discontinued": "discontinued",
+        "limitedavailability": "limited",
     }
     return mapping.get(word, "unknown")
 
@@ -185,8 +213,11 @@ def _strip_renditions(query: str) -> str:
     other part is kept byte for byte, so signed CDN queries and ``?$Main768$`` survive."""
     if not query:
         return ""
-    kept = [part for part in query.split("&")
-            if part and not ("=" in part and part.partition("=")[0].lower() in RENDITION_PARAMS)]
+    kept = [
+        part
+        for part in query.split("&")
+        if part and not ("=" in part and part.partition("=")[0].lower() in RENDITION_PARAMS)
+    ]
     return "&".join(kept)
 
 

@@ -1,4 +1,5 @@
 """Downloader middlewares: refuse private network addresses, retry with backoff and Retry-After."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,16 +7,16 @@ import ipaddress
 import logging
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.resolver import CachingThreadedResolver, dnscache
 from scrapy.downloadermiddlewares.stats import DownloaderStats
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
+from scrapy.resolver import CachingThreadedResolver, dnscache
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
@@ -47,8 +48,7 @@ def never_allowed(address: str) -> bool:
     """Link-local (where cloud metadata lives), metadata services, multicast, unspecified:
     refused even for a retailer that is itself on a private network."""
     ip = _ip(address)
-    return (ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved
-            or str(ip) in METADATA_ADDRESSES)
+    return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved or str(ip) in METADATA_ADDRESSES
 
 
 def refusal(address: str, private_ok: bool) -> str | None:
@@ -101,7 +101,7 @@ class NetworkPolicy:
         self.private_hosts = {h for h in self.origin_hosts if any(is_private(a) for a in resolve(h))}
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "NetworkPolicy":
+    def from_settings(cls, settings: Any) -> NetworkPolicy:
         from scrapers.spiders.base import retailer_from_settings
 
         return cls(retailer_from_settings(settings))
@@ -138,9 +138,9 @@ class GuardedResolver(CachingThreadedResolver):
         self.policy = policy
 
     @classmethod
-    def from_crawler(cls, crawler: Any, reactor: Any) -> "GuardedResolver":
+    def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
         base = CachingThreadedResolver.from_crawler(crawler, reactor)
-        return cls(reactor, dnscache.limit, base.timeout, NetworkPolicy.from_settings(crawler.settings))
+        return cls(reactor, dnscache.limit, base.timeout, NetworkPolicy.from_settings(crawler.settings))  # type: ignore[arg-type]
 
     def getHostByName(self, name: str, timeout: Any = ()) -> Any:
         d = super().getHostByName(name, timeout)
@@ -165,7 +165,7 @@ class PrivateNetworkMiddleware:
         self.policy = NetworkPolicy.from_settings(crawler.settings)
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "PrivateNetworkMiddleware":
+    def from_crawler(cls, crawler: Any) -> PrivateNetworkMiddleware:
         return cls(crawler)
 
     async def process_request(self, request: Request) -> None:
@@ -183,7 +183,9 @@ class PrivateNetworkMiddleware:
             except DNSLookupError:
                 pass  # the download fails as usual
         if why:
-            self.stats.inc_value("vitrine/refused/" + ("offsite_port" if why.startswith("offsite") else "private_address"))
+            self.stats.inc_value(
+                "vitrine/refused/" + ("offsite_port" if why.startswith("offsite") else "private_address")
+            )
             raise IgnoreRequest(why)
         return None
 
@@ -201,8 +203,8 @@ def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) 
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class BackoffRetryMiddleware(RetryMiddleware):

@@ -1,5 +1,6 @@
 """Item pipelines: validate products, then fetch their images into the lake through Scrapy's
 media pipeline (content-addressed by sha256, original bytes, known URLs not fetched again)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,12 +21,13 @@ from scrapy.pipelines.media import FileException
 from scrapy.utils.asyncio import run_in_thread
 
 from pipeline import layout
-from pipeline.lake import SCHEMES, Lake
 from pipeline.imagegate import ImageRejected
+from pipeline.lake import SCHEMES, Lake
 from scrapers.images import Limits, inspect, reason_key
 from scrapers.items import InvalidProduct, validate
 
 logger = logging.getLogger(__name__)
+
 
 class ValidationPipeline:
     """Drops products that break the schema; the reason goes to the log and the crawl report."""
@@ -34,7 +36,7 @@ class ValidationPipeline:
         self.stats = crawler.stats
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "ValidationPipeline":
+    def from_crawler(cls, crawler: Any) -> ValidationPipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
@@ -88,8 +90,10 @@ class LakeImagesPipeline(FilesPipeline):
         super().__init__(store_uri, crawler=crawler)
         s = crawler.settings
         self.limits = Limits(
-            min_width=s.getint("IMAGES_MIN_WIDTH"), min_height=s.getint("IMAGES_MIN_HEIGHT"),
-            max_pixels=s.getint("IMAGES_MAX_PIXELS"), max_bytes=s.getint("IMAGES_MAX_BYTES"),
+            min_width=s.getint("IMAGES_MIN_WIDTH"),
+            min_height=s.getint("IMAGES_MIN_HEIGHT"),
+            max_pixels=s.getint("IMAGES_MAX_PIXELS"),
+            max_bytes=s.getint("IMAGES_MAX_BYTES"),
             verify=s.getbool("IMAGES_VERIFY_DECODE"),
         )
         known = s.get("VITRINE_KNOWN_IMAGES")
@@ -105,16 +109,24 @@ class LakeImagesPipeline(FilesPipeline):
 
     def get_media_requests(self, item: Any, info: Any) -> list[Request]:
         meta = {"dont_cache": True, "download_maxsize": self.limits.max_bytes}
-        return [Request(url, callback=NO_CALLBACK, meta=dict(meta))
-                for url in ItemAdapter(item).get("image_urls") or [] if self._skip_reason(item, url) is None]
+        return [
+            Request(url, callback=NO_CALLBACK, meta=dict(meta))
+            for url in ItemAdapter(item).get("image_urls") or []
+            if self._skip_reason(item, url) is None
+        ]
 
     def media_to_download(self, request: Request, info: Any, *, item: Any = None) -> dict | None:
         known = self.known.get(request.url)
         if not known:
             return None
         self.crawler.stats.inc_value("vitrine/images/known")
-        return {"url": request.url, "path": known["image_key"], "checksum": known["sha256"],
-                "status": "known", **{k: known[k] for k in ("width", "height", "format", "bytes")}}
+        return {
+            "url": request.url,
+            "path": known["image_key"],
+            "checksum": known["sha256"],
+            "status": "known",
+            **{k: known[k] for k in ("width", "height", "format", "bytes")},
+        }
 
     # -- after download --------------------------------------------------------------------------
     def media_failed(self, failure: Any, request: Request, info: Any) -> None:
@@ -142,14 +154,21 @@ class LakeImagesPipeline(FilesPipeline):
         key = layout.image_key(sha, meta.ext)
         headers = {"Content-Type": f"image/{meta.format.lower()}"}
         try:
-            new = self.store.persist_file(key, io.BytesIO(data), None, headers=headers)
+            new = self.store.persist_file(key, io.BytesIO(data), None, headers=headers)  # type: ignore[arg-type]
         except Exception as exc:  # the lake refused the write: not the image's fault, retried next run
             raise StorageError(f"{key}: {type(exc).__name__}: {exc}") from exc
         if new:
             self.crawler.stats.inc_value("vitrine/images/new_bytes", len(data))
         self.crawler.stats.inc_value("vitrine/images/new" if new else "vitrine/images/already_in_lake")
-        return {"status": "downloaded", "sha256": sha, "image_key": key, "width": meta.width,
-                "height": meta.height, "format": meta.format, "bytes": len(data)}
+        return {
+            "status": "downloaded",
+            "sha256": sha,
+            "image_key": key,
+            "width": meta.width,
+            "height": meta.height,
+            "format": meta.format,
+            "bytes": len(data),
+        }
 
     # -- per item --------------------------------------------------------------------------------
     def item_completed(self, results: list, item: Any, info: Any) -> Any:
@@ -164,15 +183,37 @@ class LakeImagesPipeline(FilesPipeline):
             else:
                 ok, value = next(pending)
             if ok and value["status"] != "rejected":
-                rows.append({"url": url, "position": position, "status": "stored", "reason": None,
-                             "sha256": value["checksum"], "image_key": value["path"], "width": value["width"],
-                             "height": value["height"], "format": value["format"], "bytes": value["bytes"]})
+                rows.append(
+                    {
+                        "url": url,
+                        "position": position,
+                        "status": "stored",
+                        "reason": None,
+                        "sha256": value["checksum"],
+                        "image_key": value["path"],
+                        "width": value["width"],
+                        "height": value["height"],
+                        "format": value["format"],
+                        "bytes": value["bytes"],
+                    }
+                )
                 stats.inc_value("vitrine/images/stored")
                 continue
             reason = value["reason"] if ok else failure_reason(getattr(value, "value", value))  # type: ignore[arg-type]
-            rows.append({"url": url, "position": position, "status": "rejected", "reason": reason,
-                         "sha256": None, "image_key": None, "width": None, "height": None,
-                         "format": None, "bytes": None})
+            rows.append(
+                {
+                    "url": url,
+                    "position": position,
+                    "status": "rejected",
+                    "reason": reason,
+                    "sha256": None,
+                    "image_key": None,
+                    "width": None,
+                    "height": None,
+                    "format": None,
+                    "bytes": None,
+                }
+            )
             stats.inc_value("vitrine/images/rejected")
             stats.inc_value(f"vitrine/images/rejected/{reason_key(reason)}")
             logger.info("image rejected: %s (%s) of %s", url, reason, adapter.get("url"))

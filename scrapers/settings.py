@@ -1,6 +1,7 @@
 """Scrapy settings: polite by default. A retailer's registry ``settings`` override these for
 its own crawl; ``pipeline.scrape`` passes VITRINE_RETAILER_FILE, FILES_STORE (the lake) and
 VITRINE_OUTPUT on the command line."""
+
 import os
 
 from pipeline.imagegate import MAX_PIXELS

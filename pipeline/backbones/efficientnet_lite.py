@@ -16,6 +16,7 @@ The model takes float RGB in [0, 255] and applies that inside, like every Vitrin
 Layers are created once and can be applied to any slice of the network (:class:`LiteNet`),
 so training can cache the output of the frozen bottom and fine-tune only the top blocks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -90,27 +91,31 @@ class LiteNet:
         for i, s in enumerate(self.specs):
             p = f"block{i}_"
             if s.expand != 1:
-                self.layers[p + "expand_conv"] = layers.Conv2D(s.filters_in * s.expand, 1, padding="same",
-                                                               use_bias=False, name=p + "expand_conv")
+                self.layers[p + "expand_conv"] = layers.Conv2D(
+                    s.filters_in * s.expand, 1, padding="same", use_bias=False, name=p + "expand_conv"
+                )
                 self.layers[p + "expand_bn"] = bn(p + "expand_bn")
-            self.layers[p + "dwconv"] = layers.DepthwiseConv2D(s.kernel, strides=s.stride, padding="same",
-                                                               use_bias=False, name=p + "dwconv")
+            self.layers[p + "dwconv"] = layers.DepthwiseConv2D(
+                s.kernel, strides=s.stride, padding="same", use_bias=False, name=p + "dwconv"
+            )
             self.layers[p + "dw_bn"] = bn(p + "dw_bn")
-            self.layers[p + "project_conv"] = layers.Conv2D(s.filters_out, 1, padding="same", use_bias=False,
-                                                            name=p + "project_conv")
+            self.layers[p + "project_conv"] = layers.Conv2D(
+                s.filters_out, 1, padding="same", use_bias=False, name=p + "project_conv"
+            )
             self.layers[p + "project_bn"] = bn(p + "project_bn")
         self.include_top = include_top
         if include_top:
             self.layers["pool"] = layers.GlobalAveragePooling2D(name="avg_pool")
             self.layers["predictions"] = layers.Dense(classes, name="predictions")
 
-    def _relu6(self, x: "keras.KerasTensor", name: str) -> "keras.KerasTensor":
+    def _relu6(self, x: keras.KerasTensor, name: str) -> keras.KerasTensor:
         from keras import layers
 
         return layers.ReLU(max_value=6.0, name=name)(x)
 
-    def apply(self, x: "keras.KerasTensor", start: int = 0, end: int | None = None,
-              *, stem: bool = True, head: bool = True) -> "keras.KerasTensor":
+    def apply(
+        self, x: keras.KerasTensor, start: int = 0, end: int | None = None, *, stem: bool = True, head: bool = True
+    ) -> keras.KerasTensor:
         """Run blocks ``start..end-1`` on ``x`` (pixels in [0, 255] when ``stem``)."""
         from keras import layers
 
@@ -132,8 +137,13 @@ class LiteNet:
                 x = L["predictions"](L["pool"](x))
         return x
 
-    def model(self, image_size: int, start: int = 0, end: int | None = None, name: str = "backbone",
-              ) -> "keras.Model":
+    def model(
+        self,
+        image_size: int,
+        start: int = 0,
+        end: int | None = None,
+        name: str = "backbone",
+    ) -> keras.Model:
         """A Keras model over blocks ``start..end-1`` (with stem when start is 0, head when end is last)."""
         import keras
 
@@ -165,8 +175,9 @@ class LiteNet:
             self.layers[layer].set_weights([w.transpose(2, 3, 0, 1) if depthwise else w.transpose(2, 3, 1, 0)])
 
         def bn(layer: str, key: str) -> None:
-            self.layers[layer].set_weights([take(f"{key}.{n}") for n in ("weight", "bias", "running_mean",
-                                                                          "running_var")])
+            self.layers[layer].set_weights(
+                [take(f"{key}.{n}") for n in ("weight", "bias", "running_mean", "running_var")]
+            )
             used.add(f"{key}.num_batches_tracked")
 
         conv("stem_conv", "_conv_stem")
@@ -198,8 +209,10 @@ def weights_path() -> Path:
     try:
         path = Path(str(resources.files(WEIGHTS_PACKAGE) / WEIGHTS_FILE))
     except ModuleNotFoundError:
-        raise FileNotFoundError(f"EfficientNet-Lite0 weights need the package {WEIGHTS_PACKAGE!r} "
-                                "(pinned in pyproject.toml; run `make install`)") from None
+        raise FileNotFoundError(
+            f"EfficientNet-Lite0 weights need the package {WEIGHTS_PACKAGE!r} "
+            "(pinned in pyproject.toml; run `make install`)"
+        ) from None
     if not path.is_file():
         raise FileNotFoundError(f"EfficientNet-Lite0 weights missing at {path}")
     return path

@@ -6,6 +6,7 @@ for each key an int64 element count followed by the storage's bytes. The unpickl
 resolves only the few globals a state dict needs and refuses any other, so a crafted file
 cannot run code.
 """
+
 from __future__ import annotations
 
 import collections
@@ -18,9 +19,15 @@ import numpy as np
 
 MAGIC = 0x1950A86A20F9469CFC6C
 _DTYPES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
 }
 
 
@@ -46,7 +53,7 @@ class _Tensor:
             return data[self.offset].copy()
         item = data.itemsize
         view = np.lib.stride_tricks.as_strided(
-            data[self.offset:], shape=self.size, strides=[s * item for s in self.stride]
+            data[self.offset :], shape=self.size, strides=[s * item for s in self.stride]
         )
         return np.ascontiguousarray(view)
 

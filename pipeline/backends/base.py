@@ -5,6 +5,7 @@ Modelled on Scrapy's ``FilesStoreProtocol``: a backend knows how to store bytes 
 the JSON / Parquet / table helpers on top. ``tests/test_lake.py`` is the contract suite every
 backend passes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -45,9 +46,7 @@ class Backend(Protocol):
         """The object's bytes; FileNotFoundError when the key is absent."""
         ...
 
-    def write(
-        self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool
-    ) -> None:
+    def write(self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool) -> None:
         """Write atomically; with ``if_match`` / ``if_none_match`` raise PreconditionFailed on a lost race."""
         ...
 

@@ -1,4 +1,5 @@
 """``file:///path`` lakes: a directory tree; atomic writes by rename, conditional writes by lock file."""
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,7 @@ class FileBackend:
     def read(self, key: str) -> bytes:
         return self.local_path(key).read_bytes()
 
-    def write(
-        self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool
-    ) -> None:
+    def write(self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool) -> None:
         path = self.local_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

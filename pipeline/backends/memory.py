@@ -1,5 +1,6 @@
 """``memory://name/prefix`` lakes: objects in this process's memory, shared by every Lake with
 the same name. For tests and throwaway runs; nothing survives the process."""
+
 from __future__ import annotations
 
 import itertools
@@ -47,9 +48,7 @@ class MemoryBackend:
     def read(self, key: str) -> bytes:
         return self._get(key)[0]
 
-    def write(
-        self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool
-    ) -> None:
+    def write(self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool) -> None:
         with _LOCK:
             current = self._objects.get(self._key(key))
             if (if_none_match and current is not None) or (if_match and (current is None or current[1] != if_match)):

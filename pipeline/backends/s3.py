@@ -1,5 +1,6 @@
 """``s3://bucket/prefix`` lakes through boto3: the standard AWS chain (including
 ``AWS_ENDPOINT_URL``), or the Airflow ``aws_default`` connection when one is configured."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,12 @@ def client_config() -> Any:
     retried) with :data:`MAX_ATTEMPTS`, unless ``AWS_RETRY_MODE``/``AWS_MAX_ATTEMPTS`` say otherwise."""
     from botocore.config import Config
 
-    return Config(retries={"mode": os.environ.get("AWS_RETRY_MODE", "standard"),
-                           "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", MAX_ATTEMPTS))})
+    return Config(
+        retries={
+            "mode": os.environ.get("AWS_RETRY_MODE", "standard"),
+            "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", MAX_ATTEMPTS)),
+        }
+    )
 
 
 def s3_client() -> Any:
@@ -116,9 +121,7 @@ class S3Backend:
             raise IncompleteReadError(actual_bytes=len(data), expected_bytes=reply["ContentLength"])
         return data
 
-    def write(
-        self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool
-    ) -> None:
+    def write(self, key: str, data: bytes, *, content_type: str, if_match: str | None, if_none_match: bool) -> None:
         extra: dict[str, str] = {}
         if if_match:
             extra["IfMatch"] = if_match
@@ -136,7 +139,9 @@ class S3Backend:
         from boto3.s3.transfer import TransferConfig
 
         cfg = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
-        self.s3.upload_file(str(local), self.bucket, self._key(key), ExtraArgs={"ContentType": content_type}, Config=cfg)
+        self.s3.upload_file(
+            str(local), self.bucket, self._key(key), ExtraArgs={"ContentType": content_type}, Config=cfg
+        )
 
     def get(self, key: str, local: Path) -> None:
         try:

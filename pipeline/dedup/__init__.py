@@ -6,6 +6,7 @@
 - ``state``: the hash index persisted in the lake; ``items``: the output tables
 - ``catalog.dedup_catalog``: the pipeline stage; ``eval`` + ``cli.add_cli``: ``vitrine dedup-eval``
 """
+
 from pipeline.dedup.catalog import dedup_catalog
 from pipeline.dedup.cli import add_cli
 

@@ -1,4 +1,5 @@
 """The dedup stage: stored images → hash index → groups → ``duplicates`` and ``items`` tables."""
+
 from __future__ import annotations
 
 import logging

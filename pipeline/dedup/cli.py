@@ -1,4 +1,5 @@
 """``vitrine dedup-eval``: the labelled near-duplicate evaluation (see ``pipeline.dedup.eval``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         "dedup-eval", help="precision/recall of near-duplicate detection on transformed copies of photos"
     )
     p.add_argument("photos", help="folder of product photos (jpg/png/webp)")
-    p.add_argument("--labels", help="CSV with id, articleType/subCategory, productDisplayName "
-                   "(default: labels.csv next to the folder, if any)")
+    p.add_argument(
+        "--labels",
+        help="CSV with id, articleType/subCategory, productDisplayName "
+        "(default: labels.csv next to the folder, if any)",
+    )
     p.add_argument("--out", default="dedup-eval", help="output folder (default: ./dedup-eval)")
     p.add_argument("--limit", type=int, help="use only the first N photos")
     p.add_argument("--workers", type=int, help="processes (default: all cores)")

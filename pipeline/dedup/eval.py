@@ -15,6 +15,7 @@ absolute difference of 64×64 grey thumbnails below ``SAME_PHOTO``: the dataset 
 products twice with one photo) are left out — merging those is right. Both exclusions are
 counted in the report.
 """
+
 from __future__ import annotations
 
 import csv
@@ -238,8 +239,13 @@ def select_thresholds(pairs: Pairs, mask: np.ndarray, base: Thresholds) -> Thres
                     worst = min(m[k]["recall"] for k in REQUIRED)
                     margin = min(COLOUR_MARGIN, _colour_margin(pairs, th, mask))
                     ok = margin > 1.0 and m["overall"]["precision"] >= 0.99 and worst >= RECALL_FLOOR
-                    key = (ok, round(margin, 2) if ok else 0, -m["other_product"]["false_merges"] if ok else 0,
-                           worst, m["overall"]["f1"])
+                    key = (
+                        ok,
+                        round(margin, 2) if ok else 0,
+                        -m["other_product"]["false_merges"] if ok else 0,
+                        worst,
+                        m["overall"]["f1"],
+                    )
                     if best is None or key > best[0]:
                         best = (key, th)
     assert best is not None
@@ -315,21 +321,34 @@ def _plot(pairs: Pairs, th: Thresholds, path: Path) -> None:
     rs = list(range(0, 17))
     per = [metrics(pairs, replace(th, max_distance=r)) for r in rs]
     for name in [*POSITIVES, "overall"]:
-        left.plot(rs, [m[name]["recall"] for m in per], marker=".", label=f"recall {name}",
-                  linewidth=2.5 if name == "overall" else 1)
+        left.plot(
+            rs,
+            [m[name]["recall"] for m in per],
+            marker=".",
+            label=f"recall {name}",
+            linewidth=2.5 if name == "overall" else 1,
+        )
     left.plot(rs, [m["overall"]["precision"] for m in per], "k--", linewidth=2.5, label="precision (overall)")
     left.axvline(th.max_distance, color="grey", linestyle=":")
-    left.set(xlabel="64-bit pHash threshold r", ylabel="", ylim=(0, 1.02),
-             title=f"fine <= {th.max_fine_distance}, hue <= {th.max_color_distance}, Lab <= {th.max_lab_distance}")
+    left.set(
+        xlabel="64-bit pHash threshold r",
+        ylabel="",
+        ylim=(0, 1.02),
+        title=f"fine <= {th.max_fine_distance}, hue <= {th.max_color_distance}, Lab <= {th.max_lab_distance}",
+    )
     left.legend(fontsize=7, loc="lower right")
     ls = np.arange(0, 30.5, 1.0)
     per_l = [metrics(pairs, replace(th, max_lab_distance=float(v))) for v in ls]
     right.plot(ls, [min(m[k]["recall"] for k in REQUIRED) for m in per_l], label="worst recall (required classes)")
     right.plot(ls, [m["overall"]["precision"] for m in per_l], label="precision (overall)")
-    right.plot(ls, [m["other_product"]["false_merges"] / max(1, m["other_product"]["n"]) for m in per_l],
-               label="other-product merge rate")
-    right.plot(ls, [m["colorway"]["false_merges"] / max(1, m["colorway"]["n"]) for m in per_l],
-               label="colorway merge rate")
+    right.plot(
+        ls,
+        [m["other_product"]["false_merges"] / max(1, m["other_product"]["n"]) for m in per_l],
+        label="other-product merge rate",
+    )
+    right.plot(
+        ls, [m["colorway"]["false_merges"] / max(1, m["colorway"]["n"]) for m in per_l], label="colorway merge rate"
+    )
     right.axvline(th.max_lab_distance, color="grey", linestyle=":")
     right.set(xlabel="Lab distance threshold", ylim=(0, 1.02), title=f"r = {th.max_distance}")
     right.legend(fontsize=8)

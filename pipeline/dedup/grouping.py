@@ -17,6 +17,7 @@ through an in-between image). Existing groups (from earlier runs) are kept as th
 form new groups, and two existing groups merge only through the same guarded rule. The
 merged group keeps the id of the larger group (then the smaller id): ids are stable.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -49,8 +50,9 @@ class Thresholds:
 
     def guarded(self) -> Thresholds:
         """The looser hash thresholds a group member must meet against its canonical image."""
-        return replace(self, max_distance=GUARD_FACTOR * self.max_distance,
-                       max_fine_distance=GUARD_FACTOR * self.max_fine_distance)
+        return replace(
+            self, max_distance=GUARD_FACTOR * self.max_distance, max_fine_distance=GUARD_FACTOR * self.max_fine_distance
+        )
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,9 @@ def _fits(views: list[Signatures], group: list[int], canon: int, th: Thresholds)
     ok = np.zeros(len(ia), dtype=bool)
     guard = th.guarded()
     for sig in views:
-        ok |= (
-            guard.hashes_match(hamming(sig.codes[ia], sig.codes[ib]), hamming_fine(sig.fine[ia], sig.fine[ib]))
-            & _same_colour(sig.color[ia], sig.color[ib], th)
-        )
+        ok |= guard.hashes_match(
+            hamming(sig.codes[ia], sig.codes[ib]), hamming_fine(sig.fine[ia], sig.fine[ib])
+        ) & _same_colour(sig.color[ia], sig.color[ib], th)
     return bool(ok.all())
 
 

@@ -1,5 +1,6 @@
 """Hash images: 64/256-bit pHash and colour signature of the full picture and of the picture
 trimmed to its content (``trim_background``), or the reason it could not be decoded."""
+
 from __future__ import annotations
 
 import os

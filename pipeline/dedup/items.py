@@ -13,6 +13,7 @@ items whose offers share a GTIN are merged into the one with the smallest ``item
 (offers and image counts combined), so two shops with different photos of one GTIN give
 one item with two offers.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -64,7 +65,9 @@ def build_tables(
         offers = [offers_of[p] for p in products_in if p in offers_of]
         if not offers:
             continue  # no available product shows this group any more
-        titled = [p for p in sorted(shown_by[canon]) if p in offers_of] or [(offers[0]["retailer"], offers[0]["product_id"])]
+        titled = [p for p in sorted(shown_by[canon]) if p in offers_of] or [
+            (offers[0]["retailer"], offers[0]["product_id"])
+        ]
         item_rows.append(
             {
                 "item_id": gid,
@@ -85,9 +88,10 @@ def build_tables(
 def _offers(products: pa.Table) -> dict[tuple[str, str], dict]:
     """(retailer, product_id) → offer fields + title, for available products."""
     names = ("retailer", "product_id", "title", "url", "price", "currency", "gtin")
-    cols = {c: products[c].to_pylist() if c in products.column_names else [None] * products.num_rows
-            for c in names}
-    available = products["available"].to_pylist() if "available" in products.column_names else [True] * products.num_rows
+    cols = {c: products[c].to_pylist() if c in products.column_names else [None] * products.num_rows for c in names}
+    available = (
+        products["available"].to_pylist() if "available" in products.column_names else [True] * products.num_rows
+    )
     out: dict[tuple[Any, Any], dict] = {}
     for n, ok in enumerate(available):
         if ok is False:

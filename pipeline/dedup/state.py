@@ -13,6 +13,7 @@ Memory stays bounded: the search needs only the narrow columns of all rows (``In
 the wide signature columns are read row group by row group, only for the rows a run
 touches (``load_signatures``).
 """
+
 from __future__ import annotations
 
 import tempfile

@@ -4,6 +4,7 @@ Each positive transformation is something a retailer does to the same product ph
 resize, re-encode, crop, watermark, pad, brighten/darken. ``hue_shift`` makes a hard
 negative: the same shot in another colorway, which must stay a separate item.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,9 @@ def watermark(img: Image.Image, text: str = "© shop.example", where: str = "cor
     base = img.convert("RGBA")
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     font = ImageFont.load_default(size=max(10, img.height // 12))
-    xy, anchor = ((img.width * 0.95, img.height * 0.95), "rb") if where == "corner" else (
-        (img.width / 2, img.height / 2), "mm")
+    xy, anchor = (
+        ((img.width * 0.95, img.height * 0.95), "rb") if where == "corner" else ((img.width / 2, img.height / 2), "mm")
+    )
     ImageDraw.Draw(layer).text(xy, text, fill=(128, 128, 128, 160), font=font, anchor=anchor)
     return Image.alpha_composite(base, layer).convert("RGB")
 

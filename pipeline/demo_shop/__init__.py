@@ -1,5 +1,6 @@
 """The bundled demo retailer shop (``vitrine demo-shop``): a Shopify-style storefront and a
 JSON-LD storefront on loopback, serving a synthetic catalog or a folder of real photos."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_demo_shop(args: argparse.Namespace) -> int:
     catalog = folder_catalog(args.catalog, args.limit) if args.catalog else synthetic_catalog(args.products, args.seed)
-    with DemoShop(catalog, mess=not args.no_mess, host=args.host, port=args.port, page_size=args.page_size,
-                  log_path=args.log) as shop:
+    with DemoShop(
+        catalog, mess=not args.no_mess, host=args.host, port=args.port, page_size=args.page_size, log_path=args.log
+    ) as shop:
         for name, store in shop.storefronts.items():
             print(f"{name:8s} storefront: {store.base_url}  ({len(store.products)} products)", flush=True)
         if args.registry_out:

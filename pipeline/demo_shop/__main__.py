@@ -1,4 +1,5 @@
 """``python -m pipeline.demo_shop``: the same as ``vitrine demo-shop``."""
+
 import argparse
 import sys
 

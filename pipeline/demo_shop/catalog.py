@@ -1,5 +1,6 @@
 """Demo catalogs: synthetic garments drawn with PIL (labels known by construction), or a
 folder of real photos with a labels CSV (the ``fashion-products`` format)."""
+
 from __future__ import annotations
 
 import io
@@ -29,10 +30,18 @@ CATEGORIES: dict[str, tuple[str, list[str]]] = {
     "bags": ("Handbags", ["Accessories", "Bags"]),
 }
 COLORS: dict[str, tuple[int, int, int]] = {
-    "black": (25, 25, 25), "white": (245, 245, 245), "grey": (128, 128, 128),
-    "blue": (30, 70, 200), "red": (205, 30, 35), "pink": (240, 130, 180),
-    "green": (40, 150, 60), "yellow": (245, 210, 40), "orange": (245, 130, 20),
-    "purple": (120, 50, 160), "brown": (110, 65, 30), "beige": (220, 200, 160),
+    "black": (25, 25, 25),
+    "white": (245, 245, 245),
+    "grey": (128, 128, 128),
+    "blue": (30, 70, 200),
+    "red": (205, 30, 35),
+    "pink": (240, 130, 180),
+    "green": (40, 150, 60),
+    "yellow": (245, 210, 40),
+    "orange": (245, 130, 20),
+    "purple": (120, 50, 160),
+    "brown": (110, 65, 30),
+    "beige": (220, 200, 160),
 }
 PATTERNS = ("solid", "striped", "checked", "dotted")
 MATERIALS = ("cotton", "wool", "linen", "polyester", "leather", "denim")
@@ -98,15 +107,49 @@ def _shape(draw: ImageDraw.ImageDraw, category: str, rng: random.Random) -> None
         return cx + x * s, cy + y * s
 
     polys = {
-        "tshirts_tops": [(-45, -80), (-15, -90), (15, -90), (45, -80), (90, -45), (70, -20), (45, -40),
-                         (45, 90), (-45, 90), (-45, -40), (-70, -20), (-90, -45)],
-        "sweaters_knitwear": [(-45, -85), (-15, -92), (15, -92), (45, -85), (95, 60), (75, 70), (45, -20),
-                              (45, 90), (-45, 90), (-45, -20), (-75, 70), (-95, 60)],
+        "tshirts_tops": [
+            (-45, -80),
+            (-15, -90),
+            (15, -90),
+            (45, -80),
+            (90, -45),
+            (70, -20),
+            (45, -40),
+            (45, 90),
+            (-45, 90),
+            (-45, -40),
+            (-70, -20),
+            (-90, -45),
+        ],
+        "sweaters_knitwear": [
+            (-45, -85),
+            (-15, -92),
+            (15, -92),
+            (45, -85),
+            (95, 60),
+            (75, 70),
+            (45, -20),
+            (45, 90),
+            (-45, 90),
+            (-45, -20),
+            (-75, 70),
+            (-95, 60),
+        ],
         "trousers": [(-45, -95), (45, -95), (55, 95), (12, 95), (0, -20), (-12, 95), (-55, 95)],
         "shorts": [(-50, -60), (50, -60), (62, 45), (12, 45), (0, -5), (-12, 45), (-62, 45)],
         "skirts": [(-35, -70), (35, -70), (75, 70), (-75, 70)],
-        "dresses": [(-25, -95), (-15, -95), (-10, -70), (10, -70), (15, -95), (25, -95), (35, -45),
-                    (80, 95), (-80, 95), (-35, -45)],
+        "dresses": [
+            (-25, -95),
+            (-15, -95),
+            (-10, -70),
+            (10, -70),
+            (15, -95),
+            (25, -95),
+            (35, -45),
+            (80, 95),
+            (-80, 95),
+            (-35, -45),
+        ],
         "footwear": [(-90, 10), (-85, -30), (-40, -35), (-10, -5), (60, 5), (90, 25), (90, 45), (-90, 45)],
         "bags": [(-70, -30), (70, -30), (80, 80), (-80, 80)],
     }
@@ -162,14 +205,23 @@ def synthetic_catalog(n: int, seed: int = 0, prefix: str = "") -> Catalog:
         words = [color.title(), pattern.title() if pattern != "solid" else "", material.title(), noun]
         title = " ".join(w for w in words if w)
         pid = 7_000_000_000 + seed * 100_000 + i
-        products.append(Product(
-            pid=pid, handle=f"{prefix}{_slug(title)}-{i}", title=title,
-            vendor=rng.choice(VENDORS), product_type=product_type, category_path=path, color=color,
-            pattern=pattern, material=material, price=round(rng.uniform(9, 199), 2),
-            tags=[product_type, color.title(), pattern.title(), material.title(), gender],
-            description=f"{title} for {gender.lower()}, {material}, {pattern} {color}.",
-            labels={"category": category, "color": color, "pattern": pattern},
-        ))
+        products.append(
+            Product(
+                pid=pid,
+                handle=f"{prefix}{_slug(title)}-{i}",
+                title=title,
+                vendor=rng.choice(VENDORS),
+                product_type=product_type,
+                category_path=path,
+                color=color,
+                pattern=pattern,
+                material=material,
+                price=round(rng.uniform(9, 199), 2),
+                tags=[product_type, color.title(), pattern.title(), material.title(), gender],
+                description=f"{title} for {gender.lower()}, {material}, {pattern} {color}.",
+                labels={"category": category, "color": color, "pattern": pattern},
+            )
+        )
     return Catalog(products, render_synthetic)
 
 
@@ -180,12 +232,23 @@ def folder_catalog(root: Path, limit: int | None = None) -> Catalog:
     products: list[Product] = []
     for photo in read_labelled_folder(root, limit):
         rng = random.Random(photo.id)
-        products.append(Product(
-            pid=int(photo.id), handle=f"{photo.id}-{_slug(photo.title)[:60]}",
-            title=photo.title, vendor=photo.brand, product_type=photo.product_type,
-            category_path=photo.category_path, color=photo.color or "", pattern=None, material=None,
-            price=round(rng.uniform(9, 199), 2), tags=photo.tags, description=photo.title, labels=photo.labels,
-        ))
+        products.append(
+            Product(
+                pid=int(photo.id),
+                handle=f"{photo.id}-{_slug(photo.title)[:60]}",
+                title=photo.title,
+                vendor=photo.brand,
+                product_type=photo.product_type,
+                category_path=photo.category_path,
+                color=photo.color or "",
+                pattern=None,
+                material=None,
+                price=round(rng.uniform(9, 199), 2),
+                tags=photo.tags,
+                description=photo.title,
+                labels=photo.labels,
+            )
+        )
 
     def render(product: Product) -> bytes:
         data = (root / "images" / f"{product.pid}.jpg").read_bytes()
@@ -204,7 +267,9 @@ def transcode(data: bytes, fmt: str, *, scale: float = 1.0, quality: int = 80) -
     """Re-encode a photo, resized by ``scale``: jpeg, png, webp, cmyk (JPEG), rgba (PNG), tiny."""
     img = Image.open(io.BytesIO(data)).convert("RGB")
     if scale != 1.0:
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS
+        )
     buf = io.BytesIO()
     if fmt == "tiny":
         img.save(buf, "JPEG", quality=quality)

@@ -1,4 +1,5 @@
 """The demo shop: both storefronts on loopback HTTP servers, with ETags and a request log."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +7,7 @@ import json
 import math
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,8 +21,12 @@ from pipeline.demo_shop.storefronts.shopify import ShopifyStore
 from pipeline.retailers import Retailer, registry_yaml
 
 # Crawl settings for a shop on loopback: no politeness delays (it is our own server).
-FAST_SETTINGS: dict[str, Any] = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False,
-                                 "CONCURRENT_REQUESTS_PER_DOMAIN": 16, "RETRY_BACKOFF_BASE": 0.1}
+FAST_SETTINGS: dict[str, Any] = {
+    "DOWNLOAD_DELAY": 0,
+    "AUTOTHROTTLE_ENABLED": False,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+    "RETRY_BACKOFF_BASE": 0.1,
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -29,7 +34,7 @@ class _Handler(BaseHTTPRequestHandler):
     # headers and body go out as two writes: with Nagle on, the body of a small reply waits for
     # the client's delayed ACK of the headers (~40 ms per response on a kept-alive connection)
     disable_nagle_algorithm = True
-    shop: "DemoShop"
+    shop: DemoShop
     store_name: str
 
     def do_GET(self) -> None:
@@ -97,9 +102,19 @@ class DemoShop:
     ``i % 3 == 2`` only at the JSON-LD one. Use as a context manager.
     """
 
-    def __init__(self, catalog: Catalog | None = None, *, n_products: int = 12, seed: int = 0,
-                 mess: bool = True, host: str = "127.0.0.1", port: int = 0, page_size: int = 24,
-                 log_path: Path | None = None, ports: dict[str, int] | None = None):
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        n_products: int = 12,
+        seed: int = 0,
+        mess: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        page_size: int = 24,
+        log_path: Path | None = None,
+        ports: dict[str, int] | None = None,
+    ):
         self.catalog = catalog or synthetic_catalog(n_products, seed)
         self.host, self.port, self.log_path = host, port, log_path
         self.ports = ports or {}  # storefront → port, to serve again where an earlier run did
@@ -107,19 +122,28 @@ class DemoShop:
         shared = {p.pid for i, p in enumerate(products) if i % 3 == 0}
         self.storefronts: dict[str, Storefront] = {
             "shopify": ShopifyStore(
-                self.catalog, [p for i, p in enumerate(products) if i % 3 != 2], mess=mess,
-                page_size=page_size, extras=synthetic_catalog(len(ShopifyStore.MESS), seed + 101, "x-")),
+                self.catalog,
+                [p for i, p in enumerate(products) if i % 3 != 2],
+                mess=mess,
+                page_size=page_size,
+                extras=synthetic_catalog(len(ShopifyStore.MESS), seed + 101, "x-"),
+            ),
             "jsonld": JsonLdStore(
-                self.catalog, [p for i, p in enumerate(products) if i % 3 != 1], mess=mess,
-                page_size=page_size, extras=synthetic_catalog(len(JsonLdStore.MESS), seed + 202, "y-"),
-                copy_scale=0.9, copied=shared),
+                self.catalog,
+                [p for i, p in enumerate(products) if i % 3 != 1],
+                mess=mess,
+                page_size=page_size,
+                extras=synthetic_catalog(len(JsonLdStore.MESS), seed + 202, "y-"),
+                copy_scale=0.9,
+                copied=shared,
+            ),
         }
         self._servers: list[_Server] = []
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> "DemoShop":
+    def start(self) -> DemoShop:
         offsite_host = "localhost" if self.host != "localhost" else "127.0.0.1"
         for k, (name, store) in enumerate(self.storefronts.items()):
             handler = type(f"{name}Handler", (_Handler,), {"shop": self, "store_name": name})
@@ -139,7 +163,7 @@ class DemoShop:
             server.server_close()
         self._servers.clear()
 
-    def __enter__(self) -> "DemoShop":
+    def __enter__(self) -> DemoShop:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -152,8 +176,14 @@ class DemoShop:
         shopify, jsonld = self.storefronts["shopify"].base_url, self.storefronts["jsonld"].base_url
         return [
             Retailer(f"{prefix}-shopify", "shopify", shopify, settings=settings),
-            Retailer(f"{prefix}-jsonld", "jsonld", jsonld, start_urls=[f"{jsonld}/collections/all"],
-                     sitemap_urls=[f"{jsonld}/sitemap.xml"], settings=dict(settings)),
+            Retailer(
+                f"{prefix}-jsonld",
+                "jsonld",
+                jsonld,
+                start_urls=[f"{jsonld}/collections/all"],
+                sitemap_urls=[f"{jsonld}/sitemap.xml"],
+                settings=dict(settings),
+            ),
         ]
 
     def registry_yaml(self, prefix: str = "demo", settings: dict[str, Any] | None = None) -> str:
@@ -171,7 +201,7 @@ class DemoShop:
     # -- changes ---------------------------------------------------------------------------------
     def change(self, products: list[Product]) -> list[Product]:
         """Change products as a shop would: new photo (new image URL) and a new price."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for product in products:
             product.version += 1
             product.price = round(product.price * 0.9, 2)
@@ -182,7 +212,7 @@ class DemoShop:
         """New catalog products, spread over the storefronts like the first ones (every third
         at both, the JSON-LD one serving a re-encoded copy)."""
         shopify, jsonld = self.storefronts["shopify"], self.storefronts["jsonld"]
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for product in products:
             i = len(self.catalog.products)
             self.catalog.products.append(product)
@@ -207,10 +237,16 @@ class DemoShop:
 
     # -- request log -----------------------------------------------------------------------------
     def record(self, store: str, method: str, path: str, headers: Any, status: int) -> None:
-        entry = {"store": store, "method": method, "path": path, "host": headers.get("Host", ""),
-                 "status": status, "user_agent": headers.get("User-Agent", ""),
-                 "conditional": bool(headers.get("If-None-Match") or headers.get("If-Modified-Since")),
-                 "time": time.time()}
+        entry = {
+            "store": store,
+            "method": method,
+            "path": path,
+            "host": headers.get("Host", ""),
+            "status": status,
+            "user_agent": headers.get("User-Agent", ""),
+            "conditional": bool(headers.get("If-None-Match") or headers.get("If-Modified-Since")),
+            "time": time.time(),
+        }
         with self._log_lock:
             self._log.append(entry)
             if self.log_path:

@@ -6,6 +6,7 @@ The app (``pipeline.serve.app``) answers the JSON API and serves the web page
 ``pipeline.serve.search`` is the pure ranking core (pre-filters, style profile, "no close
 match"); ``pipeline.serve.uploads`` checks uploaded photos.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
-    p.add_argument("--poll-seconds", type=float, default=30.0,
-                   help="how often latest.json is checked for a new release (default 30; 0: never)")
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=30.0,
+        help="how often latest.json is checked for a new release (default 30; 0: never)",
+    )
     p.add_argument("--max-embeddings", type=int, default=2, help="photos embedded at once (default 2)")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     p.add_argument("--access-log", action="store_true", help="log every request")

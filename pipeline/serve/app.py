@@ -5,6 +5,7 @@ switch never mixes two releases in one answer. Photos are embedded under a semap
 (``max_embeddings`` at a time; a request that cannot get a slot within ``queue_seconds`` gets a
 503 with ``Retry-After``). Request bodies are capped before they are parsed.
 """
+
 from __future__ import annotations
 
 import threading
@@ -110,8 +111,11 @@ class RequestGuard:
         async def send_guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
                 took = f"app;dur={1000 * (time.perf_counter() - started):.2f}".encode()
-                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff"),
-                                      (b"server-timing", took)]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"server-timing", took),
+                ]
             await send(message)
 
         if scope["method"] in ("GET", "HEAD"):
@@ -161,13 +165,15 @@ def _filters(snapshot: Snapshot, **given: Sequence[str] | None) -> dict[str, lis
 def _answer(snapshot: Snapshot, query: dict, results: list[dict], category: str | None) -> JSONResponse:
     threshold = snapshot.thresholds.for_category(category)
     best = min((r["distance"] for r in results), default=None)
-    return JSONResponse({
-        "release_id": snapshot.release_id,
-        "query": query,
-        "results": results,
-        "no_close_match": best is None or best > threshold,
-        "distance_threshold": round(threshold, 6),
-    })
+    return JSONResponse(
+        {
+            "release_id": snapshot.release_id,
+            "query": query,
+            "results": results,
+            "no_close_match": best is None or best > threshold,
+            "distance_threshold": round(threshold, 6),
+        }
+    )
 
 
 def _vector_results(snapshot: Snapshot, vector: np.ndarray, k: int, filters: dict) -> list[dict]:
@@ -214,8 +220,9 @@ def _pixels(snapshot: Snapshot, uploads: list[UploadFile], limits: Limits, crop:
 
 
 # -- the app ----------------------------------------------------------------------------------
-def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddings: int = 2,
-               queue_seconds: float = 10.0) -> FastAPI:
+def create_app(
+    holder: ReleaseHolder, limits: Limits | None = None, max_embeddings: int = 2, queue_seconds: float = 10.0
+) -> FastAPI:
     """The app serving ``holder``'s release; its lifespan starts and stops the holder's polling."""
     limits = limits or Limits()
     embed = _Embedder(max_embeddings, queue_seconds)
@@ -243,8 +250,9 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP,
-                                                             "Cache-Control": "no-cache"})
+        return FileResponse(
+            STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"}
+        )
 
     @app.get("/healthz", tags=["operations"], summary="200 while the process is up")
     async def healthz() -> dict:
@@ -271,21 +279,32 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
             "recall_at_10": m.get("recall_at_10"),
             "filters": {a: snapshot.catalog.vocab[a] for a in FILTER_ATTRIBUTES if a in snapshot.catalog.vocab},
             "close_match_distance": round(snapshot.thresholds.overall, 6),
-            "limits": {"max_request_bytes": limits.max_request_bytes, "max_bytes": limits.max_bytes,
-                       "max_pixels": limits.max_pixels, "max_images": limits.max_images, "max_k": MAX_K},
+            "limits": {
+                "max_request_bytes": limits.max_request_bytes,
+                "max_bytes": limits.max_bytes,
+                "max_pixels": limits.max_pixels,
+                "max_images": limits.max_images,
+                "max_k": MAX_K,
+            },
             "last_error": holder.last_error,
         }
 
-    @app.get("/api/items", response_model=ItemsResponse, tags=["search"],
-             summary="Browse catalog items (title search), to pick one as a query")
-    async def items(q: Annotated[str, Query(max_length=200)] = "",
-                    limit: Annotated[int, Query(ge=1, le=MAX_K)] = 24,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
+    @app.get(
+        "/api/items",
+        response_model=ItemsResponse,
+        tags=["search"],
+        summary="Browse catalog items (title search), to pick one as a query",
+    )
+    async def items(
+        q: Annotated[str, Query(max_length=200)] = "",
+        limit: Annotated[int, Query(ge=1, le=MAX_K)] = 24,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> JSONResponse:
         snapshot = _snapshot(holder)
         titles = snapshot.release.items.column("title").to_pylist()
         words = q.lower().split()
         rows = [i for i, t in enumerate(titles) if all(w in (t or "").lower() for w in words)]
-        results = [snapshot.result(r) for r in rows[offset: offset + limit]]
+        results = [snapshot.result(r) for r in rows[offset : offset + limit]]
         return JSONResponse({"release_id": snapshot.release_id, "total": len(rows), "results": results})
 
     @app.get("/api/items/{item_id}", response_model=Result, tags=["search"])
@@ -293,13 +312,14 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
         snapshot = _snapshot(holder)
         return JSONResponse(snapshot.result(_row_of(snapshot, item_id)))
 
-    @app.get("/api/similar", response_model=SimilarResponse, tags=["search"],
-             summary="Items similar to a catalog item")
-    async def similar_item(item_id: Annotated[str, Query(max_length=200)],
-                           k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-                           category: Annotated[list[str] | None, Query()] = None,
-                           color: Annotated[list[str] | None, Query()] = None,
-                           pattern: Annotated[list[str] | None, Query()] = None) -> JSONResponse:
+    @app.get("/api/similar", response_model=SimilarResponse, tags=["search"], summary="Items similar to a catalog item")
+    async def similar_item(
+        item_id: Annotated[str, Query(max_length=200)],
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        category: Annotated[list[str] | None, Query()] = None,
+        color: Annotated[list[str] | None, Query()] = None,
+        pattern: Annotated[list[str] | None, Query()] = None,
+    ) -> JSONResponse:
         snapshot = _snapshot(holder)
         filters = _filters(snapshot, category=category, color=color, pattern=pattern)
         row = _row_of(snapshot, item_id)
@@ -313,14 +333,20 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
         category_value = (attributes.get("category") or {}).get("value")
         return _answer(snapshot, {"item_id": item_id, "attributes": attributes}, results, category_value)
 
-    @app.post("/api/similar", response_model=SimilarResponse, tags=["search"],
-              summary="Items similar to an uploaded photo (optionally cropped)")
-    def similar_image(image: Annotated[UploadFile, File(description="the query photo")],
-                      k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
-                      crop: Annotated[str | None, Form(description="x0,y0,x1,y1 as fractions")] = None,
-                      category: Annotated[list[str] | None, Form()] = None,
-                      color: Annotated[list[str] | None, Form()] = None,
-                      pattern: Annotated[list[str] | None, Form()] = None) -> JSONResponse:
+    @app.post(
+        "/api/similar",
+        response_model=SimilarResponse,
+        tags=["search"],
+        summary="Items similar to an uploaded photo (optionally cropped)",
+    )
+    def similar_image(
+        image: Annotated[UploadFile, File(description="the query photo")],
+        k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+        crop: Annotated[str | None, Form(description="x0,y0,x1,y1 as fractions")] = None,
+        category: Annotated[list[str] | None, Form()] = None,
+        color: Annotated[list[str] | None, Form()] = None,
+        pattern: Annotated[list[str] | None, Form()] = None,
+    ) -> JSONResponse:
         snapshot = _snapshot(holder)
         filters = _filters(snapshot, category=category, color=color, pattern=pattern)
         outputs = embed(snapshot, _pixels(snapshot, [image], limits, crop))
@@ -329,30 +355,47 @@ def create_app(holder: ReleaseHolder, limits: Limits | None = None, max_embeddin
         category_value = (attributes.get("category") or {}).get("value")
         return _answer(snapshot, {"attributes": attributes}, results, category_value)
 
-    @app.post("/api/profile", response_model=SimilarResponse, tags=["search"],
-              summary="Recommendations for a style profile built from several photos")
-    def profile(images: Annotated[list[UploadFile], File(description="the photos (repeat the field)")],
-                k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
-                category: Annotated[list[str] | None, Form()] = None,
-                color: Annotated[list[str] | None, Form()] = None,
-                pattern: Annotated[list[str] | None, Form()] = None) -> JSONResponse:
+    @app.post(
+        "/api/profile",
+        response_model=SimilarResponse,
+        tags=["search"],
+        summary="Recommendations for a style profile built from several photos",
+    )
+    def profile(
+        images: Annotated[list[UploadFile], File(description="the photos (repeat the field)")],
+        k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+        category: Annotated[list[str] | None, Form()] = None,
+        color: Annotated[list[str] | None, Form()] = None,
+        pattern: Annotated[list[str] | None, Form()] = None,
+    ) -> JSONResponse:
         snapshot = _snapshot(holder)
         if len(images) > limits.max_images:
             raise HTTPException(413, f"{len(images)} photos; a profile takes at most {limits.max_images}")
         filters = _filters(snapshot, category=category, color=color, pattern=pattern)
         outputs = embed(snapshot, _pixels(snapshot, images, limits, None))
         model = snapshot.model
-        style = Profile.from_predictions(outputs["embedding"], {a: outputs[a] for a in model.attributes},
-                                         model.attributes)
+        style = Profile.from_predictions(
+            outputs["embedding"], {a: outputs[a] for a in model.attributes}, model.attributes
+        )
         rows, scores, distances = snapshot.catalog.rank_profile(style, k, snapshot.catalog.mask(filters))
         results = snapshot.results(rows, distances, scores)
-        attributes = {name: {"value": value, "confidence": round(style.votes[name][value], 4)}
-                      for name, value in style.majority().items()}
-        return _answer(snapshot, {"n_images": len(images), "attributes": attributes}, results,
-                       str(attributes["category"]["value"]) if "category" in attributes else None)
+        attributes = {
+            name: {"value": value, "confidence": round(style.votes[name][value], 4)}
+            for name, value in style.majority().items()
+        }
+        return _answer(
+            snapshot,
+            {"n_images": len(images), "attributes": attributes},
+            results,
+            str(attributes["category"]["value"]) if "category" in attributes else None,
+        )
 
-    @app.get("/images/{item_id}", tags=["images"], summary="An item's image, from the release's own image key",
-             responses={200: {"content": {m: {} for m in FORMATS.values()}}, 304: {}, 404: {}})
+    @app.get(
+        "/images/{item_id}",
+        tags=["images"],
+        summary="An item's image, from the release's own image key",
+        responses={200: {"content": {m: {} for m in FORMATS.values()}}, 304: {}, 404: {}},
+    )
     def item_image(item_id: str, request: Request) -> Response:
         snapshot = _snapshot(holder)
         row = _row_of(snapshot, item_id)

@@ -18,6 +18,7 @@ Everything here works on arrays held in memory for one release (no I/O):
   closer together than its handbags), else overall. A query whose best match is farther is
   "no close match".
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -61,8 +62,7 @@ class Catalog:
         self.row = {item: i for i, item in enumerate(self.item_ids)}
 
     @classmethod
-    def build(cls, item_ids: Sequence[str], vectors: np.ndarray,
-              values: Mapping[str, Sequence[str | None]]) -> "Catalog":
+    def build(cls, item_ids: Sequence[str], vectors: np.ndarray, values: Mapping[str, Sequence[str | None]]) -> Catalog:
         """From item ids, their vectors and per attribute the item's value (None when untagged)."""
         vectors = np.asarray(vectors, np.float32)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -91,8 +91,9 @@ class Catalog:
         return mask
 
     # -- ranking ------------------------------------------------------------------------
-    def nearest(self, vector: np.ndarray, k: int, mask: np.ndarray | None = None,
-                exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(
+        self, vector: np.ndarray, k: int, mask: np.ndarray | None = None, exclude: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Exact (rows, angular distances) of the k nearest rows among ``mask``."""
         candidates = np.flatnonzero(mask) if mask is not None else np.arange(len(self))
         if exclude is not None:
@@ -101,8 +102,9 @@ class Catalog:
         best = top_k(cos, k)
         return candidates[best], angular(cos[best])
 
-    def profile_scores(self, profile: "Profile", weight: float = EMBEDDING_WEIGHT,
-                       rows: np.ndarray | None = None) -> np.ndarray:
+    def profile_scores(
+        self, profile: Profile, weight: float = EMBEDDING_WEIGHT, rows: np.ndarray | None = None
+    ) -> np.ndarray:
         """Blend score of ``rows`` (default: all) for a profile; 1 = identical and fully agreeing."""
         rows = np.arange(len(self)) if rows is None else rows
         score = np.zeros(len(rows), np.float32)
@@ -112,7 +114,7 @@ class Catalog:
             score += (1 - weight) * self.agreement(profile, rows)
         return score
 
-    def agreement(self, profile: "Profile", rows: np.ndarray) -> np.ndarray:
+    def agreement(self, profile: Profile, rows: np.ndarray) -> np.ndarray:
         """Mean over attributes of the profile's vote share for each row's value (0 when untagged)."""
         names = [n for n in profile.votes if n in self.codes]
         if not names:
@@ -123,8 +125,9 @@ class Catalog:
             total += share[self.codes[name][rows]]  # code -1 picks the trailing 0
         return total / len(names)
 
-    def rank_profile(self, profile: "Profile", k: int, mask: np.ndarray | None = None,
-                     weight: float = EMBEDDING_WEIGHT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rank_profile(
+        self, profile: Profile, k: int, mask: np.ndarray | None = None, weight: float = EMBEDDING_WEIGHT
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, blend scores, angular distance to the profile's mean) of the k best rows."""
         rows = np.flatnonzero(mask) if mask is not None else np.arange(len(self))
         scores = self.profile_scores(profile, weight, rows)
@@ -133,8 +136,13 @@ class Catalog:
         return chosen, scores[best], angular(self.vectors[chosen] @ profile.vector)
 
     # -- calibration ----------------------------------------------------------------------
-    def calibrate(self, agree_on: Sequence[str] = CLOSE_MATCH_ATTRIBUTES, by: str = "category",
-                  sample: int = CALIBRATION_SAMPLE, seed: int = 0) -> "Thresholds":
+    def calibrate(
+        self,
+        agree_on: Sequence[str] = CLOSE_MATCH_ATTRIBUTES,
+        by: str = "category",
+        sample: int = CALIBRATION_SAMPLE,
+        seed: int = 0,
+    ) -> Thresholds:
         """Distance thresholds for "no close match", measured on the release's own neighbours.
 
         For sampled items and their ``CALIBRATION_K`` nearest others, a pair is a good match when
@@ -198,8 +206,9 @@ class Profile:
     votes: dict[str, dict[str, float]]
 
     @classmethod
-    def from_predictions(cls, embeddings: np.ndarray, probabilities: Mapping[str, np.ndarray],
-                         vocab: Mapping[str, Sequence[str]]) -> "Profile":
+    def from_predictions(
+        cls, embeddings: np.ndarray, probabilities: Mapping[str, np.ndarray], vocab: Mapping[str, Sequence[str]]
+    ) -> Profile:
         """From (m, d) embeddings and per attribute (m, n_values) softmax outputs of m photos."""
         mean = np.asarray(embeddings, np.float32).mean(axis=0)
         mean = mean / max(float(np.linalg.norm(mean)), 1e-12)

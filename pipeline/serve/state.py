@@ -9,6 +9,7 @@ downloaded, verified and fully built *beside* the current one, then swapped in b
 assignment. A request takes the snapshot once at its start, so requests in flight finish on the
 old release; a release that fails to verify or load is logged and never switched to.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,10 +60,14 @@ class Snapshot:
             "item_id": item["item_id"],
             "title": item.get("title"),
             "image_url": f"/images/{quote(item['item_id'], safe='')}",
-            "attributes": {name: {"value": a["value"], "confidence": round(float(a["confidence"]), 4)}
-                           for name, a in item["attributes"].items()},
-            "offers": [{k: float(v) if isinstance(v, Decimal) else v for k, v in offer.items()}
-                       for offer in item.get("offers") or []],
+            "attributes": {
+                name: {"value": a["value"], "confidence": round(float(a["confidence"]), 4)}
+                for name, a in item["attributes"].items()
+            },
+            "offers": [
+                {k: float(v) if isinstance(v, Decimal) else v for k, v in offer.items()}
+                for offer in item.get("offers") or []
+            ],
         }
 
     def results(self, rows: Any, distances: Any, scores: Any = None) -> list[dict]:
@@ -110,8 +115,10 @@ def build_snapshot(lake: Lake, release_id: str, cache_dir: Path | None = None) -
     release = Release.load(lake, release_id, cache_dir)
     model = load_model(lake, release.model_version)
     if int(model.embedding_dim) != int(release.manifest["dim"]):
-        raise ValueError(f"model {model.version} embeds in {model.embedding_dim} dims, release {release_id} in "
-                         f"{release.manifest['dim']}")
+        raise ValueError(
+            f"model {model.version} embeds in {model.embedding_dim} dims, release {release_id} in "
+            f"{release.manifest['dim']}"
+        )
     n = len(release)
     vectors = release.index.vectors().reshape(n, -1)
     attrs = release.attributes
@@ -127,8 +134,14 @@ def build_snapshot(lake: Lake, release_id: str, cache_dir: Path | None = None) -
     infer = _compiled(model.keras_model, model.image_size)
     infer(np.zeros((1, model.image_size, model.image_size, 3), np.float32))  # trace once, now
     snapshot = Snapshot(release, model, catalog, catalog.calibrate(), infer)
-    log.info("release %s loaded: %d items, model %s, close-match distance %.3f (%.1f s)",
-             release_id, n, model.version, snapshot.thresholds.overall, time.monotonic() - started)
+    log.info(
+        "release %s loaded: %d items, model %s, close-match distance %.3f (%.1f s)",
+        release_id,
+        n,
+        model.version,
+        snapshot.thresholds.overall,
+        time.monotonic() - started,
+    )
     return snapshot
 
 

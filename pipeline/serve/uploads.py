@@ -6,6 +6,7 @@ the pixel count is checked on the header before any pixel is decoded (a 40k×40k
 refused without allocating 4.8 GB), and decoding errors (a truncated JPEG) become an
 ``UploadError`` with an HTTP status and a one-line reason.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,22 +82,25 @@ def open_upload(data: bytes, limits: Limits, name: str = "image") -> Image.Image
         ) from None
     width, height = image.size
     if width * height > limits.max_pixels or max(width, height) > limits.max_side:
-        raise UploadError(
-            413, f"{name}: {width}×{height} pixels is more than the {limits.max_pixels:,} allowed"
-        )
+        raise UploadError(413, f"{name}: {width}×{height} pixels is more than the {limits.max_pixels:,} allowed")
     return image
 
 
-def model_input(image: Image.Image, image_size: int, crop: tuple[float, float, float, float] | None,
-                name: str = "image") -> np.ndarray:
+def model_input(
+    image: Image.Image, image_size: int, crop: tuple[float, float, float, float] | None, name: str = "image"
+) -> np.ndarray:
     """Decode (at a reduced JPEG scale where possible), orient, crop and letterbox a photo."""
     span = min(crop[2] - crop[0], crop[3] - crop[1]) if crop else 1.0
     try:
         image = ImageOps.exif_transpose(load(image, draft=max(image_size, int(image_size / max(span, 1e-3)))))
         if crop:
             w, h = image.size
-            box = (int(crop[0] * w), int(crop[1] * h), max(int(crop[2] * w), int(crop[0] * w) + 1),
-                   max(int(crop[3] * h), int(crop[1] * h) + 1))
+            box = (
+                int(crop[0] * w),
+                int(crop[1] * h),
+                max(int(crop[2] * w), int(crop[0] * w) + 1),
+                max(int(crop[3] * h), int(crop[1] * h) + 1),
+            )
             image = image.crop(box)
         return letterbox(image, image_size)
     except Exception as exc:  # Pillow raises many types for truncated or corrupt data

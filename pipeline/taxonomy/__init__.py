@@ -1,4 +1,5 @@
 """Weak labels from retailer metadata: the YAML taxonomy, its matcher and a coverage report."""
+
 from pipeline.taxonomy.schema import (
     CONTRACT_VOCABULARIES,
     DEFAULT_PATH,

@@ -1,4 +1,5 @@
 """Label coverage of a products table under a taxonomy, and a sample for human review."""
+
 from __future__ import annotations
 
 import random

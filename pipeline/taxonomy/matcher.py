@@ -1,4 +1,5 @@
 """Whole-phrase matching of free text against value → phrases rules (pure, no I/O)."""
+
 from __future__ import annotations
 
 import re

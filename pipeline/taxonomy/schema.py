@@ -1,4 +1,5 @@
 """The taxonomy YAML (``config/taxonomy.yaml``): loading, validation, and labelling a product."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,13 +17,35 @@ DEFAULT_PATH = REPO_ROOT / "config" / "taxonomy.yaml"
 #: Contract §4: the fixed minimum vocabularies (a taxonomy may add values, never drop these).
 CONTRACT_VOCABULARIES: dict[str, tuple[str, ...]] = {
     "category": (
-        "tshirts_tops", "shirts", "sweaters_knitwear", "sweatshirts_hoodies", "jackets_coats",
-        "dresses", "skirts", "jeans", "trousers", "shorts", "footwear", "bags", "watches",
+        "tshirts_tops",
+        "shirts",
+        "sweaters_knitwear",
+        "sweatshirts_hoodies",
+        "jackets_coats",
+        "dresses",
+        "skirts",
+        "jeans",
+        "trousers",
+        "shorts",
+        "footwear",
+        "bags",
+        "watches",
         "accessories",
     ),
     "color": (
-        "black", "white", "grey", "blue", "red", "pink", "green", "yellow", "orange", "purple",
-        "brown", "beige", "multi",
+        "black",
+        "white",
+        "grey",
+        "blue",
+        "red",
+        "pink",
+        "green",
+        "yellow",
+        "orange",
+        "purple",
+        "brown",
+        "beige",
+        "multi",
     ),
     "pattern": ("solid", "striped", "checked", "printed", "floral", "dotted"),
 }
@@ -139,8 +162,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     if not isinstance(doc, dict) or not isinstance(doc.get("attributes"), dict) or not doc["attributes"]:
         raise TaxonomyError(f"{path}: expected a top-level 'attributes:' mapping")
     attributes = {
-        name: _parse_attribute(name, spec, f"{path}: attributes.{name}")
-        for name, spec in doc["attributes"].items()
+        name: _parse_attribute(name, spec, f"{path}: attributes.{name}") for name, spec in doc["attributes"].items()
     }
     missing = [a for a in CONTRACT_VOCABULARIES if a not in attributes]
     if missing:

@@ -1,5 +1,6 @@
 """Training-time augmentation as Keras preprocessing layers (run inside the model, so on the
 accelerator): geometry, contrast and brightness only — never hue, since color is a label."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ if TYPE_CHECKING:
 WHITE = 255.0  # catalog photos sit on white: fill exposed borders with it
 
 
-def augmentation(seed: int = 0, strength: float = 1.0) -> "keras.Sequential":
+def augmentation(seed: int = 0, strength: float = 1.0) -> keras.Sequential:
     """Random flip, small rotation/translation/zoom, contrast and brightness on [0,255] RGB."""
     import keras
     from keras import layers

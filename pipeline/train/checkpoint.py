@@ -5,13 +5,14 @@ history) go to ``<prefix>/`` in the lake: the weights first, ``state.json`` last
 always names weights that are complete. A new try of the same run reads them back and goes on
 from the next epoch. Optimizer moments and early-stopping counters start afresh on resume.
 """
+
 from __future__ import annotations
 
 import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pipeline.lake import Lake
 
@@ -41,7 +42,7 @@ class Checkpoint:
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
 
-    def load(self, model: "keras.Model") -> Resume | None:
+    def load(self, model: keras.Model) -> Resume | None:
         """Restore the last checkpoint's weights into ``model``; None when there is none."""
         if not self.lake.exists(self._key("state.json")):
             return None
@@ -49,11 +50,15 @@ class Checkpoint:
         with tempfile.TemporaryDirectory() as tmp:
             local = self.lake.get_file(self._key(state["weights"]), Path(tmp) / state["weights"])
             model.load_weights(local)
-        log.info("resuming training from %s: phase %d, %d epoch(s) done", self.lake.uri(self.prefix),
-                 state["phase"], state["epochs_done"])
+        log.info(
+            "resuming training from %s: phase %d, %d epoch(s) done",
+            self.lake.uri(self.prefix),
+            state["phase"],
+            state["epochs_done"],
+        )
         return Resume(state["phase"], state["epochs_done"], state["history"], state.get("phase1_best"))
 
-    def save(self, model: "keras.Model", resume: Resume) -> None:
+    def save(self, model: keras.Model, resume: Resume) -> None:
         """Write the weights, then the state naming them."""
         name = f"phase{resume.phase}-epoch{resume.epochs_done}.weights.h5"
         with tempfile.TemporaryDirectory() as tmp:
@@ -61,15 +66,27 @@ class Checkpoint:
             model.save_weights(local)
             self.lake.put_file(self._key(name), local)
         previous = self.lake.read_json(self._key("state.json")) if self.lake.exists(self._key("state.json")) else None
-        self.lake.write_json(self._key("state.json"), {"weights": name, "phase": resume.phase,
-                                                       "epochs_done": resume.epochs_done,
-                                                       "history": resume.history,
-                                                       "phase1_best": resume.phase1_best})
+        self.lake.write_json(
+            self._key("state.json"),
+            {
+                "weights": name,
+                "phase": resume.phase,
+                "epochs_done": resume.epochs_done,
+                "history": resume.history,
+                "phase1_best": resume.phase1_best,
+            },
+        )
         if previous and previous["weights"] != name:
             self.lake.delete(self._key(previous["weights"]))
 
-    def callback(self, model: "keras.Model", phase: int, done: list[dict[str, float]],
-                 initial_epoch: int = 0, phase1_best: float | None = None) -> "keras.callbacks.Callback":
+    def callback(
+        self,
+        model: keras.Model,
+        phase: int,
+        done: list[dict[str, float]],
+        initial_epoch: int = 0,
+        phase1_best: float | None = None,
+    ) -> keras.callbacks.Callback:
         """A Keras callback checkpointing ``model`` at the end of each epoch of ``phase``."""
         import keras
 

@@ -3,6 +3,7 @@
 build the training set → train (two phases) → evaluate on the test split vs production →
 promote if better (unless ``--no-promote``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train, evaluate and (if better) promote an attribute model")
     p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
     p.add_argument("--run-id", default="manual", help="names the training set partition")
-    p.add_argument("--from-folder", type=Path, metavar="PATH",
-                   help="first import a labelled photo folder (images/<id>.jpg + labels.csv) as a retailer")
+    p.add_argument(
+        "--from-folder",
+        type=Path,
+        metavar="PATH",
+        help="first import a labelled photo folder (images/<id>.jpg + labels.csv) as a retailer",
+    )
     p.add_argument("--trainset", help="use an existing training set URI instead of building one")
     p.add_argument("--taxonomy", type=Path, help="taxonomy YAML (default: config/taxonomy.yaml)")
     p.add_argument("--min-improvement", type=float, default=0.01, help="promotion margin (mean accuracy)")
@@ -30,8 +35,13 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         if f.name == "attributes":
             p.add_argument(flag, nargs="+", help="attribute heads to train (default: all in the taxonomy)")
         elif f.name == "loss_weights":
-            p.add_argument(flag, nargs="+", type=_head_weight, metavar="HEAD=WEIGHT",
-                           help=f"per-head loss weights, others 1 (default: {default})")
+            p.add_argument(
+                flag,
+                nargs="+",
+                type=_head_weight,
+                metavar="HEAD=WEIGHT",
+                help=f"per-head loss weights, others 1 (default: {default})",
+            )
         elif isinstance(default, bool):
             p.add_argument(f"--no-{f.name}", dest=f.name, action="store_false", help=f"disable {f.name}")
         else:
@@ -65,14 +75,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig.from_dict(options)
     if args.from_folder:
         import_labeled_folder(lake, args.from_folder)
-    trainset = args.trainset or build_training_set(lake, args.run_id, load_taxonomy(args.taxonomy), config.attributes,
-                                                   seed=config.seed)
+    trainset = args.trainset or build_training_set(
+        lake, args.run_id, load_taxonomy(args.taxonomy), config.attributes, seed=config.seed
+    )
     result = train_candidate(lake, trainset, config, verbose=1)
     decision = evaluate_candidate(lake, result.version, trainset, args.min_improvement)
     promoted = not args.no_promote and promote_if_better(lake, decision)
-    print(json.dumps({k: decision[k] for k in ("candidate_version", "production_version", "promote", "reason",
-                                               "report")}, indent=2))
+    print(
+        json.dumps(
+            {k: decision[k] for k in ("candidate_version", "production_version", "promote", "reason", "report")},
+            indent=2,
+        )
+    )
     why = " (--no-promote)" if args.no_promote and decision["promote"] else ""
     print(f"{'promoted' if promoted else 'not promoted'}{why}: {result.version}")
     return 0
-

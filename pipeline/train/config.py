@@ -1,5 +1,6 @@
 """What a training run can be told: the one source of the defaults that ``vitrine train`` and
 the retrain DAG's Params form show. Imports neither numpy nor TensorFlow (DAG parsing reads it)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:

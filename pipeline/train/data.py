@@ -5,6 +5,7 @@ Images are read and decoded in parallel exactly as inference decodes them
 first epoch (memory, or a file under the cache dir for large sets), shuffled, batched and
 prefetched. Labels are int32 per attribute, -1 where the image has no label.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,15 +49,15 @@ def _loader(lake: Lake, image_size: int):
     return load
 
 
-def _is_ok(image: "tf.Tensor", ok: "tf.Tensor", y: dict) -> "tf.Tensor":
+def _is_ok(image: tf.Tensor, ok: tf.Tensor, y: dict) -> tf.Tensor:
     return ok
 
 
-def _drop_ok(image: "tf.Tensor", ok: "tf.Tensor", y: dict) -> tuple:
+def _drop_ok(image: tf.Tensor, ok: tf.Tensor, y: dict) -> tuple:
     return image, y
 
 
-def _to_float(images: "tf.Tensor", y: dict) -> tuple:
+def _to_float(images: tf.Tensor, y: dict) -> tuple:
     import tensorflow as tf
 
     return tf.cast(images, tf.float32), y
@@ -72,7 +73,7 @@ def make_dataset(
     shuffle: bool,
     seed: int = 0,
     cache: str | Path | None = "",
-) -> "tf.data.Dataset":
+) -> tf.data.Dataset:
     """Batches of (float32 images [B,S,S,3] in [0,255], {attr: int32 [B]}).
 
     ``cache``: "" caches decoded images in memory, a path caches them to that file, None

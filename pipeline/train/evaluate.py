@@ -4,6 +4,7 @@ Both the candidate and the production model are scored on the candidate's test s
 same images, each model at its own input size); the candidate is promoted only if its mean
 accuracy over the attributes both models predict beats production's by ``min_improvement``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,9 +27,7 @@ def attribute_metrics(truth: Sequence[str | None], pred: Sequence[str], values: 
     y_true, y_pred = zip(*pairs)
     labels = list(values) + sorted({*y_true} - set(values))
     present = [v for v in labels if v in set(y_true)]
-    precision, recall, _, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, _, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     return {
         "n": len(pairs),
         "accuracy": float(np.mean([t == p for t, p in pairs])),
@@ -54,9 +53,7 @@ def predict_labels(lake: Lake, version: str, table: pa.Table, batch_size: int = 
         out = model.keras_model(images, training=False)
         for a in model.attributes:
             preds[a].append(np.asarray(out[a]).argmax(axis=1))
-    return {
-        a: [model.attributes[a][i] for i in (np.concatenate(p) if p else [])] for a, p in preds.items()
-    }
+    return {a: [model.attributes[a][i] for i in (np.concatenate(p) if p else [])] for a, p in preds.items()}
 
 
 def evaluate_version(lake: Lake, version: str, table: pa.Table) -> dict[str, Any]:
@@ -87,20 +84,38 @@ def promotion_decision(
     if production is None:
         shared = list(candidate["attributes"])
         score = mean_accuracy(candidate, shared)
-        return {"promote": True, "candidate_score": score, "production_score": None, "attributes": shared,
-                "reason": "no production model yet"}
+        return {
+            "promote": True,
+            "candidate_score": score,
+            "production_score": None,
+            "attributes": shared,
+            "reason": "no production model yet",
+        }
     if candidate["version"] == production["version"]:
-        return {"promote": False, "candidate_score": None, "production_score": None, "attributes": [],
-                "reason": "candidate is already production"}
+        return {
+            "promote": False,
+            "candidate_score": None,
+            "production_score": None,
+            "attributes": [],
+            "reason": "candidate is already production",
+        }
     shared = [a for a in candidate["attributes"] if a in production["attributes"]]
     if not shared:
-        return {"promote": False, "candidate_score": None, "production_score": None, "attributes": [],
-                "reason": "candidate and production share no attribute to compare on"}
+        return {
+            "promote": False,
+            "candidate_score": None,
+            "production_score": None,
+            "attributes": [],
+            "reason": "candidate and production share no attribute to compare on",
+        }
     cand, prod = mean_accuracy(candidate, shared), mean_accuracy(production, shared)
     promote = cand >= prod + min_improvement
     verdict = "beats" if promote else "does not beat"
     return {
-        "promote": promote, "candidate_score": cand, "production_score": prod, "attributes": shared,
+        "promote": promote,
+        "candidate_score": cand,
+        "production_score": prod,
+        "attributes": shared,
         "min_improvement": min_improvement,
         "reason": f"candidate mean accuracy {cand:.4f} {verdict} production {prod:.4f} + {min_improvement:.4f}"
         f" on {shared}",
@@ -148,6 +163,10 @@ def promote_if_better(lake: Lake, decision: dict[str, Any]) -> bool:
             f"production changed since evaluation ({decision['production_version']} → "
             f"{production_version(lake)}): re-run the evaluation"
         )
-    promote(lake, decision["candidate_version"], reason=decision["reason"],
-            metrics={"candidate_score": decision["candidate_score"], "production_score": decision["production_score"]})
+    promote(
+        lake,
+        decision["candidate_version"],
+        reason=decision["reason"],
+        metrics={"candidate_score": decision["candidate_score"], "production_score": decision["production_score"]},
+    )
     return True

@@ -1,5 +1,6 @@
 """The evaluation report of a candidate: metrics.json, confusion matrices and training curves
 as PNG, and a small self-contained HTML page, under ``models/attributes/<version>/report/``."""
+
 from __future__ import annotations
 
 import html
@@ -39,8 +40,15 @@ def confusion_png(name: str, m: dict[str, Any]) -> bytes:
     for i in range(k):
         for j in range(k):
             if counts[i, j]:
-                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
-                        color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(int(counts[i, j])),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{name}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}")
@@ -92,16 +100,20 @@ def render_html(version: str, candidate: dict, production: dict | None, decision
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 table{{border-collapse:collapse}}</style></head><body>
 <h1>Attribute model {html.escape(version)}</h1>
-<p><b>{verdict}</b>: {html.escape(decision['reason'])}</p>
-<p>Test split: {candidate['images']} images of {html.escape(str(decision.get('trainset', '')))};
-production: {html.escape(str(decision.get('production_version')))}</p>
+<p><b>{verdict}</b>: {html.escape(decision["reason"])}</p>
+<p>Test split: {candidate["images"]} images of {html.escape(str(decision.get("trainset", "")))};
+production: {html.escape(str(decision.get("production_version")))}</p>
 <table><tr><th>attribute</th><th>n</th><th>accuracy</th><th>macro-F1</th><th>production accuracy</th>
-<th>production macro-F1</th><th>worst recall</th></tr>{''.join(rows)}</table>
+<th>production macro-F1</th><th>worst recall</th></tr>{"".join(rows)}</table>
 {images}<p>Raw numbers: <a href="metrics.json">metrics.json</a></p></body></html>"""
 
 
 def write_report(
-    lake: Lake, version: str, candidate: dict, production: dict | None, decision: dict,
+    lake: Lake,
+    version: str,
+    candidate: dict,
+    production: dict | None,
+    decision: dict,
     history: list[dict[str, float]],
 ) -> str:
     """Write every report file; returns the URI of report.html."""
@@ -116,8 +128,9 @@ def write_report(
             lake.write_bytes(f"{prefix}/{name}", confusion_png(attr, m), content_type="image/png")
             pngs.append(name)
     metrics = {"candidate": candidate, "production": production, "decision": decision, "history": history}
-    lake.write_bytes(f"{prefix}/metrics.json", json.dumps(metrics, indent=2, default=str).encode(),
-                     content_type="application/json")
+    lake.write_bytes(
+        f"{prefix}/metrics.json", json.dumps(metrics, indent=2, default=str).encode(), content_type="application/json"
+    )
     page = render_html(version, candidate, production, decision, pngs)
     lake.write_bytes(f"{prefix}/report.html", page.encode(), content_type="text/html")
     return lake.uri(f"{prefix}/report.html")

@@ -1,4 +1,5 @@
 """Group-aware stratified train/val/test splits (pure): a dedup group never straddles splits."""
+
 from __future__ import annotations
 
 import hashlib

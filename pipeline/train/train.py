@@ -8,6 +8,7 @@ moving average of them); phase 2's weights are kept only if they beat phase 1's.
 masked (an image without a label for one head still trains the others) and class-weighted.
 Mixed precision and XLA are used when a GPU is present.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,7 +43,7 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarra
     return weights.astype(np.float32)
 
 
-def masked_loss(weights: np.ndarray, label_smoothing: float = 0.0) -> "keras.losses.Loss":
+def masked_loss(weights: np.ndarray, label_smoothing: float = 0.0) -> keras.losses.Loss:
     """Sparse cross-entropy that ignores label -1, weighted per class, averaged over labelled,
     with ``label_smoothing`` of the target mass spread uniformly over the classes."""
     import keras
@@ -68,7 +69,7 @@ def masked_loss(weights: np.ndarray, label_smoothing: float = 0.0) -> "keras.los
     return MaskedSparseCrossEntropy()
 
 
-def masked_accuracy() -> "keras.metrics.Metric":
+def masked_accuracy() -> keras.metrics.Metric:
     """Accuracy over labelled samples only."""
     import keras
     from keras import ops
@@ -96,7 +97,7 @@ def masked_accuracy() -> "keras.metrics.Metric":
     return MaskedAccuracy()
 
 
-def _time_budget(deadline: float | None) -> "keras.callbacks.Callback":
+def _time_budget(deadline: float | None) -> keras.callbacks.Callback:
     import keras
 
     class TimeBudget(keras.callbacks.Callback):
@@ -113,7 +114,7 @@ def has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def _training_model(model: "keras.Model", attributes: list[str], config: TrainConfig) -> "keras.Model":
+def _training_model(model: keras.Model, attributes: list[str], config: TrainConfig) -> keras.Model:
     """The model as trained: augmentation in front, only the attribute heads as outputs."""
     import keras
 
@@ -125,7 +126,7 @@ def _training_model(model: "keras.Model", attributes: list[str], config: TrainCo
     return keras.Model(inputs, {a: out[a] for a in attributes}, name="training")
 
 
-def _set_trainable(model: "keras.Model", phase: int, config: TrainConfig) -> None:
+def _set_trainable(model: keras.Model, phase: int, config: TrainConfig) -> None:
     """Which backbone layers train in a phase (BatchNorm of a pretrained backbone stays frozen)."""
     from keras import layers
 
@@ -143,7 +144,7 @@ def _set_trainable(model: "keras.Model", phase: int, config: TrainConfig) -> Non
 
 
 def _fit_phase(
-    train_model: "keras.Model",
+    train_model: keras.Model,
     train_ds: Any,
     val_ds: Any,
     *,
@@ -177,12 +178,18 @@ def _fit_phase(
         jit_compile=jit,
     )
     stop = keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)
-    plateau = keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=max(1, config.patience // 2),
-                                                min_lr=lr / 20)
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        "val_loss", factor=0.5, patience=max(1, config.patience // 2), min_lr=lr / 20
+    )
     swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []  # before `stop`: it sees EMA
     hist = train_model.fit(
-        train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False,  # the dataset shuffles
-        callbacks=[*swap, stop, plateau, _time_budget(deadline), *(callbacks or [])], initial_epoch=initial_epoch,
+        train_ds,
+        validation_data=val_ds,
+        epochs=epochs,
+        verbose=verbose,
+        shuffle=False,  # the dataset shuffles
+        callbacks=[*swap, stop, plateau, _time_budget(deadline), *(callbacks or [])],
+        initial_epoch=initial_epoch,
     )
     logs = [{k: float(v[i]) for k, v in hist.history.items()} for i in range(len(hist.history["loss"]))]
     best = min((e["val_loss"] for e in logs), default=math.inf)
@@ -190,7 +197,12 @@ def _fit_phase(
 
 
 def train_candidate(
-    lake: Lake, trainset_uri: str, config: TrainConfig, *, verbose: int = 2, register: bool = True,
+    lake: Lake,
+    trainset_uri: str,
+    config: TrainConfig,
+    *,
+    verbose: int = 2,
+    register: bool = True,
     checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     """Train on the training set's train split (early stopping on val) and register the model."""
@@ -219,20 +231,30 @@ def train_candidate(
     cache_dir.mkdir(parents=True, exist_ok=True)
     big = train_t.num_rows * config.image_size**2 * 3 > 2 * 1024**3  # > 2 GiB decoded: cache on disk
     cache = (lambda name: str(cache_dir / f"{name}-{time.time_ns()}")) if big else (lambda name: "")
-    train_ds = make_dataset(lake, train_t, vocab, config.image_size, config.batch_size, shuffle=True,
-                            seed=config.seed, cache=cache("train"))
-    val_ds = make_dataset(lake, val_t, vocab, config.image_size, config.batch_size, shuffle=False,
-                          cache=cache("val"))
+    train_ds = make_dataset(
+        lake, train_t, vocab, config.image_size, config.batch_size, shuffle=True, seed=config.seed, cache=cache("train")
+    )
+    val_ds = make_dataset(lake, val_t, vocab, config.image_size, config.batch_size, shuffle=False, cache=cache("val"))
     keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "float32")
     try:
-        model = build_model(vocab, config.image_size, backbone=config.backbone, embedding_dim=config.embedding_dim,
-                            weights=config.weights, seed=config.seed, cache_dir=settings().cache_dir)
+        model = build_model(
+            vocab,
+            config.image_size,
+            backbone=config.backbone,
+            embedding_dim=config.embedding_dim,
+            weights=config.weights,
+            seed=config.seed,
+            cache_dir=settings().cache_dir,
+        )
         train_model = _training_model(model, list(vocab), config)
         losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
-        common: dict[str, Any] = dict(config=config, deadline=deadline, jit=gpu, verbose=verbose,
-                                      loss_weights=config.head_weights(list(vocab)))
-        print(f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
-              f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}")
+        common: dict[str, Any] = dict(
+            config=config, deadline=deadline, jit=gpu, verbose=verbose, loss_weights=config.head_weights(list(vocab))
+        )
+        print(
+            f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
+            f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}"
+        )
         resume = checkpoint.load(train_model) if checkpoint else None  # a retry goes on from there
         history = list(resume.history) if resume else []
         # with a time budget, fine-tuning keeps a quarter of it
@@ -241,9 +263,17 @@ def train_candidate(
             _set_trainable(model, 1, config)
             done = resume.epochs_done if resume else 0
             saving = [checkpoint.callback(train_model, 1, history, done)] if checkpoint else []
-            logs1, best1, weights1 = _fit_phase(train_model, train_ds, val_ds, losses=losses,
-                                                lr=config.learning_rate, epochs=config.epochs, initial_epoch=done,
-                                                callbacks=saving, **{**common, "deadline": phase1_deadline})
+            logs1, best1, weights1 = _fit_phase(
+                train_model,
+                train_ds,
+                val_ds,
+                losses=losses,
+                lr=config.learning_rate,
+                epochs=config.epochs,
+                initial_epoch=done,
+                callbacks=saving,
+                **{**common, "deadline": phase1_deadline},
+            )
             history += [{**e, "phase": 1} for e in logs1]
             best1 = min((e["val_loss"] for e in history if e["phase"] == 1 and "val_loss" in e), default=best1)
         else:  # resumed in phase 2: phase 1's weights are gone, its best loss is known
@@ -252,15 +282,24 @@ def train_candidate(
             _set_trainable(model, 2, config)
             done = resume.epochs_done if resume and resume.phase == 2 else 0
             saving = [checkpoint.callback(train_model, 2, history, done, phase1_best=best1)] if checkpoint else []
-            logs2, best2, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses,
-                                         lr=config.finetune_learning_rate, epochs=config.finetune_epochs,
-                                         initial_epoch=done, callbacks=saving, **common)
+            logs2, best2, _ = _fit_phase(
+                train_model,
+                train_ds,
+                val_ds,
+                losses=losses,
+                lr=config.finetune_learning_rate,
+                epochs=config.finetune_epochs,
+                initial_epoch=done,
+                callbacks=saving,
+                **common,
+            )
             history += [{**e, "phase": 2} for e in logs2]
             if best2 > best1 and weights1 is not None:
                 train_model.set_weights(weights1)
         keras.mixed_precision.set_global_policy("float32")
-        export = build_model(vocab, config.image_size, backbone=config.backbone,
-                             embedding_dim=config.embedding_dim, seed=config.seed)
+        export = build_model(
+            vocab, config.image_size, backbone=config.backbone, embedding_dim=config.embedding_dim, seed=config.seed
+        )
         export.set_weights(model.get_weights())
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -269,14 +308,24 @@ def train_candidate(
     result = TrainResult(version="", history=history, images_per_second=seen / max(elapsed, 1e-9))
     if register:
         result.version = register_model(
-            lake, export, attributes=vocab, image_size=config.image_size, backbone=config.backbone,
+            lake,
+            export,
+            attributes=vocab,
+            image_size=config.image_size,
+            backbone=config.backbone,
             embedding_dim=config.embedding_dim,
-            extra={"trained": True, "training_set": trainset_uri, "config": asdict(config), "history": history,
-                   "class_weights": {a: w.tolist() for a, w in weights.items()}, "gpu": gpu,
-                   "train_seconds": round(elapsed, 1), "epochs_run": len(history)},
+            extra={
+                "trained": True,
+                "training_set": trainset_uri,
+                "config": asdict(config),
+                "history": history,
+                "class_weights": {a: w.tolist() for a, w in weights.items()},
+                "gpu": gpu,
+                "train_seconds": round(elapsed, 1),
+                "epochs_run": len(history),
+            },
         )
         print(f"registered candidate {result.version} after {len(history)} epochs in {elapsed / 60:.1f} min")
     if checkpoint:
         checkpoint.clear()
     return result
-

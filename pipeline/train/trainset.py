@@ -5,6 +5,7 @@ Columns: sha256, image_key, group_id, product_ids (list), split, and one string 
 attribute (null = no label). ``_coverage.json`` next to it reports label coverage and a
 sample for review.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,15 @@ def join_labels(
         pids = sorted(set(shown_in[sha]))
         labels = _merge([by_product[p] for p in pids], attributes)
         if any(v is not None for v in labels.values()):
-            rows.append({"sha256": sha, "image_key": key_of[sha], "group_id": groups.get(sha, sha),
-                         "product_ids": pids, **labels})
+            rows.append(
+                {
+                    "sha256": sha,
+                    "image_key": key_of[sha],
+                    "group_id": groups.get(sha, sha),
+                    "product_ids": pids,
+                    **labels,
+                }
+            )
     return rows, product_labels
 
 
@@ -88,9 +96,7 @@ def build_training_set(
     products_table = _read(lake, "products")
     wanted = ["product_id"] + [f for f in FIELDS if f in products_table.column_names]
     products = products_table.select(wanted).to_pylist()
-    images = _read(lake, "images").select(
-        ["sha256", "image_key", "product_id", "status", "position"]
-    ).to_pylist()
+    images = _read(lake, "images").select(["sha256", "image_key", "product_id", "status", "position"]).to_pylist()
     dup = lake.read_table(layout.table("duplicates"), columns=["sha256", "group_id"])
     if dup is None:
         print("no duplicates table: each distinct image is its own group (exact dedup only)")
@@ -106,8 +112,13 @@ def build_training_set(
     for row, split in zip(rows, splits):
         row["split"] = split
     schema = pa.schema(
-        [("sha256", pa.string()), ("image_key", pa.string()), ("group_id", pa.string()),
-         ("product_ids", pa.list_(pa.string())), ("split", pa.string())]
+        [
+            ("sha256", pa.string()),
+            ("image_key", pa.string()),
+            ("group_id", pa.string()),
+            ("product_ids", pa.list_(pa.string())),
+            ("split", pa.string()),
+        ]
         + [(a, pa.string()) for a in attributes]
     )
     prefix = trainset_prefix(run_id)

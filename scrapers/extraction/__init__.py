@@ -7,6 +7,7 @@ the first source that has one; later sources only fill fields it left empty. A p
 only product evidence is OpenGraph needs a price or an identifier besides ``og:type``
 (a site-wide ``og:type=product`` is not a product). Pure: tested on strings.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,24 @@ from scrapers.extraction import markup, policy
 from scrapers.extraction.dom import from_dom
 from scrapers.items import InvalidProduct, clean_image_urls, to_availability, to_price
 
-FIELDS = ("title", "brand", "price", "list_price", "currency", "availability", "price_valid_until", "sku",
-          "gtin", "mpn", "color", "pattern", "material", "description", "image_urls", "category_path")
+FIELDS = (
+    "title",
+    "brand",
+    "price",
+    "list_price",
+    "currency",
+    "availability",
+    "price_valid_until",
+    "sku",
+    "gtin",
+    "mpn",
+    "color",
+    "pattern",
+    "material",
+    "description",
+    "image_urls",
+    "category_path",
+)
 
 
 def _structured(nodes: list[dict], page_url: str, about_content: bool) -> dict[str, Any] | None:
@@ -43,14 +60,17 @@ def from_opengraph(og: dict[str, list[str]]) -> dict[str, Any] | None:
     if not (first("og:type") or "").lower().startswith("product") and not first("product:price:amount"):
         return None
     fields = {
-        "title": first("og:title"), "brand": first("product:brand", "og:brand"),
+        "title": first("og:title"),
+        "brand": first("product:brand", "og:brand"),
         "price": _og_price(first("product:price:amount", "og:price:amount")),
         "list_price": _og_price(first("product:original_price:amount")),
         "currency": first("product:price:currency", "og:price:currency"),
         "availability": to_availability(first("product:availability", "og:availability")),
         "sku": first("product:retailer_item_id", "product:sku", "og:sku"),
-        "gtin": first("product:gtin", "product:ean", "product:upc"), "mpn": first("product:mfr_part_no"),
-        "color": first("product:color"), "description": first("og:description"),
+        "gtin": first("product:gtin", "product:ean", "product:upc"),
+        "mpn": first("product:mfr_part_no"),
+        "color": first("product:color"),
+        "description": first("og:description"),
         "image_urls": og.get("og:image", []) + og.get("og:image:url", []) + og.get("og:image:secure_url", []),
         "url": first("og:url"),
     }
@@ -69,7 +89,8 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
     og = markup.opengraph(tree)
     jsonld, microdata = markup.jsonld(tree), markup.microdata(tree, page_url)
     about_content = policy.content_subject(jsonld + microdata) or any(
-        t.lower().startswith("article") for t in og.get("og:type", []))
+        t.lower().startswith("article") for t in og.get("og:type", [])
+    )
     product = _structured(jsonld, page_url, about_content) or _structured(microdata, page_url, about_content)
     og_fields = from_opengraph(og)
     if product is None and og_fields is not None:

@@ -14,6 +14,7 @@ Availability comes from OpenGraph or an availability/stock block; the SKU from
 ``itemprop="sku"``, ``data-sku``, a value printed next to an "SKU:"-style label, or an
 identifier that the URL path and a hidden form value share.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,30 +28,87 @@ from scrapers.items import clean_text, to_availability
 
 CART = re.compile(
     r"add[\s_-]*to[\s_-]*(cart|bag|basket|trolley)|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
-    r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen", re.I)
+    r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen",
+    re.I,
+)
 PRICE_NAME = re.compile(r"price|preis|prix|precio|prezzo|prijs|amount", re.I)
-NOT_CURRENT = frozenset({  # words of a class/id naming a price that is not the one to pay now
-    "old", "was", "before", "list", "regular", "strike", "strikethrough", "crossed", "compare", "original",
-    "rrp", "msrp", "uvp", "saving", "savings", "save", "discount", "per", "unit", "range", "label", "title",
-    "filter", "slider", "shipping", "tax", "install", "installment", "monthly", "rating", "review", "reviews",
-    "count", "min", "max",
-})
+NOT_CURRENT = frozenset(
+    {  # words of a class/id naming a price that is not the one to pay now
+        "old",
+        "was",
+        "before",
+        "list",
+        "regular",
+        "strike",
+        "strikethrough",
+        "crossed",
+        "compare",
+        "original",
+        "rrp",
+        "msrp",
+        "uvp",
+        "saving",
+        "savings",
+        "save",
+        "discount",
+        "per",
+        "unit",
+        "range",
+        "label",
+        "title",
+        "filter",
+        "slider",
+        "shipping",
+        "tax",
+        "install",
+        "installment",
+        "monthly",
+        "rating",
+        "review",
+        "reviews",
+        "count",
+        "min",
+        "max",
+    }
+)
 OUT_OF_STOCK = re.compile(
     r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|not\s+available|no\s+longer\s+available|ausverkauft"
-    r"|nicht\s+verf[üu]gbar|[ée]puis[ée]|agotado|esaurito|uitverkocht)\b", re.I)
-IN_STOCK = re.compile(r"\b(in\s+stock|available|auf\s+lager|lieferbar|en\s+stock|disponible|disponibile|op\s+voorraad)\b",
-                      re.I)
+    r"|nicht\s+verf[üu]gbar|[ée]puis[ée]|agotado|esaurito|uitverkocht)\b",
+    re.I,
+)
+IN_STOCK = re.compile(
+    r"\b(in\s+stock|available|auf\s+lager|lieferbar|en\s+stock|disponible|disponibile|op\s+voorraad)\b", re.I
+)
 SKU_LABEL = re.compile(
     r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
     r"|product\s*(?:code|no\.?|number|id)|style\s*(?:#|no\.?|number)|réf(?:érence)?\.?|ref\.?)"
-    r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$", re.I)
+    r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$",
+    re.I,
+)
 MARKS = re.compile("[\u200e\u200f\u200b\u00a0]")  # direction marks, zero-width and hard spaces
 SKU_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{2,39}")
-CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₽": "RUB", "zł": "PLN",
-                  "kr": None, "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "R$": "BRL"}
+CURRENCY_SIGNS = {
+    "€": "EUR",
+    "£": "GBP",
+    "¥": "JPY",
+    "₹": "INR",
+    "₩": "KRW",
+    "₽": "RUB",
+    "zł": "PLN",
+    "kr": None,
+    "US$": "USD",
+    "C$": "CAD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "R$": "BRL",
+}
 AMOUNTS = re.compile(r"\d+(?:[.,\s]\d+)*")
-WAS_TEXT = re.compile(r"\s*(?:(?:was|before|statt|avant|antes|prima|rrp|msrp|uvp|list\s*price|regular|orig(?:inal)?"
-                      r"|compare\s*at)\b|reg\.)", re.I)
+WAS_TEXT = re.compile(
+    r"\s*(?:(?:was|before|statt|avant|antes|prima|rrp|msrp|uvp|list\s*price|regular|orig(?:inal)?"
+    r"|compare\s*at)\b|reg\.)",
+    re.I,
+)
 MAX_CARTS = 3  # add to cart, buy now, a sticky copy; a listing has one per product
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
@@ -90,10 +148,15 @@ def cart_controls(tree: Any) -> int:
     """How many add-to-cart controls the page has (by text, value, name, id or class); a cart
     form counts once, with or without its buttons."""
     counted: list[Any] = []
-    for el in tree.xpath("//form | //button | //input[@type='submit' or @type='button' or @type='image']"
-                         " | //a[@role='button']"):
-        words = " ".join([_text(el) if el.tag != "form" else "", *(el.get(a) or "" for a in (
-            "value", "name", "id", "class", "aria-label", "action", "data-action"))])
+    for el in tree.xpath(
+        "//form | //button | //input[@type='submit' or @type='button' or @type='image'] | //a[@role='button']"
+    ):
+        words = " ".join(
+            [
+                _text(el) if el.tag != "form" else "",
+                *(el.get(a) or "" for a in ("value", "name", "id", "class", "aria-label", "action", "data-action")),
+            ]
+        )
         if CART.search(words) and not any(el in c.iterdescendants() for c in counted if c.tag == "form"):
             counted.append(el)
     return len(counted)
@@ -107,7 +170,8 @@ def _words(names: str) -> set[str]:
 def _not_current(el: Any) -> bool:
     """Struck through, or named as a was/list/unit/... price."""
     return el.tag in ("del", "s", "strike") or bool(
-        _words(" ".join(el.get(a) or "" for a in ("class", "id"))) & NOT_CURRENT or el.xpath(STRUCK))
+        _words(" ".join(el.get(a) or "" for a in ("class", "id"))) & NOT_CURRENT or el.xpath(STRUCK)
+    )
 
 
 def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
@@ -204,9 +268,11 @@ def dom_availability(tree: Any, h1: Any, carts: int) -> str:
     stated = to_availability(_meta(tree, "product:availability", "og:availability", "availability"))
     if stated != "unknown":
         return stated
-    for el in tree.xpath('//*[contains(translate(@id, "AVILBTYS", "avilbtys"), "availab") or '
-                         'contains(translate(@class, "AVILBTYS", "avilbtys"), "availab") or '
-                         'contains(translate(@id, "STOCK", "stock"), "stock")]')[:20]:
+    for el in tree.xpath(
+        '//*[contains(translate(@id, "AVILBTYS", "avilbtys"), "availab") or '
+        'contains(translate(@class, "AVILBTYS", "avilbtys"), "availab") or '
+        'contains(translate(@id, "STOCK", "stock"), "stock")]'
+    )[:20]:
         words = _text(el)[:200]
         if OUT_OF_STOCK.search(words):
             return "out_of_stock"
@@ -237,5 +303,12 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
         return None
     availability = dom_availability(tree, h1[0] if h1 else None, carts)
     images = [u for u in (_meta(tree, "og:image", "twitter:image"),) if u]
-    return {"title": title, "price": price, "currency": currency, "availability": availability,
-            "sku": dom_sku(tree) or url_sku(tree, page_url), "brand": _meta(tree, "product:brand", "og:brand"), "image_urls": images}
+    return {
+        "title": title,
+        "price": price,
+        "currency": currency,
+        "availability": availability,
+        "sku": dom_sku(tree) or url_sku(tree, page_url),
+        "brand": _meta(tree, "product:brand", "og:brand"),
+        "image_urls": images,
+    }

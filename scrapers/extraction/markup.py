@@ -6,6 +6,7 @@ alone). Microdata items, which ``extruct`` scopes to their own ``itemscope`` wit
 ``Brand``/``Offer``/``ImageObject`` items, are rewritten into the same JSON-LD shape
 (``{"@type": ..., "name": ...}``), so one policy reads both.
 """
+
 from __future__ import annotations
 
 import logging

@@ -25,6 +25,7 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   or other creative work, unless the product is the page itself; an offer-less,
   price-less, identifier-less OpenGraph-only page (see :mod:`scrapers.extraction`).
 """
+
 from __future__ import annotations
 
 import re
@@ -34,14 +35,35 @@ from urllib.parse import parse_qs, urlsplit
 
 from scrapers.items import InvalidProduct, clean_text, to_availability, to_gtin, to_price
 
-PRODUCT_TYPES = frozenset({
-    "product", "productgroup", "productmodel", "individualproduct", "someproducts", "vehicle", "car",
-    "motorcycle", "busorcoach", "motorizedbicycle", "dietarysupplement", "drug",
-})
+PRODUCT_TYPES = frozenset(
+    {
+        "product",
+        "productgroup",
+        "productmodel",
+        "individualproduct",
+        "someproducts",
+        "vehicle",
+        "car",
+        "motorcycle",
+        "busorcoach",
+        "motorizedbicycle",
+        "dietarysupplement",
+        "drug",
+    }
+)
 # a page about one of these is not a product page, whatever product cards it carries
-CONTENT_TYPES = frozenset({
-    "recipe", "article", "newsarticle", "blogposting", "howto", "techarticle", "report", "course",
-})
+CONTENT_TYPES = frozenset(
+    {
+        "recipe",
+        "article",
+        "newsarticle",
+        "blogposting",
+        "howto",
+        "techarticle",
+        "report",
+        "course",
+    }
+)
 NESTED_SUBJECT = ("mainEntity", "itemReviewed", "itemOffered", "about")
 LIST_PRICE_TYPES = ("listprice", "strikethroughprice", "msrp", "srp")
 IN_STOCK = frozenset({"in_stock", "limited", "preorder", "backorder"})
@@ -142,8 +164,7 @@ def _richness(node: dict) -> int:
     return len([k for k, v in node.items() if v not in (None, "", [], {})])
 
 
-def main_product(nodes: list[Any], page_url: str, *, about_content: bool = False
-                 ) -> tuple[dict, list[dict]] | None:
+def main_product(nodes: list[Any], page_url: str, *, about_content: bool = False) -> tuple[dict, list[dict]] | None:
     """(the page's product, its variants) from one source's nodes, or None (see module doc).
     ``about_content``: the page says (in any markup) that it is an article, recipe, ..."""
     found = candidates(nodes)
@@ -233,9 +254,18 @@ def offers(value: Any) -> list[dict[str, Any]]:
             continue
         if price is not None and availability == "out_of_stock" and price == 0:
             price = None
-        out.append({"price": price, "list_price": list_price, "currency": currency,
-                    "availability": availability, "price_valid_until": text(offer.get("priceValidUntil")),
-                    "sku": text(offer.get("sku")), "gtin": _gtin(offer), "mpn": text(offer.get("mpn"))})
+        out.append(
+            {
+                "price": price,
+                "list_price": list_price,
+                "currency": currency,
+                "availability": availability,
+                "price_valid_until": text(offer.get("priceValidUntil")),
+                "sku": text(offer.get("sku")),
+                "gtin": _gtin(offer),
+                "mpn": text(offer.get("mpn")),
+            }
+        )
         out.extend(o for o in nested if o["price"] is not None)
     return out
 
@@ -246,18 +276,24 @@ def combine(all_offers: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     priced = [o for o in all_offers if o["price"] is not None]
     currency = next((o["currency"] for o in priced if o["currency"]), None) or next(
-        (o["currency"] for o in all_offers if o["currency"]), None)
+        (o["currency"] for o in all_offers if o["currency"]), None
+    )
     same = [o for o in priced if o["currency"] in (currency, None)]
     available = [o for o in same if o["availability"] in IN_STOCK or o["availability"] == "unknown"]
     best = min(available or same, key=lambda o: o["price"]) if same else None
     states = [o["availability"] for o in all_offers]
     availability = next((s for s in states if s in IN_STOCK), None) or next(
-        (s for s in states if s != "unknown"), "unknown")
+        (s for s in states if s != "unknown"), "unknown"
+    )
     if any(s == "in_stock" for s in states):
         availability = "in_stock"
-    return {"price": best["price"] if best else None, "list_price": best["list_price"] if best else None,
-            "currency": currency, "availability": availability,
-            "price_valid_until": best["price_valid_until"] if best else None}
+    return {
+        "price": best["price"] if best else None,
+        "list_price": best["list_price"] if best else None,
+        "currency": currency,
+        "availability": availability,
+        "price_valid_until": best["price_valid_until"] if best else None,
+    }
 
 
 def _gtin(node: dict) -> str | None:
@@ -291,21 +327,28 @@ def product_fields(product: dict, variants: list[dict], page_url: str) -> dict[s
     offer_ids = next((o for o in own if o["sku"] or o["gtin"] or o["mpn"]), {})
 
     def identity(name: str, read: Any) -> Any:
-        return read(ident) or offer_ids.get(name) or (read(product) if variant else None) or (
-            read(first) if first else None)
+        return (
+            read(ident)
+            or offer_ids.get(name)
+            or (read(product) if variant else None)
+            or (read(first) if first else None)
+        )
 
     group_id = text(product.get("productGroupID"))
     return {
         "title": text(product.get("name")) or (text(variant.get("name")) if variant else None),
         "brand": text(product.get("brand")) or text(ident.get("brand")),
         **deal,
-        "sku": identity("sku", _sku), "gtin": identity("gtin", _gtin),
+        "sku": identity("sku", _sku),
+        "gtin": identity("gtin", _gtin),
         "mpn": identity("mpn", lambda n: text(n.get("mpn"))),
         "group_id": group_id,
         "color": text(ident.get("color")) or text(product.get("color")),
-        "pattern": text(product.get("pattern")), "material": text(product.get("material")),
+        "pattern": text(product.get("pattern")),
+        "material": text(product.get("material")),
         "description": text(product.get("description")),
-        "image_urls": images(ident.get("image")) or images(product.get("image"))
+        "image_urls": images(ident.get("image"))
+        or images(product.get("image"))
         or [u for v in variants for u in images(v.get("image"))],
         "category": product.get("category"),
         "url": url_of(product.get("url")),

@@ -1,8 +1,9 @@
 """What every platform spider shares: the retailer from the registry, its settings, the
 per-retailer HTTP cache, the item feed, and the ``max_products`` cap."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -64,7 +65,9 @@ class RetailerSpider(scrapy.Spider):
         if isinstance(failure.value, IgnoreRequest) and "robots.txt" in str(failure.value):
             return  # the site asks us not to: not a failure
         response = getattr(failure.value, "response", None)
-        reason = f"http {response.status}" if response is not None else f"{type(failure.value).__name__}: {failure.value}"
+        reason = (
+            f"http {response.status}" if response is not None else f"{type(failure.value).__name__}: {failure.value}"
+        )
         self.incomplete(f"listing page failed: {reason}", failure.request.url)
 
     def incomplete(self, reason: str, url: str) -> None:
@@ -78,5 +81,4 @@ class RetailerSpider(scrapy.Spider):
             raise CloseSpider("max_products")
         self.n_products += 1
         fields["product_id"] = f"{self.retailer.name}:{fields['product_id']}" if fields.get("product_id") else None
-        return ProductItem(retailer=self.retailer.name,
-                           scraped_at=datetime.now(timezone.utc).isoformat(), **fields)
+        return ProductItem(retailer=self.retailer.name, scraped_at=datetime.now(UTC).isoformat(), **fields)

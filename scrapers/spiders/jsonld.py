@@ -6,12 +6,13 @@ Incremental: a sitemap entry whose ``<lastmod>`` is older than our last fetch of
 reports it as unchanged (``unchanged.json``) so its product stays current. Listing pages are
 crawled once the sitemaps are read, so their links to unchanged pages are skipped too; every
 other page is revalidated through the HTTP cache (ETag / Last-Modified)."""
+
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
@@ -45,7 +46,7 @@ def lastmod_bound(text: str | None) -> datetime | None:
     except ValueError:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     if "T" not in text:
         return value + timedelta(days=1)
     return value if value.microsecond else value + timedelta(seconds=1)
@@ -91,6 +92,8 @@ class JsonLdSpider(RetailerSpider):
     name = "jsonld"
     product_link: re.Pattern[str]
     max_sitemap_bytes: int
+    max_sitemaps: int
+    max_sitemap_depth: int
     known_pages: dict[str, datetime]
     max_page_age: timedelta
     unchanged: set[str]
@@ -131,12 +134,19 @@ class JsonLdSpider(RetailerSpider):
             return None
         self.sitemaps_seen.add(url)
         self.sitemaps_pending += 1
-        return Request(url, callback=self.parse_sitemap, errback=self.sitemap_failed, dont_filter=True,
-                       meta={"sitemap_depth": depth})
+        return Request(
+            url,
+            callback=self.parse_sitemap,
+            errback=self.sitemap_failed,
+            dont_filter=True,
+            meta={"sitemap_depth": depth},
+        )
 
     def listing_requests(self) -> list[Request]:
-        return [Request(url, callback=self.parse_page, errback=self.page_failed)
-                for url in self.retailer.start_urls or [f"{self.base_url}/"]]
+        return [
+            Request(url, callback=self.parse_page, errback=self.page_failed)
+            for url in self.retailer.start_urls or [f"{self.base_url}/"]
+        ]
 
     def sitemap_done(self) -> Iterator[Request]:
         self.sitemaps_pending -= 1
@@ -152,7 +162,7 @@ class JsonLdSpider(RetailerSpider):
         scraped_at, bound = self.known_pages.get(url), lastmod_bound(lastmod)
         if scraped_at is None or bound is None:
             return False
-        return bound <= scraped_at and datetime.now(timezone.utc) - scraped_at < self.max_page_age
+        return bound <= scraped_at and datetime.now(UTC) - scraped_at < self.max_page_age
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
         yield from self._sitemap_entries(response)
@@ -197,8 +207,11 @@ class JsonLdSpider(RetailerSpider):
         if found is not None:
             robots = (response.headers.get("X-Robots-Tag") or b"").decode("latin-1").lower()
             yield self.product(
-                product_id=found["id"], **{k: found[k] for k in EXTRACTED}, tags=[],
-                image_urls=found["image_urls"], url=found["url"],
+                product_id=found["id"],
+                **{k: found[k] for k in EXTRACTED},
+                tags=[],
+                image_urls=found["image_urls"],
+                url=found["url"],
                 noimageindex="noimageindex" in robots or "none" in robots.split(","),
             )
             return

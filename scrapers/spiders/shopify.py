@@ -1,4 +1,5 @@
 """Shopify storefronts: ``/products.json?page=N&limit=250`` until a page comes back empty."""
+
 from __future__ import annotations
 
 import functools
@@ -123,6 +124,8 @@ class ShopifySpider(RetailerSpider):
     seen: set[str]
     requested: int
     exhausted: bool
+    first_empty: int | None
+    last_full: int
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Self:
@@ -135,13 +138,21 @@ class ShopifySpider(RetailerSpider):
 
     async def start(self) -> AsyncIterator[Request]:
         # /meta.json carries the shop currency (products.json has prices, not currencies)
-        yield Request(f"{self.base_url}/meta.json", callback=self.parse_meta, errback=self.meta_failed,
-                      meta={"handle_httpstatus_list": [403, 404]})
+        yield Request(
+            f"{self.base_url}/meta.json",
+            callback=self.parse_meta,
+            errback=self.meta_failed,
+            meta={"handle_httpstatus_list": [403, 404]},
+        )
 
     def next_page(self) -> Request:
         self.requested += 1
-        return Request(f"{self.base_url}/products.json?page={self.requested}&limit={self.page_limit}",
-                       callback=self.parse_page, errback=self.listing_failed, meta={"page": self.requested})
+        return Request(
+            f"{self.base_url}/products.json?page={self.requested}&limit={self.page_limit}",
+            callback=self.parse_page,
+            errback=self.listing_failed,
+            meta={"page": self.requested},
+        )
 
     def parse_meta(self, response: Response) -> Iterator[Request]:
         self.currency = _json(response).get("currency") if response.status == 200 else None
@@ -152,7 +163,7 @@ class ShopifySpider(RetailerSpider):
         yield from (self.next_page() for _ in range(self.in_flight))
 
     def parse_page(self, response: Response) -> Iterator[ProductItem | Request]:
-        products = response.json().get("products") or []
+        products = _json(response).get("products") or []
         self.check_gap(response.meta.get("page", 0), bool(products), response.url)
         new = [p for p in products if str(p.get("id")) not in self.seen]
         self.seen.update(str(p.get("id")) for p in products)

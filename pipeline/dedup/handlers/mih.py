@@ -10,6 +10,7 @@ popcount, so the result is exact: all pairs within ``r``, nothing else. ``m`` an
 ``t_i`` are chosen by a cost model (probes + expected candidates + table size) for the
 data size, so the same code serves 100 codes in a test and 1M in the benchmark.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -123,7 +124,11 @@ class MultiIndexHash:
         return q, c, np.bitwise_count(queries[q] ^ self.codes[c]).astype(np.int16)
 
     def _probe(
-        self, keys: np.ndarray, qcodes: np.ndarray, own: np.ndarray | None, masks: np.ndarray,
+        self,
+        keys: np.ndarray,
+        qcodes: np.ndarray,
+        own: np.ndarray | None,
+        masks: np.ndarray,
         table: tuple[np.ndarray, np.ndarray, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
         order, sorted_codes, offsets = table
@@ -141,9 +146,7 @@ class MultiIndexHash:
         # and recover the query row and code id of the survivors only
         ends = np.cumsum(counts)
         pos = np.arange(total, dtype=np.int64) + np.repeat(lo - (ends - counts), counts)
-        hit = np.flatnonzero(
-            np.bitwise_count(np.repeat(qcodes, per_query) ^ sorted_codes[pos]) <= self.max_distance
-        )
+        hit = np.flatnonzero(np.bitwise_count(np.repeat(qcodes, per_query) ^ sorted_codes[pos]) <= self.max_distance)
         rows = np.searchsorted(np.cumsum(per_query), hit, side="right")
         return rows, order[pos[hit]]
 

@@ -11,6 +11,7 @@ colour hashes alike. Two distances on the signature keep colorways apart:
   95th percentile over cells. It catches what hue cannot: black vs brown, navy vs black,
   white vs cream, where chroma or lightness change rather than hue.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,17 +24,13 @@ CHROMA_FLOOR = 4.0  # below this a cell is grey: its hue is noise
 GAIN_RANGE = (0.85, 1.18)  # brightness changes the Lab distance forgives
 LAB_PERCENTILE = 95  # of cells: a watermark or a border touching a few cells is not a colorway
 
-_RGB_TO_XYZ = np.array(
-    [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=np.float32
-)
+_RGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=np.float32)
 _WHITE = np.array([0.9505, 1.0, 1.089], dtype=np.float32)
 
 
 def color_signature(img: Image.Image) -> bytes:
     """SIZE bytes: mean R, G, B of each grid cell, row-major."""
     return np.asarray(img.convert("RGB").resize((GRID, GRID), Image.Resampling.BOX), dtype=np.uint8).tobytes()
-
-
 
 
 def hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Image views for hashing: the picture trimmed to its content (decoding: :mod:`pipeline.imagegate`)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ background, similar silhouettes) many *different* products are within a few bits
 other, so candidate pairs are verified with the finer 256-bit pHash (16×16 DCT
 coefficients), which keeps the detail that tells two black sneakers apart.
 """
+
 from __future__ import annotations
 
 import imagehash

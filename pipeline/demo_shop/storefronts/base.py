@@ -1,6 +1,7 @@
 """What every demo storefront shares: the :class:`Storefront` base (products, mess, photos,
 robots.txt) and the :class:`Reply` a route returns. One module per platform beside it, as in
 ``scrapers/spiders/``; the server (``server.py``) adds ETags, 304s and logging."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,12 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from pipeline.demo_shop.catalog import Catalog, Product, transcode
 
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 CURRENCY = "EUR"
 
 
@@ -55,6 +56,7 @@ def updated_at(product: Product) -> datetime:
 
 def png_header_bomb(width: int = 30000, height: int = 30000) -> bytes:
     """A tiny PNG whose header claims ``width``×``height`` pixels (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -75,9 +77,17 @@ class Storefront:
     disallowed: tuple[str, ...] = ()
     MESS: tuple[str, ...] = ()
 
-    def __init__(self, catalog: Catalog, products: list[Product], *, mess: bool, page_size: int,
-                 extras: Catalog | None = None, copy_scale: float | None = None,
-                 copied: set[int] | None = None):
+    def __init__(
+        self,
+        catalog: Catalog,
+        products: list[Product],
+        *,
+        mess: bool,
+        page_size: int,
+        extras: Catalog | None = None,
+        copy_scale: float | None = None,
+        copied: set[int] | None = None,
+    ):
         self.catalog = catalog
         self.mess = mess
         self.page_size = page_size
@@ -142,12 +152,14 @@ class Storefront:
         data = self.extras.photo(product) if kind and self.extras else self.catalog.photo(product)
         scale = self.copy_scale
         if not kind and scale and product.pid in self.copied:
-            data = self.memo((product.pid, product.version, "copy"), lambda: transcode(
-                data, "jpeg", scale=scale, quality=85))
+            data = self.memo(
+                (product.pid, product.version, "copy"), lambda: transcode(data, "jpeg", scale=scale, quality=85)
+            )
         if not fmt:
             return data
-        return self.memo((product.pid, product.version, fmt), lambda: transcode(
-            data, fmt, scale=0.1 if fmt == "tiny" else 1.0))
+        return self.memo(
+            (product.pid, product.version, fmt), lambda: transcode(data, fmt, scale=0.1 if fmt == "tiny" else 1.0)
+        )
 
     def robots(self) -> Reply:
         rules = "\n".join(f"Disallow: {p}" for p in self.disallowed)

@@ -1,5 +1,6 @@
 """The JSON-LD storefront: HTML product pages with schema.org ``Product`` (JSON-LD, microdata,
 OpenGraph), listing pages with pagination, sitemaps."""
+
 from __future__ import annotations
 
 import gzip
@@ -29,8 +30,19 @@ class JsonLdStore(Storefront):
     platform = "jsonld"
     SITEMAP_URLS = 10_000  # URLs per sitemap part (the protocol allows 50,000)
     disallowed = ("/search", "/cart", "/account", "/products/secret-")
-    MESS = ("corrupt", "truncated", "html", "bomb", "cmyk", "noindex", "tiny", "moved", "away", "page-noindex",
-            "no-title")
+    MESS = (
+        "corrupt",
+        "truncated",
+        "html",
+        "bomb",
+        "cmyk",
+        "noindex",
+        "tiny",
+        "moved",
+        "away",
+        "page-noindex",
+        "no-title",
+    )
 
     def media(self, product: Product, kind: str = "") -> str:
         suffix = f"-{kind}" if kind and kind not in ("no-title", "page-noindex") else ""
@@ -54,13 +66,14 @@ class JsonLdStore(Storefront):
         if path == "/pages/about":
             return Reply(200, PAGE.format(title="About", head="", body="<p>About us</p>").encode())
         if path.startswith("/products/"):
-            found = self.entry(path[len("/products/"):])
+            found = self.entry(path[len("/products/") :])
             if found:
                 headers = {"X-Robots-Tag": "noimageindex"} if found[2] == "page-noindex" else {}
-                return Reply(200, self._render_product(*found).encode(), headers=headers,
-                             last_modified=updated_at(found[1]))
+                return Reply(
+                    200, self._render_product(*found).encode(), headers=headers, last_modified=updated_at(found[1])
+                )
         if path.startswith("/media/"):
-            return self._media(path[len("/media/"):])
+            return self._media(path[len("/media/") :])
         return Reply(404, PAGE.format(title="Not found", head="", body="<h1>Not found</h1>").encode())
 
     # sitemaps
@@ -71,8 +84,10 @@ class JsonLdStore(Storefront):
 
     def _sitemap_index(self) -> Reply:
         body = "".join(f"<sitemap><loc>{self.base_url}{p}</loc></sitemap>" for p in self._sitemap_paths())
-        xml = ('<?xml version="1.0" encoding="UTF-8"?><sitemapindex '
-               f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>')
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?><sitemapindex '
+            f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>'
+        )
         return Reply(200, xml.encode(), "application/xml")
 
     def _sitemap(self, part: int) -> Reply:
@@ -80,13 +95,17 @@ class JsonLdStore(Storefront):
         listed = [p for p, _ in self.entries if self.in_sitemap(self.slot[p.pid])]
         n_parts = len(self._sitemap_paths())
         size = -(-(len(listed) + self.mess) // n_parts)
-        urls = [(f"{self.base_url}/products/{quote(p.handle)}", f"<lastmod>{updated_at(p).isoformat()}</lastmod>")
-                for p in listed[part * size: (part + 1) * size]]
+        urls = [
+            (f"{self.base_url}/products/{quote(p.handle)}", f"<lastmod>{updated_at(p).isoformat()}</lastmod>")
+            for p in listed[part * size : (part + 1) * size]
+        ]
         if self.mess and part == n_parts - 1:  # 404: removed from the shop; no lastmod
             urls.append((f"{self.base_url}/products/discontinued-item", ""))
         body = "".join(f"<url><loc>{html.escape(u)}</loc>{lastmod}</url>" for u, lastmod in urls)
-        xml = ('<?xml version="1.0" encoding="UTF-8"?><urlset '
-               f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>')
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?><urlset '
+            f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>'
+        )
         if part % 2:
             return Reply(200, gzip.compress(xml.encode(), mtime=0), "application/x-gzip")
         return Reply(200, xml.encode(), "application/xml")
@@ -102,7 +121,7 @@ class JsonLdStore(Storefront):
             f'<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="{self.media(p, k)}" '
             f'srcset="{self.media(p, k)} 1x" alt="{html.escape(p.title)}">'
             f"<span>{html.escape(p.title)}</span></a></li>"
-            for p, k in shown[(page - 1) * self.page_size: page * self.page_size]
+            for p, k in shown[(page - 1) * self.page_size : page * self.page_size]
         )
         if self.mess and page == 1:
             cards += '<li class="product-card"><a href="/products/secret-sample">Sample (staff only)</a></li>'
@@ -118,14 +137,32 @@ class JsonLdStore(Storefront):
         url = f"{self.base_url}/products/{quote(p.handle)}"
         image = f"{self.base_url}{self.media(p, kind)}"
         name = "" if kind == "no-title" else p.title
-        offer = {"@type": "Offer", "price": f"{p.price:.2f}", "priceCurrency": CURRENCY,
-                 "availability": "https://schema.org/InStock", "url": url}
-        crumbs = {"@type": "BreadcrumbList", "itemListElement": [
-            {"@type": "ListItem", "position": k + 1, "name": c,
-             "item": f"{self.base_url}/collections/{quote(c.lower())}"}
-            for k, c in enumerate(p.category_path)]}
-        base = {"name": name, "description": p.description, "sku": f"SKU-{p.pid}", "color": p.color.title(),
-                "category": " > ".join(p.category_path)}
+        offer = {
+            "@type": "Offer",
+            "price": f"{p.price:.2f}",
+            "priceCurrency": CURRENCY,
+            "availability": "https://schema.org/InStock",
+            "url": url,
+        }
+        crumbs = {
+            "@type": "BreadcrumbList",
+            "itemListElement": [
+                {
+                    "@type": "ListItem",
+                    "position": k + 1,
+                    "name": c,
+                    "item": f"{self.base_url}/collections/{quote(c.lower())}",
+                }
+                for k, c in enumerate(p.category_path)
+            ],
+        }
+        base = {
+            "name": name,
+            "description": p.description,
+            "sku": f"SKU-{p.pid}",
+            "color": p.color.title(),
+            "category": " > ".join(p.category_path),
+        }
         if p.pattern:
             base["pattern"] = p.pattern.title()
         if p.material:
@@ -134,22 +171,48 @@ class JsonLdStore(Storefront):
         style = i % 5
         ld: dict[str, Any]
         if style == 0:
-            ld = {"@context": "https://schema.org", "@type": "Product", **base, "brand": p.vendor,
-                  "image": image, "offers": offer}
+            ld = {
+                "@context": "https://schema.org",
+                "@type": "Product",
+                **base,
+                "brand": p.vendor,
+                "image": image,
+                "offers": offer,
+            }
             head += _ld(ld) + _ld({"@context": "https://schema.org", **crumbs})
         elif style == 1:
-            ld = {"@context": "https://schema.org", "@graph": [
-                {"@type": "WebPage", "@id": url, "name": name}, crumbs,
-                {"@type": "Product", **base, "brand": {"@type": "Brand", "name": p.vendor},
-                 "image": [image[len(self.base_url):]], "offers": [offer]}]}
+            ld = {
+                "@context": "https://schema.org",
+                "@graph": [
+                    {"@type": "WebPage", "@id": url, "name": name},
+                    crumbs,
+                    {
+                        "@type": "Product",
+                        **base,
+                        "brand": {"@type": "Brand", "name": p.vendor},
+                        "image": [image[len(self.base_url) :]],
+                        "offers": [offer],
+                    },
+                ],
+            }
             head += _ld(ld)
         elif style == 2:
-            ld = {"@context": "https://schema.org", "@type": "ProductGroup", **base,
-                  "productGroupID": f"G{p.pid}", "brand": {"@type": "Brand", "name": p.vendor},
-                  "image": {"@type": "ImageObject", "url": image, "width": 224, "height": 224},
-                  "offers": {"@type": "AggregateOffer", "lowPrice": p.price, "highPrice": round(p.price + 10, 2),
-                             "priceCurrency": CURRENCY, "offerCount": 3},
-                  "hasVariant": [{"@type": "Product", "sku": f"SKU-{p.pid}-{s}", "size": s} for s in "SML"]}
+            ld = {
+                "@context": "https://schema.org",
+                "@type": "ProductGroup",
+                **base,
+                "productGroupID": f"G{p.pid}",
+                "brand": {"@type": "Brand", "name": p.vendor},
+                "image": {"@type": "ImageObject", "url": image, "width": 224, "height": 224},
+                "offers": {
+                    "@type": "AggregateOffer",
+                    "lowPrice": p.price,
+                    "highPrice": round(p.price + 10, 2),
+                    "priceCurrency": CURRENCY,
+                    "offerCount": 3,
+                },
+                "hasVariant": [{"@type": "Product", "sku": f"SKU-{p.pid}-{s}", "size": s} for s in "SML"],
+            }
             head += _ld(ld) + _ld({"@context": "https://schema.org", **crumbs})
         elif style == 3:  # microdata only, lazy relative image
             body += (
@@ -157,7 +220,7 @@ class JsonLdStore(Storefront):
                 f'<meta itemprop="sku" content="SKU-{p.pid}"><span itemprop="brand">{html.escape(p.vendor)}</span>'
                 f'<span itemprop="color">{p.color.title()}</span>'
                 f'<img itemprop="image" class="lazy" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" '
-                f'data-src="{image[len(self.base_url):]}">'
+                f'data-src="{image[len(self.base_url) :]}">'
                 f'<p itemprop="description">{html.escape(p.description)}</p>'
                 f'<div itemprop="offers" itemscope itemtype="https://schema.org/Offer">'
                 f'<meta itemprop="price" content="{p.price:.2f}"><meta itemprop="priceCurrency" content="{CURRENCY}">'
@@ -216,5 +279,3 @@ class JsonLdStore(Storefront):
 def _ld(obj: dict) -> str:
     text = json.dumps(obj).replace("</", "<\\/")
     return f'<script type="application/ld+json">{text}</script>'
-
-

@@ -1,4 +1,5 @@
 """The Shopify-style storefront: the public storefront JSON with its real field names."""
+
 from __future__ import annotations
 
 import html
@@ -45,25 +46,49 @@ class ShopifyStore(Storefront):
         sizes = ["One size"] if product.product_type == "Handbags" else ["S", "M", "L"]
         price = f"{product.price:.2f}"
         variants = [
-            {"id": product.pid * 100 + i, "product_id": product.pid, "title": f"{product.color.title()} / {s}",
-             "option1": product.color.title(), "option2": s, "option3": None, "sku": f"SKU-{product.pid}-{s}",
-             "price": price, "compare_at_price": None, "available": i != 1, "position": i + 1,
-             "created_at": EPOCH.isoformat(), "updated_at": updated_at(product).isoformat()}
+            {
+                "id": product.pid * 100 + i,
+                "product_id": product.pid,
+                "title": f"{product.color.title()} / {s}",
+                "option1": product.color.title(),
+                "option2": s,
+                "option3": None,
+                "sku": f"SKU-{product.pid}-{s}",
+                "price": price,
+                "compare_at_price": None,
+                "available": i != 1,
+                "position": i + 1,
+                "created_at": EPOCH.isoformat(),
+                "updated_at": updated_at(product).isoformat(),
+            }
             for i, s in enumerate(sizes)
         ]
         images = [
-            {"id": product.pid * 10 + i, "product_id": product.pid, "position": i + 1, "src": src,
-             "width": 224, "height": 224, "alt": product.title, "variant_ids": []}
+            {
+                "id": product.pid * 10 + i,
+                "product_id": product.pid,
+                "position": i + 1,
+                "src": src,
+                "width": 224,
+                "height": 224,
+                "alt": product.title,
+                "variant_ids": [],
+            }
             for i, src in enumerate(self._srcs(product, kind))
         ]
         return {
-            "id": product.pid, "title": "  " if kind == "blank-title" else product.title,
-            "handle": product.handle, "body_html": f"<p>{html.escape(product.description)}</p>",
-            "published_at": EPOCH.isoformat(), "created_at": EPOCH.isoformat(),
-            "updated_at": updated_at(product).isoformat(), "vendor": product.vendor,
+            "id": product.pid,
+            "title": "  " if kind == "blank-title" else product.title,
+            "handle": product.handle,
+            "body_html": f"<p>{html.escape(product.description)}</p>",
+            "published_at": EPOCH.isoformat(),
+            "created_at": EPOCH.isoformat(),
+            "updated_at": updated_at(product).isoformat(),
+            "vendor": product.vendor,
             "product_type": product.product_type,
             "tags": ", ".join(product.tags) if tags_as_string else list(product.tags),
-            "variants": variants, "images": images,
+            "variants": variants,
+            "images": images,
             "options": [
                 {"name": "Color", "position": 1, "values": [product.color.title()]},
                 {"name": "Size", "position": 2, "values": sizes},
@@ -88,18 +113,25 @@ class ShopifyStore(Storefront):
         if path == "/robots.txt":
             return self.robots()
         if path == "/meta.json":
-            return json_reply({"name": "Demo Shopify store", "currency": CURRENCY, "country": "DE",
-                          "url": self.base_url, "published_products_count": len(self.entries)})
+            return json_reply(
+                {
+                    "name": "Demo Shopify store",
+                    "currency": CURRENCY,
+                    "country": "DE",
+                    "url": self.base_url,
+                    "published_products_count": len(self.entries),
+                }
+            )
         if path == "/products.json":
             page = max(1, int(query.get("page", ["1"])[0]))
             limit = min(250, max(1, int(query.get("limit", ["30"])[0])))
             if self.mess and page == 2 and self.first_time("products.json?page=2"):
                 return Reply(503, b"busy", "text/plain", {"Retry-After": "1"})
-            chunk = self.entries[(page - 1) * limit: page * limit]
+            chunk = self.entries[(page - 1) * limit : page * limit]
             body = b",".join(self._product_bytes(p, kind) for p, kind in chunk)
             return Reply(200, b'{"products":[' + body + b"]}", JSON_TYPE)
         if path.startswith("/products/") and path.endswith(".json"):
-            found = self.entry(path[len("/products/"):-len(".json")])
+            found = self.entry(path[len("/products/") : -len(".json")])
             if found:
                 return json_reply({"product": self.product_json(found[1], found[2], tags_as_string=True)})
         if path.startswith("/cdn/shop/files/"):
