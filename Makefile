@@ -26,8 +26,15 @@ lock: $(VENV)/.installed
 demo: install
 	$(BIN)/vitrine demo
 
+## ruff (lint + format check) and mypy on the library, the Scrapy project and the DAGs (pyproject.toml).
+LINTED := pipeline scrapers dags
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
 ## The distributed Airflow test uses the machine's PostgreSQL (127.0.0.1:5432) and Redis (6379).
-test: install $(CHROMIUM) $(COMPOSE)
+test: lint $(CHROMIUM) $(COMPOSE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The browser test drives Debian's Chromium through Playwright (no browser download).
