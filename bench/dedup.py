@@ -17,6 +17,7 @@ imagededup is NOT a project dependency: install it in a separate environment and
 
     .venv/bin/python bench/dedup.py [--sections 1 2 3] [--sizes 10000 100000] [--million N] [--photos DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,8 +84,11 @@ def imagededup_pairs(python: str, codes: np.ndarray, r: int) -> tuple[set[tuple[
         return None
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/codes.npy", codes)
-        run = subprocess.run([python, "-c", IMAGEDEDUP_SCRIPT, f"{tmp}/codes.npy", str(r), f"{tmp}/pairs.npy"],
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            [python, "-c", IMAGEDEDUP_SCRIPT, f"{tmp}/codes.npy", str(r), f"{tmp}/pairs.npy"],
+            capture_output=True,
+            text=True,
+        )
         if run.returncode != 0:
             print(f"  imagededup failed: {run.stderr.strip().splitlines()[-1:]}")
             return None
@@ -107,7 +111,9 @@ def bench_search(sizes: list[int], r: int, python: str) -> None:
         t = time.perf_counter()
         brute = brute_pairs(codes, r)
         brute_s = time.perf_counter() - t
-        print(f"| {n} | {len(ours)} | {ours_s:.2f} | {idd} | {brute_s:.2f} | {brute_s / ours_s:.1f}x | {brute == ours} |")
+        print(
+            f"| {n} | {len(ours)} | {ours_s:.2f} | {idd} | {brute_s:.2f} | {brute_s / ours_s:.1f}x | {brute == ours} |"
+        )
 
 
 MILLION_SCRIPT = r"""
@@ -138,8 +144,10 @@ def bench_million(n: int, r: int) -> None:
         print(run.stderr)
         return
     res = json.loads(run.stdout.strip().splitlines()[-1])
-    print(f"search wall {res['seconds']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB (whole process), "
-          f"{res['pairs']} pairs, planted found {res['planted'] - res['missing']}/{res['planted']}")
+    print(
+        f"search wall {res['seconds']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB (whole process), "
+        f"{res['pairs']} pairs, planted found {res['planted'] - res['missing']}/{res['planted']}"
+    )
 
 
 def _decode(data: bytes) -> None:

@@ -16,6 +16,7 @@ normalisations, which is how the preprocessing was chosen::
 
     .venv/bin/python bench/efficientnet_port.py --plausibility ../shared/datasets/fashion-products
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,10 +92,13 @@ def plausibility(folder: Path) -> None:
         start = time.monotonic()
         top5 = np.argsort(-keras_logits(images, torch_norm=torch_norm), axis=1)[:, :5]
         hits = [bool(PLAUSIBLE[k] & set(t.tolist())) for k, t in zip(kinds, top5)]
-        per = {k: f"{np.mean([h for h, kk in zip(hits, kinds) if kk == k]):.3f} (n={kinds.count(k)})"
-               for k in PLAUSIBLE}
-        print(f"{name:34s} top-5 plausible {np.mean(hits):.3f} of {len(hits)} photos  {per}  "
-              f"({len(hits) / (time.monotonic() - start):.0f} img/s)")
+        per = {
+            k: f"{np.mean([h for h, kk in zip(hits, kinds) if kk == k]):.3f} (n={kinds.count(k)})" for k in PLAUSIBLE
+        }
+        print(
+            f"{name:34s} top-5 plausible {np.mean(hits):.3f} of {len(hits)} photos  {per}  "
+            f"({len(hits) / (time.monotonic() - start):.0f} img/s)"
+        )
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ All ratios are measured side by side in one run, on the same machine, same model
     .venv/bin/python bench/embed_index.py                      # everything
     .venv/bin/python bench/embed_index.py --parts embed annoy --annoy-sizes 100000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -110,9 +111,7 @@ def bench_embedding(n_images: int, batch_size: int, repeat: int, per_image: int)
     pixels = np.stack([decode_bytes(b, model.image_size) for b in blobs]).astype(np.float32)
     t_decode = _best_of(1, lambda: [decode_bytes(b, model.image_size) for b in blobs])
     t_predict = _best_of(repeat, lambda: keras_model.predict(pixels, batch_size=batch_size, verbose=0))
-    t_compiled = _best_of(
-        repeat, lambda: [run(pixels[i : i + batch_size]).numpy() for i in range(0, n, batch_size)]
-    )
+    t_compiled = _best_of(repeat, lambda: [run(pixels[i : i + batch_size]).numpy() for i in range(0, n, batch_size)])
     m = min(per_image, n)
     t_loop = _best_of(1, lambda: [keras_model.predict(pixels[i : i + 1], verbose=0) for i in range(m)])
 
@@ -143,7 +142,9 @@ def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 
 def _clustered(rng: np.random.Generator, centres: np.ndarray, n: int) -> np.ndarray:
-    return normalise(centres[rng.integers(0, len(centres), n)] + rng.standard_normal((n, centres.shape[1]), dtype=np.float32))
+    return normalise(
+        centres[rng.integers(0, len(centres), n)] + rng.standard_normal((n, centres.shape[1]), dtype=np.float32)
+    )
 
 
 def annoy_data(kind: str, n: int, dim: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +157,12 @@ def annoy_data(kind: str, n: int, dim: int, n_queries: int) -> tuple[np.ndarray,
 
 
 def bench_annoy(
-    label: str, data: np.ndarray, queries: np.ndarray, target: float, sample: int, trees: tuple[int, ...],
+    label: str,
+    data: np.ndarray,
+    queries: np.ndarray,
+    target: float,
+    sample: int,
+    trees: tuple[int, ...],
     factors: tuple[float, ...],
 ) -> dict:
     from sklearn.neighbors import NearestNeighbors
@@ -189,8 +195,15 @@ def bench_annoy(
     for factor in factors:
         sk = max(10, int(search_k * factor))
         r, q = evaluate(sk)
-        sweep.append({"search_k": sk, "recall_at_10": round(r, 4), "qps": round(q, 1),
-                      "x_brute_single": round(q / brute_single_qps, 2), "x_brute_batched": round(q / brute_batched_qps, 2)})
+        sweep.append(
+            {
+                "search_k": sk,
+                "recall_at_10": round(r, 4),
+                "qps": round(q, 1),
+                "x_brute_single": round(q / brute_single_qps, 2),
+                "x_brute_batched": round(q / brute_batched_qps, 2),
+            }
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "index.ann")
         index.save(Path(path))

@@ -13,6 +13,7 @@ expected), a missing one a false negative; prices match as Decimals; availabilit
 in stock unless the page says otherwise; sku/gtin accepts either identifier. Printed side by
 side: Vitrine's extraction and a plain-extruct baseline (first product, first offer).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,10 +106,15 @@ def baseline(html: str, url: str) -> dict | None:
             continue
         offer = next(iter(policy.as_list(product.get("offers"))), {})
         offer = offer if isinstance(offer, dict) else {}
-        return {"title": policy.text(product.get("name")), "brand": policy.text(product.get("brand")),
-                "price": offer.get("price") or offer.get("lowPrice"), "currency": offer.get("priceCurrency"),
-                "availability": policy.url_of(offer.get("availability")), "sku": policy.text(product.get("sku")),
-                "image_urls": policy.images(product.get("image"))}
+        return {
+            "title": policy.text(product.get("name")),
+            "brand": policy.text(product.get("brand")),
+            "price": offer.get("price") or offer.get("lowPrice"),
+            "currency": offer.get("priceCurrency"),
+            "availability": policy.url_of(offer.get("availability")),
+            "sku": policy.text(product.get("sku")),
+            "image_urls": policy.images(product.get("image")),
+        }
     return None
 
 
@@ -168,8 +174,10 @@ def main() -> int:
         scores = {s: score(rows[s][field]) for s in systems}
         cells = "  ".join(f"{m['f1']:>8.3f} ({m['precision']:.2f}/{m['recall']:.2f})" for m in scores.values())
         print(f"{field:<14}{scores['vitrine']['support']:>8}  {cells}")
-    print("\nproducts found on non-product pages: " + ", ".join(
-        f"{s} {len(v)}" + (f" ({', '.join(v[:5])})" if v else "") for s, v in false_products.items()))
+    print(
+        "\nproducts found on non-product pages: "
+        + ", ".join(f"{s} {len(v)}" + (f" ({', '.join(v[:5])})" if v else "") for s, v in false_products.items())
+    )
     return 0
 
 

@@ -26,6 +26,7 @@ printed between consecutive sizes. The last line is contract §10's:
 
     nice -n 10 .venv/bin/python bench/night.py --products 10000 30000 [--s3] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,15 +63,49 @@ from pipeline.retailers import registry_yaml  # noqa: E402
 SIZE = 224
 POLITE_DELAY = 0.5  # scrapers/settings.py DOWNLOAD_DELAY: seconds per request per domain
 OUTLINES: dict[str, list[tuple[int, int]]] = {
-    "tshirts_tops": [(-45, -80), (-15, -90), (15, -90), (45, -80), (90, -45), (70, -20), (45, -40), (45, 90),
-                     (-45, 90), (-45, -40), (-70, -20), (-90, -45)],
-    "sweaters_knitwear": [(-45, -85), (-15, -92), (15, -92), (45, -85), (95, 60), (75, 70), (45, -20), (45, 90),
-                          (-45, 90), (-45, -20), (-75, 70), (-95, 60)],
+    "tshirts_tops": [
+        (-45, -80),
+        (-15, -90),
+        (15, -90),
+        (45, -80),
+        (90, -45),
+        (70, -20),
+        (45, -40),
+        (45, 90),
+        (-45, 90),
+        (-45, -40),
+        (-70, -20),
+        (-90, -45),
+    ],
+    "sweaters_knitwear": [
+        (-45, -85),
+        (-15, -92),
+        (15, -92),
+        (45, -85),
+        (95, 60),
+        (75, 70),
+        (45, -20),
+        (45, 90),
+        (-45, 90),
+        (-45, -20),
+        (-75, 70),
+        (-95, 60),
+    ],
     "trousers": [(-45, -95), (45, -95), (55, 95), (12, 95), (0, -20), (-12, 95), (-55, 95)],
     "shorts": [(-50, -60), (50, -60), (62, 45), (12, 45), (0, -5), (-12, 45), (-62, 45)],
     "skirts": [(-35, -70), (35, -70), (75, 70), (-75, 70)],
-    "dresses": [(-25, -95), (-15, -95), (-10, -70), (10, -70), (15, -95), (25, -95), (35, -45), (80, 95),
-                (-80, 95), (-35, -45)],
+    "dresses": [
+        (-25, -95),
+        (-15, -95),
+        (-10, -70),
+        (10, -70),
+        (15, -95),
+        (25, -95),
+        (35, -45),
+        (80, 95),
+        (-80, 95),
+        (-35, -45),
+    ],
     "footwear": [(-90, 10), (-85, -30), (-40, -35), (-10, -5), (60, 5), (90, 25), (90, 45), (-90, 45)],
     "bags": [(-70, -30), (70, -30), (80, 80), (-80, 80)],
 }
@@ -114,8 +149,13 @@ def draw_product(product: Product) -> bytes:
         shape([x - w / 2, y - h / 2, x + w / 2, y + h / 2], fill=tuple(rng.randint(0, 255) for _ in "rgb"))
     top, bottom = rng.randint(170, 255), rng.randint(170, 255)  # a backdrop lit from one side
     ramp = _ramps()[rng.randrange(len(_ramps()))]
-    photo = Image.merge("RGB", [ramp.point([a + (bottom - a) * v // 255 for v in range(256)])
-                                for a in (top - rng.randint(0, 25) for _ in "rgb")])
+    photo = Image.merge(
+        "RGB",
+        [
+            ramp.point([a + (bottom - a) * v // 255 for v in range(256)])
+            for a in (top - rng.randint(0, 25) for _ in "rgb")
+        ],
+    )
     photo.paste(cloth, (0, 0), mask)
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=rng.randint(82, 92))
@@ -162,7 +202,7 @@ def mutate(shop: DemoShop, n: int, seed: int) -> dict[str, int]:
     products = list(shop.catalog.products)
     rng.shuffle(products)
     k = max(1, round(0.01 * n))
-    changed, gone = products[: 5 * k], products[5 * k: 6 * k]
+    changed, gone = products[: 5 * k], products[5 * k : 6 * k]
     shop.change(changed)
     shop.remove(gone)
     shop.add(night_catalog(k, seed=9, prefix="new-").products)
@@ -211,8 +251,11 @@ def task_instances(airflow_home: Path, run: int = -1) -> list[dict[str, Any]]:
     with sqlite3.connect(airflow_home / "airflow.db") as db:
         runs = db.execute("SELECT run_id FROM dag_run WHERE dag_id = 'catalog_refresh' ORDER BY id").fetchall()
         (run_id,) = runs[run]
-        rows = db.execute("SELECT task_id, map_index, start_date, end_date, state FROM task_instance "
-                          "WHERE dag_id = 'catalog_refresh' AND run_id = ? ORDER BY start_date", (run_id,)).fetchall()
+        rows = db.execute(
+            "SELECT task_id, map_index, start_date, end_date, state FROM task_instance "
+            "WHERE dag_id = 'catalog_refresh' AND run_id = ? ORDER BY start_date",
+            (run_id,),
+        ).fetchall()
 
     def ts(value: str | None) -> float | None:
         if not value:
@@ -220,16 +263,23 @@ def task_instances(airflow_home: Path, run: int = -1) -> list[dict[str, Any]]:
         at = datetime.fromisoformat(value)
         return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
 
-    return [{"task": t, "map_index": m, "start": ts(s), "end": ts(e), "state": st, "run_id": run_id}
-            for t, m, s, e, st in rows]
+    return [
+        {"task": t, "map_index": m, "start": ts(s), "end": ts(e), "state": st, "run_id": run_id}
+        for t, m, s, e, st in rows
+    ]
 
 
 def run_night(env: dict[str, str], log: Path) -> tuple[float, RssSampler, int]:
     """``vitrine dag-run catalog_refresh``; (wall seconds, its RSS samples, exit status)."""
     start = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "vitrine"), "dag-run", "catalog_refresh"],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(REPO / ".venv" / "bin" / "vitrine"), "dag-run", "catalog_refresh"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         with RssSampler(proc.pid) as sampler:
             proc.wait()
     return time.perf_counter() - start, sampler, proc.returncode
@@ -242,8 +292,9 @@ def crawl_rows(lake: Any, run_id: str) -> dict[str, dict[str, Any]]:
     return {r["retailer"]: r for r in table if r["run_id"] == run_id}
 
 
-def stage_table(tis: list[dict], sampler: RssSampler, crawls: dict[str, dict], retailers: list[str],
-                shop_log: list[dict]) -> list[dict[str, Any]]:
+def stage_table(
+    tis: list[dict], sampler: RssSampler, crawls: dict[str, dict], retailers: list[str], shop_log: list[dict]
+) -> list[dict[str, Any]]:
     rows = []
     for ti in tis:
         if ti["start"] is None:
@@ -256,11 +307,17 @@ def stage_table(tis: list[dict], sampler: RssSampler, crawls: dict[str, dict], r
             c, stats = crawls[retailer], json.loads(crawls[retailer]["stats_json"])
             store = "shopify" if retailer.endswith("shopify") else "jsonld"
             served = [e for e in shop_log if e["store"] == store]
-            row.update(stage=f"scrape {retailer}", requests=c["requests"], served=len(served),
-                       revalidated_304=c["revalidated_304"], images=c["images_new"],
-                       mb=c["response_bytes"] / 2**20, image_mb=c["image_bytes_new"] / 2**20,
-                       pages_unchanged=stats.get("vitrine/pages_unchanged", 0),
-                       crawl_s=stats.get("elapsed_time_seconds", 0.0))
+            row.update(
+                stage=f"scrape {retailer}",
+                requests=c["requests"],
+                served=len(served),
+                revalidated_304=c["revalidated_304"],
+                images=c["images_new"],
+                mb=c["response_bytes"] / 2**20,
+                image_mb=c["image_bytes_new"] / 2**20,
+                pages_unchanged=stats.get("vitrine/pages_unchanged", 0),
+                crawl_s=stats.get("elapsed_time_seconds", 0.0),
+            )
             row["images_per_s"] = c["images_new"] / row["crawl_s"] if row["crawl_s"] else 0.0
             if not sampler:  # the crawl process's own peak (Scrapy's memusage extension)
                 row["peak_rss_mb"] = stats.get("memusage/max", 0) / 2**20
@@ -270,11 +327,19 @@ def stage_table(tis: list[dict], sampler: RssSampler, crawls: dict[str, dict], r
 
 def print_stages(title: str, rows: list[dict], total_s: float, peak: float) -> None:
     print(f"\n{title}: {total_s:.1f} s, peak RSS {peak:.0f} MB", flush=True)
-    print(f"  {'stage':24s} {'wall s':>8s} {'peak MB':>8s} {'requests':>8s} {'304':>6s} {'unchgd':>7s} "
-          f"{'images':>7s} {'MB':>7s} {'img/s':>7s}")
+    print(
+        f"  {'stage':24s} {'wall s':>8s} {'peak MB':>8s} {'requests':>8s} {'304':>6s} {'unchgd':>7s} "
+        f"{'images':>7s} {'MB':>7s} {'img/s':>7s}"
+    )
     for r in rows:
-        extra = (f" {r['requests']:8d} {r['revalidated_304']:6d} {r['pages_unchanged']:7d} {r['images']:7d} "
-                 f"{r['mb']:7.1f} {r['images_per_s']:7.1f}") if "requests" in r else ""
+        extra = (
+            (
+                f" {r['requests']:8d} {r['revalidated_304']:6d} {r['pages_unchanged']:7d} {r['images']:7d} "
+                f"{r['mb']:7.1f} {r['images_per_s']:7.1f}"
+            )
+            if "requests" in r
+            else ""
+        )
         print(f"  {r['stage']:24s} {r['wall_s']:8.1f} {r['peak_rss_mb']:8.0f}{extra}", flush=True)
 
 
@@ -289,9 +354,12 @@ def dedup_truth(lake: Any, catalog: Catalog) -> dict[str, Any]:
         for pid in pids:
             items_of_pid.setdefault(pid, set()).add(item["item_id"])
     both = [pid for pid, its in items_of_pid.items() if pid is not None]
-    return {"items": len(items), "products": len(both),
-            "products_split": sum(len(items_of_pid[p]) > 1 for p in both),
-            "items_mixing_products": sum(len(p) > 1 for p in pids_of_item.values())}
+    return {
+        "items": len(items),
+        "products": len(both),
+        "products_split": sum(len(items_of_pid[p]) > 1 for p in both),
+        "items_mixing_products": sum(len(p) > 1 for p in pids_of_item.values()),
+    }
 
 
 # -- the night at one size -----------------------------------------------------------------------
@@ -311,8 +379,13 @@ def night_at(n: int, root: Path, airflow_home: Path, s3: str | None, resume: boo
         import boto3
 
         boto3.client("s3", endpoint_url=s3).create_bucket(Bucket=f"night-{n}")
-    env = {**os.environ, "VITRINE_HOME": str(home), "VITRINE_LAKE": lake_uri,
-           "VITRINE_RETAILERS": str(home / "retailers.yaml"), "AIRFLOW_HOME": str(airflow_home)}
+    env = {
+        **os.environ,
+        "VITRINE_HOME": str(home),
+        "VITRINE_LAKE": lake_uri,
+        "VITRINE_RETAILERS": str(home / "retailers.yaml"),
+        "AIRFLOW_HOME": str(airflow_home),
+    }
     result: dict[str, Any] = {"products": n, "lake": "s3 (moto)" if s3 else "file"}
     with DemoShop(night_catalog(n), mess=False, page_size=48, ports=ports) as shop:
         result["render_s"] = 0.0 if resume else warm(shop)
@@ -320,8 +393,11 @@ def night_at(n: int, root: Path, airflow_home: Path, s3: str | None, resume: boo
         (home / "retailers.yaml").write_text(registry_yaml(retailers))
         names = [r.name for r in retailers]
         result["listings"] = {s: len(shop.storefronts[s].products) for s in shop.storefronts}
-        print(f"\n== {n} products: {result['listings']} listings, photos rendered in {result['render_s']:.0f} s "
-              f"(off the clock), lake {lake_uri}", flush=True)
+        print(
+            f"\n== {n} products: {result['listings']} listings, photos rendered in {result['render_s']:.0f} s "
+            f"(off the clock), lake {lake_uri}",
+            flush=True,
+        )
         lake = Lake(lake_uri)
         for night in ("first", "incremental"):
             if night == "incremental":
@@ -344,12 +420,23 @@ def night_at(n: int, root: Path, airflow_home: Path, s3: str | None, resume: boo
             span = max(t["end"] for t in tis if t["end"]) - min(t["start"] for t in tis if t["start"])
             wall = span if resume else wall  # resumed: both nights timed first task start → last task end
             peak = max((r["peak_rss_mb"] for r in rows if not math.isnan(r["peak_rss_mb"])), default=math.nan)
-            result[night] = {"wall_s": wall, "dag_s": span, "stages": rows, "peak_rss_mb": peak, "load_before": load,
-                             "requests": sum(c["requests"] for c in crawls.values()),
-                             "served": len(shop.requests()), "load_after": os.getloadavg(),
-                             "polite_s": max(c["requests"] for c in crawls.values()) * POLITE_DELAY}
-            print_stages(f"{night} night, {n} products (load {load[0]:.1f} before, "
-                         f"{os.getloadavg()[0]:.1f} after)", rows, wall, peak)
+            result[night] = {
+                "wall_s": wall,
+                "dag_s": span,
+                "stages": rows,
+                "peak_rss_mb": peak,
+                "load_before": load,
+                "requests": sum(c["requests"] for c in crawls.values()),
+                "served": len(shop.requests()),
+                "load_after": os.getloadavg(),
+                "polite_s": max(c["requests"] for c in crawls.values()) * POLITE_DELAY,
+            }
+            print_stages(
+                f"{night} night, {n} products (load {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after)",
+                rows,
+                wall,
+                peak,
+            )
             if night == "first":
                 result["dedup"] = dedup_truth(lake, shop.catalog)
                 print(f"  dedup vs ground truth: {result['dedup']}", flush=True)
@@ -357,10 +444,12 @@ def night_at(n: int, root: Path, airflow_home: Path, s3: str | None, resume: boo
     first, inc = result["first"], result["incremental"]
     result["time_ratio"] = inc["wall_s"] / first["wall_s"]
     result["request_ratio"] = inc["requests"] / first["requests"]
-    print(f"  incremental/first: time {result['time_ratio']:.3f} (target <= 0.15), requests "
-          f"{result['request_ratio']:.3f} (target <= 0.10); polite crawl (0.5 s/request/domain, retailers "
-          f"in parallel): first {first['polite_s'] / 3600:.1f} h, incremental {inc['polite_s'] / 3600:.2f} h",
-          flush=True)
+    print(
+        f"  incremental/first: time {result['time_ratio']:.3f} (target <= 0.15), requests "
+        f"{result['request_ratio']:.3f} (target <= 0.10); polite crawl (0.5 s/request/domain, retailers "
+        f"in parallel): first {first['polite_s'] / 3600:.1f} h, incremental {inc['polite_s'] / 3600:.2f} h",
+        flush=True,
+    )
     return result
 
 
@@ -371,8 +460,7 @@ def _embeddings(lake: Any) -> Any:
     from pipeline.registry import ensure_production_model
 
     table = read_embeddings(lake, ensure_production_model(lake), ["embedding"])
-    return np.asarray(table.column("embedding").combine_chunks().flatten(), dtype=np.float32).reshape(
-        len(table), -1)
+    return np.asarray(table.column("embedding").combine_chunks().flatten(), dtype=np.float32).reshape(len(table), -1)
 
 
 # -- reference and index -------------------------------------------------------------------------
@@ -383,8 +471,9 @@ def image_pipeline_reference(root: Path) -> float:
     work = root / "reference"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    shop, (shopify, _) = scrape_bench.start_shop(work, scrape_bench.SHARED if scrape_bench.SHARED.exists() else None,
-                                                  3000, 3000)
+    shop, (shopify, _) = scrape_bench.start_shop(
+        work, scrape_bench.SHARED if scrape_bench.SHARED.exists() else None, 3000, 3000
+    )
     try:
         row = scrape_bench.crawl(shopify, work, "images", {})
     finally:
@@ -402,8 +491,15 @@ def annoy_at_scale(vectors: Any) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     order = rng.permutation(len(vectors))
     queries, data = normalise(vectors[order[:1000]]), normalise(vectors[order[1000:]])
-    return bench_annoy(f"{len(data)} real embeddings of the night's catalog, dim {data.shape[1]}", data, queries,
-                       0.95, 200, (16, 32, 64, 128), (1 / 4, 1, 4))
+    return bench_annoy(
+        f"{len(data)} real embeddings of the night's catalog, dim {data.shape[1]}",
+        data,
+        queries,
+        0.95,
+        200,
+        (16, 32, 64, 128),
+        (1 / 4, 1, 4),
+    )
 
 
 def growth(results: list[dict]) -> None:
@@ -412,8 +508,10 @@ def growth(results: list[dict]) -> None:
         scale = math.log(b["products"] / a["products"])
         for night in ("first", "incremental"):
             sa = {r["stage"]: r for r in a[night]["stages"]}
-            print(f"  {night} night {a['products']} -> {b['products']}: total "
-                  f"{math.log(b[night]['wall_s'] / a[night]['wall_s']) / scale:.2f}")
+            print(
+                f"  {night} night {a['products']} -> {b['products']}: total "
+                f"{math.log(b[night]['wall_s'] / a[night]['wall_s']) / scale:.2f}"
+            )
             for r in b[night]["stages"]:
                 if r["stage"] in sa and sa[r["stage"]]["wall_s"] > 0.5:
                     t = math.log(max(r["wall_s"], 1e-3) / sa[r["stage"]]["wall_s"]) / scale
@@ -429,10 +527,16 @@ def main() -> int:
     parser.add_argument("--no-annoy", action="store_true", help="skip the index part")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir, removed)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--resume", action="store_true",
-                        help="with --keep: night 1 already ran there; run the incremental night only")
-    parser.add_argument("--compare", type=Path, nargs="*", default=[],
-                        help="--json files of earlier runs at other sizes, for the growth exponents")
+    parser.add_argument(
+        "--resume", action="store_true", help="with --keep: night 1 already ran there; run the incremental night only"
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="--json files of earlier runs at other sizes, for the growth exponents",
+    )
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="vitrine-night-"))
@@ -443,14 +547,24 @@ def main() -> int:
         s3 = None
         if args.s3:
             port = _free_port()
-            moto = subprocess.Popen([str(REPO / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            moto = subprocess.Popen(
+                [str(REPO / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             s3 = f"http://127.0.0.1:{port}"
-            os.environ.update(AWS_ACCESS_KEY_ID="night", AWS_SECRET_ACCESS_KEY="night", AWS_DEFAULT_REGION="us-east-1",
-                              AWS_ENDPOINT_URL=s3)
+            os.environ.update(
+                AWS_ACCESS_KEY_ID="night",
+                AWS_SECRET_ACCESS_KEY="night",
+                AWS_DEFAULT_REGION="us-east-1",
+                AWS_ENDPOINT_URL=s3,
+            )
             _wait_port(port)
-        print(f"cores {os.cpu_count()}, load {os.getloadavg()}, sizes {args.products}, "
-              f"lake {'moto S3' if s3 else 'file'}", flush=True)
+        print(
+            f"cores {os.cpu_count()}, load {os.getloadavg()}, sizes {args.products}, "
+            f"lake {'moto S3' if s3 else 'file'}",
+            flush=True,
+        )
         reference = None if args.no_reference else image_pipeline_reference(root)
         if reference:
             print(f"bench/scrape.py image pipeline, this run: {reference:.1f} images/s", flush=True)
@@ -460,8 +574,11 @@ def main() -> int:
                 rates = [r["images_per_s"] for r in res[night]["stages"] if r.get("images", 0) > 100]
                 if reference and rates and night == "first":
                     res["images_per_s_vs_reference"] = min(rates) / reference
-                    print(f"  {res['products']}: night crawl images/s {', '.join(f'{x:.0f}' for x in rates)} = "
-                          f"{min(rates) / reference:.2f}x the reference (target >= 0.8)", flush=True)
+                    print(
+                        f"  {res['products']}: night crawl images/s {', '.join(f'{x:.0f}' for x in rates)} = "
+                        f"{min(rates) / reference:.2f}x the reference (target >= 0.8)",
+                        flush=True,
+                    )
         earlier = [r for path in args.compare for r in json.loads(path.read_text())["results"]]
         if len(earlier) + len(results) > 1:
             growth(sorted(earlier + results, key=lambda r: r["products"]))
@@ -472,12 +589,16 @@ def main() -> int:
         for res in results:
             res.pop("embeddings", None)
         if args.json:
-            args.json.write_text(json.dumps({"reference_images_per_s": reference, "results": results}, indent=1,
-                                            default=str))
+            args.json.write_text(
+                json.dumps({"reference_images_per_s": reference, "results": results}, indent=1, default=str)
+            )
         peak = max(max(r["first"]["peak_rss_mb"], r["incremental"]["peak_rss_mb"]) for r in results)
-        print(f"night: products={last['products']} first_s={last['first']['wall_s']:.1f} "
-              f"incremental_s={last['incremental']['wall_s']:.1f} time_ratio={last['time_ratio']:.3f} "
-              f"request_ratio={last['request_ratio']:.3f} peak_rss_mb={peak:.0f}", flush=True)
+        print(
+            f"night: products={last['products']} first_s={last['first']['wall_s']:.1f} "
+            f"incremental_s={last['incremental']['wall_s']:.1f} time_ratio={last['time_ratio']:.3f} "
+            f"request_ratio={last['request_ratio']:.3f} peak_rss_mb={peak:.0f}",
+            flush=True,
+        )
         return 0
     finally:
         if moto:

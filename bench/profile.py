@@ -18,6 +18,7 @@ soft votes alone (weight 0), and blends in between; the app uses ``EMBEDDING_WEI
 (Weighing the agreement by the tagger's confidence measured worse at every weight, 0.29–0.45
 at ``--epochs 2``, and was dropped.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,10 @@ def main() -> int:
 
     started = time.monotonic()
     model, vocab = fitted_model(Catalog(indexed, render_synthetic), epochs=args.epochs)
-    print(f"model fitted on {len(indexed)} catalog photos in {time.monotonic() - started:.0f} s; "
-          f"{len(queries)} held-out photos")
+    print(
+        f"model fitted on {len(indexed)} catalog photos in {time.monotonic() - started:.0f} s; "
+        f"{len(queries)} held-out photos"
+    )
     vectors, probs = predict(model, vocab, indexed, everything)
     tagged = {name: [vocab[name][j] for j in probs[name].argmax(axis=1)] for name in vocab}
     search = SearchCatalog.build([str(p.pid) for p in indexed], vectors, tagged)
@@ -104,8 +107,10 @@ def main() -> int:
             }
             for name, scores in rankings.items():
                 arms[name].append(float(relevant[top_k(scores, K)].mean()))
-    print(f"precision@{K} over {n_profiles} profiles of 3 held-out photos "
-          f"({sum(len(m) >= 3 for m in groups.values())} category×color groups; mean ± 95% CI):")
+    print(
+        f"precision@{K} over {n_profiles} profiles of 3 held-out photos "
+        f"({sum(len(m) >= 3 for m in groups.values())} category×color groups; mean ± 95% CI):"
+    )
     embedding = np.mean(arms["pure embedding (weight 1)"])
     counting = np.mean(arms["FashionNet attribute counting"])
     for name, values in arms.items():
@@ -113,8 +118,10 @@ def main() -> int:
         mark = "  <- the app's default" if name == f"blend, embedding weight {EMBEDDING_WEIGHT:.1f}" else ""
         print(f"  {name:32s} {mean:.3f} ± {ci:.3f}{mark}")
     default = np.mean(arms[f"blend, embedding weight {EMBEDDING_WEIGHT:.1f}"])
-    print(f"profile: blend={default:.3f} embedding={embedding:.3f} counting={counting:.3f} "
-          f"blend/embedding={default / max(embedding, 1e-9):.2f} blend/counting={default / max(counting, 1e-9):.2f}")
+    print(
+        f"profile: blend={default:.3f} embedding={embedding:.3f} counting={counting:.3f} "
+        f"blend/embedding={default / max(embedding, 1e-9):.2f} blend/counting={default / max(counting, 1e-9):.2f}"
+    )
     return 0
 
 

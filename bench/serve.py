@@ -16,6 +16,7 @@ answered in process by sklearn ``NearestNeighbors(algorithm="brute")`` over the 
     .venv/bin/python bench/serve.py                 # 10k items; goals: by id p99 < 20 ms,
     .venv/bin/python bench/serve.py --items 100000  #   by image p99 < 150 ms
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,9 +57,10 @@ def build_release(lake: Lake, n: int, seed: int = 0) -> tuple[str, list[bytes]]:
 
     rng = np.random.default_rng(seed)
     vocab = {name: list(values) for name, values in CONTRACT_VOCABULARIES.items()}
-    model = build_model(vocab, 96, embedding_dim=DIM, seed=seed)
-    register_model(lake, model, attributes=vocab, image_size=96, backbone="compact", embedding_dim=DIM,
-                   version=MODEL_VERSION)
+    model = build_model(vocab, 96, backbone="compact", embedding_dim=DIM, seed=seed)
+    register_model(
+        lake, model, attributes=vocab, image_size=96, backbone="compact", embedding_dim=DIM, version=MODEL_VERSION
+    )
     catalog = synthetic_catalog(N_PHOTOS, seed=seed)
     photos = [catalog.photo(p) for p in catalog.products]
     keys = []
@@ -71,18 +73,38 @@ def build_release(lake: Lake, n: int, seed: int = 0) -> tuple[str, list[bytes]]:
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     ids = [f"bench-{i:07d}" for i in range(n)]
     shas = [sha256_bytes(i.encode()) for i in ids]
-    schemas.ITEMS.write(lake, pa.table({
-        "item_id": ids, "group_id": ids, "canonical_sha256": shas,
-        "image_key": [keys[i % len(keys)] for i in range(n)],
-        "title": [f"Bench item {i}" for i in range(n)],
-        "offers": pa.array([[{"retailer": "bench", "product_id": str(i), "url": f"https://shop.example/{i}",
-                              "price": schemas.money(10 + i % 90), "currency": "EUR"}] for i in range(n)],
-                           pa.list_(schemas.OFFER)),
-        "n_images": pa.array([1] * n, pa.int32()),
-    }))
+    schemas.ITEMS.write(
+        lake,
+        pa.table(
+            {
+                "item_id": ids,
+                "group_id": ids,
+                "canonical_sha256": shas,
+                "image_key": [keys[i % len(keys)] for i in range(n)],
+                "title": [f"Bench item {i}" for i in range(n)],
+                "offers": pa.array(
+                    [
+                        [
+                            {
+                                "retailer": "bench",
+                                "product_id": str(i),
+                                "url": f"https://shop.example/{i}",
+                                "price": schemas.money(10 + i % 90),
+                                "currency": "EUR",
+                            }
+                        ]
+                        for i in range(n)
+                    ],
+                    pa.list_(schemas.OFFER),
+                ),
+                "n_images": pa.array([1] * n, pa.int32()),
+            }
+        ),
+    )
     flat = pa.array(vectors.reshape(-1), pa.float32())
     embeddings = pa.Table.from_arrays(
-        [pa.array(ids), pa.array(shas), pa.FixedSizeListArray.from_arrays(flat, DIM)], schema=embedding_schema(DIM))
+        [pa.array(ids), pa.array(shas), pa.FixedSizeListArray.from_arrays(flat, DIM)], schema=embedding_schema(DIM)
+    )
     lake.write_parquet(schemas.EMBEDDINGS.part(model_version=MODEL_VERSION), embeddings)
     columns = {"item_id": ids, "image_sha256": shas}
     for name in ("category", "color", "pattern"):
@@ -107,8 +129,12 @@ def _free_port() -> int:
 def start_server(lake: Lake, home: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "VITRINE_HOME": str(home), "VITRINE_LAKE": lake.root, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen([str(REPO / ".venv/bin/vitrine"), "serve", "--port", str(port), "--poll-seconds", "0"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(REPO / ".venv/bin/vitrine"), "serve", "--port", str(port), "--poll-seconds", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -168,18 +194,29 @@ def load(base: str, make_request, concurrency: int, requests: int, seconds: floa
         t.join()
     wall = time.perf_counter() - started
     ms = np.array(latencies) * 1000
-    return {"n": len(ms), "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-            "app_p50": float(np.percentile(app_ms, 50)), "app_p99": float(np.percentile(app_ms, 99)),
-            "rps": len(ms) / wall, "failures": len(failures)}
+    return {
+        "n": len(ms),
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+        "app_p50": float(np.percentile(app_ms, 50)),
+        "app_p99": float(np.percentile(app_ms, 99)),
+        "rps": len(ms) / wall,
+        "failures": len(failures),
+    }
 
 
 def multipart(fields: dict[str, str], name: str, filename: str, data: bytes, media: str) -> tuple[bytes, dict]:
     """A multipart/form-data body with one file and some form fields."""
     boundary = "vitrine-bench-boundary"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                 f"Content-Type: {media}\r\n\r\n".encode() + data + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+        f"Content-Type: {media}\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
@@ -209,9 +246,8 @@ def core_comparison(lake: Lake, home: Path, queries: int = 300) -> None:
         "app: Annoy by id (Release.similar)": timed(lambda r: release.similar(catalog.item_ids[r], 10)),
         "app: exact, color pre-filter": timed(lambda r: catalog.nearest(catalog.vectors[r], 10, mask, exclude=r)),
         "numpy exact over all (matmul)": timed(lambda r: catalog.nearest(catalog.vectors[r], 10, None, exclude=r)),
-        "sklearn brute force": timed(lambda r: nn.kneighbors(catalog.vectors[r: r + 1], 11)),
-        "sklearn brute + color post-filter": timed(
-            lambda r: nn.kneighbors(catalog.vectors[r: r + 1], len(catalog))),
+        "sklearn brute force": timed(lambda r: nn.kneighbors(catalog.vectors[r : r + 1], 11)),
+        "sklearn brute + color post-filter": timed(lambda r: nn.kneighbors(catalog.vectors[r : r + 1], len(catalog))),
     }
     base = np.percentile(arms["sklearn brute force"], 50)
     print("in process, one query at a time, one BLAS thread (ms):")
@@ -240,21 +276,34 @@ def main() -> int:
         uploads = [multipart({"k": "10"}, "image", "photo.jpg", _jpeg(p), "image/jpeg") for p in photos]
         rows = {
             "GET  /api/similar?item_id (Annoy)": lambda rng: (
-                "GET", f"/api/similar?item_id={ids[rng.integers(len(ids))]}&k=10", None, {}),
+                "GET",
+                f"/api/similar?item_id={ids[rng.integers(len(ids))]}&k=10",
+                None,
+                {},
+            ),
             "GET  /api/similar?item_id&color": lambda rng: (
-                "GET", f"/api/similar?item_id={ids[rng.integers(len(ids))]}&k=10&color=red", None, {}),
+                "GET",
+                f"/api/similar?item_id={ids[rng.integers(len(ids))]}&k=10&color=red",
+                None,
+                {},
+            ),
             "POST /api/similar image": lambda rng: ("POST", "/api/similar", *uploads[rng.integers(len(uploads))]),
         }
-        goals = {"GET  /api/similar?item_id (Annoy)": 20.0, "GET  /api/similar?item_id&color": 20.0,
-                 "POST /api/similar image": 150.0}
+        goals = {
+            "GET  /api/similar?item_id (Annoy)": 20.0,
+            "GET  /api/similar?item_id&color": 20.0,
+            "POST /api/similar image": 150.0,
+        }
         print(f"HTTP, closed loop, ≤{args.requests} requests or ≤{args.seconds:.0f} s per row:")
         for name, make in rows.items():
             for c in args.concurrency:
                 r = load(base, make, c, args.requests, args.seconds)
                 verdict = "meets" if r["p99"] < goals[name] else "misses"
-                print(f"  {name:36s} c={c}  n={r['n']:4d}  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  "
-                      f"{r['rps']:7.1f} req/s  failures {r['failures']}  ({verdict} p99 < {goals[name]:.0f} ms)"
-                      f"  in the app: p50 {r['app_p50']:.2f} p99 {r['app_p99']:.2f} ms")
+                print(
+                    f"  {name:36s} c={c}  n={r['n']:4d}  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  "
+                    f"{r['rps']:7.1f} req/s  failures {r['failures']}  ({verdict} p99 < {goals[name]:.0f} ms)"
+                    f"  in the app: p50 {r['app_p50']:.2f} p99 {r['app_p99']:.2f} ms"
+                )
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -1,6 +1,8 @@
 """Training throughput: the tf.data pipeline from the lake vs the same model fed from
 in-memory arrays (goal: ratio ≥ 0.8, the input pipeline is not the bottleneck), measured side
-by side in one run. On a GPU it also compares mixed precision with float32.
+by side in one run, for the compact backbone; then the pretrained EfficientNet-Lite0 path's
+stages (feature extraction, head training on cached features, fine-tuning the top blocks on
+cached activations). On a GPU both compare mixed precision with float32.
 
     .venv/bin/python bench/train.py [--folder ../shared/datasets/fashion-products] [--images 1024]
 
@@ -8,6 +10,7 @@ Without ``--folder`` it generates garment-like images. Both arms run the same co
 training model (augmentation included) for the same number of steps after a warm-up epoch;
 the tf.data arm starts from the first epoch's cache, as training does after epoch 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +36,9 @@ def _prepare(folder: Path | None, n: int, workdir: Path) -> tuple[Lake, str]:
         folder = workdir / "folder"
         write_labelled_folder(folder, n=n, size=224, duplicate_every=0)
     import_labeled_folder(lake, folder, limit=n)
-    return lake, build_training_set(lake, "bench", load_taxonomy(), ["category", "color", "pattern"],
-                                    fractions=(1.0, 0.0, 0.0))
+    return lake, build_training_set(
+        lake, "bench", load_taxonomy(), ["category", "color", "pattern"], fractions=(0.8, 0.2, 0.0)
+    )
 
 
 def throughput(model, data, steps: int, batch: int, arrays: bool) -> float:
@@ -66,10 +70,11 @@ def training_arm(vocab: dict[str, list[str]], size: int, policy: str, jit: bool 
 
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model = build_model(vocab, size)
+        model = build_model(vocab, size, backbone="compact")
         train_model = _training_model(model, list(vocab), TrainConfig(image_size=size, augment=augment))
-        train_model.compile("adam", loss={a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()},
-                            jit_compile=jit)
+        train_model.compile(
+            "adam", loss={a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()}, jit_compile=jit
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return model, train_model
@@ -83,6 +88,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per arm (best is kept)")
+    parser.add_argument("--pretrained-size", type=int, default=160, help="input size of the pretrained arm")
     args = parser.parse_args()
 
     from pipeline.taxonomy import load_taxonomy
@@ -100,8 +106,10 @@ def main() -> None:
         arrays = load_arrays(lake, table, vocab, size)
         decode_rate = table.num_rows / (time.perf_counter() - start)
         policies = [("float32", False)] + ([("mixed_float16", True)] if has_gpu() else [])
-        print(f"{table.num_rows} images @ {size}px, batch {batch}, {args.steps} steps per arm; "
-              f"decode from lake: {decode_rate:.0f} images/s; gpu={has_gpu()}")
+        print(
+            f"{table.num_rows} images @ {size}px, batch {batch}, {args.steps} steps per arm; "
+            f"decode from lake: {decode_rate:.0f} images/s; gpu={has_gpu()}"
+        )
         results = {}
         for policy, jit in policies:
             _, pipe_model = training_arm(vocab, size, policy, jit)
@@ -112,13 +120,117 @@ def main() -> None:
                 mems.append(throughput(mem_model, arrays, args.steps, batch, arrays=True))
             pipe, mem = max(pipes), max(mems)
             results[policy] = (pipe, mem)
-            print(f"[{policy}] tf.data pipeline: {pipe:.0f} images/s | in-memory arrays: {mem:.0f} images/s "
-                  f"(best of {args.rounds} alternating rounds) "
-                  f"| ratio {pipe / mem:.2f} (goal ≥ 0.8)")
+            print(
+                f"[{policy}] tf.data pipeline: {pipe:.0f} images/s | in-memory arrays: {mem:.0f} images/s "
+                f"(best of {args.rounds} alternating rounds) "
+                f"| ratio {pipe / mem:.2f} (goal ≥ 0.8)"
+            )
         if "mixed_float16" in results:
             print(f"mixed precision vs float32 (tf.data): {results['mixed_float16'][0] / results['float32'][0]:.2f}×")
         else:
             print("no GPU: mixed precision vs float32 not measured")
+        pretrained_arm(lake, uri, args.pretrained_size, batch)
+
+
+def pretrained_arm(lake: Lake, uri: str, size: int, batch: int) -> None:
+    """Stage rates of a short pretrained training run, per precision (float32, and mixed_float16
+    when a GPU is present: the same code path, told its precision)."""
+    from pipeline.train.config import TrainConfig
+    from pipeline.train.train import has_gpu, train_candidate
+
+    for precision in ["float32"] + (["mixed_float16"] if has_gpu() else []):
+        config = TrainConfig(
+            attributes=["category", "color", "pattern"],
+            image_size=size,
+            epochs=2,
+            finetune_epochs=2,
+            patience=10,
+            batch_size=batch,
+            precision=precision,
+        )
+        rates = train_candidate(lake, uri, config, verbose=0, register=False).rates
+        print(f"[efficientnet_lite0 @ {size}px, {precision}] " + " | ".join(f"{k} {v:.0f}" for k, v in rates.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, help="labelled photo folder (default: generated images)")
+    parser.add_argument("--images", type=int, default=1024)
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per arm (best is kept)")
+    parser.add_argument("--pretrained-size", type=int, default=160, help="input size of the pretrained arm")
+    args = parser.parse_args()
+
+    from pipeline.taxonomy import load_taxonomy
+    from pipeline.train.data import load_arrays, make_dataset
+    from pipeline.train.train import has_gpu
+    from pipeline.train.trainset import read_training_set
+
+    with tempfile.TemporaryDirectory(prefix="vitrine-bench-train-") as tmp:
+        lake, uri = _prepare(args.folder, args.images, Path(tmp))
+        table = read_training_set(lake, uri)
+        vocab = load_taxonomy().vocabularies(["category", "color", "pattern"])
+        size, batch = args.image_size, args.batch_size
+        dataset = make_dataset(lake, table, vocab, size, batch, shuffle=True)
+        start = time.perf_counter()
+        arrays = load_arrays(lake, table, vocab, size)
+        decode_rate = table.num_rows / (time.perf_counter() - start)
+        policies = [("float32", False)] + ([("mixed_float16", True)] if has_gpu() else [])
+        print(
+            f"{table.num_rows} images @ {size}px, batch {batch}, {args.steps} steps per arm; "
+            f"decode from lake: {decode_rate:.0f} images/s; gpu={has_gpu()}"
+        )
+        results = {}
+        for policy, jit in policies:
+            _, pipe_model = training_arm(vocab, size, policy, jit)
+            _, mem_model = training_arm(vocab, size, policy, jit)
+            pipes, mems = [], []
+            for _ in range(args.rounds):  # alternate the arms so machine load hits both alike
+                pipes.append(throughput(pipe_model, dataset, args.steps, batch, arrays=False))
+                mems.append(throughput(mem_model, arrays, args.steps, batch, arrays=True))
+            pipe, mem = max(pipes), max(mems)
+            results[policy] = (pipe, mem)
+            print(
+                f"[{policy}] tf.data pipeline: {pipe:.0f} images/s | in-memory arrays: {mem:.0f} images/s "
+                f"(best of {args.rounds} alternating rounds) "
+                f"| ratio {pipe / mem:.2f} (goal ≥ 0.8)"
+            )
+        if "mixed_float16" in results:
+            print(f"mixed precision vs float32 (tf.data): {results['mixed_float16'][0] / results['float32'][0]:.2f}×")
+        else:
+            print("no GPU: mixed precision vs float32 not measured")
+        pretrained_arm(lake, uri, args.pretrained_size, batch)
+
+
+def pretrained_arm(lake: Lake, uri: str, size: int, batch: int) -> None:
+    """Stage rates of one short pretrained training run (training picks the precision itself:
+    mixed_float16 on a GPU, float32 on a CPU; with a GPU a float32 run is forced beside it)."""
+    import keras
+
+    from pipeline.train import train as train_module
+    from pipeline.train.config import TrainConfig
+
+    config = TrainConfig(
+        attributes=["category", "color", "pattern"],
+        image_size=size,
+        epochs=2,
+        finetune_epochs=2,
+        patience=10,
+        batch_size=batch,
+    )
+    runs = [("auto", None)] + ([("float32", False)] if train_module.has_gpu() else [])
+    for name, gpu in runs:
+        original = train_module.has_gpu
+        if gpu is not None:
+            train_module.has_gpu = lambda: gpu  # same code path, precision forced to float32
+        try:
+            rates = train_module.train_candidate(lake, uri, config, verbose=0, register=False).rates
+        finally:
+            train_module.has_gpu = original
+            keras.mixed_precision.set_global_policy("float32")
+        print(f"[efficientnet_lite0 @ {size}px, {name}] " + " | ".join(f"{k} {v:.0f}" for k, v in rates.items()))
 
 
 if __name__ == "__main__":

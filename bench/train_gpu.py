@@ -12,6 +12,7 @@ Training runs without the augmentation layers unless ``--augment``: under the JA
 Keras' geometric augmentation (RandomRotation/Zoom/Translation) dominates the step
 (measured ~60× slower than the model itself), which would hide the precision effect.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ def _data(n: int, size: int, vocab: dict[str, list[str]], seed: int = 0) -> tupl
 
 
 def _embed_rate(model, x, batch: int, repeats: int) -> float:
-    batches = [x[i:i + batch] for i in range(0, len(x) - batch + 1, batch)]
+    batches = [x[i : i + batch] for i in range(0, len(x) - batch + 1, batch)]
     np.asarray(model.predict_on_batch(batches[0])["embedding"])  # compile
     start = time.perf_counter()
     for _ in range(repeats):
@@ -61,8 +62,10 @@ def main() -> None:
     vocab = load_taxonomy().vocabularies(["category", "color", "pattern"])
     x, y = _data(args.images, args.image_size, vocab)
     devices = _devices()
-    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, devices {devices}; {args.images} images "
-          f"@ {args.image_size}px, batch {args.batch_size}, augment={args.augment}")
+    print(
+        f"keras {keras.__version__}, backend {keras.backend.backend()}, devices {devices}; {args.images} images "
+        f"@ {args.image_size}px, batch {args.batch_size}, augment={args.augment}"
+    )
     arms = {p: training_arm(vocab, args.image_size, p, augment=args.augment) for p in POLICIES}
     steps = args.epochs * args.images // args.batch_size  # whole epochs of the in-memory set
     train = {p: [] for p in POLICIES}
@@ -74,8 +77,10 @@ def main() -> None:
     base_t, base_e = max(train["float32"]), max(embed["float32"])
     for policy in POLICIES:
         t, e = max(train[policy]), max(embed[policy])
-        print(f"[{policy:>14}] train {t:8.0f} images/s ({t / base_t:.2f}× float32) | "
-              f"embed {e:8.0f} images/s ({e / base_e:.2f}× float32)")
+        print(
+            f"[{policy:>14}] train {t:8.0f} images/s ({t / base_t:.2f}× float32) | "
+            f"embed {e:8.0f} images/s ({e / base_e:.2f}× float32)"
+        )
 
 
 def _devices() -> str:

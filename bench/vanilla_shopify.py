@@ -8,6 +8,7 @@ on this machine, so the ``shopify`` spider's ratio to ``scrapy bench`` can be re
 
 Run outside the project (``scrapy runspider bench/vanilla_shopify.py -a base=URL``).
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator

@@ -212,3 +212,26 @@ def load_dag(dag_id: str, dags_folder: Path) -> Any:
     if dag is None:
         raise KeyError(f"no DAG {dag_id!r} in {dags_folder}; known: {sorted(bag.dag_ids)}")
     return dag
+
+
+def emit_asset_event(uri: str, extra: dict[str, Any] | None = None) -> bool:
+    """Record an event on the Asset ``uri`` in the metadata DB, as a producing task would
+    (DAGs scheduled on it are queued). False when no parsed DAG has declared that Asset yet."""
+    from airflow.assets.manager import AssetManager
+    from airflow.models.asset import AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        asset = session.scalar(select(AssetModel).where(AssetModel.uri == uri))
+        if asset is None:
+            return False
+        AssetManager.register_asset_change(asset=asset, extra=extra or {}, session=session, source_is_api=True)
+    return True
+
+
+def emit_asset_event_configured(settings: Settings, uri: str, extra: dict[str, Any] | None = None) -> bool:
+    """:func:`emit_asset_event` against ``$VITRINE_HOME/airflow`` (configured and migrated first)."""
+    configure(settings)
+    migrate(Path(os.environ["AIRFLOW_HOME"]))
+    return emit_asset_event(uri, extra)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     import keras
 
-BACKBONES = ("compact", "mobilenet_v3_small", "efficientnet_b0")
-DEFAULT_BACKBONE = "compact"
+BACKBONES = ("efficientnet_lite0", "compact", "mobilenet_v3_small", "efficientnet_b0")
+PRETRAINED = ("efficientnet_lite0",)  # ImageNet weights from a pinned package (pipeline/backbones)
+DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_EMBEDDING_DIM = 128
 THUMB = 8  # side of the color thumbnail fed beside the CNN features
 COLOR_BINS = 32  # channels of the learned color histogram
@@ -48,6 +49,10 @@ def build_backbone(name: str, image_size: int) -> keras.Model:
 
     if name == "compact":
         return _compact_backbone(image_size)
+    if name == "efficientnet_lite0":
+        from pipeline.backbones.efficientnet_lite import pretrained
+
+        return pretrained().model(image_size)
     shape = (image_size, image_size, 3)
     if name == "mobilenet_v3_small":
         net = keras.applications.MobileNetV3Small(
@@ -64,8 +69,9 @@ def resolve_weights(weights: str, cache_dir: Path | None = None) -> Path:
     """A local path for backbone weights given as a path or a URI of any lake scheme."""
     from pipeline.lake import Lake, LakeError
 
-    local: Path | None = Path(weights).expanduser()
-    if urlparse(weights).scheme:
+    if not urlparse(weights).scheme:
+        local: Path | None = Path(weights).expanduser()
+    else:
         folder, _, name = weights.rpartition("/")
         try:
             store = Lake(folder)
@@ -77,7 +83,7 @@ def resolve_weights(weights: str, cache_dir: Path | None = None) -> Path:
             if not dest.exists():
                 store.get_file(name, dest)
             return dest
-    if local is None or not local.is_file():
+    if not local.is_file():
         raise FileNotFoundError(f"backbone weights not found: {weights}")
     return local
 
@@ -105,6 +111,15 @@ def build_model(
         if name == "embedding" or len(values) < 2:
             raise ValueError(f"attribute {name!r} needs a name other than 'embedding' and ≥ 2 values")
     keras.utils.set_random_seed(seed)
+    if backbone in PRETRAINED:
+        from pipeline.backbones.efficientnet_lite import pretrained
+
+        if weights:
+            raise ValueError(f"backbone {backbone!r} brings its own ImageNet weights; `weights` is for the others")
+        net = pretrained()
+        return assemble(
+            net, build_heads(attributes, embedding_dim=embedding_dim, dropout=dropout, seed=seed), image_size
+        )
     base = build_backbone(backbone, image_size)
     if weights:
         base.load_weights(str(resolve_weights(weights, cache_dir)))
@@ -129,6 +144,72 @@ def build_model(
     for name, values in attributes.items():
         outputs[name] = layers.Dense(len(values), activation="softmax", name=name, dtype="float32")(scaled)
     return keras.Model(inputs, outputs, name="vitrine_attributes")
+
+
+SMALL = 32  # side of the downsampled image the pretrained model's colour branch reads
+
+
+def small_image(pixels: keras.KerasTensor, image_size: int) -> keras.KerasTensor:
+    """[0, 255] pixels average-pooled to SMALL×SMALL, in [-1, 1] (input of the colour branch)."""
+    from keras import layers
+
+    if image_size % SMALL:
+        raise ValueError(f"a pretrained backbone needs an image size divisible by {SMALL}, got {image_size}")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="small_rescale")(pixels)
+    return layers.AveragePooling2D(image_size // SMALL, name="small_image")(x)
+
+
+def build_heads(
+    attributes: dict[str, list[str]],
+    *,
+    embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+    hidden: int = 512,
+    dropout: float = 0.2,
+    seed: int = 0,
+) -> keras.Model:
+    """(pooled backbone features, pooled low-level features, SMALL×SMALL image) →
+    {"embedding": unit vector, "<attr>": softmax}.
+
+    The heads of a pretrained backbone: beside the ImageNet features (trained to ignore
+    colour) the pooled activations of earlier stages, a learned soft colour histogram (per-pixel 1×1 convolutions, averaged) and
+    a THUMB×THUMB thumbnail, both read from the small image. Trained on its own over cached
+    features (phase 1), then inside the whole model."""
+    import keras
+    from keras import layers
+
+    from pipeline.backbones.efficientnet_lite import FEATURES, TAP_FEATURES
+
+    pooled = keras.Input((FEATURES,), name="pooled")
+    low = keras.Input((TAP_FEATURES,), name="low")
+    small = keras.Input((SMALL, SMALL, 3), name="small")
+    hist = layers.Conv2D(COLOR_BINS * 2, 1, activation="relu", name="color_conv1")(small)
+    hist = layers.Conv2D(COLOR_BINS * 2, 1, activation="relu", name="color_conv2")(hist)
+    hist = layers.GlobalAveragePooling2D(name="color_histogram")(hist)
+    thumb = layers.Flatten(name="thumbnail_flat")(layers.AveragePooling2D(SMALL // THUMB, name="thumbnail")(small))
+    low_norm = layers.BatchNormalization(name="low_norm")(low)  # stage activations differ in scale
+    x = layers.Concatenate(name="features")([pooled, low_norm, hist, thumb])
+    x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    x = layers.Dense(hidden, activation="relu", name="hidden")(x)
+    x = layers.Dropout(dropout, seed=seed + 1, name="hidden_dropout")(x)
+    x = layers.Dense(embedding_dim, name="embedding_dense")(x)
+    embedding = layers.UnitNormalization(name="embedding", dtype="float32")(x)
+    scaled = layers.Rescaling(COSINE_SCALE, name="cosine_scale", dtype="float32")(embedding)
+    outputs = {"embedding": embedding}
+    for name, values in attributes.items():
+        outputs[name] = layers.Dense(len(values), activation="softmax", name=name, dtype="float32")(scaled)
+    return keras.Model([pooled, low, small], outputs, name="heads")
+
+
+def assemble(net: Any, heads: keras.Model, image_size: int) -> keras.Model:
+    """The servable model: [0, 255] pixels → (pooled backbone features, pooled low-level
+    features, small image) → heads."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
+    top, low = net.tapped_model(image_size)(inputs)
+    pooled = layers.GlobalAveragePooling2D(name="pool")(top)
+    return keras.Model(inputs, heads([pooled, low, small_image(inputs, image_size)]), name="vitrine_attributes")
 
 
 def backbone_of(model: keras.Model) -> keras.Model:

@@ -142,6 +142,18 @@ def _refresh_models_table(lake: Lake) -> None:
     refresh_models_table(lake)
 
 
+def rollback(lake: Lake) -> str:
+    """Point production back at the version the current one replaced; returns it."""
+    if not lake.exists(layout.PRODUCTION_MODEL):
+        raise RegistryError("no production model to roll back")
+    pointer = lake.read_json(layout.PRODUCTION_MODEL)
+    previous = pointer.get("previous")
+    if not previous:
+        raise RegistryError(f"production {pointer['version']} replaced no earlier version: nothing to roll back to")
+    promote(lake, previous, reason=f"rollback from {pointer['version']}")
+    return previous
+
+
 def _initial_config() -> dict[str, Any]:
     from pipeline.config import settings
     from pipeline.model import DEFAULT_BACKBONE, DEFAULT_EMBEDDING_DIM

@@ -3,7 +3,9 @@
 Writes ``tables/attributes/model_version=<v>/part-0.parquet`` (item_id, image_sha256, and per
 attribute ``A`` and ``A_confidence``), overwriting it on every run (idempotent). An item whose
 image cannot be read or decoded keeps a row with null values and confidence 0, and is
-reported with the reason, so the table always covers every item.
+reported with the reason, so the table always covers every item. An untrained model (the
+initial one, before any retrain) tags nothing: every value is null with confidence 0, and no
+image is read.
 
 Incremental: a prediction depends only on the image and the model version, so an image the
 last run tagged (same partition, values not null) keeps its row; only new images are read.
@@ -106,18 +108,30 @@ def tag_items(lake: Lake, items_uri: str, model_version: str, batch_size: int | 
     missing = [i for i, k in enumerate(keys) if not k]
     if missing:
         raise ValueError(f"{len(missing)} item(s) in {items_uri} have no image_key, e.g. row {missing[0]}")
-    attributes = load_model(lake, model_version).attributes
+    model = load_model(lake, model_version)
+    attributes, trained = model.attributes, bool(model.metadata.get("trained", True))
     schema = schemas.attributes_table(attributes)
     prefix, key = schema.prefix(model_version=model_version), schema.part(model_version=model_version)
     kept, todo = _kept_rows(lake.read_parquet(key) if lake.exists(key) else None, items, next(iter(attributes)))
     todo_keys = [keys[i] for i in todo]
-    probs, ok, errors = predict_attributes(lake, todo_keys, model_version, batch_size or settings().embed_batch_size)
+    if trained:
+        probs, ok, errors = predict_attributes(
+            lake, todo_keys, model_version, batch_size or settings().embed_batch_size
+        )
+    else:  # an untrained model's guesses are noise (often at high confidence): leave its values empty
+        probs = {a: np.zeros((len(todo), len(v)), np.float32) for a, v in attributes.items()}
+        ok, errors = np.zeros(len(todo), bool), {}
     table = schema.arrow(attributes_table(items.take(pa.array(todo, pa.int64())), attributes, probs, ok))
     if kept is not None:
         table = pa.concat_tables([schema.arrow(kept), table])
     schema.write(lake, table.sort_by("item_id"), model_version=model_version)
     failed = [(todo_keys[i], reason) for i, reason in sorted(errors.items())]
     elapsed = time.monotonic() - start
+    if not trained:
+        print(
+            f"model {model_version} is untrained: attribute values left empty (train one with "
+            "`vitrine dag-run attribute_model_retrain`)"
+        )
     print(
         f"tagged {int(ok.sum())}/{len(todo)} new images with model {model_version} in {elapsed:.1f}s"
         f" ({len(todo) / max(elapsed, 1e-9):.0f} images/s), {items.num_rows - len(todo)} kept from the last run;"

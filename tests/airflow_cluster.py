@@ -5,6 +5,7 @@ Every run gets its own PostgreSQL database (created, then dropped) and its own R
 (claimed with a key, flushed after), and binds only free ports on 127.0.0.1, so parallel runs
 and other users of the same servers are not disturbed.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,8 +90,14 @@ class AirflowCluster:
     # -- processes ----------------------------------------------------------------------------
     def airflow(self, *args: str, timeout: float = 300) -> str:
         """Run one ``vitrine airflow ...`` command against the cluster; returns its stdout."""
-        proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "airflow", *args], env=self.env,
-                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "airflow", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
         return proc.stdout
@@ -99,8 +106,12 @@ class AirflowCluster:
         """Start ``airflow ARGS`` as a long-running component, logging to ``logs/<name>.log``."""
         log = (self.logs / f"{name}.log").open("w")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args], env={**self.env, **extra_env}, cwd=REPO_ROOT,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "airflow", *args],
+            env={**self.env, **extra_env},
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self, grace: float = 30.0) -> None:
@@ -200,7 +211,9 @@ def cluster_env(home: Path, db_url: str, broker_url: str, api_port: int, extra: 
 
 
 @contextmanager
-def airflow_cluster(home: Path, workers: dict[str, dict[str, Any]], extra_env: dict[str, str]) -> Iterator[AirflowCluster]:
+def airflow_cluster(
+    home: Path, workers: dict[str, dict[str, Any]], extra_env: dict[str, str]
+) -> Iterator[AirflowCluster]:
     """Start api-server, scheduler, dag-processor and one Celery worker per entry of ``workers``
     (``{"gpu": {"queues": "gpu", "concurrency": 1}}``); yields the logged-in cluster."""
     from pipeline.airflow_env import ADMIN_USER, ensure_admin_password
@@ -209,8 +222,9 @@ def airflow_cluster(home: Path, workers: dict[str, dict[str, Any]], extra_env: d
     logs.mkdir(parents=True, exist_ok=True)
     api_port = free_port()
     with postgres_database() as db_url, redis_db_index() as broker_url:
-        cluster = AirflowCluster(cluster_env(home, db_url, broker_url, api_port, extra_env),
-                                 f"http://127.0.0.1:{api_port}", logs)
+        cluster = AirflowCluster(
+            cluster_env(home, db_url, broker_url, api_port, extra_env), f"http://127.0.0.1:{api_port}", logs
+        )
         try:
             cluster.airflow()  # prepare: airflow.cfg, `db migrate` on PostgreSQL, pools
             password = ensure_admin_password(home / "airflow")
@@ -218,10 +232,19 @@ def airflow_cluster(home: Path, workers: dict[str, dict[str, Any]], extra_env: d
             cluster.start("scheduler", "scheduler")
             cluster.start("dag-processor", "dag-processor")
             for name, spec in workers.items():
-                cluster.start(f"worker-{name}", "celery", "worker", "--queues", spec["queues"],
-                              "--concurrency", str(spec["concurrency"]), "--celery-hostname", f"{name}@%h",
-                              VITRINE_WORKER_NAME=name,
-                              AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()))
+                cluster.start(
+                    f"worker-{name}",
+                    "celery",
+                    "worker",
+                    "--queues",
+                    spec["queues"],
+                    "--concurrency",
+                    str(spec["concurrency"]),
+                    "--celery-hostname",
+                    f"{name}@%h",
+                    VITRINE_WORKER_NAME=name,
+                    AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+                )
             cluster.wait_until("the api-server", lambda: cluster.request("GET", "/api/v2/monitor/health"), 180)
             cluster.login(ADMIN_USER, password)
             yield cluster

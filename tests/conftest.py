@@ -1,4 +1,5 @@
 """Shared fixtures: a file lake in a temp dir and a real S3 API (moto server on loopback)."""
+
 from __future__ import annotations
 
 import os

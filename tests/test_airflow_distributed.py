@@ -5,6 +5,7 @@ The scenario an operator runs: trigger a catalog refresh and a retrain through t
 retrain's promotion makes the scheduler start catalog_reembed; training and embedding run on the
 gpu worker only; the releases land in S3 and every task log can be read through the API.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,14 @@ from tests.airflow_cluster import airflow_cluster
 
 DAGS = {"catalog_refresh", "attribute_model_retrain", "catalog_reembed"}
 GPU_TASKS = {"train", "embed"}
-RETRAIN_CONF = {"epochs": 1, "finetune_epochs": 0, "image_size": 32, "batch_size": 16,
-                "attributes": ["category", "color"], "min_improvement": -1.0}  # always promote
+RETRAIN_CONF = {
+    "epochs": 1,
+    "finetune_epochs": 0,
+    "image_size": 32,
+    "batch_size": 16,
+    "attributes": ["category", "color"],
+    "min_improvement": -1.0,
+}  # always promote
 
 
 @pytest.fixture
@@ -37,8 +44,10 @@ def cluster(tmp_path, s3_env):
             "VITRINE_EMBED_QUEUE": "gpu",
             "VITRINE_REFRESH_SCHEDULE": "none",  # only the runs this test triggers
             "VITRINE_RETRAIN_SCHEDULE": "none",
-            **{k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                          "AWS_DEFAULT_REGION")},
+            **{
+                k: os.environ[k]
+                for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+            },
         }
         workers = {"default": {"queues": "default", "concurrency": 2}, "gpu": {"queues": "gpu", "concurrency": 1}}
         with airflow_cluster(tmp_path / "home", workers, env) as running:
@@ -61,8 +70,11 @@ def assert_ran_on_the_right_workers(cluster, dag_id: str, run_id: str) -> list[d
 
 def test_catalog_refresh_retrain_and_asset_triggered_reembed_on_celery(cluster) -> None:
     lake = Lake("s3://vitrine-cluster/lake")
-    cluster.wait_until("the three DAGs parsed and active", lambda: DAGS <= {
-        d["dag_id"] for d in cluster.request("GET", "/api/v2/dags")["dags"] if not d["is_paused"]}, 240)
+    cluster.wait_until(
+        "the three DAGs parsed and active",
+        lambda: DAGS <= {d["dag_id"] for d in cluster.request("GET", "/api/v2/dags")["dags"] if not d["is_paused"]},
+        240,
+    )
 
     refresh_id = cluster.trigger("catalog_refresh")
     refresh = cluster.wait_for_run("catalog_refresh", refresh_id)
@@ -79,8 +91,11 @@ def test_catalog_refresh_retrain_and_asset_triggered_reembed_on_celery(cluster) 
     assert {ti["task_id"]: ti["state"] for ti in retrain_tis}["promote"] == "success"
 
     # The promotion's Asset event: the scheduler (not this test) starts catalog_reembed.
-    reembed_run = cluster.wait_until("an asset-triggered catalog_reembed run", lambda: next(
-        (r for r in cluster.dag_runs("catalog_reembed") if r["run_type"] == "asset_triggered"), None), 180)
+    reembed_run = cluster.wait_until(
+        "an asset-triggered catalog_reembed run",
+        lambda: next((r for r in cluster.dag_runs("catalog_reembed") if r["run_type"] == "asset_triggered"), None),
+        180,
+    )
     reembed = cluster.wait_for_run("catalog_reembed", reembed_run["dag_run_id"])
     assert reembed["state"] == "success", cluster.log_tail("worker-gpu")
     reembed_tis = assert_ran_on_the_right_workers(cluster, "catalog_reembed", reembed_run["dag_run_id"])

@@ -1,6 +1,7 @@
 """The local Airflow home works for plain `airflow` commands, not only for `vitrine dag-run`:
 the same airflow.cfg gives list-import-errors, a dag-processor pass and `airflow dags test` the
 repo's three DAGs (no examples, none stale), and its secrets stay put across preparations."""
+
 from __future__ import annotations
 
 import configparser
@@ -36,8 +37,12 @@ def test_plain_airflow_commands_use_the_prepared_home(tmp_path) -> None:
     home = tmp_path / "home"
     with DemoShop(n_products=4, seed=3) as shop:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
-        env.update(VITRINE_HOME=str(home), VITRINE_LAKE=f"file://{tmp_path / 'lake'}", VITRINE_IMAGE_SIZE="32",
-                   VITRINE_RETAILERS=str(shop.write_registry(tmp_path / "retailers.yaml")))
+        env.update(
+            VITRINE_HOME=str(home),
+            VITRINE_LAKE=f"file://{tmp_path / 'lake'}",
+            VITRINE_IMAGE_SIZE="32",
+            VITRINE_RETAILERS=str(shop.write_registry(tmp_path / "retailers.yaml")),
+        )
         out = run([sys.executable, "-m", "pipeline.cli", "airflow"], env, tmp_path)
         assert f"export AIRFLOW_HOME={home / 'airflow'}" in out
 

@@ -1,5 +1,6 @@
 """The SQL side of the lake: generated DuckDB views and Athena DDL match pipeline/schemas.py
 column for column and type for type; DuckDB reads file:// and s3:// (moto) lakes; `vitrine sql`."""
+
 from __future__ import annotations
 
 import re
@@ -19,17 +20,40 @@ NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 def write_small_lake(lake) -> None:
     """Two retailers' products, an item with two offers, a day of history: all through schemas."""
     for retailer, n in (("acme", 2), ("zeta", 3)):
-        schemas.PRODUCTS.write(lake, [
-            {"product_id": f"{retailer}:{i}", "title": f"Tee {i}", "price": 9.5 + i, "currency": "EUR",
-             "available": True, "scraped_at": NOW, "tags": ["a"]} for i in range(n)
-        ], retailer=retailer)
-    schemas.ITEMS.write(lake, [{
-        "item_id": "i1", "group_id": "i1", "canonical_sha256": "s1", "title": "Tee",
-        "offers": [{"retailer": "acme", "product_id": "acme:0", "url": "u", "price": 9.5, "currency": "EUR"},
-                   {"retailer": "zeta", "product_id": "zeta:1", "url": "v", "price": "12.00", "currency": "EUR"}],
-    }])
-    schemas.PRODUCT_HISTORY.write(lake, [{"retailer": "acme", "product_id": "acme:0", "price": 9.5}],
-                                  day=date(2026, 3, 2))
+        schemas.PRODUCTS.write(
+            lake,
+            [
+                {
+                    "product_id": f"{retailer}:{i}",
+                    "title": f"Tee {i}",
+                    "price": 9.5 + i,
+                    "currency": "EUR",
+                    "available": True,
+                    "scraped_at": NOW,
+                    "tags": ["a"],
+                }
+                for i in range(n)
+            ],
+            retailer=retailer,
+        )
+    schemas.ITEMS.write(
+        lake,
+        [
+            {
+                "item_id": "i1",
+                "group_id": "i1",
+                "canonical_sha256": "s1",
+                "title": "Tee",
+                "offers": [
+                    {"retailer": "acme", "product_id": "acme:0", "url": "u", "price": 9.5, "currency": "EUR"},
+                    {"retailer": "zeta", "product_id": "zeta:1", "url": "v", "price": "12.00", "currency": "EUR"},
+                ],
+            }
+        ],
+    )
+    schemas.PRODUCT_HISTORY.write(
+        lake, [{"retailer": "acme", "product_id": "acme:0", "price": 9.5}], day=date(2026, 3, 2)
+    )
 
 
 def describe(con, name: str) -> list[tuple[str, str]]:
@@ -51,8 +75,9 @@ def test_committed_sql_is_generated_from_the_schemas() -> None:
 def _athena_columns(ddl: str) -> dict[str, list[tuple[str, str]]]:
     """Table → [(column, type)] parsed back from the Athena DDL text (data, then partition columns)."""
     tables = {}
-    for m in re.finditer(r"CREATE EXTERNAL TABLE IF NOT EXISTS \$\{DB\}\.(\w+) \(\n(.*?)\n\)\n(PARTITIONED BY \((.*?)\)\n)?",
-                         ddl, re.S):
+    for m in re.finditer(
+        r"CREATE EXTERNAL TABLE IF NOT EXISTS \$\{DB\}\.(\w+) \(\n(.*?)\n\)\n(PARTITIONED BY \((.*?)\)\n)?", ddl, re.S
+    ):
         cols = [tuple(line.split(None, 1)) for line in m.group(2).split(",\n")]
         parts = [tuple(p.split(None, 1)) for p in m.group(4).split(", ")] if m.group(4) else []
         tables[m.group(1)] = [(n.strip(), t.strip()) for n, t in cols + parts]
@@ -73,8 +98,13 @@ def test_athena_ddl_matches_the_schemas_column_for_column() -> None:
 
 
 def test_athena_ddl_for_a_lake_fills_in_retailers_and_models(lake) -> None:
-    sql = sqlgen.fill_athena(sqlgen.athena_sql(), database="vitrine", lake="s3://bucket/lake/",
-                             retailers=["acme", "zeta"], model_versions=["v1"])
+    sql = sqlgen.fill_athena(
+        sqlgen.athena_sql(),
+        database="vitrine",
+        lake="s3://bucket/lake/",
+        retailers=["acme", "zeta"],
+        model_versions=["v1"],
+    )
     assert "${" not in sql.replace("${retailer}", "").replace("${model_version}", "").replace("${day}", "")
     assert "LOCATION 's3://bucket/lake/tables/products/'" in sql
     assert "'projection.retailer.values' = 'acme,zeta'" in sql
@@ -97,7 +127,9 @@ def test_views_over_partitioned_tables_match_the_schemas(lake) -> None:
     counts = con.sql("SELECT retailer, count(*) FROM products GROUP BY 1 ORDER BY 1").fetchall()
     assert counts == [("acme", 2), ("zeta", 3)]
     assert con.sql("SELECT retailer, price FROM offers ORDER BY price").fetchall() == [
-        ("acme", Decimal("9.5")), ("zeta", Decimal("12"))]
+        ("acme", Decimal("9.5")),
+        ("zeta", Decimal("12")),
+    ]
     assert con.sql("SELECT day FROM product_history").fetchall() == [(date(2026, 3, 2),)]
     # partition columns come from the path, not the files
     for key in lake.list("tables/products/"):
@@ -108,8 +140,13 @@ def test_current_attributes_follow_the_production_model_not_the_newest(lake) -> 
     color = schemas.attributes_table(["color"])
     for version, value in (("initial-aaa", "red"), ("20260301T000000Z-bbb", "blue")):
         color.write(lake, [{"item_id": "i1", "color": value, "color_confidence": 0.9}], model_version=version)
-    schemas.MODELS.write(lake, [{"model_version": "initial-aaa", "is_production": True, "promoted": True},
-                                {"model_version": "20260301T000000Z-bbb", "is_production": False}])
+    schemas.MODELS.write(
+        lake,
+        [
+            {"model_version": "initial-aaa", "is_production": True, "promoted": True},
+            {"model_version": "20260301T000000Z-bbb", "is_production": False},
+        ],
+    )
     con, _ = analytics.connect(lake)
     assert con.sql("SELECT model_version, color FROM current_attributes").fetchall() == [("initial-aaa", "red")]
 
@@ -119,29 +156,59 @@ def test_duckdb_reads_an_s3_lake(s3_lake) -> None:
     con, with_files = analytics.connect(s3_lake)
     assert {"products", "items", "product_history"} <= set(with_files)
     assert con.sql("SELECT retailer, count(*) FROM products GROUP BY 1 ORDER BY 1").fetchall() == [
-        ("acme", 2), ("zeta", 3)]
+        ("acme", 2),
+        ("zeta", 3),
+    ]
     assert con.execute("SELECT sum(price) FROM offers").fetchone() == (Decimal("21.5"),)
     assert describe(con, "products") == expected(schemas.PRODUCTS)
 
 
 def test_vitrine_sql_command_csv_parquet_and_database_file(lake, tmp_path, capsys) -> None:
     write_small_lake(lake)
-    assert main(["sql", "--lake", lake.root, "--db", ":memory:", "-c",
-                 "SELECT retailer, count(*) AS n FROM products GROUP BY 1 ORDER BY 1"]) == 0
+    assert (
+        main(
+            [
+                "sql",
+                "--lake",
+                lake.root,
+                "--db",
+                ":memory:",
+                "-c",
+                "SELECT retailer, count(*) AS n FROM products GROUP BY 1 ORDER BY 1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "acme" in out and "zeta" in out
 
     csv = tmp_path / "out.csv"
-    assert main(["sql", "--lake", lake.root, "--db", ":memory:", "--csv", str(csv), "-c",
-                 "SELECT retailer, count(*) AS n FROM products GROUP BY 1 ORDER BY 1"]) == 0
+    assert (
+        main(
+            [
+                "sql",
+                "--lake",
+                lake.root,
+                "--db",
+                ":memory:",
+                "--csv",
+                str(csv),
+                "-c",
+                "SELECT retailer, count(*) AS n FROM products GROUP BY 1 ORDER BY 1",
+            ]
+        )
+        == 0
+    )
     assert csv.read_text().splitlines() == ["retailer,n", "acme,2", "zeta,3"]
 
     query = tmp_path / "q.sql"
     query.write_text("-- prices of one offer\nSELECT product_id, price FROM offers ORDER BY price;\n")
     parquet = tmp_path / "out.parquet"
     assert main(["sql", "--lake", lake.root, "--db", ":memory:", "--parquet", str(parquet), "-f", str(query)]) == 0
-    assert pq.read_table(parquet).to_pylist() == [{"product_id": "acme:0", "price": Decimal("9.5000")},
-                                                 {"product_id": "zeta:1", "price": Decimal("12.0000")}]
+    assert pq.read_table(parquet).to_pylist() == [
+        {"product_id": "acme:0", "price": Decimal("9.5000")},
+        {"product_id": "zeta:1", "price": Decimal("12.0000")},
+    ]
 
     import duckdb
 

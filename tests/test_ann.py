@@ -1,5 +1,6 @@
 """The index seam: every kind in ``pipeline.ann.KINDS`` reaches the recall target against
 brute force, answers item and vector queries, and round-trips through save/load."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """EfficientNet-Lite0 port: equivalence with the PyTorch reference, and the safe state-dict reader."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """The consumer client on a published release: verified download, queries, the CLI."""
+
 from __future__ import annotations
 
 import argparse

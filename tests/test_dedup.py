@@ -1,4 +1,5 @@
 """The dedup stage end to end on a lake: grouping, colorways, rejects, stable ids, S3."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -85,8 +86,14 @@ def test_rerun_is_idempotent_and_group_ids_are_stable(lake, capsys):
 
     # next night: a new retailer lists the shirt (another re-encode) and a new product
     shirt = garment(1)
-    write_catalog(lake, listings[:13] + [("echo", "e-1", encode(resize(shirt, 0.75), quality=50), "Shirt"),
-                                         ("echo", "e-2", encode(garment(5)), "Scarf")])
+    write_catalog(
+        lake,
+        listings[:13]
+        + [
+            ("echo", "e-1", encode(resize(shirt, 0.75), quality=50), "Shirt"),
+            ("echo", "e-2", encode(garment(5)), "Scarf"),
+        ],
+    )
     dedup_catalog(lake, "run-3")
     assert "2 hashed" in capsys.readouterr().out.splitlines()[-1]
     by_offer = _items_by_offer(lake)
@@ -110,10 +117,18 @@ def test_offers_follow_availability(lake):
 
 
 def test_offers_sharing_a_gtin_are_one_item_whatever_their_photos(lake):
-    write_catalog(lake, [("acme", "boot", encode(garment(3)), "Boot"), ("bravo", "b", encode(garment(4)), "Boot"),
-                         ("bravo", "other", encode(garment(5)), "Other")])
-    for retailer, gtins in (("acme", {"acme:boot": "036000291452"}),
-                            ("bravo", {"bravo:b": "0036000291452", "bravo:other": "4006381333931"})):
+    write_catalog(
+        lake,
+        [
+            ("acme", "boot", encode(garment(3)), "Boot"),
+            ("bravo", "b", encode(garment(4)), "Boot"),
+            ("bravo", "other", encode(garment(5)), "Other"),
+        ],
+    )
+    for retailer, gtins in (
+        ("acme", {"acme:boot": "036000291452"}),
+        ("bravo", {"bravo:b": "0036000291452", "bravo:other": "4006381333931"}),
+    ):
         key = f"{layout.table('products', retailer=retailer)}/part-0.parquet"
         rows = [{**p, "gtin": gtins[p["product_id"]]} for p in lake.read_parquet(key).to_pylist()]
         lake.write_parquet(key, pa.Table.from_pylist(rows))
@@ -135,8 +150,14 @@ def test_empty_lake_writes_empty_tables(lake):
 
 def test_s3_lake(s3_lake):
     shirt = garment(1)
-    write_catalog(s3_lake, [("acme", "shirt", encode(shirt), "Shirt"), ("bravo", "s", encode(resize(shirt, 0.5)), "Shirt"),
-                            ("acme", "bag", encode(garment(3)), "Bag")])
+    write_catalog(
+        s3_lake,
+        [
+            ("acme", "shirt", encode(shirt), "Shirt"),
+            ("bravo", "s", encode(resize(shirt, 0.5)), "Shirt"),
+            ("acme", "bag", encode(garment(3)), "Bag"),
+        ],
+    )
     uri = dedup_catalog(s3_lake, "run-1")
     assert uri.startswith("s3://")
     items = s3_lake.read_parquet(f"{layout.table('items')}/part-0.parquet")

@@ -1,5 +1,6 @@
 """`vitrine dedup-eval` on a handful of generated photos: every transformation class runs
 through the pipeline's hashing, the report (table, CSV, PNG) is written."""
+
 from __future__ import annotations
 
 import argparse

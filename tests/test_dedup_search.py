@@ -1,4 +1,5 @@
 """Multi-index hashing is exact (same pairs as brute force); grouping guards against chains."""
+
 from __future__ import annotations
 
 import numpy as np

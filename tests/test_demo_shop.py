@@ -1,4 +1,5 @@
 """The demo shop on loopback: both storefronts, ETags, shared re-encoded photos, catalogs, CLI."""
+
 from __future__ import annotations
 
 import csv
@@ -38,8 +39,18 @@ def test_shopify_storefront_pages_products_json_until_empty(shop):
     products = json.loads(body)["products"]
     assert status == 200 and len(products) == 6  # catalog items i % 3 != 2
     first = products[0]
-    assert set(first) >= {"id", "handle", "title", "body_html", "vendor", "product_type", "tags",
-                          "options", "variants", "images"}
+    assert set(first) >= {
+        "id",
+        "handle",
+        "title",
+        "body_html",
+        "vendor",
+        "product_type",
+        "tags",
+        "options",
+        "variants",
+        "images",
+    }
     assert first["options"][0]["name"] == "Color" and first["images"][0]["src"].startswith("//127.0.0.1:")
     assert json.loads(get(f"{base}/products.json?page=2&limit=250")[2]) == {"products": []}
     assert json.loads(get(f"{base}/products.json?page=1&limit=4")[2])["products"][3]["id"] == products[3]["id"]
@@ -95,9 +106,19 @@ def test_folder_catalog_serves_real_photos(tmp_path):
     rows = []
     for i, color in enumerate(["Blue", "Red", "Black"]):
         Image.new("RGB", (60, 80), color.lower()).save(tmp_path / "images" / f"{100 + i}.jpg")
-        rows.append({"id": 100 + i, "gender": "Men", "masterCategory": "Apparel", "subCategory": "Topwear",
-                     "articleType": "Tshirts" if i else "", "baseColour": color, "season": "Summer",
-                     "usage": "Casual", "productDisplayName": f"Acme Men {color} Striped T-shirt"})
+        rows.append(
+            {
+                "id": 100 + i,
+                "gender": "Men",
+                "masterCategory": "Apparel",
+                "subCategory": "Topwear",
+                "articleType": "Tshirts" if i else "",
+                "baseColour": color,
+                "season": "Summer",
+                "usage": "Casual",
+                "productDisplayName": f"Acme Men {color} Striped T-shirt",
+            }
+        )
     with open(tmp_path / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -117,8 +138,11 @@ def test_folder_catalog_serves_real_photos(tmp_path):
 
 def test_cli_serves_and_writes_its_registry(tmp_path):
     registry = tmp_path / "retailers.yaml"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.demo_shop", "--products", "4", "--no-mess",
-                             "--registry-out", str(registry)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.demo_shop", "--products", "4", "--no-mess", "--registry-out", str(registry)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not registry.exists() and time.monotonic() < deadline and proc.poll() is None:

@@ -1,5 +1,6 @@
 """The deployment files: `docker compose config` accepts the compose file, and what it resolves to
 has the services, images, queues, secrets and volumes a Vitrine cluster needs."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,15 @@ import yaml
 from tests.conftest import REPO_ROOT
 
 DOCKER = REPO_ROOT / "docker"
-AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                    "airflow-triggerer", "airflow-worker", "airflow-worker-gpu"}
+AIRFLOW_SERVICES = {
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "airflow-worker-gpu",
+}
 SERVICES = AIRFLOW_SERVICES | {"postgres", "redis", "minio", "minio-init", "demo-shop"}
 
 
@@ -29,9 +37,19 @@ def compose_command() -> list[str]:
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    proc = subprocess.run([*compose_command(), "--env-file", str(DOCKER / ".env.example"),
-                           "-f", str(DOCKER / "docker-compose.yaml"), "config"],
-                          capture_output=True, text=True, cwd=REPO_ROOT)
+    proc = subprocess.run(
+        [
+            *compose_command(),
+            "--env-file",
+            str(DOCKER / ".env.example"),
+            "-f",
+            str(DOCKER / "docker-compose.yaml"),
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     return yaml.safe_load(proc.stdout)
 
@@ -39,9 +57,13 @@ def compose() -> dict:
 def test_compose_config_refuses_missing_secrets(tmp_path) -> None:
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    proc = subprocess.run([*compose_command(), "--env-file", str(empty), "-f", str(DOCKER / "docker-compose.yaml"),
-                           "config"], capture_output=True, text=True, cwd=REPO_ROOT,
-                          env={k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE"))})
+    proc = subprocess.run(
+        [*compose_command(), "--env-file", str(empty), "-f", str(DOCKER / "docker-compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE"))},
+    )
     assert proc.returncode != 0 and "AIRFLOW_JWT_SECRET" in proc.stderr
 
 
@@ -57,8 +79,12 @@ def test_services_images_and_queues(compose) -> None:
     assert command(gpu) == "celery worker --queues gpu --concurrency 1"
     device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
-    for name, expected in (("airflow-apiserver", "api-server"), ("airflow-scheduler", "scheduler"),
-                           ("airflow-dag-processor", "dag-processor"), ("airflow-triggerer", "triggerer")):
+    for name, expected in (
+        ("airflow-apiserver", "api-server"),
+        ("airflow-scheduler", "scheduler"),
+        ("airflow-dag-processor", "dag-processor"),
+        ("airflow-triggerer", "triggerer"),
+    ):
         assert command(services[name]) == expected
     assert services["airflow-init"]["entrypoint"][-1] == "vitrine" and command(services["airflow-init"]) == "airflow"
 
@@ -66,8 +92,14 @@ def test_services_images_and_queues(compose) -> None:
 def test_shared_secrets_env_and_volumes(compose) -> None:
     services = compose["services"]
     envs = {name: services[name]["environment"] for name in AIRFLOW_SERVICES}
-    for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-                "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "VITRINE_LAKE"):
+    for key in (
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__API__SECRET_KEY",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CELERY__BROKER_URL",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        "VITRINE_LAKE",
+    ):
         values = {env[key] for env in envs.values()}
         assert len(values) == 1 and values != {""}, key
     for env in envs.values():

@@ -1,4 +1,5 @@
 """Data-quality checks as data: config parsing, thresholds, and results on a hand-made lake."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -19,12 +20,15 @@ def test_shipped_checks_load_with_the_recall_target_from_settings() -> None:
     assert all(c.description for c in checks.values())
 
 
-@pytest.mark.parametrize("body, error", [
-    ("checks:\n  - name: a\n    sql: SELECT 1\n", "no min or max"),
-    ("checks:\n  - name: a\n    max: 1\n", "exactly one of sql or python"),
-    ("checks:\n  - sql: SELECT 1\n    max: 1\n", "needs a name"),
-    ("checks:\n  - {name: a, sql: x, max: 1}\n  - {name: a, sql: y, max: 1}\n", "unique"),
-])
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ("checks:\n  - name: a\n    sql: SELECT 1\n", "no min or max"),
+        ("checks:\n  - name: a\n    max: 1\n", "exactly one of sql or python"),
+        ("checks:\n  - sql: SELECT 1\n    max: 1\n", "needs a name"),
+        ("checks:\n  - {name: a, sql: x, max: 1}\n  - {name: a, sql: y, max: 1}\n", "unique"),
+    ],
+)
 def test_bad_check_config_is_one_clear_error(tmp_path, body, error) -> None:
     path = tmp_path / "checks.yaml"
     path.write_text(body)
@@ -41,9 +45,21 @@ def test_judge_names_the_check_subject_value_and_limit() -> None:
 
 
 def _crawl(lake, retailer: str, day: date, available: int, median: str) -> None:
-    schemas.CRAWL_STATS.write(lake, [{"day": day, "run_id": f"r-{day}", "products_available": available,
-                                      "price_median": median, "complete": True, "started_at": NOW}],
-                              part=day, retailer=retailer)
+    schemas.CRAWL_STATS.write(
+        lake,
+        [
+            {
+                "day": day,
+                "run_id": f"r-{day}",
+                "products_available": available,
+                "price_median": median,
+                "complete": True,
+                "started_at": NOW,
+            }
+        ],
+        part=day,
+        retailer=retailer,
+    )
 
 
 def test_crawl_checks_compare_each_retailer_with_its_previous_crawl_day(lake) -> None:

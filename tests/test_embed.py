@@ -1,4 +1,5 @@
 """Decoding and embedding: real images, a real (tiny) Keras model, a real file lake."""
+
 from __future__ import annotations
 
 import io
@@ -41,7 +42,9 @@ def test_decode_handles_real_world_formats():
 
     transparent = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
     for fmt in ("PNG", "WEBP"):
-        assert (decode_bytes(_encode(transparent, fmt, **({"lossless": True} if fmt == "WEBP" else {})), 8) >= 250).all()
+        assert (
+            decode_bytes(_encode(transparent, fmt, **({"lossless": True} if fmt == "WEBP" else {})), 8) >= 250
+        ).all()
 
     palette = Image.new("P", (10, 10), 3)
     assert decode_bytes(_encode(palette, "PNG"), 8).shape == (8, 8, 3)

@@ -1,5 +1,6 @@
 """The extraction failure classes seen on real retailer pages, each on a small fixture written
 here that reproduces the markup pattern, plus the offer/variant/identity policy."""
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,23 @@ def ld(obj: object) -> str:
 
 
 def product(**extra: object) -> dict:
-    return {"@context": "https://schema.org", "@type": "Product", "name": "Trail Shoe",
-            "image": "https://cdn.example/shoe.jpg", **extra}
+    return {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": "Trail Shoe",
+        "image": "https://cdn.example/shoe.jpg",
+        **extra,
+    }
 
 
 def offer(price: object, availability: str = "InStock", currency: str = "EUR", **extra: object) -> dict:
-    return {"@type": "Offer", "price": price, "priceCurrency": currency,
-            "availability": f"https://schema.org/{availability}", **extra}
+    return {
+        "@type": "Offer",
+        "price": price,
+        "priceCurrency": currency,
+        "availability": f"https://schema.org/{availability}",
+        **extra,
+    }
 
 
 # 1. microdata scoped to the product's own itemscope ---------------------------------------------------
@@ -58,17 +69,25 @@ def test_microdata_reads_the_products_own_properties_and_nested_items():
 
 
 def test_microdata_name_on_a_large_element_is_its_heading():
-    html = page(body='<div itemscope itemtype="https://schema.org/Product"><div itemprop="name">'
-                     '<h1>Trail Shoe</h1><div><p>Free delivery</p><p>Reviews (12)</p></div></div>'
-                     '<img itemprop="image" src="/shoe.jpg"></div>')
+    html = page(
+        body='<div itemscope itemtype="https://schema.org/Product"><div itemprop="name">'
+        "<h1>Trail Shoe</h1><div><p>Free delivery</p><p>Reviews (12)</p></div></div>"
+        '<img itemprop="image" src="/shoe.jpg"></div>'
+    )
     assert extract_product(html, URL)["title"] == "Trail Shoe"
 
 
 # 2. to_price never fuses several numbers into one ---------------------------------------------------
-@pytest.mark.parametrize("raw, expected", [
-    (" 71,91 € 79,90 € ", Decimal("71.91")), ("109€\n109€", Decimal("109")), ("34.000", Decimal("34.000")),
-    ("€ 1.299,00", Decimal("1299.00")), (1e2, Decimal("100.0")),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (" 71,91 € 79,90 € ", Decimal("71.91")),
+        ("109€\n109€", Decimal("109")),
+        ("34.000", Decimal("34.000")),
+        ("€ 1.299,00", Decimal("1299.00")),
+        (1e2, Decimal("100.0")),
+    ],
+)
 def test_to_price_reads_one_amount(raw, expected):
     assert to_price(raw) == expected
 
@@ -80,23 +99,29 @@ def test_to_price_rejects_garbage(raw):
 
 
 def test_price_element_with_the_amount_printed_twice():
-    html = page(body='<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Trail Shoe</h1>'
-                     '<img itemprop="image" src="/s.jpg"><div itemprop="offers" itemscope '
-                     'itemtype="https://schema.org/Offer"><span itemprop="price"><div>109€</div><div>109€</div>'
-                     '</span><meta itemprop="priceCurrency" content="EUR"></div></div>')
+    html = page(
+        body='<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Trail Shoe</h1>'
+        '<img itemprop="image" src="/s.jpg"><div itemprop="offers" itemscope '
+        'itemtype="https://schema.org/Offer"><span itemprop="price"><div>109€</div><div>109€</div>'
+        '</span><meta itemprop="priceCurrency" content="EUR"></div></div>'
+    )
     assert extract_product(html, URL)["price"] == Decimal("109")
 
 
 # 3. lenient JSON-LD ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("script", [
-    '/*<![CDATA[*/ {"@type": "Product", "name": "Trail Shoe", "image": "/s.jpg", '
-    '"offers": {"@type": "Offer", "price": "59.00"}} /*]]>*/',
-    '{"@type": "Product", // the product\n "name": "Trail Shoe", "image": "/s.jpg",\n'
-    ' "offers": {"@type": "Offer", "price": "59.00",},}',
-])
+@pytest.mark.parametrize(
+    "script",
+    [
+        '/*<![CDATA[*/ {"@type": "Product", "name": "Trail Shoe", "image": "/s.jpg", '
+        '"offers": {"@type": "Offer", "price": "59.00"}} /*]]>*/',
+        '{"@type": "Product", // the product\n "name": "Trail Shoe", "image": "/s.jpg",\n'
+        ' "offers": {"@type": "Offer", "price": "59.00",},}',
+    ],
+)
 def test_json_ld_with_cdata_comments_or_trailing_commas(script):
-    html = page(f'<script type="application/ld+json">{script}</script>'
-                '<script type="application/ld+json">{"broken": </script>')
+    html = page(
+        f'<script type="application/ld+json">{script}</script><script type="application/ld+json">{{"broken": </script>'
+    )
     p = extract_product(html, URL)
     assert p["title"] == "Trail Shoe" and p["price"] == Decimal("59.00")
 
@@ -109,13 +134,16 @@ def test_in_stock_when_any_offer_is():
 
 
 # 5. nested and subtyped products --------------------------------------------------------------------
-@pytest.mark.parametrize("doc", [
-    {"@type": "Review", "reviewBody": "great", "itemReviewed": product(offers=offer("10.00"))},
-    {"@type": "ItemPage", "url": URL, "mainEntity": product(offers=offer("10.00"))},
-    {"@type": "Offer", "price": "10.00", "priceCurrency": "EUR", "itemOffered": product()},
-    {**product(offers=offer("10.00")), "@type": "Car"},
-    {"@graph": [{"@type": "WebSite"}, {**product(offers=offer("10.00")), "@type": ["IndividualProduct"]}]},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"@type": "Review", "reviewBody": "great", "itemReviewed": product(offers=offer("10.00"))},
+        {"@type": "ItemPage", "url": URL, "mainEntity": product(offers=offer("10.00"))},
+        {"@type": "Offer", "price": "10.00", "priceCurrency": "EUR", "itemOffered": product()},
+        {**product(offers=offer("10.00")), "@type": "Car"},
+        {"@graph": [{"@type": "WebSite"}, {**product(offers=offer("10.00")), "@type": ["IndividualProduct"]}]},
+    ],
+)
 def test_product_nested_under_another_node_or_typed_as_a_subtype(doc):
     p = extract_product(page(ld(doc)), URL)
     assert p is not None and p["title"] == "Trail Shoe"
@@ -131,26 +159,55 @@ def test_entities_decoded_in_text_and_image_urls_kept_signed():
 
 # 7. image queries that are not key=value pairs -------------------------------------------------------
 def test_image_query_that_is_not_pairs_is_kept():
-    p = extract_product(page(ld(product(image=["https://cdn.example/s.jpg?$formatz$",
-                                               "https://cdn.example/t.jpg?$Main768$&w=620"]))), URL)
+    p = extract_product(
+        page(ld(product(image=["https://cdn.example/s.jpg?$formatz$", "https://cdn.example/t.jpg?$Main768$&w=620"]))),
+        URL,
+    )
     assert p["image_urls"] == ["https://cdn.example/s.jpg?$formatz$", "https://cdn.example/t.jpg?$Main768$"]
 
 
 # 8. several offers / variants ----------------------------------------------------------------------
-GROUP = {"@context": "https://schema.org", "@type": "ProductGroup", "name": "Trail Shoe", "productGroupID": "TS",
-         "image": "https://cdn.example/shoe.jpg", "hasVariant": [
-             {"@type": "Product", "name": "Trail Shoe 42", "sku": "TS-42", "gtin13": "4006381333931",
-              "url": URL + "?variant=42", "offers": offer("99.00")},
-             {"@type": "Product", "name": "Trail Shoe 43", "sku": "TS-43",
-              "url": URL + "?variant=43", "offers": offer("79.00")},
-             {"@type": "Product", "name": "Trail Shoe 44", "sku": "TS-44",
-              "url": URL + "?variant=44", "offers": offer("69.00", "OutOfStock")}]}
+GROUP = {
+    "@context": "https://schema.org",
+    "@type": "ProductGroup",
+    "name": "Trail Shoe",
+    "productGroupID": "TS",
+    "image": "https://cdn.example/shoe.jpg",
+    "hasVariant": [
+        {
+            "@type": "Product",
+            "name": "Trail Shoe 42",
+            "sku": "TS-42",
+            "gtin13": "4006381333931",
+            "url": URL + "?variant=42",
+            "offers": offer("99.00"),
+        },
+        {
+            "@type": "Product",
+            "name": "Trail Shoe 43",
+            "sku": "TS-43",
+            "url": URL + "?variant=43",
+            "offers": offer("79.00"),
+        },
+        {
+            "@type": "Product",
+            "name": "Trail Shoe 44",
+            "sku": "TS-44",
+            "url": URL + "?variant=44",
+            "offers": offer("69.00", "OutOfStock"),
+        },
+    ],
+}
 
 
 def test_variant_matching_the_page_url_wins():
     p = extract_product(page(ld(GROUP)), URL + "?variant=42")
-    assert (p["price"], p["sku"], p["gtin"], p["availability"]) == (Decimal("99.00"), "TS-42", "4006381333931",
-                                                                    "in_stock")
+    assert (p["price"], p["sku"], p["gtin"], p["availability"]) == (
+        Decimal("99.00"),
+        "TS-42",
+        "4006381333931",
+        "in_stock",
+    )
     sold_out = extract_product(page(ld(GROUP)), URL + "?variant=44")
     assert (sold_out["price"], sold_out["availability"]) == (Decimal("69.00"), "out_of_stock")
 
@@ -179,14 +236,36 @@ def test_variants_published_beside_their_group_are_not_a_listing():
 
 
 def test_sale_price_and_list_price_from_price_specifications():
-    spec = [{"@type": "UnitPriceSpecification", "price": "59.00", "priceCurrency": "EUR"},
-            {"@type": "UnitPriceSpecification", "priceType": "https://schema.org/ListPrice", "price": "89.00",
-             "priceCurrency": "EUR"}]
-    p = extract_product(page(ld(product(offers={"@type": "Offer", "priceSpecification": spec,
-                                                 "priceValidUntil": "2027-01-31",
-                                                 "availability": "https://schema.org/InStock"}))), URL)
+    spec = [
+        {"@type": "UnitPriceSpecification", "price": "59.00", "priceCurrency": "EUR"},
+        {
+            "@type": "UnitPriceSpecification",
+            "priceType": "https://schema.org/ListPrice",
+            "price": "89.00",
+            "priceCurrency": "EUR",
+        },
+    ]
+    p = extract_product(
+        page(
+            ld(
+                product(
+                    offers={
+                        "@type": "Offer",
+                        "priceSpecification": spec,
+                        "priceValidUntil": "2027-01-31",
+                        "availability": "https://schema.org/InStock",
+                    }
+                )
+            )
+        ),
+        URL,
+    )
     assert (p["price"], p["list_price"], p["currency"], p["price_valid_until"]) == (
-        Decimal("59.00"), Decimal("89.00"), "EUR", "2027-01-31")
+        Decimal("59.00"),
+        Decimal("89.00"),
+        "EUR",
+        "2027-01-31",
+    )
 
 
 def test_lowest_offer_in_the_pages_currency():
@@ -197,8 +276,12 @@ def test_lowest_offer_in_the_pages_currency():
 
 # 9. degenerate values ------------------------------------------------------------------------------
 def test_empty_price_object_keeps_the_product():
-    p = extract_product(page(ld(product(sku="TS", offers={"@type": "Offer", "price": {},
-                                                          "availability": "https://schema.org/InStock"}))), URL)
+    p = extract_product(
+        page(
+            ld(product(sku="TS", offers={"@type": "Offer", "price": {}, "availability": "https://schema.org/InStock"}))
+        ),
+        URL,
+    )
     assert p["title"] == "Trail Shoe" and p["price"] is None and p["availability"] == "in_stock"
 
 
@@ -209,21 +292,24 @@ def test_zero_price_when_out_of_stock_is_no_price():
 
 # 10. non-product pages produce nothing -----------------------------------------------------------------
 def test_recipe_page_with_an_affiliate_product_card():
-    recipe = {"@context": "https://schema.org", "@type": "Recipe", "name": "Pancakes",
-              "recipeIngredient": ["flour"]}
+    recipe = {"@context": "https://schema.org", "@type": "Recipe", "name": "Pancakes", "recipeIngredient": ["flour"]}
     card = product(name="Non-stick Pan", url="https://other.example/pan", offers=offer("25.00"))
     assert extract_product(page(ld(recipe) + ld(card)), "https://blog.example/pancakes") is None
 
 
 def test_article_with_a_product_card_in_other_markup_or_a_buy_button():
     article = ld({"@context": "https://schema.org", "@type": "BlogPosting", "headline": "Best pans"})
-    card = ('<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">Pan</span>'
-            '<img itemprop="image" src="/pan.jpg"><div itemprop="offers" itemscope '
-            'itemtype="https://schema.org/Offer"><meta itemprop="price" content="25.00"></div></div>')
+    card = (
+        '<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">Pan</span>'
+        '<img itemprop="image" src="/pan.jpg"><div itemprop="offers" itemscope '
+        'itemtype="https://schema.org/Offer"><meta itemprop="price" content="25.00"></div></div>'
+    )
     assert extract_product(page(article, card), "https://blog.example/best-pans") is None
     buy = '<h1>Best pans</h1><span class="price">€ 25,00</span><a role="button" href="/go">Buy now</a>'
-    assert extract_product(page('<meta property="og:type" content="article">', buy),
-                           "https://blog.example/best-pans") is None
+    assert (
+        extract_product(page('<meta property="og:type" content="article">', buy), "https://blog.example/best-pans")
+        is None
+    )
 
 
 def test_product_page_with_a_product_video_is_still_a_product():
@@ -232,8 +318,10 @@ def test_product_page_with_a_product_video_is_still_a_product():
 
 
 def test_site_wide_og_type_product_is_not_a_product():
-    head = ('<meta property="og:type" content="product"><meta property="og:title" content="Shop Example">'
-            '<meta property="og:image" content="https://cdn.example/logo.png">')
+    head = (
+        '<meta property="og:type" content="product"><meta property="og:title" content="Shop Example">'
+        '<meta property="og:image" content="https://cdn.example/logo.png">'
+    )
     assert extract_product(page(head, "<h1>Welcome</h1>"), "https://shop.example/about") is None
 
 
@@ -242,19 +330,26 @@ def test_listing_of_product_cards_is_not_a_product():
         f'<div itemscope itemtype="https://schema.org/Product"><a itemprop="url" href="/p/{n}">'
         f'<span itemprop="name">Shoe {n}</span></a><img itemprop="image" src="/{n}.jpg">'
         f'<div itemprop="offers" itemscope itemtype="https://schema.org/Offer"><meta itemprop="price" '
-        f'content="{n}.00"></div></div>' for n in range(10, 14))
+        f'content="{n}.00"></div></div>'
+        for n in range(10, 14)
+    )
     assert extract_product(page(body=cards), "https://shop.example/c/shoes") is None
-    rated = cards.replace('<span itemprop="name">Shoe 12</span>', '<span itemprop="name">Shoe 12</span>'
-                          '<meta itemprop="sku" content="S12">')
+    rated = cards.replace(
+        '<span itemprop="name">Shoe 12</span>',
+        '<span itemprop="name">Shoe 12</span><meta itemprop="sku" content="S12">',
+    )
     assert extract_product(page(body=rated), "https://shop.example/c/shoes") is None  # one card a bit richer
 
 
 def test_product_page_with_related_product_cards_alike():
     def item(name: str, url: str = "") -> str:
         link = f'<a itemprop="url" href="{url}">more</a>' if url else ""
-        return (f'<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">{name}</span>{link}'
-                f'<img itemprop="image" src="/{name}.jpg"><div itemprop="offers" itemscope '
-                f'itemtype="https://schema.org/Offer"><meta itemprop="price" content="9.00"></div></div>')
+        return (
+            f'<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">{name}</span>{link}'
+            f'<img itemprop="image" src="/{name}.jpg"><div itemprop="offers" itemscope '
+            f'itemtype="https://schema.org/Offer"><meta itemprop="price" content="9.00"></div></div>'
+        )
+
     html = page(body=item("Trail Shoe") + "".join(item(f"Other {n}", f"/p/{n}") for n in range(4)))
     assert extract_product(html, URL)["title"] == "Trail Shoe"
 
@@ -275,9 +370,20 @@ def test_gtin_check_digit():
 
 
 def test_identity_fields_are_typed_and_validated():
-    p = extract_product(page(ld(product(sku="TS-1", mpn="M-77", gtin13="4006381333932",
-                                        brand={"@type": "Brand", "name": "Nordpeak"},
-                                        offers=offer("10.00")))), URL)
+    p = extract_product(
+        page(
+            ld(
+                product(
+                    sku="TS-1",
+                    mpn="M-77",
+                    gtin13="4006381333932",
+                    brand={"@type": "Brand", "name": "Nordpeak"},
+                    offers=offer("10.00"),
+                )
+            )
+        ),
+        URL,
+    )
     item = validate({**p, "product_id": "shop:TS-1"})
     assert (item["sku"], item["mpn"], item["brand"], item["gtin"]) == ("TS-1", "M-77", "Nordpeak", None)
 
@@ -289,8 +395,9 @@ DOM_PAGE = page(
     '<div class="price-box"><del class="price">€ 120,00</del><span class="price-was">€ 110,00</span>'
     '<span class="oldPrice">€ 100,00</span><span class="price">Was € 95,00</span>'
     '<span class="product-price-wrapper">€ 89,95</span></div>'
-    '<p>SKU: TS-2024</p>'
-    '<button class="btn" type="submit">Add to cart</button>')
+    "<p>SKU: TS-2024</p>"
+    '<button class="btn" type="submit">Add to cart</button>',
+)
 
 
 def test_dom_fallback_price_near_the_title_and_add_to_cart():
@@ -305,49 +412,71 @@ def test_dom_fallback_never_overrides_structured_data():
 
 
 def test_dom_fallback_needs_a_product_page():
-    listing = page(body="<h1>Shoes</h1>" + "".join(
-        f'<div><span class="price">€ {n},00</span><button>Add to cart</button></div>' for n in range(10, 16)))
+    listing = page(
+        body="<h1>Shoes</h1>"
+        + "".join(f'<div><span class="price">€ {n},00</span><button>Add to cart</button></div>' for n in range(10, 16))
+    )
     assert extract_product(listing, "https://shop.example/c/shoes") is None
-    small_listing = page(body="<h1>Shoes</h1>" + "".join(
-        f'<div><h3>Shoe {n}</h3><span class="price">€ {n},00</span><button>Add to cart</button></div>'
-        for n in range(10, 12)))
+    small_listing = page(
+        body="<h1>Shoes</h1>"
+        + "".join(
+            f'<div><h3>Shoe {n}</h3><span class="price">€ {n},00</span><button>Add to cart</button></div>'
+            for n in range(10, 12)
+        )
+    )
     assert extract_product(small_listing, "https://shop.example/c/shoes") is None
     article = page(body='<h1>Ten shoes</h1><span class="price">€ 10,00</span>')
     assert extract_product(article, "https://blog.example/ten-shoes") is None
 
 
 def test_dom_fallback_reads_a_price_split_into_parts_and_an_availability_block():
-    html = page(body='<h1 id="title"><span>Trail Shoe</span></h1>'
-                    '<div class="price-block"><span class="a-price"><span class="offscreen">$29.99</span>'
-                    '<span aria-hidden="true"><span class="symbol">$</span><span class="whole">29</span>'
-                    '<span class="fraction">99</span></span></span></div>'
-                    '<div id="availability"><span>Currently unavailable.</span></div>'
-                    '<input type="submit" value="Add to Cart">')
+    html = page(
+        body='<h1 id="title"><span>Trail Shoe</span></h1>'
+        '<div class="price-block"><span class="a-price"><span class="offscreen">$29.99</span>'
+        '<span aria-hidden="true"><span class="symbol">$</span><span class="whole">29</span>'
+        '<span class="fraction">99</span></span></span></div>'
+        '<div id="availability"><span>Currently unavailable.</span></div>'
+        '<input type="submit" value="Add to Cart">'
+    )
     p = extract_product(html, URL)
-    assert (p["price"], p["currency"], p["availability"]) == (Decimal("29.99"), None, "out_of_stock")  # "$" alone names no one currency
+    assert (p["price"], p["currency"], p["availability"]) == (
+        Decimal("29.99"),
+        None,
+        "out_of_stock",
+    )  # "$" alone names no one currency
 
 
 def test_dom_fallback_reads_microdata_outside_any_product_item():
-    html = page(body='<h1>Trail Shoe</h1><p>Art. <span itemprop="sku">TS-77</span></p>'
-                    '<span itemprop="price" content="45.50">45,50 €</span><button>In den Warenkorb</button>')
+    html = page(
+        body='<h1>Trail Shoe</h1><p>Art. <span itemprop="sku">TS-77</span></p>'
+        '<span itemprop="price" content="45.50">45,50 €</span><button>In den Warenkorb</button>'
+    )
     p = extract_product(html, URL)
     assert (p["price"], p["sku"], p["availability"]) == (Decimal("45.50"), "TS-77", "in_stock")
 
 
 def test_dom_fallback_with_a_cart_form_its_buttons_and_a_buy_now_button():
-    html = page(body='<h1><span>Trail Shoe</span></h1><div id="price"><table><tr><td>List Price:</td>'
-                    '<td><span class="price-strike">$120.00</span></td></tr><tr><td>Price:</td>'
-                    '<td><span id="our-price">$89.00</span></td></tr></table></div>'
-                    '<form id="addToCart" action="/cart/handle"><input type="hidden" name="pid" value="TS4711X">'
-                    '<input type="submit" id="add-to-cart-button" value="Add to Cart">'
-                    '<input type="submit" id="buy-now-button" value="Buy Now"></form>'
-                    '<table><tr><th>Item model</th><td>TS-4711</td></tr></table>')
+    html = page(
+        body='<h1><span>Trail Shoe</span></h1><div id="price"><table><tr><td>List Price:</td>'
+        '<td><span class="price-strike">$120.00</span></td></tr><tr><td>Price:</td>'
+        '<td><span id="our-price">$89.00</span></td></tr></table></div>'
+        '<form id="addToCart" action="/cart/handle"><input type="hidden" name="pid" value="TS4711X">'
+        '<input type="submit" id="add-to-cart-button" value="Add to Cart">'
+        '<input type="submit" id="buy-now-button" value="Buy Now"></form>'
+        "<table><tr><th>Item model</th><td>TS-4711</td></tr></table>"
+    )
     p = extract_product(html, "https://shop.example/Trail-Shoe/p/TS4711X/ref=x")
-    assert (p["title"], p["price"], p["sku"], p["availability"]) == ("Trail Shoe", Decimal("89.00"), "TS4711X",
-                                                                   "in_stock")
+    assert (p["title"], p["price"], p["sku"], p["availability"]) == (
+        "Trail Shoe",
+        Decimal("89.00"),
+        "TS4711X",
+        "in_stock",
+    )
 
 
 def test_dom_fallback_sku_label_with_direction_marks():
-    html = page(body='<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to bag</button>'
-                    '<ul><li><span>Item number\u200f:\u200e </span><span>TS-99</span></li></ul>')
+    html = page(
+        body='<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to bag</button>'
+        "<ul><li><span>Item number\u200f:\u200e </span><span>TS-99</span></li></ul>"
+    )
     assert extract_product(html, URL)["sku"] == "TS-99"

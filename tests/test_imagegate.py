@@ -1,5 +1,6 @@
 """One image gate, one pixel cap: the scraper, dedup, inference (and so the client) refuse
 the same bytes for the same reason."""
+
 from __future__ import annotations
 
 import io

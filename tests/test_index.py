@@ -1,4 +1,5 @@
 """The index stage: the staged index of a small catalog (the index kinds: test_ann.py)."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -13,8 +14,9 @@ def test_build_index_stages_index_items_and_stats(lake):
     items_uri = write_catalog(lake, range(20), corrupt=(7,))
     embed_all(lake, items_uri, model)
 
-    uri = build_index(lake, items_uri, model.version, run_id="manual__2026-01-01T00:00:00+00:00",
-                      recall_target=0.95, kind="annoy")
+    uri = build_index(
+        lake, items_uri, model.version, run_id="manual__2026-01-01T00:00:00+00:00", recall_target=0.95, kind="annoy"
+    )
     prefix = lake.key_of(uri)
     assert prefix == layout.staging("manual__2026-01-01T00:00:00+00:00", "index")
     assert sorted(k.rsplit("/", 1)[1] for k in lake.list(prefix + "/")) == ["index.ann", "index.json", "items.parquet"]
@@ -22,8 +24,10 @@ def test_build_index_stages_index_items_and_stats(lake):
     stats = lake.read_json(f"{prefix}/index.json")
     assert stats["n_items"] == 19 and stats["dim"] == model.embedding_dim and stats["metric"] == "angular"
     assert stats["recall_at_10"] >= 0.95 and stats["n_trees"] >= 1
-    assert stats["index"] == {"kind": "annoy", "params": {"metric": "angular", "n_trees": stats["n_trees"],
-                                                          "search_k": stats["search_k"]}}
+    assert stats["index"] == {
+        "kind": "annoy",
+        "params": {"metric": "angular", "n_trees": stats["n_trees"], "search_k": stats["search_k"]},
+    }
 
     items = lake.read_parquet(f"{prefix}/items.parquet")
     assert items.column_names == ["annoy_id", "item_id", "title", "image_key", "offers"]

@@ -1,5 +1,6 @@
 """The lake backend contract: every scheme in ``pipeline.lake.SCHEMES`` passes this suite
 (file://, s3:// on a moto server, memory://), through the :class:`Lake` front."""
+
 from __future__ import annotations
 
 import pyarrow as pa

@@ -1,4 +1,5 @@
 """The multi-head Keras model: shapes, normalisation, heads, determinism, backbone weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,16 +33,15 @@ def test_same_seed_same_model() -> None:
 
 
 def test_backbone_weights_load_from_a_saved_file(tmp_path) -> None:
-    source = build_model(VOCAB, 32, seed=1)
+    source = build_model(VOCAB, 32, backbone="compact", seed=1)
     path = tmp_path / "backbone.weights.h5"
     backbone_of(source).save_weights(path)
-    loaded = build_model(VOCAB, 32, seed=2, weights=str(path))
-    fresh = build_model(VOCAB, 32, seed=2)
+    loaded = build_model(VOCAB, 32, backbone="compact", seed=2, weights=str(path))
+    fresh = build_model(VOCAB, 32, backbone="compact", seed=2)
     for w_src, w_loaded in zip(backbone_of(source).get_weights(), backbone_of(loaded).get_weights()):
         np.testing.assert_array_equal(w_src, w_loaded)
     assert any(
-        not np.array_equal(a, b)
-        for a, b in zip(backbone_of(source).get_weights(), backbone_of(fresh).get_weights())
+        not np.array_equal(a, b) for a, b in zip(backbone_of(source).get_weights(), backbone_of(fresh).get_weights())
     )
 
 
@@ -51,4 +51,6 @@ def test_bad_arguments_are_clear_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="2 values"):
         build_model({"category": ["only"]}, 32)
     with pytest.raises(FileNotFoundError):
-        build_model(VOCAB, 32, weights=str(tmp_path / "missing.weights.h5"))
+        build_model(VOCAB, 32, backbone="compact", weights=str(tmp_path / "missing.weights.h5"))
+    with pytest.raises(ValueError, match="own ImageNet weights"):
+        build_model(VOCAB, 32, backbone="efficientnet_lite0", weights=str(tmp_path / "x.weights.h5"))

@@ -1,5 +1,6 @@
 """What an operator relies on: a bad lake fails the run at its preflight, with one line, and the
 failure reaches the alert webhook exactly once; SIGTERM stops `vitrine dag-run` and its crawl."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,13 @@ def alert_sink() -> Iterator[tuple[str, list[dict]]]:
 
 def vitrine_env(tmp_path: Path, lake: str, registry: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
-    env.update(VITRINE_HOME=str(tmp_path / "home"), VITRINE_LAKE=lake, VITRINE_RETAILERS=str(registry),
-               VITRINE_IMAGE_SIZE="32", **extra)
+    env.update(
+        VITRINE_HOME=str(tmp_path / "home"),
+        VITRINE_LAKE=lake,
+        VITRINE_RETAILERS=str(registry),
+        VITRINE_IMAGE_SIZE="32",
+        **extra,
+    )
     return env
 
 
@@ -70,11 +76,24 @@ def test_missing_bucket_fails_at_preflight_and_alerts_once(tmp_path, s3_env, ale
     registry = tmp_path / "retailers.yaml"
     registry.write_text("retailers:\n  - {name: nowhere, platform: shopify, base_url: 'http://127.0.0.1:9'}\n")
     # the webhook as an Airflow connection (VITRINE_ALERT_WEBHOOK, when set, wins over it)
-    env = vitrine_env(tmp_path, "s3://vitrine-no-such-bucket/lake", registry, AIRFLOW_CONN_VITRINE_ALERTS=url,
-                      **{k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                                                    "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"], env=env,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    env = vitrine_env(
+        tmp_path,
+        "s3://vitrine-no-such-bucket/lake",
+        registry,
+        AIRFLOW_CONN_VITRINE_ALERTS=url,
+        **{
+            k: os.environ[k]
+            for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+        },
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "DAG catalog_refresh: failed" in proc.stdout
     assert len(received) == 1, received
@@ -83,8 +102,11 @@ def test_missing_bucket_fails_at_preflight_and_alerts_once(tmp_path, s3_env, ale
     assert alert["error"] == "lake s3://vitrine-no-such-bucket/lake: bucket 'vitrine-no-such-bucket' does not exist"
     assert alert["try_number"] == 1, "preflight fails fast: no retries"
     # the task's own output is in the log file Airflow's UI reads for that try
-    logs = list((tmp_path / "home" / "airflow" / "logs" / "dag_id=catalog_refresh").glob(
-        "run_id=*/task_id=preflight/attempt=1.log"))
+    logs = list(
+        (tmp_path / "home" / "airflow" / "logs" / "dag_id=catalog_refresh").glob(
+            "run_id=*/task_id=preflight/attempt=1.log"
+        )
+    )
     assert len(logs) == 1 and "does not exist" in logs[0].read_text()
     assert "preflight" in proc.stdout and "does not exist" in proc.stdout  # the progress line says why
 
@@ -106,11 +128,18 @@ def _cmdline(pid: int) -> str:
 def test_sigterm_stops_dag_run_and_its_crawl(tmp_path) -> None:
     with DemoShop(n_products=200, seed=5) as shop:
         # a slow, polite crawl: it is still running when the run is told to stop
-        registry = shop.write_registry(tmp_path / "retailers.yaml", settings={"DOWNLOAD_DELAY": 2.0,
-                                                                             "AUTOTHROTTLE_ENABLED": False})
+        registry = shop.write_registry(
+            tmp_path / "retailers.yaml", settings={"DOWNLOAD_DELAY": 2.0, "AUTOTHROTTLE_ENABLED": False}
+        )
         env = vitrine_env(tmp_path, f"file://{tmp_path / 'lake'}", registry)
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"], env=env,
-                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 600
             crawls: list[int] = []

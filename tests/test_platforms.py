@@ -1,5 +1,6 @@
 """The platforms registry ties each platform to a spider Scrapy finds under that name and to a
 demo storefront serving it; retailer validation accepts exactly these platforms."""
+
 from __future__ import annotations
 
 import pytest

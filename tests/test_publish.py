@@ -1,4 +1,5 @@
 """Publishing releases on a file lake and on S3 (moto server on loopback, through boto3)."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -43,8 +44,10 @@ def test_full_publish(any_lake, tmp_path):
 
     assert lake.read_json(layout.LATEST) == {"release_id": release_id, "manifest": f"{prefix}/manifest.json"}
     manifest = lake.read_json(f"{prefix}/manifest.json")
-    assert manifest["index"] == {"kind": "annoy", "params": {"metric": manifest["metric"], "n_trees": manifest["n_trees"],
-                                                             "search_k": manifest["search_k"]}}
+    assert manifest["index"] == {
+        "kind": "annoy",
+        "params": {"metric": manifest["metric"], "n_trees": manifest["n_trees"], "search_k": manifest["search_k"]},
+    }
     for field in ("release_id", "created_at", "model_version", "n_items", "dim", "metric", "n_trees", "recall_at_10"):
         assert field in manifest
     assert manifest["n_items"] == 12 and manifest["dim"] == MODEL.embedding_dim
@@ -135,7 +138,10 @@ class _RacingLake(Lake):
         result = super().info(key)
         if key == layout.LATEST and not self.raced:
             self.raced = True
-            body = {"release_id": self.competitor, "manifest": f"{layout.release_prefix(self.competitor)}/manifest.json"}
+            body = {
+                "release_id": self.competitor,
+                "manifest": f"{layout.release_prefix(self.competitor)}/manifest.json",
+            }
             super().write_json(layout.LATEST, body)
         return result
 
@@ -144,13 +150,18 @@ def _complete_release(lake, release_id: str, sequence: int) -> dict:
     """A small complete release (one file) under ``release_id``; returns its manifest."""
     data = b"index bytes of " + release_id.encode()
     lake.write_bytes(f"{layout.release_prefix(release_id)}/index.ann", data)
-    manifest = {"release_id": release_id, "sequence": sequence,
-                "files": {"index.ann": {"sha256": sha256_bytes(data), "bytes": len(data)}}}
+    manifest = {
+        "release_id": release_id,
+        "sequence": sequence,
+        "files": {"index.ann": {"sha256": sha256_bytes(data), "bytes": len(data)}},
+    }
     lake.write_json(f"{layout.release_prefix(release_id)}/manifest.json", manifest)
     return manifest
 
 
-@pytest.mark.parametrize(("competitor", "we_win"), [("20990101T000000.000000Z-ffffffff", False), ("20000101T000000.000000Z-00000000", True)])
+@pytest.mark.parametrize(
+    ("competitor", "we_win"), [("20990101T000000.000000Z-ffffffff", False), ("20000101T000000.000000Z-00000000", True)]
+)
 def test_concurrent_publishers_cannot_interleave_on_latest(any_lake, competitor, we_win):
     old = "19990101T000000.000000Z-00000000"
     _complete_release(any_lake, old, 1)
@@ -177,16 +188,29 @@ def test_large_release_files_go_multipart_and_verify(s3_lake, monkeypatch, tmp_p
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     ids = [f"item-{i:05d}" for i in range(n)]
     shas = [f"{i:064x}" for i in range(n)]
-    schemas.ITEMS.write(s3_lake, pa.table({"item_id": ids, "group_id": ids, "canonical_sha256": shas,
-                                           "image_key": [f"images/{s}.jpg" for s in shas], "title": ids}))
+    schemas.ITEMS.write(
+        s3_lake,
+        pa.table(
+            {
+                "item_id": ids,
+                "group_id": ids,
+                "canonical_sha256": shas,
+                "image_key": [f"images/{s}.jpg" for s in shas],
+                "title": ids,
+            }
+        ),
+    )
     flat = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
     s3_lake.write_parquet(
         schemas.EMBEDDINGS.part(model_version="big"),
         pa.Table.from_arrays([pa.array(ids), pa.array(shas), flat], schema=embedding_schema(dim)),
     )
     color = schemas.attributes_table(["color"])
-    attributes = s3_lake.uri(color.write(s3_lake, [{"item_id": i, "color": "red", "color_confidence": 0.9}
-                                                   for i in ids[:5]], model_version="big"))
+    attributes = s3_lake.uri(
+        color.write(
+            s3_lake, [{"item_id": i, "color": "red", "color_confidence": 0.9} for i in ids[:5]], model_version="big"
+        )
+    )
     items_uri = s3_lake.uri(schemas.ITEMS.prefix())
     index_uri = build_index(s3_lake, items_uri, "big", "run-big", recall_target=0.95, kind="annoy")
     with pytest.raises(PublishError, match="no attributes table"):

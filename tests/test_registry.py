@@ -1,4 +1,5 @@
 """Model registry in the lake: initial model, register/load round trip, promotion pointer."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ VOCAB = {"category": ["a", "b", "c"], "color": ["red", "blue"]}
 
 
 def _register(lake, seed: int = 0) -> str:
-    model = build_model(VOCAB, 32, embedding_dim=8, seed=seed)
+    model = build_model(VOCAB, 32, backbone="compact", embedding_dim=8, seed=seed)
     return register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8)
 
 

@@ -1,4 +1,5 @@
 """Registry validation: good entries load, bad ones fail with a message naming the problem."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,27 +42,52 @@ def test_round_trips_through_yaml_and_json(tmp_path):
     assert [Retailer.from_json(r.to_json()) for r in retailers] == retailers
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"name": "Acme Shop", "platform": "shopify", "base_url": "https://a.example"}, "must match [a-z0-9-]+"),
-    ({"name": "acme_1", "platform": "shopify", "base_url": "https://a.example"}, "must match"),
-    ({"platform": "shopify", "base_url": "https://a.example"}, "name None"),
-    ({"name": "acme", "platform": "magento", "base_url": "https://a.example"}, "unknown platform 'magento'"),
-    ({"name": "acme", "platform": "shopify"}, "base_url: None is not an absolute http(s) URL"),
-    ({"name": "acme", "platform": "shopify", "base_url": "ftp://a.example"}, "not an absolute http(s) URL"),
-    ({"name": "acme", "platform": "jsonld", "base_url": "https://a.example",
-      "start_urls": ["https://evil.example/x"]}, "outside allowed_domains"),
-    ({"name": "acme", "platform": "jsonld", "base_url": "https://a.example",
-      "allowed_domains": ["https://a.example"]}, "not a bare host name"),
-    ({"name": "acme", "platform": "jsonld", "base_url": "https://a.example", "sitemap_urls": "x"},
-     "expected a list of strings"),
-    ({"name": "acme", "platform": "shopify", "base_url": "https://a.example", "max_products": 0},
-     "max_products must be a positive integer"),
-    ({"name": "acme", "platform": "shopify", "base_url": "https://a.example", "settings": {"delay": 1}},
-     "UPPER_CASE"),
-    ({"name": "acme", "platform": "shopify", "base_url": "https://a.example", "shop_type": "x"},
-     "unknown field(s) ['shop_type']"),
-    ("acme", "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "Acme Shop", "platform": "shopify", "base_url": "https://a.example"}, "must match [a-z0-9-]+"),
+        ({"name": "acme_1", "platform": "shopify", "base_url": "https://a.example"}, "must match"),
+        ({"platform": "shopify", "base_url": "https://a.example"}, "name None"),
+        ({"name": "acme", "platform": "magento", "base_url": "https://a.example"}, "unknown platform 'magento'"),
+        ({"name": "acme", "platform": "shopify"}, "base_url: None is not an absolute http(s) URL"),
+        ({"name": "acme", "platform": "shopify", "base_url": "ftp://a.example"}, "not an absolute http(s) URL"),
+        (
+            {
+                "name": "acme",
+                "platform": "jsonld",
+                "base_url": "https://a.example",
+                "start_urls": ["https://evil.example/x"],
+            },
+            "outside allowed_domains",
+        ),
+        (
+            {
+                "name": "acme",
+                "platform": "jsonld",
+                "base_url": "https://a.example",
+                "allowed_domains": ["https://a.example"],
+            },
+            "not a bare host name",
+        ),
+        (
+            {"name": "acme", "platform": "jsonld", "base_url": "https://a.example", "sitemap_urls": "x"},
+            "expected a list of strings",
+        ),
+        (
+            {"name": "acme", "platform": "shopify", "base_url": "https://a.example", "max_products": 0},
+            "max_products must be a positive integer",
+        ),
+        (
+            {"name": "acme", "platform": "shopify", "base_url": "https://a.example", "settings": {"delay": 1}},
+            "UPPER_CASE",
+        ),
+        (
+            {"name": "acme", "platform": "shopify", "base_url": "https://a.example", "shop_type": "x"},
+            "unknown field(s) ['shop_type']",
+        ),
+        ("acme", "expected a mapping"),
+    ],
+)
 def test_rejects_bad_entries_with_a_clear_message(entry, message):
     with pytest.raises(RegistryError) as err:
         parse_registry({"retailers": [entry]}, "reg.yaml")

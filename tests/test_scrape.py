@@ -1,5 +1,6 @@
 """Scrape stage end to end: Scrapy in a subprocess crawls a clean demo shop on loopback into
 a file:// or s3:// lake; exact counts, content-addressed images, idempotent re-runs."""
+
 from __future__ import annotations
 
 import hashlib

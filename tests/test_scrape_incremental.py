@@ -2,6 +2,7 @@
 page whose sitemap ``<lastmod>`` is older than our last fetch of it is not requested at all
 (not even revalidated), changed and new pages are, and delisted products still turn
 unavailable."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -54,8 +55,9 @@ def test_unchanged_pages_are_not_fetched_and_delisted_products_turn_unavailable(
             assert second[title] == first[title]
         image_rows = {i["product_id"]: i for i in rows(lake, "images", retailer.name)}
         assert all(image_rows[second[t]["product_id"]]["status"] == "stored" for t in unchanged)
-        stats = [r for r in schemas.CRAWL_STATS.read(lake, retailer=retailer.name).to_pylist()
-                 if r["run_id"] == "night-2"][0]
+        stats = [
+            r for r in schemas.CRAWL_STATS.read(lake, retailer=retailer.name).to_pylist() if r["run_id"] == "night-2"
+        ][0]
         assert stats["products_unavailable"] == 1 and stats["images_new"] == 3
         assert stats["complete"]
 

@@ -2,6 +2,7 @@
 assert exact counts, politeness and safety from the shop's own request log, then the
 incremental behaviour: an unchanged shop is only revalidated (304s, no image downloads), and
 after 5% of products change only those are fetched again; delisted products turn unavailable."""
+
 from __future__ import annotations
 
 import collections
@@ -18,9 +19,20 @@ N_PRODUCTS = 20  # catalog size; 5% change = 1 product
 EXPECTED = {
     # products, invalid reasons, images stored, rejected reasons
     "shopify": (17, {"missing_title": 1, "no_images": 1}, 17, {"http_404": 1, "offsite": 1}),
-    "jsonld": (23, {"missing_title": 1}, 15, {"corrupt_jpeg": 1, "truncated_jpeg": 1, "not_an_image": 1,
-                                              "too_many_pixels": 1, "too_small": 1, "noimageindex": 2,
-                                              "offsite": 1}),
+    "jsonld": (
+        23,
+        {"missing_title": 1},
+        15,
+        {
+            "corrupt_jpeg": 1,
+            "truncated_jpeg": 1,
+            "not_an_image": 1,
+            "too_many_pixels": 1,
+            "too_small": 1,
+            "noimageindex": 2,
+            "offsite": 1,
+        },
+    ),
 }
 DISALLOWED = ("/admin", "/cart", "/checkouts", "/search", "/account", "/products/secret-")
 IMAGE_PATHS = ("/cdn/", "/media/")

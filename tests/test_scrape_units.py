@@ -1,4 +1,5 @@
 """Image checks, safety and retry middlewares, and the table-building logic of the scrape stage."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,24 +32,34 @@ def photo():
 
 
 # -- image checks ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("fmt, expected", [("jpeg", ("JPEG", "jpg", "RGB")), ("cmyk", ("JPEG", "jpg", "CMYK")),
-                                           ("rgba", ("PNG", "png", "RGBA")), ("webp", ("WEBP", "webp", "RGB"))])
+@pytest.mark.parametrize(
+    "fmt, expected",
+    [
+        ("jpeg", ("JPEG", "jpg", "RGB")),
+        ("cmyk", ("JPEG", "jpg", "CMYK")),
+        ("rgba", ("PNG", "png", "RGBA")),
+        ("webp", ("WEBP", "webp", "RGB")),
+    ],
+)
 def test_accepts_real_images_in_their_own_format(photo, fmt, expected):
     meta = inspect(transcode(photo, fmt))
     assert (meta.format, meta.ext, meta.mode) == expected and (meta.width, meta.height) == (224, 224)
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda d: b"<!DOCTYPE html><html><body>404</body></html>", "not an image (html)"),
-    (lambda d: b"GIF8", "not an image (unknown format)"),
-    (lambda d: b"", "empty body"),
-    (lambda d: d[:20] + bytes(range(256)) * 4, "corrupt JPEG"),
-    (lambda d: d[: len(d) // 2], "truncated JPEG"),
-    (lambda d: png_header_bomb(30000, 30000), "too many pixels"),
-    (lambda d: png_header_bomb(8000, 8000), "too many pixels: 8000x8000"),  # under PIL's own limit
-    (lambda d: transcode(d, "jpeg", scale=0.1), "too small: 22x22"),
-    (lambda d: d + b"\0" * 2_000_000, "too large"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda d: b"<!DOCTYPE html><html><body>404</body></html>", "not an image (html)"),
+        (lambda d: b"GIF8", "not an image (unknown format)"),
+        (lambda d: b"", "empty body"),
+        (lambda d: d[:20] + bytes(range(256)) * 4, "corrupt JPEG"),
+        (lambda d: d[: len(d) // 2], "truncated JPEG"),
+        (lambda d: png_header_bomb(30000, 30000), "too many pixels"),
+        (lambda d: png_header_bomb(8000, 8000), "too many pixels: 8000x8000"),  # under PIL's own limit
+        (lambda d: transcode(d, "jpeg", scale=0.1), "too small: 22x22"),
+        (lambda d: d + b"\0" * 2_000_000, "too large"),
+    ],
+)
 def test_rejects_by_sniffing_and_header_before_decoding(photo, make, reason):
     with pytest.raises(ImageRejected) as err:
         inspect(make(photo), Limits(max_bytes=1_000_000))
@@ -72,9 +83,17 @@ def crawler_for(base_url: str, **settings):
     return crawler
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://10.0.0.7/img.jpg",
-                                 "http://169.254.169.254/latest/meta-data/", "http://[::1]/x",
-                                 "http://192.168.1.20/x", "http://[::ffff:10.0.0.1]/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://10.0.0.7/img.jpg",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/x",
+        "http://192.168.1.20/x",
+        "http://[::ffff:10.0.0.1]/x",
+    ],
+)
 def test_private_addresses_are_refused_for_a_public_retailer(url):
     mw = PrivateNetworkMiddleware.from_crawler(crawler_for("http://93.184.216.34"))
     with pytest.raises(IgnoreRequest, match="private address|link-local"):
@@ -108,7 +127,6 @@ def test_retry_honours_retry_after_and_gives_up_beyond_the_maximum():
     assert asyncio.run(mw.process_response(request, Response(request.url, status=404))).status == 404
 
 
-
 def test_retry_after_on_429_or_503_pauses_the_whole_domain_not_others():
     crawler = crawler_for("http://93.184.216.34", RETRY_BACKOFF_BASE=0)
     mw = BackoffRetryMiddleware.from_crawler(crawler)
@@ -137,14 +155,32 @@ def test_retry_after_on_429_or_503_pauses_the_whole_domain_not_others():
     assert crawler.stats.get_value("vitrine/slot_pauses") == 1
     assert crawler.stats.get_value("vitrine/slot_pause_waits") == 1
 
+
 # -- tables ------------------------------------------------------------------------------------------
 def item(pid, urls, stored=True):
-    images = [{"url": u, "position": i, "status": "stored" if stored else "rejected",
-               "reason": None if stored else "corrupt JPEG: x", "sha256": "ab" * 32 if stored else None,
-               "image_key": f"images/ab/{'ab' * 32}.jpg" if stored else None, "width": 10, "height": 10,
-               "format": "JPEG", "bytes": 100} for i, u in enumerate(urls)]
-    return {"product_id": pid, "title": pid, "image_urls": urls, "url": f"https://s.example/{pid}",
-            "scraped_at": "2026-01-02T00:00:00+00:00", "images": images}
+    images = [
+        {
+            "url": u,
+            "position": i,
+            "status": "stored" if stored else "rejected",
+            "reason": None if stored else "corrupt JPEG: x",
+            "sha256": "ab" * 32 if stored else None,
+            "image_key": f"images/ab/{'ab' * 32}.jpg" if stored else None,
+            "width": 10,
+            "height": 10,
+            "format": "JPEG",
+            "bytes": 100,
+        }
+        for i, u in enumerate(urls)
+    ]
+    return {
+        "product_id": pid,
+        "title": pid,
+        "image_urls": urls,
+        "url": f"https://s.example/{pid}",
+        "scraped_at": "2026-01-02T00:00:00+00:00",
+        "images": images,
+    }
 
 
 def test_unseen_products_become_unavailable_only_after_a_complete_crawl():
@@ -161,11 +197,22 @@ def test_unseen_products_become_unavailable_only_after_a_complete_crawl():
 
 
 def test_known_images_remember_stored_and_content_rejections_only():
-    rows = [{"url": "u1", "status": "stored", "reason": None, "sha256": "s", "image_key": "k", "width": 1,
-             "height": 1, "format": "PNG", "bytes": 3},
-            {"url": "u2", "status": "rejected", **schemas.rejection("too many pixels: 30000x30000")},
-            {"url": "u3", "status": "rejected", **schemas.rejection("http 503")},
-            {"url": "u4", "status": "rejected", **schemas.rejection("offsite: cdn.example")}]
+    rows = [
+        {
+            "url": "u1",
+            "status": "stored",
+            "reason": None,
+            "sha256": "s",
+            "image_key": "k",
+            "width": 1,
+            "height": 1,
+            "format": "PNG",
+            "bytes": 3,
+        },
+        {"url": "u2", "status": "rejected", **schemas.rejection("too many pixels: 30000x30000")},
+        {"url": "u3", "status": "rejected", **schemas.rejection("http 503")},
+        {"url": "u4", "status": "rejected", **schemas.rejection("offsite: cdn.example")},
+    ]
     known = known_images(rows)
     assert rows[1]["reason"] == "too_many_pixels"
     assert known["u1"]["sha256"] == "s" and known["u2"] == {"status": "rejected", "reason": rows[1]["detail"]}
@@ -174,19 +221,29 @@ def test_known_images_remember_stored_and_content_rejections_only():
 
 
 # -- image URLs ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("url, expected", [
-    ("//Cdn.Example.com/a/b.jpg?v=1&width=800", "http://cdn.example.com/a/b.jpg"),
-    ("//h/a.jpg?V=2&WIDTH=3&x=1", "http://h/a.jpg?x=1"), ("/rel/a.jpg?v=1", "http://127.0.0.1:3000/rel/a.jpg"),
-    ("a.jpg", "http://127.0.0.1:3000/a.jpg"), ("//h/a.jpg?v=1#frag", "http://h/a.jpg"),
-    ("//h/a%20b.jpg?x=%2F&v=1", "http://h/a%20b.jpg?x=%2F"), ("//h/a.jpg?&v=1&", "http://h/a.jpg"),
-    ("//h:8080/p.jpg?crop=center&v=9", "http://h:8080/p.jpg"), ("//h/a.jpg?q=a+b", "http://h/a.jpg?q=a+b"),
-    # a query that is not key=value pairs, or is signed, is kept byte for byte
-    ("//h/a.jpg?$formatz$", "http://h/a.jpg?$formatz$"), ("//h/a.jpg?$Main768$&w=620", "http://h/a.jpg?$Main768$"),
-    ("//h/a.jpg?sig=a%2Bb%3D&exp=1", "http://h/a.jpg?sig=a%2Bb%3D&exp=1"),
-    # "&amp;" as JSON-LD writes it is one "&", not an "amp;" parameter
-    ("https://h/a.jpg?x=1&amp;sig=Zm9v", "https://h/a.jpg?x=1&sig=Zm9v"),
-    ("data:image/gif;base64,R0lG", None), ("ftp://h/a.jpg", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("//Cdn.Example.com/a/b.jpg?v=1&width=800", "http://cdn.example.com/a/b.jpg"),
+        ("//h/a.jpg?V=2&WIDTH=3&x=1", "http://h/a.jpg?x=1"),
+        ("/rel/a.jpg?v=1", "http://127.0.0.1:3000/rel/a.jpg"),
+        ("a.jpg", "http://127.0.0.1:3000/a.jpg"),
+        ("//h/a.jpg?v=1#frag", "http://h/a.jpg"),
+        ("//h/a%20b.jpg?x=%2F&v=1", "http://h/a%20b.jpg?x=%2F"),
+        ("//h/a.jpg?&v=1&", "http://h/a.jpg"),
+        ("//h:8080/p.jpg?crop=center&v=9", "http://h:8080/p.jpg"),
+        ("//h/a.jpg?q=a+b", "http://h/a.jpg?q=a+b"),
+        # a query that is not key=value pairs, or is signed, is kept byte for byte
+        ("//h/a.jpg?$formatz$", "http://h/a.jpg?$formatz$"),
+        ("//h/a.jpg?$Main768$&w=620", "http://h/a.jpg?$Main768$"),
+        ("//h/a.jpg?sig=a%2Bb%3D&exp=1", "http://h/a.jpg?sig=a%2Bb%3D&exp=1"),
+        # "&amp;" as JSON-LD writes it is one "&", not an "amp;" parameter
+        ("https://h/a.jpg?x=1&amp;sig=Zm9v", "https://h/a.jpg?x=1&sig=Zm9v"),
+        ("data:image/gif;base64,R0lG", None),
+        ("ftp://h/a.jpg", None),
+        ("", None),
+    ],
+)
 def test_image_url_normalisation(url, expected):
     from scrapers.items import normalize_image_url
 
@@ -197,7 +254,13 @@ def test_price_and_text_fast_paths():
     from scrapers.items import InvalidProduct, clean_text, to_price
 
     assert [to_price(v) for v in ("29.90", "007.50", "12", "€ 1.299,00", "1,299.00 EUR", "١٢")] == [
-        Decimal("29.90"), Decimal("7.50"), 12, 1299, 1299, 12]
+        Decimal("29.90"),
+        Decimal("7.50"),
+        12,
+        1299,
+        1299,
+        12,
+    ]
     with pytest.raises(InvalidProduct):
         to_price("n/a")
     for text in ("  a \t b\n", "\u00a0x\u2003y", "\x1c a \x1f", "", " "):
@@ -212,9 +275,19 @@ def test_product_feed_exporter_writes_the_lines_scrapy_writes():
     from scrapers.extensions import ProductLinesExporter
     from scrapers.items import ProductItem
 
-    items = [ProductItem(product_id="a:1", title="Ünïcode “x”", price=1.5, tags=["a"], color=None,
-                         image_urls=["http://x/y.jpg"], images=[{"url": "u", "width": 3}]),
-             {"b": 1, "a": [1, {"x": None}]}, ProductItem()]
+    items = [
+        ProductItem(
+            product_id="a:1",
+            title="Ünïcode “x”",
+            price=1.5,
+            tags=["a"],
+            color=None,
+            image_urls=["http://x/y.jpg"],
+            images=[{"url": "u", "width": 3}],
+        ),
+        {"b": 1, "a": [1, {"x": None}]},
+        ProductItem(),
+    ]
     for item in items:
         generic, fast = io.BytesIO(), io.BytesIO()
         JsonLinesItemExporter(generic, encoding="utf-8").export_item(item)

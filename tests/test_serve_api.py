@@ -1,5 +1,6 @@
 """The visual search app's JSON API (contract §8) on a real release: every endpoint, bad
 uploads, pre-filters, crop, profile, and release switches while requests run."""
+
 from __future__ import annotations
 
 import io
@@ -92,8 +93,9 @@ def test_similar_by_item(client, demo_release):
 
 def test_similar_by_image_finds_the_item_and_shows_its_attributes(client, demo_release):
     for product in demo_release.catalog.products[:5]:
-        answer = client.post("/api/similar", files={"image": _jpeg(demo_release.photo(product))},
-                             data={"k": "3"}).json()
+        answer = client.post(
+            "/api/similar", files={"image": _jpeg(demo_release.photo(product))}, data={"k": "3"}
+        ).json()
         assert answer["results"][0]["item_id"] == item_id_of(product)
         assert answer["results"][0]["distance"] < 1e-3 and answer["no_close_match"] is False
         attributes = answer["query"]["attributes"]
@@ -106,8 +108,9 @@ def test_filters_are_applied_before_ranking(client, demo_release, tmp_path):
     release = client.get("/api/release").json()
     by_color = Counter(p.labels["color"] for p in demo_release.catalog.products)
     query = demo_release.catalog.products[0]
-    other = next(c for c, _ in by_color.most_common()
-                 if c != query.labels["color"] and c in release["filters"]["color"])
+    other = next(
+        c for c, _ in by_color.most_common() if c != query.labels["color"] and c in release["filters"]["color"]
+    )
     k = 4
     filtered = client.get("/api/similar", params={"item_id": item_id_of(query), "k": k, "color": other}).json()
     colors = [r["attributes"]["color"]["value"] for r in filtered["results"]]
@@ -123,12 +126,17 @@ def test_filters_are_applied_before_ranking(client, demo_release, tmp_path):
     exact = sorted(rows, key=lambda i: np.linalg.norm(vectors[i] - vectors[me]))[:k]
     assert [r["item_id"] for r in filtered["results"]] == [ids[i] for i in exact]
 
-    two = client.get("/api/similar", params=[("item_id", item_id_of(query)), ("k", 20),
-                                             ("color", other), ("color", query.labels["color"])]).json()
+    two = client.get(
+        "/api/similar",
+        params=[("item_id", item_id_of(query)), ("k", 20), ("color", other), ("color", query.labels["color"])],
+    ).json()
     assert {r["attributes"]["color"]["value"] for r in two["results"]} <= {other, query.labels["color"]}
 
-    both = client.post("/api/similar", files={"image": _jpeg(demo_release.photo(query))},
-                       data={"k": "5", "color": other, "category": [c for c in release["filters"]["category"]]}).json()
+    both = client.post(
+        "/api/similar",
+        files={"image": _jpeg(demo_release.photo(query))},
+        data={"k": "5", "color": other, "category": [c for c in release["filters"]["category"]]},
+    ).json()
     assert {r["attributes"]["color"]["value"] for r in both["results"]} == {other}
 
     bad = client.get("/api/similar", params={"item_id": item_id_of(query), "color": "chartreuse"})
@@ -143,11 +151,13 @@ def test_crop_selects_the_garment(client, demo_release):
     buf = io.BytesIO()
     canvas.save(buf, "PNG")
     for crop, product in (("0,0,0.5,1", left), ("0.5,0,1,1", right)):
-        answer = client.post("/api/similar", files={"image": ("street.png", buf.getvalue(), "image/png")},
-                             data={"k": "3", "crop": crop}).json()
+        answer = client.post(
+            "/api/similar", files={"image": ("street.png", buf.getvalue(), "image/png")}, data={"k": "3", "crop": crop}
+        ).json()
         assert answer["results"][0]["item_id"] == item_id_of(product)
-    bad = client.post("/api/similar", files={"image": ("s.png", buf.getvalue(), "image/png")},
-                      data={"crop": "0.6,0,0.5,1"})
+    bad = client.post(
+        "/api/similar", files={"image": ("s.png", buf.getvalue(), "image/png")}, data={"crop": "0.6,0,0.5,1"}
+    )
     assert bad.status_code == 422 and "crop" in bad.json()["detail"]
 
 
@@ -202,8 +212,14 @@ def test_openapi_documents_every_endpoint(client):
 def _png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
-            + struct.pack(">I", zlib.crc32(chunk)) + b"\x00\x00\x00\x00IDAT" + b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + b"\x00\x00\x00\x00IDAT"
+        + b"\x00" * 64
+    )
 
 
 @pytest.mark.parametrize(
@@ -212,8 +228,12 @@ def _png_header(width: int, height: int) -> bytes:
         ("truncated.jpg", lambda photo: photo[: len(photo) // 3], 422, "cannot be decoded"),
         ("huge.png", lambda photo: _png_header(40_000, 40_000), 413, "pixels"),
         ("notes.jpg", lambda photo: b"just some text, not a photo\n" * 10, 415, "text is not a supported photo"),
-        ("logo.png", lambda photo: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>',
-         415, "an SVG document"),
+        (
+            "logo.png",
+            lambda photo: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>',
+            415,
+            "an SVG document",
+        ),
         ("empty.jpg", lambda photo: b"", 422, "empty"),
         ("big.jpg", lambda photo: photo + b"\0" * (20 * 1024 * 1024), 413, "more than"),
     ],
@@ -234,8 +254,13 @@ def test_request_limits(client, demo_release):
 
 
 def test_image_paths_come_only_from_the_release(client):
-    for path in ("/images/..%2F..%2Fetc%2Fpasswd", "/images/../../pyproject.toml", "/images/nope",
-                 "/static/../app.py", "/static/..%2Fapp.py"):
+    for path in (
+        "/images/..%2F..%2Fetc%2Fpasswd",
+        "/images/../../pyproject.toml",
+        "/images/nope",
+        "/static/../app.py",
+        "/static/..%2Fapp.py",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
 

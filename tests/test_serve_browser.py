@@ -1,6 +1,7 @@
 """The web page in real headless Chromium (Debian's ``chromium``, driven by Playwright; no
 browser download): upload a catalog photo, drag and drop, crop, filter by color, pick a catalog
 item, build a style profile. Screenshots go to ``tests/artifacts/`` (git-ignored)."""
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,14 @@ from pipeline.serve.app import create_app
 from pipeline.serve.state import ReleaseHolder
 
 CHROMIUM = Path(os.environ.get("VITRINE_CHROMIUM", "/usr/bin/chromium"))
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 if not CHROMIUM.exists():
@@ -79,8 +86,10 @@ def _photo_file(tmp_path: Path, name: str, data: bytes) -> Path:
 
 
 def _wait_results(page, expect_first: str | None = None) -> list[str]:
-    page.wait_for_function("document.querySelector('#results').getAttribute('aria-busy') === null "
-                           "&& document.querySelectorAll('#results .card').length > 0")
+    page.wait_for_function(
+        "document.querySelector('#results').getAttribute('aria-busy') === null "
+        "&& document.querySelectorAll('#results .card').length > 0"
+    )
     if expect_first:
         page.wait_for_function(f"document.querySelector('#results .card').dataset.itemId === '{expect_first}'")
     return page.eval_on_selector_all("#results .card", "cards => cards.map(c => c.dataset.itemId)")
@@ -100,9 +109,11 @@ def test_upload_filter_and_screenshot(page, demo_release, tmp_path):
     wanted = next(c for c, _ in colors.most_common() if c != product.labels["color"])
     page.click("#filters details:has(input[name=color]) summary")
     page.check(f"#filters input[name=color][value={wanted}]")
-    page.wait_for_function(f"[...document.querySelectorAll('#results .card')].length > 0 && "
-                           f"[...document.querySelectorAll('#results .card [data-attr=color]')]"
-                           f".every(li => li.dataset.value === '{wanted}')")
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#results .card')].length > 0 && "
+        f"[...document.querySelectorAll('#results .card [data-attr=color]')]"
+        f".every(li => li.dataset.value === '{wanted}')"
+    )
     shown = page.eval_on_selector_all("#results .card [data-attr=color]", "lis => lis.map(li => li.dataset.value)")
     assert shown and set(shown) == {wanted}
     alts = page.eval_on_selector_all("#results .card img", "imgs => imgs.map(i => i.alt)")
@@ -127,7 +138,9 @@ def test_drop_and_crop(page, demo_release, tmp_path):
     data = list(buf.getvalue())
     transfer = page.evaluate_handle(
         "bytes => { const t = new DataTransfer(); "
-        "t.items.add(new File([new Uint8Array(bytes)], 'street.png', {type: 'image/png'})); return t; }", data)
+        "t.items.add(new File([new Uint8Array(bytes)], 'street.png', {type: 'image/png'})); return t; }",
+        data,
+    )
     page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
     _wait_results(page)
     box = page.locator("#preview-img").bounding_box()
@@ -151,7 +164,9 @@ def test_pick_a_catalog_item_with_the_keyboard(page, demo_release):
     page.fill("#catalog-q", product.title)
     page.wait_for_function(  # the title search has replaced the first listing
         "title => { const b = [...document.querySelectorAll('#catalog-list button')];"
-        " return b.length > 0 && b.every(x => x.textContent.includes(title)); }", arg=product.title)
+        " return b.length > 0 && b.every(x => x.textContent.includes(title)); }",
+        arg=product.title,
+    )
     button = page.locator(f"#catalog-list button[data-item-id='{item_id_of(product)}']")
     button.focus()
     page.keyboard.press("Enter")
@@ -177,13 +192,16 @@ def test_style_profile_from_three_photos(page, demo_release, tmp_path):
 
 
 def test_phone_layout_and_labels(browser, site, demo_release, tmp_path):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                  bypass_csp=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, bypass_csp=True
+    )
     tab = context.new_page()
     tab.goto(site)
     tab.wait_for_selector("#release[data-release-id]")
-    unlabelled = tab.evaluate("[...document.querySelectorAll('input, select')]"
-                              ".filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.name)")
+    unlabelled = tab.evaluate(
+        "[...document.querySelectorAll('input, select')]"
+        ".filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.name)"
+    )
     assert unlabelled == []
     product = demo_release.catalog.products[5]
     tab.set_input_files("#photos", str(_photo_file(tmp_path, "phone.jpg", demo_release.photo(product))))

@@ -2,6 +2,7 @@
 every view and example query against numbers computed independently from the Parquet files;
 idempotent re-runs of a day; one product_history partition per day; data-quality gates that
 stop a publish (90% product drop) and catch ×1000 prices."""
+
 from __future__ import annotations
 
 import collections
@@ -28,11 +29,19 @@ EXAMPLES = sorted(analytics.EXAMPLES.glob("*.sql"))
 
 def dag_run(tmp: Path, shop: DemoShop, lake_uri: str, day: date) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
-    env.update(VITRINE_HOME=str(tmp / "home"), VITRINE_LAKE=lake_uri, VITRINE_IMAGE_SIZE="32",
-               VITRINE_RETAILERS=str(shop.write_registry(tmp / "retailers.yaml")))
+    env.update(
+        VITRINE_HOME=str(tmp / "home"),
+        VITRINE_LAKE=lake_uri,
+        VITRINE_IMAGE_SIZE="32",
+        VITRINE_RETAILERS=str(shop.write_registry(tmp / "retailers.yaml")),
+    )
     return subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh", "--logical-date", f"{day}T03:00:00"],
-        cwd=tmp, env=env, capture_output=True, text=True, timeout=900,
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -98,9 +107,22 @@ def test_every_view_matches_the_parquet_files(demo) -> None:
         assert described == [(c.name, analytics.sqlgen.duckdb_type(c.type)) for c in table.all_columns], table.name
         if table.view is None:
             assert con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0] == len(rows(lake, table.name))
-    assert {"products", "product_history", "images", "crawl_stats", "duplicates", "items", "embeddings",
-            "attributes", "releases", "models", "dq_results"} <= set(with_files)
-    offers = [(i["item_id"], o["retailer"], o["product_id"], o["price"]) for i in rows(lake, "items") for o in i["offers"]]
+    assert {
+        "products",
+        "product_history",
+        "images",
+        "crawl_stats",
+        "duplicates",
+        "items",
+        "embeddings",
+        "attributes",
+        "releases",
+        "models",
+        "dq_results",
+    } <= set(with_files)
+    offers = [
+        (i["item_id"], o["retailer"], o["product_id"], o["price"]) for i in rows(lake, "items") for o in i["offers"]
+    ]
     assert sorted(con.execute("SELECT item_id, retailer, product_id, price FROM offers").fetchall()) == sorted(offers)
     production = lake.read_json("models/attributes/production.json")["version"]
     current = [r for r in rows(lake, "attributes") if r["model_version"] == production]
@@ -140,18 +162,27 @@ def _expected(lake: Lake) -> dict[str, list[tuple]]:
         key = (h["retailer"], h["product_id"])
         first_day[key] = min(first_day.get(key, h["day"]), h["day"])
     monday = TODAY - timedelta(days=TODAY.weekday())
-    new = [(o["item_id"], o["title"], o["retailer"], o["price"], o["currency"], date.fromisoformat(first_day[k]))
-           for o in offers if (k := (o["retailer"], o["product_id"])) in first_day
-           and attributes.get(o["item_id"], {}).get("category") == "dresses"
-           and attributes[o["item_id"]]["color"] == "black" and date.fromisoformat(first_day[k]) >= monday]
+    new = [
+        (o["item_id"], o["title"], o["retailer"], o["price"], o["currency"], date.fromisoformat(first_day[k]))
+        for o in offers
+        if (k := (o["retailer"], o["product_id"])) in first_day
+        and attributes.get(o["item_id"], {}).get("category") == "dresses"
+        and attributes[o["item_id"]]["color"] == "black"
+        and date.fromisoformat(first_day[k]) >= monday
+    ]
     exp["03"] = sorted(new, key=lambda r: (-r[5].toordinal(), r[0], r[2]))
 
     mine = [o for o in offers if o["item_id"] == first_item]
-    exp["04"] = sorted(((o["retailer"], o["product_id"], o["price"], o["currency"], o["url"]) for o in mine),
-                       key=lambda r: (r[2], r[0]))
+    exp["04"] = sorted(
+        ((o["retailer"], o["product_id"], o["price"], o["currency"], o["url"]) for o in mine),
+        key=lambda r: (r[2], r[0]),
+    )
     sold = {(o["retailer"], o["product_id"]) for o in mine}
-    exp["05"] = sorted((date.fromisoformat(h["day"]), h["retailer"], h["price"], h["list_price"], h["currency"],
-                        h["available"]) for h in history if (h["retailer"], h["product_id"]) in sold)
+    exp["05"] = sorted(
+        (date.fromisoformat(h["day"]), h["retailer"], h["price"], h["list_price"], h["currency"], h["available"])
+        for h in history
+        if (h["retailer"], h["product_id"]) in sold
+    )
 
     stats = collections.defaultdict(list)
     for s in rows(lake, "crawl_stats"):
@@ -160,36 +191,67 @@ def _expected(lake: Lake) -> dict[str, list[tuple]]:
     for retailer, runs in stats.items():
         now, *rest = sorted(runs, key=lambda s: s["day"], reverse=True)
         prev = rest[0] if rest else None
-        flag = None if prev is None and now["complete"] else (
-            (prev is not None and (now["products_available"] < prev["products_available"]
-                                   or now["invalid_items"] > prev["invalid_items"]
-                                   or now["images_rejected"] > prev["images_rejected"])) or not now["complete"])
+        flag = (
+            None
+            if prev is None and now["complete"]
+            else (
+                (
+                    prev is not None
+                    and (
+                        now["products_available"] < prev["products_available"]
+                        or now["invalid_items"] > prev["invalid_items"]
+                        or now["images_rejected"] > prev["images_rejected"]
+                    )
+                )
+                or not now["complete"]
+            )
+        )
         degraded.append((retailer, now["day"], prev and prev["products_available"], now["products_available"], flag))
     exp["06"] = degraded
 
     by_item = collections.defaultdict(list)
     for o in offers:
         by_item[o["item_id"]].append(o)
-    several = [(i, len({o["retailer"] for o in os_}), min(o["price"] for o in os_), max(o["price"] for o in os_))
-               for i, os_ in by_item.items() if len({o["retailer"] for o in os_}) > 1]
+    several = [
+        (i, len({o["retailer"] for o in os_}), min(o["price"] for o in os_), max(o["price"] for o in os_))
+        for i, os_ in by_item.items()
+        if len({o["retailer"] for o in os_}) > 1
+    ]
     exp["07"] = sorted(((i, n, lo, hi, hi - lo) for i, n, lo, hi in several), key=lambda r: (-r[4], r[0]))
 
     mix = collections.Counter((a["category"], a["color"]) for a in attributes.values())
     exp["08"] = sorted(((c, k, n) for (c, k), n in mix.items()), key=lambda r: (r[0], -r[2], r[1]))
 
-    day_rows = {d: {(h["retailer"], h["product_id"]): h for h in history if h["day"] == d}
-                for d in {h["day"] for h in history}}
+    day_rows = {
+        d: {(h["retailer"], h["product_id"]): h for h in history if h["day"] == d} for d in {h["day"] for h in history}
+    }
     latest, previous = sorted(day_rows)[-1], sorted(day_rows)[-2]
-    exp["09"] = sorted((k[0], k[1], h["price"], day_rows[previous][k]["price"]) for k, h in day_rows[latest].items()
-                       if k in day_rows[previous] and h["price"] != day_rows[previous][k]["price"])
+    exp["09"] = sorted(
+        (k[0], k[1], h["price"], day_rows[previous][k]["price"])
+        for k, h in day_rows[latest].items()
+        if k in day_rows[previous] and h["price"] != day_rows[previous][k]["price"]
+    )
 
-    rejected = collections.Counter((i["retailer"], i["reason"]) for i in rows(lake, "images") if i["status"] == "rejected")
+    rejected = collections.Counter(
+        (i["retailer"], i["reason"]) for i in rows(lake, "images") if i["status"] == "rejected"
+    )
     exp["10"] = sorted(((r, why, n) for (r, why), n in rejected.items()), key=lambda x: (x[0], -x[2], x[1]))
 
     models = {m["model_version"]: m for m in rows(lake, "models")}
-    exp["11"] = sorted((r["release_id"], r["model_version"], models[r["model_version"]]["trained"], r["n_items"],
-                        pytest.approx(r["recall_at_10"])) for r in rows(lake, "releases"))
-    exp["12"] = [(v, m["trained"], m["is_production"]) for v, m in sorted(models.items(), key=lambda kv: (kv[1]["created_at"], kv[0]))]
+    exp["11"] = sorted(
+        (
+            r["release_id"],
+            r["model_version"],
+            models[r["model_version"]]["trained"],
+            r["n_items"],
+            pytest.approx(r["recall_at_10"]),
+        )
+        for r in rows(lake, "releases")
+    )
+    exp["12"] = [
+        (v, m["trained"], m["is_production"])
+        for v, m in sorted(models.items(), key=lambda kv: (kv[1]["created_at"], kv[0]))
+    ]
 
     dq_rows = rows(lake, "dq_results")
     last = max(dq_rows, key=lambda r: r["checked_at"])["run_id"]
@@ -198,8 +260,21 @@ def _expected(lake: Lake) -> dict[str, list[tuple]]:
 
 
 # the columns of each example's result the expectation covers, by position
-PICK = {"01": None, "02": None, "03": None, "04": None, "05": None, "06": (0, 1, 3, 4, 9), "07": (0, 2, 3, 4, 5),
-        "08": None, "09": (0, 1, 4, 3), "10": (0, 1, 2), "11": (0, 2, 3, 4, 5), "12": (0, 3, 7), "13": (0, 1, 2)}
+PICK = {
+    "01": None,
+    "02": None,
+    "03": None,
+    "04": None,
+    "05": None,
+    "06": (0, 1, 3, 4, 9),
+    "07": (0, 2, 3, 4, 5),
+    "08": None,
+    "09": (0, 1, 4, 3),
+    "10": (0, 1, 2),
+    "11": (0, 2, 3, 4, 5),
+    "12": (0, 3, 7),
+    "13": (0, 1, 2),
+}
 
 
 def test_every_example_query_answers_what_python_computes(demo) -> None:
@@ -234,9 +309,17 @@ def test_checks_pass_on_the_demo_release_and_are_recorded(demo, capsys) -> None:
     results = [r for r in rows(lake, "dq_results") if r["run_id"] == "on-demand"]
     assert results and all(r["passed"] for r in results)
     names = {r["check_name"] for r in results}
-    assert {"item_id_unique", "items_have_offers", "items_have_embeddings", "attributes_in_vocabulary",
-            "attribute_coverage", "products_drop", "price_median_jump", "duplicate_group_share",
-            "index_recall"} <= names
+    assert {
+        "item_id_unique",
+        "items_have_offers",
+        "items_have_embeddings",
+        "attributes_in_vocabulary",
+        "attribute_coverage",
+        "products_drop",
+        "price_median_jump",
+        "duplicate_group_share",
+        "index_recall",
+    } <= names
 
 
 def test_prices_parsed_x1000_trip_the_price_check(demo, shop) -> None:
@@ -254,7 +337,9 @@ def test_prices_parsed_x1000_trip_the_price_check(demo, shop) -> None:
             product.price = round(product.price * 1000, 2)
             product.version += 1
             product.modified_at = datetime.now(timezone.utc)
-        retailer = next(r for r in load_registry(shop.write_registry(tmp / "retailers.yaml")) if r.platform == "shopify")
+        retailer = next(
+            r for r in load_registry(shop.write_registry(tmp / "retailers.yaml")) if r.platform == "shopify"
+        )
         scrape_retailer(lake, retailer, "x1000", day=DAY3)
     finally:
         for product in store.products:

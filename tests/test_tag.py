@@ -1,4 +1,5 @@
 """Tagging items: one row per item, vocabulary values, idempotent, unreadable images reported."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -13,7 +14,7 @@ VOCAB = {"category": ["tshirts_tops", "trousers"], "color": ["red", "blue", "gre
 
 
 def _model(lake) -> str:
-    model = build_model(VOCAB, 32, embedding_dim=8)
+    model = build_model(VOCAB, 32, backbone="compact", embedding_dim=8)
     return register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8)
 
 
@@ -54,3 +55,16 @@ def test_a_second_run_tags_only_new_images(lake, capsys) -> None:
     again = lake.read_table(layout.table("attributes"), partitions={"model_version": version}).sort_by("item_id")
     assert again.num_rows == 8 and again.slice(0, 6).equals(first)
     assert all(v is not None for v in again.column("category").to_pylist())
+
+
+def test_an_untrained_model_leaves_every_value_empty(lake, capsys) -> None:
+    items_uri = write_items(lake, n=4)
+    model = build_model(VOCAB, 32, backbone="compact", embedding_dim=8)
+    version = register_model(
+        lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8, extra={"trained": False}
+    )
+    tag_items(lake, items_uri, version, batch_size=4)
+    rows = lake.read_table(layout.table("attributes"), partitions={"model_version": version}).to_pylist()
+    assert len(rows) == 4
+    assert all(r["category"] is None and r["color"] is None and r["color_confidence"] == 0.0 for r in rows)
+    assert "is untrained: attribute values left empty" in capsys.readouterr().out

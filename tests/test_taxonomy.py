@@ -1,4 +1,5 @@
 """Taxonomy: mapping table, ambiguity → no label, YAML validation, coverage report."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,27 +16,49 @@ def taxonomy():
 
 CASES = [
     # (product metadata, expected labels (only the keys given are checked))
-    ({"product_type": "Tshirts", "title": "Nike Men Solid White T-Shirt"}, {"category": "tshirts_tops", "pattern": "solid"}),
-    ({"product_type": "Topwear", "category_path": ["Apparel", "Topwear"], "title": "Roadster Men Navy Blue Checked Shirt"},
-     {"category": "shirts", "color": "blue", "pattern": "checked"}),
+    (
+        {"product_type": "Tshirts", "title": "Nike Men Solid White T-Shirt"},
+        {"category": "tshirts_tops", "pattern": "solid"},
+    ),
+    (
+        {
+            "product_type": "Topwear",
+            "category_path": ["Apparel", "Topwear"],
+            "title": "Roadster Men Navy Blue Checked Shirt",
+        },
+        {"category": "shirts", "color": "blue", "pattern": "checked"},
+    ),
     ({"title": "Puma Men Short Sleeve Grey T-Shirts"}, {"category": "tshirts_tops", "color": "grey"}),
     ({"title": "Levis Men Blue Jeans and White Shirt Combo"}, {"category": None}),
-    ({"product_type": "Casual Shoes", "title": "Red Tape Men Brown Casual Shoes", "color": "Brown"},
-     {"category": "footwear", "color": "brown", "pattern": None}),
+    (
+        {"product_type": "Casual Shoes", "title": "Red Tape Men Brown Casual Shoes", "color": "Brown"},
+        {"category": "footwear", "color": "brown", "pattern": None},
+    ),
     ({"product_type": "Sunglasses", "color": "Charcoal"}, {"category": "accessories", "color": "grey"}),
-    ({"category_path": ["Accessories", "Watches"], "title": "Titan Women Gold Watch", "color": "Gold"},
-     {"category": "watches", "color": None}),  # metal finishes are not hues
+    (
+        {"category_path": ["Accessories", "Watches"], "title": "Titan Women Gold Watch", "color": "Gold"},
+        {"category": "watches", "color": None},
+    ),  # metal finishes are not hues
     ({"product_type": "Perfume and Body Mist", "title": "Davidoff Men Cool Water"}, {"category": None, "color": None}),
-    ({"product_type": "Hoodies", "title": "Hooded Sweatshirt in Maroon", "tags": ["Women", "Winter"]},
-     {"category": "sweatshirts_hoodies", "color": "red", "gender": "women"}),
-    ({"product_type": "", "title": "Floral Print Maxi Dress", "options": ["Pink", "Pink"]},
-     {"category": "dresses", "color": "pink", "pattern": "floral"}),
-    ({"title": "Striped Polo Shirt", "color": "Multi"}, {"category": "tshirts_tops", "color": "multi", "pattern": "striped"}),
+    (
+        {"product_type": "Hoodies", "title": "Hooded Sweatshirt in Maroon", "tags": ["Women", "Winter"]},
+        {"category": "sweatshirts_hoodies", "color": "red", "gender": "women"},
+    ),
+    (
+        {"product_type": "", "title": "Floral Print Maxi Dress", "options": ["Pink", "Pink"]},
+        {"category": "dresses", "color": "pink", "pattern": "floral"},
+    ),
+    (
+        {"title": "Striped Polo Shirt", "color": "Multi"},
+        {"category": "tshirts_tops", "color": "multi", "pattern": "striped"},
+    ),
     ({"title": "Black & White Sneakers"}, {"category": "footwear", "color": None}),
     ({"title": "Tie Dye Shorts"}, {"category": "shorts", "pattern": "printed"}),
     ({"title": "Polka Dot Skirt", "tags": ["Girls"]}, {"category": "skirts", "pattern": "dotted", "gender": "girls"}),
-    ({"product_type": "Topwear", "category_path": ["Apparel", "Topwear", "Jackets"], "title": "Men Bomber"},
-     {"category": "jackets_coats"}),
+    (
+        {"product_type": "Topwear", "category_path": ["Apparel", "Topwear", "Jackets"], "title": "Men Bomber"},
+        {"category": "jackets_coats"},
+    ),
     ({}, {"category": None, "color": None, "pattern": None}),
 ]
 
@@ -79,8 +102,11 @@ def _full(attr: str, extra: str = "") -> str:
 
 
 def test_a_new_value_is_a_yaml_line(tmp_path) -> None:
-    tax = load_taxonomy(_write(tmp_path, BASE % (_full("category", ", jumpsuits: [jumpsuit, romper]"),
-                                                  _full("color"), _full("pattern"))))
+    tax = load_taxonomy(
+        _write(
+            tmp_path, BASE % (_full("category", ", jumpsuits: [jumpsuit, romper]"), _full("color"), _full("pattern"))
+        )
+    )
     assert tax.label({"title": "Denim Romper"})["category"] == "jumpsuits"
 
 
@@ -91,7 +117,10 @@ def test_a_new_value_is_a_yaml_line(tmp_path) -> None:
         (BASE % (_full("category"), _full("color"), "solid: [solid]"), "contract vocabulary value"),
         (BASE % (_full("category", ", Bad Value: [x]"), _full("color"), _full("pattern")), "lower_snake_case"),
         (BASE % (_full("category", ", other: [shirts]"), _full("color"), _full("pattern")), "both"),
-        (BASE.replace("[title]", "[titel]", 1) % (_full("category"), _full("color"), _full("pattern")), "unknown field"),
+        (
+            BASE.replace("[title]", "[titel]", 1) % (_full("category"), _full("color"), _full("pattern")),
+            "unknown field",
+        ),
         ("attributes:\n  color: {fields: [color], values: {black: [black]}}\n  bad: [", "not valid YAML"),
     ],
 )

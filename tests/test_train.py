@@ -1,5 +1,6 @@
 """Training: splits without leakage, training set from lake tables, two-phase training with a
 pretrained backbone file, the retrain DAG end to end (dag.test), and the promotion gate."""
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ from pipeline.train.evaluate import evaluate_candidate, promote_if_better, promo
 from pipeline.train.folder_import import import_labeled_folder
 from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
 from pipeline.train.data import make_dataset
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import GateConfig, TrainConfig, option_names, split_options
 from pipeline.train.train import (
     _fit_phase,
     _training_model,
@@ -123,11 +124,20 @@ def test_training_set_has_labels_and_no_group_leakage(data_lake) -> None:
 def test_pretrained_backbone_file_is_loaded_frozen_then_top_fine_tuned(data_lake, tmp_path) -> None:
     uri = build_training_set(data_lake, "weights", load_taxonomy(), ATTRS)
     vocab = load_taxonomy().vocabularies(ATTRS)
-    source = backbone_of(build_model(vocab, 32, seed=11))
+    source = backbone_of(build_model(vocab, 32, backbone="compact", seed=11))
     path = tmp_path / "pretrained.weights.h5"
     source.save_weights(path)
-    config = TrainConfig(attributes=ATTRS, image_size=32, epochs=1, finetune_epochs=1, batch_size=16,
-                         weights=str(path), finetune_fraction=0.3, embedding_dim=16)
+    config = TrainConfig(
+        attributes=ATTRS,
+        image_size=32,
+        epochs=1,
+        finetune_epochs=1,
+        batch_size=16,
+        backbone="compact",
+        weights=str(path),
+        finetune_fraction=0.3,
+        embedding_dim=16,
+    )
     result = train_candidate(data_lake, uri, config, verbose=0)
     trained = backbone_of(load_model(data_lake, result.version).keras_model)
     assert [e["phase"] for e in result.history] == [1, 2]
@@ -148,13 +158,27 @@ def test_phase_keeps_the_weight_average_that_early_stopping_judged(data_lake) ->
     table = read_training_set(data_lake, uri)
     vocab = load_taxonomy().vocabularies(ATTRS)
     split = np.array(table.column("split").to_pylist())
-    train_ds, val_ds = (make_dataset(data_lake, table.filter(split == s), vocab, 32, 16, shuffle=s == "train")
-                        for s in ("train", "val"))
-    config = TrainConfig(attributes=ATTRS, image_size=32, embedding_dim=16, ema_momentum=0.9, patience=10)
-    train_model = _training_model(build_model(vocab, 32, embedding_dim=16), ATTRS, config)
+    train_ds, val_ds = (
+        make_dataset(data_lake, table.filter(split == s), vocab, 32, 16, shuffle=s == "train") for s in ("train", "val")
+    )
+    config = TrainConfig(
+        attributes=ATTRS, image_size=32, backbone="compact", embedding_dim=16, ema_momentum=0.9, patience=10
+    )
+    train_model = _training_model(build_model(vocab, 32, backbone="compact", embedding_dim=16), ATTRS, config)
     losses = {a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()}
-    _, best, _ = _fit_phase(train_model, train_ds, val_ds, losses=losses, loss_weights=config.head_weights(ATTRS),
-                            lr=1e-2, epochs=4, config=config, deadline=None, jit=False, verbose=0)
+    _, best, _ = _fit_phase(
+        train_model,
+        train_ds,
+        val_ds,
+        losses=losses,
+        loss_weights=config.head_weights(ATTRS),
+        lr=1e-2,
+        epochs=4,
+        config=config,
+        deadline=None,
+        jit=False,
+        verbose=0,
+    )
     assert any("average" in v.path for v in train_model.optimizer.variables), "the optimizer should average"
     # the weights kept are those validated: the moving average at the best epoch, not the raw weights
     assert np.isclose(train_model.evaluate(val_ds, verbose=0, return_dict=True)["loss"], best, rtol=1e-4)
@@ -181,7 +205,9 @@ def _asset_events(uri: str) -> int:
 
     with create_session() as session:
         return session.scalar(
-            select(func.count()).select_from(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            select(func.count())
+            .select_from(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .where(AssetModel.uri == uri)
         )
 
@@ -199,8 +225,16 @@ def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow
     assert dag.get_task("train").queue == "gpu"
     events_before = _asset_events(PRODUCTION_MODEL_ASSET_URI)
     versions_before = set(list_versions(lake))
-    conf = {"epochs": 1, "finetune_epochs": 1, "image_size": 32, "batch_size": 16, "attributes": ATTRS,
-            "min_improvement": 0.0}
+    conf = {
+        "epochs": 1,
+        "finetune_epochs": 1,
+        "image_size": 32,
+        "batch_size": 16,
+        "attributes": ATTRS,
+        "min_improvement": 0.0,
+        "min_test_images": 10,
+        "accuracy_floors": {},
+    }  # floors: their own tests
     run = dag.test(run_conf=conf)
     assert str(getattr(run.state, "value", run.state)) == "success"
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
@@ -213,6 +247,11 @@ def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow
     for name in ("report.html", "metrics.json", "curves.png", "confusion_category.png", "confusion_color.png"):
         assert lake.exists(f"{report}/{name}"), name
     metrics = lake.read_json(f"{report}/metrics.json")
+    page = lake.read_bytes(f"{report}/report.html").decode()
+    for section in ("Split sizes per class", "Hyperparameters", "finetune_blocks", "Tiny test classes"):
+        assert section in page, section  # 12 test images: every class is tiny
+    if any(metrics["candidate"]["mistakes"].values()):
+        assert "Worst mistakes" in page and 'src="data:image/jpeg;base64,' in page
     decision = metrics["decision"]
     assert decision["production_version"] == initial and decision["candidate_version"] == version
     assert set(metrics["candidate"]["attributes"]) == set(ATTRS)
@@ -221,22 +260,124 @@ def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow
     assert production_version(lake) == version and states["promote"] == "success"
     assert _asset_events(PRODUCTION_MODEL_ASSET_URI) == events_before + 1
 
+    # By hand: rollback and promote write the same pointer and emit the same Asset.
+    from pipeline.cli import main
+
+    assert main(["model", "rollback", "--lake", lake.root]) == 0
+    assert production_version(lake) == initial
+    assert main(["model", "promote", version, "--lake", lake.root]) == 0
+    assert production_version(lake) == version
+    assert _asset_events(PRODUCTION_MODEL_ASSET_URI) == events_before + 3
+
     # A candidate worse than production (an untrained model vs the trained one) is not promoted.
     vocab = load_taxonomy().vocabularies(ATTRS)
-    worse = register_model(lake, build_model(vocab, 32, seed=99), attributes=vocab, image_size=32,
-                           backbone="compact", embedding_dim=128)
-    gate = evaluate_candidate(lake, worse, decision["trainset"], min_improvement=0.0)
+    worse = register_model(
+        lake,
+        build_model(vocab, 32, backbone="compact", seed=99),
+        attributes=vocab,
+        image_size=32,
+        backbone="compact",
+        embedding_dim=128,
+    )
+    gate = evaluate_candidate(lake, worse, decision["trainset"], GateConfig(min_improvement=0.0, min_test_images=10))
     assert gate["candidate_score"] < gate["production_score"]
     assert gate["promote"] is False and promote_if_better(lake, gate) is False
     assert production_version(lake) == version
     assert lake.exists(f"{layout.model_prefix(worse)}/report/report.html")
 
 
-def test_gate_is_pure_and_margin_aware() -> None:
-    def m(version, **acc):
-        return {"version": version, "attributes": {a: {"accuracy": v} for a, v in acc.items()}}
+def _m(version, images=500, trained=True, **acc):
+    return {
+        "version": version,
+        "images": images,
+        "trained": trained,
+        "attributes": {a: {"accuracy": v} for a, v in acc.items()},
+    }
 
-    assert promotion_decision(m("c", color=0.5), None, 0.01)["promote"] is True
-    assert promotion_decision(m("c", color=0.80, size=0.1), m("p", color=0.78), 0.01)["promote"] is True
-    assert promotion_decision(m("c", color=0.785), m("p", color=0.78), 0.01)["promote"] is False
-    assert promotion_decision(m("p", color=0.9), m("p", color=0.9), 0.0)["promote"] is False
+
+GATE = GateConfig(min_improvement=0.01, min_test_images=100, accuracy_floors={"category": 0.6, "color": 0.5})
+
+
+def test_gate_is_pure_and_margin_aware() -> None:
+    assert promotion_decision(_m("c", color=0.6), None, GATE)["promote"] is True
+    assert promotion_decision(_m("c", color=0.80, size=0.1), _m("p", color=0.78), GATE)["promote"] is True
+    assert promotion_decision(_m("c", color=0.785), _m("p", color=0.78), GATE)["promote"] is False
+    assert (
+        promotion_decision(_m("p", color=0.9), _m("p", color=0.9), GateConfig(min_improvement=0.0))["promote"] is False
+    )
+
+
+def test_gate_refuses_a_test_split_below_the_minimum_size() -> None:
+    # the 1-epoch model scoring 0.18 on 11 images must not "beat" anything
+    d = promotion_decision(_m("c", images=11, color=0.9), _m("p", color=0.3), GATE)
+    assert d["promote"] is False and "fewer than min_test_images 100" in d["reason"]
+    assert promotion_decision(_m("c", images=11, color=0.9), None, GATE)["promote"] is False
+
+
+def test_gate_refuses_an_attribute_below_its_floor_even_without_production() -> None:
+    d = promotion_decision(_m("c", category=0.18, color=0.9), None, GATE)
+    assert d["promote"] is False and "category accuracy 0.1800 is below its floor 0.60" in d["reason"]
+    d = promotion_decision(_m("c", category=0.55, color=0.9), _m("p", category=0.3, color=0.3), GATE)
+    assert d["promote"] is False and d["candidate_score"] > d["production_score"]
+
+
+def test_gate_refuses_a_floored_attribute_without_labelled_test_images() -> None:
+    d = promotion_decision(_m("c", category=None, color=0.9), None, GATE)
+    assert d["promote"] is False and "category has no labelled test images" in d["reason"]
+
+
+def test_gate_refuses_a_candidate_lacking_an_attribute_production_serves() -> None:
+    d = promotion_decision(_m("c", color=0.95), _m("p", color=0.6, pattern=0.7), GATE)
+    assert d["promote"] is False and "lacks attribute(s) production serves: ['pattern']" in d["reason"]
+    # an untrained production model serves nothing worth keeping (tagging leaves its values empty)
+    d = promotion_decision(_m("c", color=0.95), _m("p", trained=False, color=0.6, pattern=0.7), GATE)
+    assert d["promote"] is True, d["reason"]
+
+
+def test_unknown_options_are_rejected_naming_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['epoch'\]; valid options: .*epochs.*min_test_images"):
+        split_options({"epoch": 3})
+    with pytest.raises(ValueError, match="unknown option"):
+        TrainConfig.from_dict({"min_improvement": 0.1})  # a gate option is not a training option
+    config, gate = split_options({"epochs": 3, "min_test_images": 5})
+    assert config.epochs == 3 and gate.min_test_images == 5
+
+
+def test_every_train_option_is_a_described_param_and_a_flag() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from pipeline.cli import build_parser
+
+    params = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["attribute_model_retrain"].params
+    names = option_names()
+    assert set(params) == set(names)
+    assert all(params.get_param(n).description for n in names)
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    dests = {a.dest for a in train._actions}
+    assert set(names) <= dests
+    args = build_parser().parse_args(["train", "--epochs", "2", "--accuracy-floors", "color=0.7", "--no-augment"])
+    assert args.epochs == 2 and args.accuracy_floors == [("color", 0.7)] and args.augment is False
+
+
+def test_retrain_dag_rejects_an_unknown_conf_key(airflow_db, vitrine_env) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["attribute_model_retrain"]
+    run = dag.test(run_conf={"epoch": 1})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+    assert str(getattr(run.state, "value", run.state)) == "failed"
+    assert states["build_training_set"] == "failed" and states["train"] != "success"
+
+
+def test_report_helpers_pick_confident_mistakes_and_count_splits() -> None:
+    import pyarrow as pa
+
+    from pipeline.train.evaluate import split_counts, worst_mistakes
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], "float32")
+    got = worst_mistakes(["b", "b", "b", None], probs, ["a", "b"], ["k0", "k1", "k2", "k3"], k=5)
+    assert [(m["image_key"], m["pred"]) for m in got] == [("k0", "a"), ("k2", "a")]  # most confident first
+    table = pa.table({"split": ["train", "train", "test", "val"], "color": ["red", "blue", "red", None]})
+    assert split_counts(table, ["color", "size"]) == {
+        "color": {"blue": {"train": 1, "val": 0, "test": 0}, "red": {"train": 1, "val": 0, "test": 1}}
+    }

@@ -1,5 +1,6 @@
 """Training survives being killed: a checkpoint per epoch in the lake, and the next try resumes
 from it (the retry of an Airflow task whose worker died)."""
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,9 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path) -> None:
             if lake.exists(state_key) and lake.read_json(state_key)["epochs_done"] >= 2:
                 break
             time.sleep(0.2)
-        assert first.poll() is None, f"training ended before it could be killed:\n{first.stdout.read().decode()[-3000:]}"
+        assert first.poll() is None, (
+            f"training ended before it could be killed:\n{first.stdout.read().decode()[-3000:]}"
+        )
         os.kill(first.pid, signal.SIGKILL)  # the worker dies: no clean-up, no exception handler
         first.wait()
     finally:

@@ -69,6 +69,11 @@ def block_specs(stages: tuple[BlockArgs, ...] = LITE0) -> list[BlockArgs]:
 
 
 N_BLOCKS = len(block_specs())
+# Stage boundaries whose activations are average-pooled beside the top features: low-level
+# features keep the colour and texture that the ImageNet-trained top discards (measured: val
+# colour accuracy 0.60 → 0.70 on 1,500 catalog photos). Each is the tensor entering that block.
+TAPS = (3, 5, 8, 11)
+TAP_FEATURES = sum(block_specs()[t].filters_in for t in TAPS)
 
 
 class LiteNet:
@@ -114,9 +119,17 @@ class LiteNet:
         return layers.ReLU(max_value=6.0, name=name)(x)
 
     def apply(
-        self, x: keras.KerasTensor, start: int = 0, end: int | None = None, *, stem: bool = True, head: bool = True
+        self,
+        x: keras.KerasTensor,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        stem: bool = True,
+        head: bool = True,
+        taps: dict | None = None,
     ) -> keras.KerasTensor:
-        """Run blocks ``start..end-1`` on ``x`` (pixels in [0, 255] when ``stem``)."""
+        """Run blocks ``start..end-1`` on ``x`` (pixels in [0, 255] when ``stem``); the
+        tensors entering the blocks of :data:`TAPS` are stored in ``taps`` when given."""
         from keras import layers
 
         L = self.layers
@@ -124,6 +137,8 @@ class LiteNet:
         if stem:
             x = self._relu6(L["stem_bn"](L["stem_conv"](L["rescale"](x))), "stem_relu")
         for i in range(start, end):
+            if taps is not None and i in TAPS:
+                taps[i] = x
             s, p, inputs = self.specs[i], f"block{i}_", x
             if s.expand != 1:
                 x = self._relu6(L[p + "expand_bn"](L[p + "expand_conv"](x)), p + "expand_relu")
@@ -152,6 +167,15 @@ class LiteNet:
         inputs = keras.Input(shape, name="pixels" if start == 0 else f"block{start}_input")
         out = self.apply(inputs, start, end, stem=start == 0, head=end == N_BLOCKS)
         return keras.Model(inputs, out, name=name)
+
+    def tapped_model(self, image_size: int, name: str = "backbone") -> keras.Model:
+        """Pixels → [top feature map, pooled low-level features (TAP_FEATURES)]."""
+        import keras
+
+        inputs = keras.Input((image_size, image_size, 3), name="pixels")
+        taps: dict = {}
+        top = self.apply(inputs, taps=taps)
+        return keras.Model(inputs, [top, pool_taps(taps)], name=name)
 
     def cut_shape(self, image_size: int, block: int) -> tuple[int, int, int]:
         """Shape of the tensor entering ``block`` for an input of ``image_size``."""
@@ -200,6 +224,14 @@ class LiteNet:
         left = sorted(set(state) - used)
         if left:
             raise ValueError(f"state dict has weights the port does not use: {left[:5]}")
+
+
+def pool_taps(taps: dict) -> keras.KerasTensor:
+    """The tapped activations, each average-pooled, concatenated (TAP_FEATURES wide)."""
+    from keras import layers
+
+    pooled = [layers.GlobalAveragePooling2D(name=f"tap{t}_pool")(taps[t]) for t in TAPS]
+    return layers.Concatenate(name="taps")(pooled)
 
 
 def weights_path() -> Path:

@@ -1,48 +1,106 @@
-"""What a training run can be told: the one source of the defaults that ``vitrine train`` and
-the retrain DAG's Params form show. Imports neither numpy nor TensorFlow (DAG parsing reads it)."""
+"""Every option of a retrain, described once: the retrain DAG's Params form and the
+``vitrine train`` flags are both generated from these dataclasses (no numpy, no TensorFlow:
+the DAG file imports this at parse time).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from pipeline.model import BACKBONES, DEFAULT_BACKBONE
+
 DEFAULT_LOSS_WEIGHTS = {"color": 2.5}
+# Absolute floors on test accuracy below which a candidate is never promoted (README, "Promotion gate")
+DEFAULT_ACCURACY_FLOORS = {"category": 0.6, "color": 0.5, "pattern": 0.5}
+
+
+def option(default: Any, help: str, **schema: Any) -> Any:
+    """A dataclass field with its description and JSON schema (for Airflow's Param)."""
+    meta = {"help": help, "schema": schema}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run can be told (the DAG's Params form and `vitrine train`)."""
+    """Everything a training run can be told."""
 
-    attributes: list[str] | None = None  # None: every attribute in the taxonomy
-    image_size: int = 96
-    backbone: str = "compact"
-    embedding_dim: int = 128
-    weights: str | None = None  # backbone .weights.h5 path / file:// / s3:// URI
-    epochs: int = 30  # phase 1 maximum
-    finetune_epochs: int = 10  # phase 2 maximum (0 skips it)
-    learning_rate: float = 2e-3
-    finetune_learning_rate: float = 3e-4
-    finetune_fraction: float = 0.3  # top share of a pretrained backbone unfrozen in phase 2
-    batch_size: int = 64
-    patience: int = 5
-    class_weight_power: float = 0.3  # 0: none, 1: fully balanced, 0.5: inverse sqrt frequency
-    # per-head loss weight (others 1): color is the hardest head for a scratch CNN, and the
-    # shared embedding gives it more room when its loss counts more (README, "Training")
-    loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
-    label_smoothing: float = 0.1  # weak labels are noisy: spread this much target mass evenly
-    # validate, early-stop on and keep an exponential moving average of the weights (per step;
-    # 0 keeps the raw weights): averaging smooths the noise weak labels put in late updates
-    ema_momentum: float = 0.99
-    augment: bool = True
-    time_budget_minutes: float | None = None
-    seed: int = 0
+    attributes: list[str] | None = option(
+        None, "attribute heads to train (default: all in the taxonomy)", type=["null", "array"]
+    )
+    image_size: int = option(
+        160,
+        "model input size in pixels (a multiple of 32 for a pretrained backbone)",
+        type="integer",
+        minimum=32,
+        maximum=512,
+    )
+    backbone: str = option(
+        DEFAULT_BACKBONE,
+        "efficientnet_lite0: ImageNet-pretrained (features cached, top "
+        "blocks fine-tuned); compact: small CNN trained from scratch",
+        enum=list(BACKBONES),
+    )
+    embedding_dim: int = option(128, "dimension of the similarity embedding", type="integer", minimum=8)
+    weights: str | None = option(
+        None, "keras.applications backbones: a .weights.h5 path, file:// or s3:// URI", type=["null", "string"]
+    )
+    epochs: int = option(30, "phase 1 (heads) maximum epochs", type="integer", minimum=1)
+    finetune_epochs: int = option(10, "phase 2 (fine-tuning) maximum epochs; 0 skips it", type="integer", minimum=0)
+    learning_rate: float = option(2e-3, "phase 1 learning rate (Adam)", type="number", exclusiveMinimum=0)
+    finetune_learning_rate: float = option(3e-4, "phase 2 learning rate (Adam)", type="number", exclusiveMinimum=0)
+    finetune_fraction: float = option(
+        0.3,
+        "keras.applications backbones: top share of layers unfrozen in phase 2",
+        type="number",
+        minimum=0,
+        maximum=1,
+    )
+    views: int = option(
+        2,
+        "pretrained backbone: versions of each training image whose features are cached "
+        "(the first as is, the others augmented)",
+        type="integer",
+        minimum=1,
+    )
+    finetune_blocks: int = option(
+        2,
+        "pretrained backbone: top MBConv blocks fine-tuned in phase 2 (with the "
+        "head convolution; BatchNorm stays frozen)",
+        type="integer",
+        minimum=1,
+        maximum=4,
+    )
+    batch_size: int = option(64, "images (or cached views) per step", type="integer", minimum=1)
+    patience: int = option(5, "epochs without a better validation loss before a phase stops", type="integer", minimum=1)
+    class_weight_power: float = option(
+        0.3, "class weights ∝ frequency^-power (0: none, 1: fully balanced)", type="number", minimum=0, maximum=1
+    )
+    loss_weights: dict[str, float] = option(DEFAULT_LOSS_WEIGHTS, "per-head loss weight, others 1", type="object")
+    label_smoothing: float = option(
+        0.1, "target mass spread evenly over the classes (weak labels are noisy)", type="number", minimum=0, maximum=0.5
+    )
+    ema_momentum: float = option(
+        0.99,
+        "validate, early-stop on and keep a moving average of the weights (0: the raw weights)",
+        type="number",
+        minimum=0,
+        exclusiveMaximum=1,
+    )
+    augment: bool = option(True, "augment training images (flip, small geometry, contrast, brightness)", type="boolean")
+    time_budget_minutes: float | None = option(
+        None, "stop training after this long (feature extraction included)", type=["null", "number"]
+    )
+    seed: int = option(0, "random seed (splits, initialisation, augmentation)", type="integer")
+    precision: str = option(
+        "auto", "auto: mixed_float16 (and XLA) on a GPU, float32 on a CPU", enum=["auto", "float32", "mixed_float16"]
+    )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        check_known(values, cls)
         return cls(**{k: v for k, v in values.items() if v is not None or k in ("weights", "attributes")})
 
     def head_weights(self, heads: list[str]) -> dict[str, float]:
@@ -51,3 +109,56 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"loss_weights names heads that are not trained: {unknown}; heads: {heads}")
         return {h: float(self.loss_weights.get(h, 1.0)) for h in heads}
+
+
+@dataclass
+class GateConfig:
+    """What a candidate must show before it replaces production."""
+
+    min_improvement: float = option(0.01, "promotion margin on mean test accuracy over production", type="number")
+    min_test_images: int = option(
+        200, "never promote on fewer labelled test images than this", type="integer", minimum=1
+    )
+    accuracy_floors: dict[str, float] = option(
+        DEFAULT_ACCURACY_FLOORS,
+        "per attribute, the test accuracy a candidate must reach to be promoted at all",
+        type="object",
+    )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GateConfig:
+        check_known(values, cls)
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+
+OPTION_CLASSES = (TrainConfig, GateConfig)
+
+
+def option_names(*classes: type) -> list[str]:
+    return [f.name for cls in (classes or OPTION_CLASSES) for f in fields(cls)]
+
+
+def check_known(values: dict[str, Any], *classes: type) -> None:
+    """Refuse keys that are no option, naming the valid ones."""
+    known = option_names(*classes)
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}; valid options: {', '.join(sorted(known))}")
+
+
+def split_options(values: dict[str, Any]) -> tuple[TrainConfig, GateConfig]:
+    """A DAG run's params (or conf) → the two configs; unknown keys are an error."""
+    check_known(values)
+    train = {f.name: values[f.name] for f in fields(TrainConfig) if f.name in values}
+    gate = {f.name: values[f.name] for f in fields(GateConfig) if f.name in values}
+    return TrainConfig.from_dict(train), GateConfig.from_dict(gate)
+
+
+def describe() -> list[tuple[str, Any, str, dict[str, Any]]]:
+    """(name, default, description, JSON schema) of every option, in order."""
+    out = []
+    for cls in OPTION_CLASSES:
+        for f in fields(cls):
+            default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+            out.append((f.name, default, f.metadata["help"], f.metadata["schema"]))
+    return out

@@ -1,8 +1,11 @@
 """Evaluation on the held-out test split and the promotion gate.
 
 Both the candidate and the production model are scored on the candidate's test split (the
-same images, each model at its own input size); the candidate is promoted only if its mean
-accuracy over the attributes both models predict beats production's by ``min_improvement``.
+same images, each model at its own input size). The gate (:func:`promotion_decision`, options
+in :class:`~pipeline.train.config.GateConfig`) refuses a candidate scored on too few test
+images, below an attribute's absolute accuracy floor, or lacking an attribute production
+serves; otherwise it is promoted only if its mean accuracy over the attributes both models
+predict beats production's by ``min_improvement``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.lake import Lake
+from pipeline.train.config import GateConfig
+
+MISTAKES = 12  # worst mistakes per attribute shown in the report
+TINY_CLASS = 10  # test classes with fewer labelled images are flagged in the report
 
 
 def attribute_metrics(truth: Sequence[str | None], pred: Sequence[str], values: list[str]) -> dict[str, Any]:
@@ -41,19 +48,33 @@ def attribute_metrics(truth: Sequence[str | None], pred: Sequence[str], values: 
     }
 
 
-def predict_labels(lake: Lake, version: str, table: pa.Table, batch_size: int = 128) -> dict[str, list[str]]:
-    """The model's predicted value per attribute for each row of ``table`` (same order)."""
+def predict_probabilities(lake: Lake, version: str, table: pa.Table, batch_size: int = 128) -> dict[str, np.ndarray]:
+    """The model's softmax per attribute for each row of ``table`` (same order)."""
     from pipeline.registry import load_model
     from pipeline.train.data import make_dataset
 
     model = load_model(lake, version)
-    preds: dict[str, list[np.ndarray]] = {a: [] for a in model.attributes}
+    probs: dict[str, list[np.ndarray]] = {a: [] for a in model.attributes}
     ds = make_dataset(lake, table, model.attributes, model.image_size, batch_size, shuffle=False, cache=None)
     for images, _ in ds:
         out = model.keras_model(images, training=False)
         for a in model.attributes:
-            preds[a].append(np.asarray(out[a]).argmax(axis=1))
-    return {a: [model.attributes[a][i] for i in (np.concatenate(p) if p else [])] for a, p in preds.items()}
+            probs[a].append(np.asarray(out[a]))
+    return {
+        a: np.concatenate(p) if p else np.zeros((0, len(model.attributes[a])), np.float32) for a, p in probs.items()
+    }
+
+
+def worst_mistakes(
+    truth: Sequence[str | None], probs: np.ndarray, values: list[str], keys: Sequence[str], k: int = MISTAKES
+) -> list[dict[str, Any]]:
+    """Pure: the ``k`` most confident wrong predictions (image key, true, predicted, confidence)."""
+    best = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
+    wrong = [(float(probs[i, best[i]]), i) for i, t in enumerate(truth) if t is not None and values[best[i]] != t]
+    return [
+        {"image_key": keys[i], "true": truth[i], "pred": values[best[i]], "confidence": round(c, 4)}
+        for c, i in sorted(wrong, reverse=True)[:k]
+    ]
 
 
 def evaluate_version(lake: Lake, version: str, table: pa.Table) -> dict[str, Any]:
@@ -62,12 +83,37 @@ def evaluate_version(lake: Lake, version: str, table: pa.Table) -> dict[str, Any
     from pipeline.registry import load_model
 
     model = load_model(lake, version)
-    preds = predict_labels(lake, version, table)
-    metrics: dict[str, Any] = {"version": version, "images": table.num_rows, "attributes": {}}
+    probs = predict_probabilities(lake, version, table)
+    keys = table.column("image_key").to_pylist()
+    metrics: dict[str, Any] = {
+        "version": version,
+        "images": table.num_rows,
+        "attributes": {},
+        "trained": bool(model.metadata.get("trained", True)),
+        "mistakes": {},
+    }
     for attr, values in model.attributes.items():
         if attr in table.column_names:
-            metrics["attributes"][attr] = attribute_metrics(table.column(attr).to_pylist(), preds[attr], values)
+            truth = table.column(attr).to_pylist()
+            pred = [values[i] for i in probs[attr].argmax(axis=1)]
+            metrics["attributes"][attr] = attribute_metrics(truth, pred, values)
+            metrics["mistakes"][attr] = worst_mistakes(truth, probs[attr], values, keys)
     return metrics
+
+
+def split_counts(table: pa.Table, attributes: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """Pure: attribute → value → split → labelled images."""
+    from collections import Counter
+
+    splits = table.column("split").to_pylist()
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for attr in attributes:
+        if attr not in table.column_names:
+            continue
+        counts = Counter(zip(table.column(attr).to_pylist(), splits))
+        values = sorted({v for v, _ in counts if v is not None})
+        out[attr] = {v: {s: counts.get((v, s), 0) for s in ("train", "val", "test")} for v in values}
+    return out
 
 
 def mean_accuracy(metrics: dict[str, Any], attributes: Sequence[str]) -> float:
@@ -76,53 +122,80 @@ def mean_accuracy(metrics: dict[str, Any], attributes: Sequence[str]) -> float:
     return float(np.mean(accs)) if accs else 0.0
 
 
+def gate_refusals(candidate: dict[str, Any], production: dict[str, Any] | None, gate: GateConfig) -> list[str]:
+    """Pure: every rule the candidate breaks, whatever production scores (empty: it may be compared)."""
+    refusals = []
+    if candidate["images"] < gate.min_test_images:
+        refusals.append(
+            f"test split has {candidate['images']} images, fewer than min_test_images {gate.min_test_images}"
+        )
+    for attr, floor in sorted(gate.accuracy_floors.items()):
+        if attr not in candidate["attributes"]:
+            continue
+        acc = candidate["attributes"][attr]["accuracy"]
+        if acc is None:
+            refusals.append(f"{attr} has no labelled test images to check its floor {floor:.2f}")
+        elif acc < floor:
+            refusals.append(f"{attr} accuracy {acc:.4f} is below its floor {floor:.2f}")
+    if production is not None and production.get("trained", True):
+        missing = sorted(set(production["attributes"]) - set(candidate["attributes"]))
+        if missing:
+            refusals.append(f"candidate lacks attribute(s) production serves: {missing}")
+    return refusals
+
+
 def promotion_decision(
-    candidate: dict[str, Any], production: dict[str, Any] | None, min_improvement: float
+    candidate: dict[str, Any], production: dict[str, Any] | None, gate: GateConfig
 ) -> dict[str, Any]:
-    """Pure gate: promote iff there is no production model, or the candidate's mean accuracy
-    over the attributes both predict beats production's by at least ``min_improvement``."""
-    if production is None:
+    """Pure gate. Refused when the test split is smaller than ``min_test_images``, when an
+    attribute is below its accuracy floor (or has no labelled test images to check it), when
+    the candidate lacks an attribute a trained production model serves, or when the
+    candidate is production. Otherwise promoted iff there is no trained production model, or
+    the candidate's mean accuracy over the attributes both predict beats production's by
+    ``min_improvement``."""
+    margin = gate.min_improvement
+    base = {
+        "candidate_score": None,
+        "production_score": None,
+        "attributes": [],
+        "min_improvement": margin,
+        "refusals": [],
+    }
+    if production is not None and candidate["version"] == production["version"]:
+        return {**base, "promote": False, "reason": "candidate is already production"}
+    refusals = gate_refusals(candidate, production, gate)
+    if production is None or not production.get("trained", True):
         shared = list(candidate["attributes"])
         score = mean_accuracy(candidate, shared)
+        why = "no production model yet" if production is None else "production is an untrained model"
         return {
-            "promote": True,
+            **base,
+            "promote": not refusals,
             "candidate_score": score,
-            "production_score": None,
             "attributes": shared,
-            "reason": "no production model yet",
-        }
-    if candidate["version"] == production["version"]:
-        return {
-            "promote": False,
-            "candidate_score": None,
-            "production_score": None,
-            "attributes": [],
-            "reason": "candidate is already production",
+            "refusals": refusals,
+            "reason": "; ".join(refusals) if refusals else why,
         }
     shared = [a for a in candidate["attributes"] if a in production["attributes"]]
     if not shared:
-        return {
-            "promote": False,
-            "candidate_score": None,
-            "production_score": None,
-            "attributes": [],
-            "reason": "candidate and production share no attribute to compare on",
-        }
+        refusals.append("candidate and production share no attribute to compare on")
+        return {**base, "promote": False, "refusals": refusals, "reason": "; ".join(refusals)}
     cand, prod = mean_accuracy(candidate, shared), mean_accuracy(production, shared)
-    promote = cand >= prod + min_improvement
-    verdict = "beats" if promote else "does not beat"
+    beats = cand >= prod + margin
+    verdict = "beats" if beats else "does not beat"
+    reason = f"candidate mean accuracy {cand:.4f} {verdict} production {prod:.4f} + {margin:.4f} on {shared}"
     return {
-        "promote": promote,
+        **base,
+        "promote": beats and not refusals,
         "candidate_score": cand,
         "production_score": prod,
         "attributes": shared,
-        "min_improvement": min_improvement,
-        "reason": f"candidate mean accuracy {cand:.4f} {verdict} production {prod:.4f} + {min_improvement:.4f}"
-        f" on {shared}",
+        "refusals": refusals,
+        "reason": "; ".join([*refusals, reason]),
     }
 
 
-def evaluate_candidate(lake: Lake, version: str, trainset_uri: str, min_improvement: float = 0.01) -> dict[str, Any]:
+def evaluate_candidate(lake: Lake, version: str, trainset_uri: str, gate: GateConfig | None = None) -> dict[str, Any]:
     """Score candidate and production on the test split, write the report, decide.
 
     Returns the decision (small: it travels through XCom); the report lands in the
@@ -139,10 +212,18 @@ def evaluate_candidate(lake: Lake, version: str, trainset_uri: str, min_improvem
     candidate = evaluate_version(lake, version, test)
     prod_version = production_version(lake)
     production = evaluate_version(lake, prod_version, test) if prod_version else None
-    decision = promotion_decision(candidate, production, min_improvement)
+    decision = promotion_decision(candidate, production, gate if gate is not None else GateConfig())
     decision.update(candidate_version=version, production_version=prod_version, trainset=trainset_uri)
-    history = read_metadata(lake, version).get("history", [])
-    decision["report"] = write_report(lake, version, candidate, production, decision, history)
+    meta = read_metadata(lake, version)
+    context = {
+        "config": meta.get("config", {}),
+        "backbone": meta.get("backbone"),
+        "image_size": meta.get("image_size"),
+        "train_seconds": meta.get("train_seconds"),
+        "split_counts": split_counts(table, list(candidate["attributes"])),
+        "tiny_class": TINY_CLASS,
+    }
+    decision["report"] = write_report(lake, version, candidate, production, decision, meta.get("history", []), context)
     for attr, m in candidate["attributes"].items():
         if m["accuracy"] is None:
             print(f"  {attr:<10} no labelled test images")

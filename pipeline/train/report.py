@@ -1,5 +1,7 @@
-"""The evaluation report of a candidate: metrics.json, confusion matrices and training curves
-as PNG, and a small self-contained HTML page, under ``models/attributes/<version>/report/``."""
+"""The evaluation report of a candidate, under ``models/attributes/<version>/report/``:
+metrics.json, confusion matrices and training curves (integer epoch ticks) as PNG, and an
+HTML page with the metrics beside production's, split sizes per class (tiny test classes
+flagged), the hyperparameters, and a gallery of the worst mistakes (thumbnails embedded)."""
 
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def confusion_png(name: str, m: dict[str, Any]) -> bytes:
                 ax.text(
                     j,
                     i,
-                    str(int(counts[i, j])),
+                    int(counts[i, j]),
                     ha="center",
                     va="center",
                     fontsize=7,
@@ -61,6 +63,7 @@ def curves_png(history: list[dict[str, float]]) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = list(range(1, len(history) + 1))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
@@ -74,6 +77,7 @@ def curves_png(history: list[dict[str, float]]) -> bytes:
         if switch:
             ax.axvline(switch + 0.5, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     ax1.set_title("loss (dotted line: fine-tuning starts)")
     ax2.set_title("validation accuracy per head")
@@ -84,27 +88,110 @@ def _fmt(x: Any) -> str:
     return "–" if x is None else f"{x:.4f}" if isinstance(x, float) else html.escape(str(x))
 
 
-def render_html(version: str, candidate: dict, production: dict | None, decision: dict, pngs: list[str]) -> str:
+def thumbnail_uri(lake: Lake, key: str, size: int = 96) -> str:
+    """A small JPEG of a lake image as a data: URI (the report stays one self-contained page)."""
+    import base64
+
+    from PIL import Image
+
+    from pipeline.imageio import ImageDecodeError, decode_bytes
+
+    try:
+        pixels = decode_bytes(lake.read_bytes(key), size)
+    except (ImageDecodeError, FileNotFoundError):
+        return ""
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _gallery(lake: Lake, candidate: dict) -> str:
+    parts = []
+    for attr, mistakes in candidate.get("mistakes", {}).items():
+        if not mistakes:
+            continue
+        cells = "".join(
+            f'<figure><img src="{thumbnail_uri(lake, m["image_key"])}" alt="{html.escape(m["image_key"])}">'
+            f"<figcaption>true <b>{html.escape(str(m['true']))}</b><br>pred {html.escape(m['pred'])} "
+            f"({m['confidence']:.2f})</figcaption></figure>"
+            for m in mistakes
+        )
+        parts.append(f"<h3>{html.escape(attr)}</h3><div class=gallery>{cells}</div>")
+    return "<h2>Worst mistakes (most confident wrong predictions)</h2>" + "".join(parts) if parts else ""
+
+
+def _splits_table(context: dict) -> str:
+    tiny = context.get("tiny_class", 10)
+    rows, warnings = [], []
+    for attr, values in context.get("split_counts", {}).items():
+        for value, n in values.items():
+            flag = " class=tiny" if n["test"] < tiny else ""
+            rows.append(
+                f"<tr{flag}><td>{html.escape(attr)}</td><td>{html.escape(value)}</td><td>{n['train']}</td>"
+                f"<td>{n['val']}</td><td>{n['test']}</td></tr>"
+            )
+        small = [f"{v} ({n['test']})" for v, n in values.items() if n["test"] < tiny]
+        if small:
+            warnings.append(f"{html.escape(attr)}: {html.escape(', '.join(small))}")
+    warn = (
+        (
+            f"<p class=warn><b>Tiny test classes</b> (fewer than {tiny} labelled test images: their recall and "
+            f"the macro-F1 are noisy): {'; '.join(warnings)}</p>"
+        )
+        if warnings
+        else ""
+    )
+    return (
+        f"<h2>Split sizes per class</h2>{warn}<table><tr><th>attribute</th><th>value</th><th>train</th>"
+        f"<th>val</th><th>test</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _hyperparameters(context: dict) -> str:
+    config = dict(context.get("config") or {})
+    config.setdefault("backbone", context.get("backbone"))
+    config.setdefault("image_size", context.get("image_size"))
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v))}</td></tr>" for k, v in sorted(config.items())
+    )
+    took = f"<p>Training took {context['train_seconds'] / 60:.1f} min.</p>" if context.get("train_seconds") else ""
+    return f"<h2>Hyperparameters</h2>{took}<table>{rows}</table>"
+
+
+def render_html(
+    version: str,
+    candidate: dict,
+    production: dict | None,
+    decision: dict,
+    pngs: list[str],
+    context: dict | None = None,
+    gallery: str = "",
+) -> str:
+    context = context or {}
     rows = []
     for attr, m in candidate["attributes"].items():
         p = (production or {}).get("attributes", {}).get(attr, {})
-        worst = sorted(((c["recall"], v) for v, c in m["per_class"].items() if c["support"]), key=lambda t: t[0])[:3]
+        worst = sorted(
+            ((c["recall"], v, c["support"]) for v, c in m["per_class"].items() if c["support"]), key=lambda t: t[0]
+        )[:3]
         rows.append(
             f"<tr><td>{attr}</td><td>{m['n']}</td><td>{_fmt(m['accuracy'])}</td><td>{_fmt(m['macro_f1'])}</td>"
             f"<td>{_fmt(p.get('accuracy'))}</td><td>{_fmt(p.get('macro_f1'))}</td>"
-            f"<td>{', '.join(f'{html.escape(v)} {r:.2f}' for r, v in worst)}</td></tr>"
+            f"<td>{', '.join(f'{html.escape(v)} {r:.2f} ({n})' for r, v, n in worst)}</td></tr>"
         )
     verdict = "Passes the promotion gate" if decision["promote"] else "Fails the promotion gate"
     images = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in pngs)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Model {html.escape(version)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}
-table{{border-collapse:collapse}}</style></head><body>
+table{{border-collapse:collapse}}.tiny td{{background:#fff3cd}}.warn{{color:#8a6d3b}}
+.gallery{{display:flex;flex-wrap:wrap;gap:8px}}figure{{margin:0;width:110px;font-size:11px}}</style></head><body>
 <h1>Attribute model {html.escape(version)}</h1>
 <p><b>{verdict}</b>: {html.escape(decision["reason"])}</p>
 <p>Test split: {candidate["images"]} images of {html.escape(str(decision.get("trainset", "")))};
 production: {html.escape(str(decision.get("production_version")))}</p>
 <table><tr><th>attribute</th><th>n</th><th>accuracy</th><th>macro-F1</th><th>production accuracy</th>
-<th>production macro-F1</th><th>worst recall</th></tr>{"".join(rows)}</table>
+<th>production macro-F1</th><th>worst recall (test images)</th></tr>{"".join(rows)}</table>
+{_splits_table(context)}{_hyperparameters(context)}{gallery}
 {images}<p>Raw numbers: <a href="metrics.json">metrics.json</a></p></body></html>"""
 
 
@@ -115,6 +202,7 @@ def write_report(
     production: dict | None,
     decision: dict,
     history: list[dict[str, float]],
+    context: dict | None = None,
 ) -> str:
     """Write every report file; returns the URI of report.html."""
     prefix = f"{layout.model_prefix(version)}/report"
@@ -127,10 +215,16 @@ def write_report(
             name = f"confusion_{attr}.png"
             lake.write_bytes(f"{prefix}/{name}", confusion_png(attr, m), content_type="image/png")
             pngs.append(name)
-    metrics = {"candidate": candidate, "production": production, "decision": decision, "history": history}
+    metrics = {
+        "candidate": candidate,
+        "production": production,
+        "decision": decision,
+        "history": history,
+        "context": context or {},
+    }
     lake.write_bytes(
         f"{prefix}/metrics.json", json.dumps(metrics, indent=2, default=str).encode(), content_type="application/json"
     )
-    page = render_html(version, candidate, production, decision, pngs)
+    page = render_html(version, candidate, production, decision, pngs, context, _gallery(lake, candidate))
     lake.write_bytes(f"{prefix}/report.html", page.encode(), content_type="text/html")
     return lake.uri(f"{prefix}/report.html")

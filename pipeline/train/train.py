@@ -1,12 +1,15 @@
 """Two-phase training of a candidate attribute model, registered in the lake when done.
 
-Phase 1 trains the heads (backbone frozen when pretrained weights were loaded; a random
-backbone is trained too, freezing random features would be pointless). Phase 2 fine-tunes
-with a lower learning rate (the top of a pretrained backbone, all of a scratch one). Each
+With the ImageNet-pretrained EfficientNet-Lite0 (the default) the backbone's features are
+extracted once (:mod:`pipeline.train.features`): phase 1 trains the heads on them, phase 2
+fine-tunes the top blocks on the cached activations entering them. Other backbones train on
+decoded images: phase 1 trains the heads (backbone frozen when a weights file was loaded; a
+random backbone is trained too, freezing random features would be pointless), phase 2
+fine-tunes with a lower learning rate (the top of a loaded backbone, all of a scratch one). Each
 phase stops early on validation loss and keeps its best weights (by default an exponential
 moving average of them); phase 2's weights are kept only if they beat phase 1's. Losses are
 masked (an image without a label for one head still trains the others) and class-weighted.
-Mixed precision and XLA are used when a GPU is present.
+Mixed precision and XLA are used when a GPU is present (``precision``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class TrainResult:
     version: str
     history: list[dict[str, float]] = field(default_factory=list)
     images_per_second: float = 0.0
+    rates: dict[str, float] = field(default_factory=dict)  # per stage images (or views) per second
 
 
 def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
@@ -98,11 +102,19 @@ def masked_accuracy() -> keras.metrics.Metric:
 
 
 def _time_budget(deadline: float | None) -> keras.callbacks.Callback:
+    """Stops training once past ``deadline``, but never inside a phase's first epoch (a
+    phase that starts late still yields weights trained on every example once)."""
     import keras
 
     class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.epochs_done = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs_done += 1
+
         def on_train_batch_end(self, batch, logs=None):
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and self.epochs_done and time.monotonic() > deadline:
                 self.model.stop_training = True
 
     return TimeBudget()
@@ -196,6 +208,186 @@ def _fit_phase(
     return logs, best, train_model.get_weights()
 
 
+def _phase1_deadline(start: float, deadline: float | None, config: TrainConfig) -> float | None:
+    """With a time budget, fine-tuning keeps a quarter of what is left after ``start``."""
+    return start + 0.75 * (deadline - start) if deadline and config.finetune_epochs else deadline
+
+
+def _train_end_to_end(
+    lake: Lake,
+    train_t: Any,
+    val_t: Any,
+    vocab: dict[str, list[str]],
+    losses: dict,
+    common: dict,
+    start: float,
+    checkpoint: Checkpoint | None = None,
+) -> tuple[keras.Model, list[dict[str, float]], int, dict]:
+    """Scratch or keras.applications backbones: both phases run on decoded images, with a
+    checkpoint per epoch when given (a retry resumes)."""
+    from pipeline.config import settings
+    from pipeline.model import build_model
+    from pipeline.train.data import make_dataset
+
+    config, deadline = common["config"], common["deadline"]
+    cache_dir = settings().cache_dir / "train"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    big = train_t.num_rows * config.image_size**2 * 3 > 2 * 1024**3  # > 2 GiB decoded: cache on disk
+    cache = (lambda name: str(cache_dir / f"{name}-{time.time_ns()}")) if big else (lambda name: "")
+    train_ds = make_dataset(
+        lake, train_t, vocab, config.image_size, config.batch_size, shuffle=True, seed=config.seed, cache=cache("train")
+    )
+    val_ds = make_dataset(lake, val_t, vocab, config.image_size, config.batch_size, shuffle=False, cache=cache("val"))
+    model = build_model(
+        vocab,
+        config.image_size,
+        backbone=config.backbone,
+        embedding_dim=config.embedding_dim,
+        weights=config.weights,
+        seed=config.seed,
+        cache_dir=settings().cache_dir,
+    )
+    train_model = _training_model(model, list(vocab), config)
+    resume = checkpoint.load(train_model) if checkpoint else None  # a retry goes on from there
+    history = list(resume.history) if resume else []
+    if resume is None or resume.phase == 1:
+        _set_trainable(model, 1, config)
+        done = resume.epochs_done if resume else 0
+        saving = [checkpoint.callback(train_model, 1, history, done)] if checkpoint else []
+        logs1, best1, weights1 = _fit_phase(
+            train_model,
+            train_ds,
+            val_ds,
+            losses=losses,
+            lr=config.learning_rate,
+            epochs=config.epochs,
+            initial_epoch=done,
+            callbacks=saving,
+            **{**common, "deadline": _phase1_deadline(start, deadline, config)},
+        )
+        history += [{**e, "phase": 1} for e in logs1]
+        best1 = min((e["val_loss"] for e in history if e["phase"] == 1 and "val_loss" in e), default=best1)
+    else:  # resumed in phase 2: phase 1's weights are gone, its best loss is known
+        best1, weights1 = resume.phase1_best if resume.phase1_best is not None else math.inf, None
+    if config.finetune_epochs and not (deadline and time.monotonic() > deadline):
+        _set_trainable(model, 2, config)
+        done = resume.epochs_done if resume and resume.phase == 2 else 0
+        saving = [checkpoint.callback(train_model, 2, history, done, phase1_best=best1)] if checkpoint else []
+        logs2, best2, _ = _fit_phase(
+            train_model,
+            train_ds,
+            val_ds,
+            losses=losses,
+            lr=config.finetune_learning_rate,
+            epochs=config.finetune_epochs,
+            initial_epoch=done,
+            callbacks=saving,
+            **common,
+        )
+        history += [{**e, "phase": 2} for e in logs2]
+        if best2 > best1 and weights1 is not None:
+            train_model.set_weights(weights1)
+    seen = train_t.num_rows * len(history)
+    return model, history, seen, {"train_images_per_s": seen / max(time.monotonic() - start, 1e-9)}
+
+
+def _train_pretrained(
+    lake: Lake,
+    train_t: Any,
+    val_t: Any,
+    vocab: dict[str, list[str]],
+    losses: dict,
+    common: dict,
+    start: float,
+    checkpoint: Checkpoint | None = None,
+) -> tuple[keras.Model, list[dict[str, float]], int, dict]:
+    """A pretrained backbone: features extracted once (``views`` per training image), phase 1
+    trains the heads on the pooled features, phase 2 fine-tunes the top ``finetune_blocks``
+    blocks (BatchNorm frozen) on the cached activations entering them, at a low rate. Not
+    checkpointed (``checkpoint`` unused): a retry extracts again, the heads train in minutes."""
+    import keras
+    from keras import layers
+
+    from pipeline.backbones.efficientnet_lite import N_BLOCKS, TAP_FEATURES, pretrained
+    from pipeline.model import SMALL, assemble, build_heads
+    from pipeline.train.features import extract, feature_dataset
+
+    config, deadline = common["config"], common["deadline"]
+    size, bs = config.image_size, config.batch_size
+    net = pretrained()
+    cut = N_BLOCKS - config.finetune_blocks if config.finetune_epochs and config.finetune_blocks else None
+    train_f = extract(
+        lake, train_t, vocab, net, size, views=config.views, cut_block=cut, seed=config.seed, label="train"
+    )
+    val_f = extract(lake, val_t, vocab, net, size, cut_block=cut, label="val")
+    extraction_s = time.monotonic() - start
+    rates = {"extract_views_per_s": (len(train_f) + len(val_f)) / max(extraction_s, 1e-9)}
+    heads = build_heads(vocab, embedding_dim=config.embedding_dim, seed=config.seed)
+    model = assemble(net, heads, size)
+    heads_model = keras.Model(heads.input, {a: heads.output[a] for a in vocab}, name="heads_training")
+    train_ds = feature_dataset(
+        (train_f.pooled, train_f.low, train_f.small), train_f.labels, bs, shuffle=True, seed=config.seed
+    )
+    val_ds = feature_dataset((val_f.pooled, val_f.low, val_f.small), val_f.labels, bs, shuffle=False)
+    t1 = time.monotonic()
+    history, best1, _ = _fit_phase(
+        heads_model,
+        train_ds,
+        val_ds,
+        losses=losses,
+        lr=config.learning_rate,
+        epochs=config.epochs,
+        **{**common, "deadline": _phase1_deadline(t1, deadline, config)},
+    )
+    weights1 = model.get_weights()
+    for e in history:
+        e["phase"] = 1
+    seen = len(train_f) * len(history)
+    rates["heads_views_per_s"] = seen / max(time.monotonic() - t1, 1e-9)
+    print(
+        f"features: {len(train_f)} train views ({config.views} per image), {len(val_f)} val, "
+        f"{extraction_s:.0f}s; heads: {len(history)} epochs in {time.monotonic() - t1:.0f}s"
+    )
+    if cut is not None and not (deadline and time.monotonic() > deadline):
+        mid = keras.Input(net.cut_shape(size, cut), dtype="float16", name="activation")
+        low = keras.Input((TAP_FEATURES,), name="low")
+        small = keras.Input((SMALL, SMALL, 3), dtype="float16", name="small")
+        pooled = layers.GlobalAveragePooling2D(name="pool")(net.apply(mid, cut, N_BLOCKS, stem=False))
+        out = heads([pooled, low, small])
+        top_model = keras.Model([mid, low, small], {a: out[a] for a in vocab}, name="top_training")
+        for name, layer in net.layers.items():
+            block = (
+                int(name[5:].split("_")[0])
+                if name.startswith("block")
+                else (N_BLOCKS if name.startswith("top") else -1)
+            )
+            layer.trainable = block >= cut and not isinstance(layer, layers.BatchNormalization)
+        train_ds = feature_dataset(
+            (train_f.cut, train_f.low, train_f.small), train_f.labels, bs, shuffle=True, seed=config.seed
+        )
+        val_ds = feature_dataset((val_f.cut, val_f.low, val_f.small), val_f.labels, bs, shuffle=False)
+        t2 = time.monotonic()
+        logs2, best2, _ = _fit_phase(
+            top_model,
+            train_ds,
+            val_ds,
+            losses=losses,
+            lr=config.finetune_learning_rate,
+            epochs=config.finetune_epochs,
+            **common,
+        )
+        history += [{**e, "phase": 2} for e in logs2]
+        seen += len(train_f) * len(logs2)
+        rates["finetune_views_per_s"] = len(train_f) * len(logs2) / max(time.monotonic() - t2, 1e-9)
+        print(
+            f"fine-tuning blocks {cut}..{N_BLOCKS - 1} + head: {len(logs2)} epochs in "
+            f"{time.monotonic() - t2:.0f}s (best val loss {best2:.4f} vs heads only {best1:.4f})"
+        )
+        if best2 > best1:
+            model.set_weights(weights1)
+    return model, history, seen, rates
+
+
 def train_candidate(
     lake: Lake,
     trainset_uri: str,
@@ -208,11 +400,10 @@ def train_candidate(
     """Train on the training set's train split (early stopping on val) and register the model."""
     import keras
 
-    from pipeline.config import settings
-    from pipeline.model import build_model
+    from pipeline.model import PRETRAINED, build_model
     from pipeline.registry import register_model
     from pipeline.taxonomy import load_taxonomy
-    from pipeline.train.data import encode_labels, make_dataset
+    from pipeline.train.data import encode_labels
     from pipeline.train.trainset import read_training_set
 
     start = time.monotonic()
@@ -227,75 +418,19 @@ def train_candidate(
     train_labels = encode_labels(train_t, vocab)
     weights = {a: class_weights(train_labels[a], len(v), config.class_weight_power) for a, v in vocab.items()}
     gpu = has_gpu()
-    cache_dir = settings().cache_dir / "train"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    big = train_t.num_rows * config.image_size**2 * 3 > 2 * 1024**3  # > 2 GiB decoded: cache on disk
-    cache = (lambda name: str(cache_dir / f"{name}-{time.time_ns()}")) if big else (lambda name: "")
-    train_ds = make_dataset(
-        lake, train_t, vocab, config.image_size, config.batch_size, shuffle=True, seed=config.seed, cache=cache("train")
+    policy = config.precision if config.precision != "auto" else "mixed_float16" if gpu else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    common = dict(
+        config=config, deadline=deadline, jit=gpu, verbose=verbose, loss_weights=config.head_weights(list(vocab))
     )
-    val_ds = make_dataset(lake, val_t, vocab, config.image_size, config.batch_size, shuffle=False, cache=cache("val"))
-    keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "float32")
+    losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
+    print(
+        f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
+        f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}, {policy}"
+    )
     try:
-        model = build_model(
-            vocab,
-            config.image_size,
-            backbone=config.backbone,
-            embedding_dim=config.embedding_dim,
-            weights=config.weights,
-            seed=config.seed,
-            cache_dir=settings().cache_dir,
-        )
-        train_model = _training_model(model, list(vocab), config)
-        losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
-        common: dict[str, Any] = dict(
-            config=config, deadline=deadline, jit=gpu, verbose=verbose, loss_weights=config.head_weights(list(vocab))
-        )
-        print(
-            f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
-            f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}"
-        )
-        resume = checkpoint.load(train_model) if checkpoint else None  # a retry goes on from there
-        history = list(resume.history) if resume else []
-        # with a time budget, fine-tuning keeps a quarter of it
-        phase1_deadline = start + 0.75 * (deadline - start) if deadline and config.finetune_epochs else deadline
-        if resume is None or resume.phase == 1:
-            _set_trainable(model, 1, config)
-            done = resume.epochs_done if resume else 0
-            saving = [checkpoint.callback(train_model, 1, history, done)] if checkpoint else []
-            logs1, best1, weights1 = _fit_phase(
-                train_model,
-                train_ds,
-                val_ds,
-                losses=losses,
-                lr=config.learning_rate,
-                epochs=config.epochs,
-                initial_epoch=done,
-                callbacks=saving,
-                **{**common, "deadline": phase1_deadline},
-            )
-            history += [{**e, "phase": 1} for e in logs1]
-            best1 = min((e["val_loss"] for e in history if e["phase"] == 1 and "val_loss" in e), default=best1)
-        else:  # resumed in phase 2: phase 1's weights are gone, its best loss is known
-            best1, weights1 = resume.phase1_best if resume.phase1_best is not None else math.inf, None
-        if config.finetune_epochs and not (deadline and time.monotonic() > deadline):
-            _set_trainable(model, 2, config)
-            done = resume.epochs_done if resume and resume.phase == 2 else 0
-            saving = [checkpoint.callback(train_model, 2, history, done, phase1_best=best1)] if checkpoint else []
-            logs2, best2, _ = _fit_phase(
-                train_model,
-                train_ds,
-                val_ds,
-                losses=losses,
-                lr=config.finetune_learning_rate,
-                epochs=config.finetune_epochs,
-                initial_epoch=done,
-                callbacks=saving,
-                **common,
-            )
-            history += [{**e, "phase": 2} for e in logs2]
-            if best2 > best1 and weights1 is not None:
-                train_model.set_weights(weights1)
+        train_fn = _train_pretrained if config.backbone in PRETRAINED else _train_end_to_end
+        model, history, seen, rates = train_fn(lake, train_t, val_t, vocab, losses, common, start, checkpoint)
         keras.mixed_precision.set_global_policy("float32")
         export = build_model(
             vocab, config.image_size, backbone=config.backbone, embedding_dim=config.embedding_dim, seed=config.seed
@@ -304,8 +439,7 @@ def train_candidate(
     finally:
         keras.mixed_precision.set_global_policy("float32")
     elapsed = time.monotonic() - start
-    seen = train_t.num_rows * len(history)
-    result = TrainResult(version="", history=history, images_per_second=seen / max(elapsed, 1e-9))
+    result = TrainResult(version="", history=history, images_per_second=seen / max(elapsed, 1e-9), rates=rates)
     if register:
         result.version = register_model(
             lake,
@@ -321,8 +455,10 @@ def train_candidate(
                 "history": history,
                 "class_weights": {a: w.tolist() for a, w in weights.items()},
                 "gpu": gpu,
+                "precision": policy,
                 "train_seconds": round(elapsed, 1),
                 "epochs_run": len(history),
+                "rates": {k: round(v, 1) for k, v in rates.items()},
             },
         )
         print(f"registered candidate {result.version} after {len(history)} epochs in {elapsed / 60:.1f} min")

@@ -3,6 +3,7 @@ test replaces (once or always), plus the replies real shops and attackers send: 
 pages, empty listings, gzip bombs, deeply nested JSON, redirects to other loopback services,
 endless pagination and sitemap chains. And an "internal service" on another loopback port
 that records whoever reaches it."""
+
 from __future__ import annotations
 
 import gzip
@@ -65,8 +66,7 @@ EMPTY_LISTING = Reply(200, b'{"products": []}', "application/json")
 
 def gzip_bomb(megabytes: int = 64) -> Reply:
     """A small gzip body that inflates past DOWNLOAD_MAXSIZE."""
-    return Reply(200, gzip.compress(b"\0" * (megabytes << 20), 9), "application/json",
-                 {"Content-Encoding": "gzip"})
+    return Reply(200, gzip.compress(b"\0" * (megabytes << 20), 9), "application/json", {"Content-Encoding": "gzip"})
 
 
 def deep_json(depth: int = 100_000) -> Reply:

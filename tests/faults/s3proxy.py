@@ -1,6 +1,7 @@
 """A fault proxy in front of the moto S3 server: a share of requests gets a 500, a 503
 SlowDown, a body cut short after its headers promised more, or no response at all after
 the request was carried out (the client cannot tell whether a write happened)."""
+
 from __future__ import annotations
 
 import http.client
@@ -12,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 FAULTS = ("500", "slowdown", "truncate", "lose")
-SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
-            b"<Message>Please reduce your request rate.</Message></Error>")
+SLOWDOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
 
 
 class FaultProxy:

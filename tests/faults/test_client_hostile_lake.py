@@ -1,6 +1,7 @@
 """The consumer client reads a lake it does not control: ids and file names from the lake
 never take a path outside ``releases/`` or outside the cache, and a cached file is trusted by
 its sha256, not by its size."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Permanent configuration errors fail an Airflow task at once (AirflowFailException), not
 after its retries; the CLI reports them in one line."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,7 +12,7 @@ def test_bad_configuration_fails_the_task_now(monkeypatch, tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
 
     registry = tmp_path / "retailers.yaml"
-    registry.write_text("retailers:\n  - name: \"acme\\n\"\n    platform: shopify\n    base_url: https://a.example\n")
+    registry.write_text('retailers:\n  - name: "acme\\n"\n    platform: shopify\n    base_url: https://a.example\n')
     monkeypatch.setenv("VITRINE_RETAILERS", str(registry))
     config.settings.cache_clear()
     try:

@@ -1,5 +1,6 @@
 """The janitor (``vitrine gc``): scratch of crashed runs older than the threshold goes,
 recent scratch and everything else stays."""
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,15 @@ def any_lake(request):
 
 def test_gc_removes_old_scratch_only(any_lake, tmp_path):
     lake = any_lake
-    for key in ("staging/run-old/index/index.ann", "staging/run-old/publish/release.json",
-                "staging/embed-plan/model_version=v1/shard-0.parquet", "staging/run-new/index/items.parquet",
-                "releases/r1/manifest.json", "tables/items/part-0.parquet", "images/ab/abc.jpg"):
+    for key in (
+        "staging/run-old/index/index.ann",
+        "staging/run-old/publish/release.json",
+        "staging/embed-plan/model_version=v1/shard-0.parquet",
+        "staging/run-new/index/items.parquet",
+        "releases/r1/manifest.json",
+        "tables/items/part-0.parquet",
+        "images/ab/abc.jpg",
+    ):
         lake.write_bytes(key, b"x")
     tmp_root = tmp_path / "tmp"
     (tmp_root / "vitrine-scrape-acme-123").mkdir(parents=True)
@@ -31,8 +38,11 @@ def test_gc_removes_old_scratch_only(any_lake, tmp_path):
     if lake.local_path("") is not None:  # file lake: age the old scratch and add an interrupted write
         partial = lake.local_path("tables/items/.part-0.parquet.x1y2")
         partial.write_bytes(b"half")
-        for key in ("staging/run-old/index/index.ann", "staging/run-old/publish/release.json",
-                    "staging/embed-plan/model_version=v1/shard-0.parquet"):
+        for key in (
+            "staging/run-old/index/index.ann",
+            "staging/run-old/publish/release.json",
+            "staging/embed-plan/model_version=v1/shard-0.parquet",
+        ):
             os.utime(lake.local_path(key), (now - 2 * DAY, now - 2 * DAY))
         os.utime(partial, (now - 2 * DAY, now - 2 * DAY))
         clock = now

@@ -1,6 +1,7 @@
 """Lake storage under faults (issue 18 §7, §10): two processes racing ``put_file`` on one key,
 and an S3 lake behind a proxy that fails 30% of requests (5xx, SlowDown, truncated bodies,
 lost responses)."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ def test_two_processes_racing_put_file_leave_one_whole_input(lake, tmp_path):
         path = tmp_path / name
         path.write_bytes(byte * (4 << 20))
         inputs.append(path)
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, lake.root, str(src), "40"], stderr=subprocess.PIPE)
-             for src in inputs]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, lake.root, str(src), "40"], stderr=subprocess.PIPE)
+        for src in inputs
+    ]
     results = [(p.wait(timeout=300), p.stderr.read().decode()) for p in procs]
     assert all(code == 0 for code, _ in results), results
     final = lake.read_bytes("tables/embeddings/part-0.parquet")
@@ -38,8 +41,11 @@ def test_two_processes_racing_put_file_leave_one_whole_input(lake, tmp_path):
 
 
 def test_s3_lake_survives_30_percent_faults(moto_server, monkeypatch, tmp_path):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
     monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)

@@ -1,6 +1,7 @@
 """latest.json only ever points to a complete release (issue 18 §4): a pointer to a missing
 release, to one from a publisher whose clock ran ahead, or a truncated latest.json is
 repaired by the next publish (and said so); bad retention fails before anything moves."""
+
 from __future__ import annotations
 
 import json
@@ -58,16 +59,19 @@ def test_truncated_latest_json_is_repaired(lake):
     assert json.loads(lake.read_bytes(layout.LATEST))["release_id"] == second
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"VITRINE_RELEASE_RETENTION": "0"}, "VITRINE_RELEASE_RETENTION"),
-    ({"VITRINE_EMBED_BATCH_SIZE": "0"}, "VITRINE_EMBED_BATCH_SIZE"),
-    ({"VITRINE_IMAGE_SIZE": "abc"}, "VITRINE_IMAGE_SIZE"),
-    ({"VITRINE_DEDUP_MAX_DISTANCE": "-1"}, "VITRINE_DEDUP_MAX_DISTANCE"),
-    ({"VITRINE_ANNOY_RECALL_TARGET": "1.5"}, "VITRINE_ANNOY_RECALL_TARGET"),
-    ({"VITRINE_MAX_UNAVAILABLE_SHARE": "2"}, "VITRINE_MAX_UNAVAILABLE_SHARE"),
-    ({"VITRINE_LAKE": "file:relative/lake"}, "VITRINE_LAKE"),
-    ({"VITRINE_LAKE": "ftp://host/x"}, "VITRINE_LAKE"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VITRINE_RELEASE_RETENTION": "0"}, "VITRINE_RELEASE_RETENTION"),
+        ({"VITRINE_EMBED_BATCH_SIZE": "0"}, "VITRINE_EMBED_BATCH_SIZE"),
+        ({"VITRINE_IMAGE_SIZE": "abc"}, "VITRINE_IMAGE_SIZE"),
+        ({"VITRINE_DEDUP_MAX_DISTANCE": "-1"}, "VITRINE_DEDUP_MAX_DISTANCE"),
+        ({"VITRINE_ANNOY_RECALL_TARGET": "1.5"}, "VITRINE_ANNOY_RECALL_TARGET"),
+        ({"VITRINE_MAX_UNAVAILABLE_SHARE": "2"}, "VITRINE_MAX_UNAVAILABLE_SHARE"),
+        ({"VITRINE_LAKE": "file:relative/lake"}, "VITRINE_LAKE"),
+        ({"VITRINE_LAKE": "ftp://host/x"}, "VITRINE_LAKE"),
+    ],
+)
 def test_bad_configuration_is_one_line_naming_the_variable(env, message):
     from pipeline.config import ConfigError
 

@@ -1,6 +1,7 @@
 """SSRF (issue 18 §3): a retailer on loopback may reach its own origin (host and port) and
 nothing else on the private network; link-local and metadata addresses never; host names are
 checked on the address actually connected to; the registry cannot switch the guard off."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,14 +26,17 @@ def middleware(retailer: Retailer) -> PrivateNetworkMiddleware:
     return PrivateNetworkMiddleware.from_crawler(crawler)
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8602/admin",           # another loopback service
-    "http://127.0.0.1/x",                    # same host, default port
-    "http://169.254.169.254/latest/meta-data/",
-    "http://[fe80::1]:8601/x",
-    "http://[fd00:ec2::254]/latest/meta-data/",
-    "http://10.0.0.7:8601/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8602/admin",  # another loopback service
+        "http://127.0.0.1/x",  # same host, default port
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]:8601/x",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://10.0.0.7:8601/x",
+    ],
+)
 def test_a_loopback_retailer_reaches_its_own_origin_only(url):
     mw = middleware(Retailer("acme", "shopify", "http://127.0.0.1:8601"))
     assert asyncio.run(mw.process_request(Request("http://127.0.0.1:8601/products.json"))) is None
@@ -55,11 +59,18 @@ def test_host_names_are_checked_on_the_resolved_address():
     assert policy.check_url("https://cdn.example/a.jpg") is None
 
 
-@pytest.mark.parametrize("setting", [
-    {"DOWNLOADER_MIDDLEWARES": {"scrapers.middlewares.PrivateNetworkMiddleware": None}},
-    {"DOWNLOAD_MAXSIZE": 0}, {"IMAGES_MAX_PIXELS": 10**12}, {"DNS_RESOLVER": "scrapy.resolver.CachingThreadedResolver"},
-    {"ITEM_PIPELINES": {}}, {"HTTPCACHE_DIR": "/etc"}, {"FILES_STORE": "file:///tmp"},
-])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"DOWNLOADER_MIDDLEWARES": {"scrapers.middlewares.PrivateNetworkMiddleware": None}},
+        {"DOWNLOAD_MAXSIZE": 0},
+        {"IMAGES_MAX_PIXELS": 10**12},
+        {"DNS_RESOLVER": "scrapy.resolver.CachingThreadedResolver"},
+        {"ITEM_PIPELINES": {}},
+        {"HTTPCACHE_DIR": "/etc"},
+        {"FILES_STORE": "file:///tmp"},
+    ],
+)
 def test_registry_settings_outside_the_allowlist_are_refused(setting):
     entry = {"name": "acme", "platform": "shopify", "base_url": "https://shop.example", "settings": setting}
     with pytest.raises(RegistryError, match="may not be overridden") as err:

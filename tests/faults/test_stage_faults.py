@@ -5,6 +5,7 @@ uploads (a task that raises is the milder case: Airflow marks it failed, nothing
 run meets the next fault (the hook fires every fault once); after every run, crashed or not,
 ``vitrine verify-lake`` must pass; the final clean run must give the complete catalog, and the
 janitor must then leave no staging behind."""
+
 from __future__ import annotations
 
 import os
@@ -22,22 +23,31 @@ HOOK = Path(__file__).resolve().parent / "hook"
 REPO = HOOK.parent.parent.parent
 STAGE_FAULTS = [
     "scrapers.pipelines:LakeImagesPipeline._check_and_store:exit:3",  # the Scrapy child, 2 images in
-    "pipeline.dedup.catalog:_group_pending:exit",                      # images hashed, tables not written
+    "pipeline.dedup.catalog:_group_pending:exit",  # images hashed, tables not written
     "pipeline.embed:_embed_to_lake:exit",
-    "pipeline.publish:_verify:exit",                                   # every file uploaded, latest.json not moved
+    "pipeline.publish:_verify:exit",  # every file uploaded, latest.json not moved
 ]
 
 
 def dag_run(tmp_path: Path, shop: DemoShop, lake: Lake, faults: list[str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
     env.update(
-        VITRINE_HOME=str(tmp_path / "home"), VITRINE_LAKE=lake.root, VITRINE_IMAGE_SIZE="32",
+        VITRINE_HOME=str(tmp_path / "home"),
+        VITRINE_LAKE=lake.root,
+        VITRINE_IMAGE_SIZE="32",
         VITRINE_RETAILERS=str(shop.write_registry(tmp_path / "retailers.yaml")),
-        VITRINE_FAULT=";".join(faults), VITRINE_FAULT_ONCE=str(tmp_path / "fired"),
+        VITRINE_FAULT=";".join(faults),
+        VITRINE_FAULT_ONCE=str(tmp_path / "fired"),
         PYTHONPATH=os.pathsep.join(filter(None, [str(HOOK), str(REPO), os.environ.get("PYTHONPATH")])),
     )
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 def fired(tmp_path: Path) -> int:
@@ -53,8 +63,11 @@ def test_a_fault_in_every_stage_then_a_clean_run(tmp_path):
             proc = dag_run(tmp_path, shop, lake, STAGE_FAULTS)
             runs.append((fired(tmp_path), proc.returncode))
             # crashed runs may leave their staging until the janitor's age threshold: one per run at most
-            problems = [p for p in verify_lake(lake, max_staging_runs=len(runs) + 1)
-                        if not (p.startswith("latest.json: no release published yet") and attempt < len(STAGE_FAULTS))]
+            problems = [
+                p
+                for p in verify_lake(lake, max_staging_runs=len(runs) + 1)
+                if not (p.startswith("latest.json: no release published yet") and attempt < len(STAGE_FAULTS))
+            ]
             assert problems == [], (runs, problems, proc.stdout[-3000:], proc.stderr[-3000:])
             if fired(tmp_path) == len(STAGE_FAULTS) and proc.returncode == 0 and "success" in proc.stdout:
                 break

@@ -1,6 +1,7 @@
 """One bad response must not wipe a retailer (issue 18 §2, issue 11's crawl completeness): a
 real Scrapy crawl of a demo shop whose listing turns hostile for one run; the retailer's
 products stay available and its images stay in the tables."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -13,8 +14,12 @@ from pipeline.demo_shop import DemoShop
 from pipeline.demo_shop.storefronts.base import Reply
 from pipeline.scrape import CrawlRefused, scrape_retailer
 
-HOSTILE_PAGE_1 = {"html error page": HTML_ERROR, "empty listing": EMPTY_LISTING,
-                  "gzip bomb": gzip_bomb(), "100k-deep JSON": deep_json()}
+HOSTILE_PAGE_1 = {
+    "html error page": HTML_ERROR,
+    "empty listing": EMPTY_LISTING,
+    "gzip bomb": gzip_bomb(),
+    "100k-deep JSON": deep_json(),
+}
 
 
 def rows(lake, table, name):
@@ -33,8 +38,7 @@ def shop():
 
 def shopify(shop, tmp_path):
     entry = next(r for r in shop.retailers() if r.platform == "shopify")
-    return replace(entry, settings={**entry.settings, "HTTPCACHE_DIR": str(tmp_path / "httpcache"),
-                                    "RETRY_TIMES": 0})
+    return replace(entry, settings={**entry.settings, "HTTPCACHE_DIR": str(tmp_path / "httpcache"), "RETRY_TIMES": 0})
 
 
 @pytest.mark.parametrize("kind", HOSTILE_PAGE_1)
@@ -99,9 +103,14 @@ def test_a_large_drop_is_confirmed_by_a_second_crawl(lake, shop, tmp_path):
 def test_hostile_text_is_cleaned_and_bounded():
     from scrapers.items import MAX_TEXT, InvalidProduct, validate
 
-    good = {"product_id": "acme:1", "title": "Dress\r\nSet-Cookie: x=1\x00\x1b[31m red" + "a" * 2_000_000,
-            "url": "https://s.example/p/1", "image_urls": ["https://s.example/a.jpg", "https://s.example/\r\nb.jpg"],
-            "tags": ["ok\x07", "x" * 5000] + [f"t{i}" for i in range(1000)], "price": "10"}
+    good = {
+        "product_id": "acme:1",
+        "title": "Dress\r\nSet-Cookie: x=1\x00\x1b[31m red" + "a" * 2_000_000,
+        "url": "https://s.example/p/1",
+        "image_urls": ["https://s.example/a.jpg", "https://s.example/\r\nb.jpg"],
+        "tags": ["ok\x07", "x" * 5000] + [f"t{i}" for i in range(1000)],
+        "price": "10",
+    }
     out = validate(good)
     assert out["title"].startswith("Dress Set-Cookie: x=1 [31m red") and len(out["title"]) == MAX_TEXT
     assert out["title"].isprintable() and out["image_urls"] == ["https://s.example/a.jpg"]
@@ -135,8 +144,10 @@ def _endless_listing(path, query):
 
 def _endless_sitemaps(path, query):
     n = int(path.rsplit("-", 1)[1].split(".")[0]) if "chain-" in path else 0
-    xml = ('<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-           f"<sitemap><loc>/chain-{n + 1}.xml</loc></sitemap></sitemapindex>")
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>/chain-{n + 1}.xml</loc></sitemap></sitemapindex>"
+    )
     return Reply(200, xml.encode(), "application/xml")
 
 
@@ -148,8 +159,9 @@ def test_endless_crawls_stop_at_a_cap_as_incomplete(lake, shop, tmp_path, trap):
     before = rows(lake, "products", retailer.name)
     hostile = Hostile(shop.storefronts["jsonld"])
     if trap == "endless pagination":
-        hostile.serve(lambda path, query: path == "/collections/all" and query.get("page", ["1"]) != ["1"],
-                      _endless_listing)
+        hostile.serve(
+            lambda path, query: path == "/collections/all" and query.get("page", ["1"]) != ["1"], _endless_listing
+        )
     else:
         hostile.serve(lambda path, query: path == "/sitemap.xml" or path.startswith("/chain-"), _endless_sitemaps)
     shop.clear_log()

@@ -5,6 +5,7 @@ as images, the pipeline's own multi-head model (``pipeline.model.build_model``, 
 for a few seconds on the catalog's known labels and registered, then ``embed`` → ``tag`` →
 ``index`` → ``publish``. The app then serves it with uvicorn on a free loopback port.
 """
+
 from __future__ import annotations
 
 import socket
@@ -48,10 +49,24 @@ def store_catalog(lake: Lake, catalog: Catalog) -> str:
         sha = sha256_bytes(data)
         key = layout.image_key(sha, "jpg")
         lake.write_bytes(key, data)
-        offer = {"retailer": "demo-shopify", "product_id": str(p.pid), "currency": "EUR",
-                 "url": f"https://shop.example/products/{p.handle}", "price": schemas.money(p.price)}
-        rows.append({"item_id": item_id_of(p), "group_id": item_id_of(p), "canonical_sha256": sha,
-                     "image_key": key, "title": p.title, "offers": [offer], "n_images": 1})
+        offer = {
+            "retailer": "demo-shopify",
+            "product_id": str(p.pid),
+            "currency": "EUR",
+            "url": f"https://shop.example/products/{p.handle}",
+            "price": schemas.money(p.price),
+        }
+        rows.append(
+            {
+                "item_id": item_id_of(p),
+                "group_id": item_id_of(p),
+                "canonical_sha256": sha,
+                "image_key": key,
+                "title": p.title,
+                "offers": [offer],
+                "n_images": 1,
+            }
+        )
     schemas.ITEMS.write(lake, rows)
     return lake.uri(schemas.ITEMS.prefix())
 
@@ -64,11 +79,12 @@ def fitted_model(catalog: Catalog, epochs: int = 20):
     from pipeline.model import build_model
 
     vocab = {name: list(CONTRACT_VOCABULARIES[name]) for name in ("category", "color", "pattern")}
-    model = build_model(vocab, IMAGE_SIZE, embedding_dim=32, seed=0)
+    model = build_model(vocab, IMAGE_SIZE, backbone="compact", embedding_dim=32, seed=0)
     x = np.stack([decode_bytes(catalog.photo(p), IMAGE_SIZE) for p in catalog.products]).astype(np.float32)
     y = {name: np.array([values.index(p.labels[name]) for p in catalog.products]) for name, values in vocab.items()}
-    model.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss={name: "sparse_categorical_crossentropy" for name in vocab})
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), loss={name: "sparse_categorical_crossentropy" for name in vocab}
+    )
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     return model, vocab
 
@@ -77,8 +93,9 @@ def register(lake: Lake, model, vocab: dict, version: str = MODEL_VERSION) -> st
     from pipeline.registry import exists, register_model
 
     if not exists(lake, version):
-        register_model(lake, model, attributes=vocab, image_size=IMAGE_SIZE, backbone="compact",
-                       embedding_dim=32, version=version)
+        register_model(
+            lake, model, attributes=vocab, image_size=IMAGE_SIZE, backbone="compact", embedding_dim=32, version=version
+        )
     return version
 
 

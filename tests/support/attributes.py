@@ -1,4 +1,5 @@
 """Tiny generated garment-like images and lake tables for the attribute-model tests."""
+
 from __future__ import annotations
 
 import io
@@ -58,8 +59,17 @@ def write_items(lake: Lake, n: int = 12, size: int = 32, corrupt: int = 0) -> st
 
 
 TITLE_NOUN = {"tshirts_tops": "T-Shirt", "trousers": "Trousers"}
-LABEL_COLUMNS = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage",
-                 "productDisplayName"]
+LABEL_COLUMNS = [
+    "id",
+    "gender",
+    "masterCategory",
+    "subCategory",
+    "articleType",
+    "baseColour",
+    "season",
+    "usage",
+    "productDisplayName",
+]
 
 
 def write_labelled_folder(root, n: int = 96, size: int = 32, duplicate_every: int = 8) -> dict[str, str]:

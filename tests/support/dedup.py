@@ -1,4 +1,5 @@
 """Tiny synthetic product photos and the images/products tables around them, for dedup tests."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -46,20 +47,37 @@ def write_catalog(lake: Lake, listings: list[tuple[str, str, bytes | None, str]]
         url = f"https://{retailer}.example/img/{local_id}.jpg"
         row = {"url": url, "retailer": retailer, "product_id": pid, "position": 0, "format": "jpeg"}
         if data is None:
-            row.update(sha256=None, image_key=None, width=None, height=None, bytes=None,
-                       status="rejected", **schemas.rejection("download failed"))
+            row.update(
+                sha256=None,
+                image_key=None,
+                width=None,
+                height=None,
+                bytes=None,
+                status="rejected",
+                **schemas.rejection("download failed"),
+            )
         else:
             sha = sha256_bytes(data)
             key = layout.image_key(sha, "jpg")
             lake.write_bytes(key, data)
             shas[pid] = sha
-            row.update(sha256=sha, image_key=key, width=None, height=None, bytes=len(data),
-                       status="stored", reason=None)
+            row.update(
+                sha256=sha, image_key=key, width=None, height=None, bytes=len(data), status="stored", reason=None
+            )
         images.setdefault(retailer, []).append(row)
         products.setdefault(retailer, []).append(
-            {"product_id": pid, "retailer": retailer, "title": title, "brand": "Acme", "price": 10.0,
-             "currency": "EUR", "url": f"https://{retailer}.example/p/{local_id}", "image_urls": [url],
-             "scraped_at": now, "available": True}
+            {
+                "product_id": pid,
+                "retailer": retailer,
+                "title": title,
+                "brand": "Acme",
+                "price": 10.0,
+                "currency": "EUR",
+                "url": f"https://{retailer}.example/p/{local_id}",
+                "image_urls": [url],
+                "scraped_at": now,
+                "available": True,
+            }
         )
     for retailer, rows in images.items():
         schemas.IMAGES.write(lake, rows, retailer=retailer)

@@ -3,6 +3,7 @@
 The model has the registry's interface (version, image_size, attributes, embedding_dim,
 keras_model with dict outputs {"embedding": L2-normalised, "category": softmax}).
 """
+
 from __future__ import annotations
 
 import io
@@ -51,7 +52,9 @@ def garment_png(i: int, size: int = 48) -> bytes:
     image = Image.new("RGB", (size, size), tuple(int(c) for c in rng.integers(0, 256, 3)))
     draw = ImageDraw.Draw(image)
     x, y = rng.integers(0, size // 2, 2)
-    draw.rectangle([int(x), int(y), int(x) + size // 2, int(y) + size // 3], fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    draw.rectangle(
+        [int(x), int(y), int(x) + size // 2, int(y) + size // 3], fill=tuple(int(c) for c in rng.integers(0, 256, 3))
+    )
     buf = io.BytesIO()
     image.save(buf, "PNG")
     return buf.getvalue()
@@ -70,12 +73,27 @@ def write_catalog(lake: Lake, ids: range, *, corrupt: tuple[int, ...] = (), mode
         lake.write_bytes(key, data)
         rows.append((f"item-{i:04d}", sha, key, i))
     offers = [
-        [{"retailer": "acme", "product_id": f"acme:{i}", "url": f"http://127.0.0.1/p/{i}", "price": 10.0 + i, "currency": "EUR"}]
+        [
+            {
+                "retailer": "acme",
+                "product_id": f"acme:{i}",
+                "url": f"http://127.0.0.1/p/{i}",
+                "price": 10.0 + i,
+                "currency": "EUR",
+            }
+        ]
         for *_, i in rows
     ]
     items = [
-        {"item_id": r[0], "group_id": f"g{r[3]}", "canonical_sha256": r[1], "image_key": r[2],
-         "title": f"Garment {r[3]}", "offers": o, "n_images": 1}
+        {
+            "item_id": r[0],
+            "group_id": f"g{r[3]}",
+            "canonical_sha256": r[1],
+            "image_key": r[2],
+            "title": f"Garment {r[3]}",
+            "offers": o,
+            "n_images": 1,
+        }
         for r, o in zip(rows, offers)
     ]
     attributes = pa.table(
@@ -112,7 +130,9 @@ def register(lake: Lake, model: TinyModel) -> str:
     return model.version
 
 
-def embed_all(lake: Lake, items_uri: str, model: TinyModel, max_shards: int = 2, min_shard_images: int = 4) -> list[str]:
+def embed_all(
+    lake: Lake, items_uri: str, model: TinyModel, max_shards: int = 2, min_shard_images: int = 4
+) -> list[str]:
     """Register the model, then plan and run every shard as the DAG's mapped tasks would
     (the model comes from the registry)."""
     from pipeline.embed import embed_shard, plan_shards

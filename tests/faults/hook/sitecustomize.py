@@ -10,6 +10,7 @@ once, as if killed: no cleanup, no finally blocks). ``nth`` fires on the nth cal
 Several faults are separated by ``;``: with ``VITRINE_FAULT_ONCE`` a sequence of runs then
 meets them one after another. A function is wrapped when its module is first imported.
 """
+
 from __future__ import annotations
 
 import functools
