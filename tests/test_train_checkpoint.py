@@ -28,7 +28,7 @@ from pipeline.train.checkpoint import Checkpoint
 from pipeline.train.config import TrainConfig
 from pipeline.train.train import train_candidate
 lake = Lake(sys.argv[1])
-config = TrainConfig(attributes=["category", "color"], image_size=32, epochs={epochs}, finetune_epochs=0,
+config = TrainConfig(attributes=["category", "color"], backbone="compact", image_size=32, epochs={epochs}, finetune_epochs=0,
                      batch_size=16, patience=100, ema_momentum=0)
 result = train_candidate(lake, sys.argv[2], config, verbose=0, checkpoint=Checkpoint(lake, "{prefix}"))
 print("VERSION", result.version)
