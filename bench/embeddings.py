@@ -106,8 +106,8 @@ def main() -> None:
         if model.backbone == "efficientnet_lite0":
             from sklearn.decomposition import PCA
 
-            backbone = model.keras_model.get_layer("backbone")
-            pooled = keras.Sequential([backbone, keras.layers.GlobalAveragePooling2D()])
+            backbone = model.keras_model.get_layer("backbone")  # → [top feature map, pooled stage features]
+            pooled = keras.Model(backbone.input, keras.layers.GlobalAveragePooling2D()(backbone.output[0]))
             fit = pooled.predict(_images(lake, [r["image_key"] for r in train], size, None), batch_size=64, verbose=0)
             feats = pooled.predict(base, batch_size=64, verbose=0)
             for dim in (128, 256):
