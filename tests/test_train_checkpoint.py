@@ -15,7 +15,7 @@ from pipeline.registry import read_metadata
 from pipeline.taxonomy import load_taxonomy
 from pipeline.train.folder_import import import_labeled_folder
 from pipeline.train.trainset import build_training_set
-from tests.attributes_fixtures import write_duplicate_groups, write_labelled_folder
+from tests.support.attributes import write_duplicate_groups, write_labelled_folder
 from tests.conftest import REPO_ROOT
 
 EPOCHS = 5
