@@ -83,7 +83,7 @@ def resolve_weights(weights: str, cache_dir: Path | None = None) -> Path:
             if not dest.exists():
                 store.get_file(name, dest)
             return dest
-    if not local.is_file():
+    if local is None or not local.is_file():
         raise FileNotFoundError(f"backbone weights not found: {weights}")
     return local
 

@@ -49,7 +49,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         elif "array" in (schema.get("type") or []):
             options.add_argument(flag, nargs="+", default=None, help=help_)
         else:
-            kind = {"integer": int, "number": float}.get(_scalar_type(schema), str)
+            kind = {"integer": int, "number": float}.get(_scalar_type(schema) or "", str)
             options.add_argument(
                 flag, type=kind, default=default, choices=schema.get("enum"), help=f"{help_} (default: {default})"
             )

@@ -159,6 +159,6 @@ def describe() -> list[tuple[str, Any, str, dict[str, Any]]]:
     out = []
     for cls in OPTION_CLASSES:
         for f in fields(cls):
-            default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+            default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[operator]
             out.append((f.name, default, f.metadata["help"], f.metadata["schema"]))
     return out

@@ -154,7 +154,7 @@ def promotion_decision(
     the candidate's mean accuracy over the attributes both predict beats production's by
     ``min_improvement``."""
     margin = gate.min_improvement
-    base = {
+    base: dict[str, Any] = {
         "candidate_score": None,
         "production_score": None,
         "attributes": [],

@@ -90,7 +90,8 @@ def extract(
     run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     augment = augmentation(seed)
     ds = make_dataset(lake, table, vocab, image_size, batch_size, shuffle=False, cache=None)
-    pooled, lows, smalls, cuts, labels, source = [], [], [], [], {a: [] for a in vocab}, []
+    pooled, lows, smalls, cuts, source = [], [], [], [], []
+    labels: dict[str, list[np.ndarray]] = {a: [] for a in vocab}
     done, start, last = 0, time.monotonic(), time.monotonic()
     for images, y in ds:
         n = int(images.shape[0])

@@ -45,7 +45,7 @@ def confusion_png(name: str, m: dict[str, Any]) -> bytes:
                 ax.text(
                     j,
                     i,
-                    int(counts[i, j]),
+                    str(int(counts[i, j])),
                     ha="center",
                     va="center",
                     fontsize=7,
@@ -94,11 +94,12 @@ def thumbnail_uri(lake: Lake, key: str, size: int = 96) -> str:
 
     from PIL import Image
 
-    from pipeline.imageio import ImageDecodeError, decode_bytes
+    from pipeline.imagegate import ImageRejected
+    from pipeline.imageio import decode_bytes
 
     try:
         pixels = decode_bytes(lake.read_bytes(key), size)
-    except (ImageDecodeError, FileNotFoundError):
+    except (ImageRejected, FileNotFoundError):
         return ""
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="JPEG", quality=80)
