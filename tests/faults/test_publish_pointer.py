@@ -8,7 +8,7 @@ import json
 import logging
 
 import pytest
-from serve_fixtures import attributes_uri, embed_all, tiny_model, write_catalog
+from tests.support.serve import attributes_uri, embed_all, tiny_model, write_catalog
 
 from pipeline import layout
 from pipeline.client import Release
