@@ -57,58 +57,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from pipeline.demo_shop import DemoShop  # noqa: E402
-from pipeline.demo_shop.catalog import COLORS, Catalog, Product, synthetic_catalog  # noqa: E402
+from pipeline.demo_shop.catalog import COLORS, OUTLINES, Catalog, Product, synthetic_catalog  # noqa: E402
 from pipeline.retailers import registry_yaml  # noqa: E402
 
 SIZE = 224
 POLITE_DELAY = 0.5  # scrapers/settings.py DOWNLOAD_DELAY: seconds per request per domain
-OUTLINES: dict[str, list[tuple[int, int]]] = {
-    "tshirts_tops": [
-        (-45, -80),
-        (-15, -90),
-        (15, -90),
-        (45, -80),
-        (90, -45),
-        (70, -20),
-        (45, -40),
-        (45, 90),
-        (-45, 90),
-        (-45, -40),
-        (-70, -20),
-        (-90, -45),
-    ],
-    "sweaters_knitwear": [
-        (-45, -85),
-        (-15, -92),
-        (15, -92),
-        (45, -85),
-        (95, 60),
-        (75, 70),
-        (45, -20),
-        (45, 90),
-        (-45, 90),
-        (-45, -20),
-        (-75, 70),
-        (-95, 60),
-    ],
-    "trousers": [(-45, -95), (45, -95), (55, 95), (12, 95), (0, -20), (-12, 95), (-55, 95)],
-    "shorts": [(-50, -60), (50, -60), (62, 45), (12, 45), (0, -5), (-12, 45), (-62, 45)],
-    "skirts": [(-35, -70), (35, -70), (75, 70), (-75, 70)],
-    "dresses": [
-        (-25, -95),
-        (-15, -95),
-        (-10, -70),
-        (10, -70),
-        (15, -95),
-        (25, -95),
-        (35, -45),
-        (80, 95),
-        (-80, 95),
-        (-35, -45),
-    ],
-    "footwear": [(-90, 10), (-85, -30), (-40, -35), (-10, -5), (60, 5), (90, 25), (90, 45), (-90, 45)],
-    "bags": [(-70, -30), (70, -30), (80, 80), (-80, 80)],
-}
 
 
 # -- the catalog ---------------------------------------------------------------------------------

@@ -15,25 +15,12 @@ from urllib.parse import urljoin
 
 from scrapers.extraction import markup, policy
 from scrapers.extraction.dom import from_dom
-from scrapers.items import InvalidProduct, clean_image_urls, to_availability, to_price
+from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_price
 
-FIELDS = (
-    "title",
-    "brand",
-    "price",
-    "list_price",
-    "currency",
-    "availability",
-    "price_valid_until",
-    "sku",
-    "gtin",
-    "mpn",
-    "color",
-    "pattern",
-    "material",
-    "description",
-    "image_urls",
-    "category_path",
+# What a page yields: every product field except those the spider knows itself (id, shop, page URL,
+# crawl time) and those only platform feeds carry.
+FIELDS = tuple(
+    f for f in PRODUCT_FIELDS if f not in {"product_id", "retailer", "product_type", "tags", "url", "scraped_at"}
 )
 
 
