@@ -27,13 +27,16 @@ DAY1, DAY2, DAY3 = TODAY - timedelta(days=1), TODAY, TODAY + timedelta(days=1)
 EXAMPLES = sorted(analytics.EXAMPLES.glob("*.sql"))
 
 
-def dag_run(tmp: Path, shop: DemoShop, lake_uri: str, day: date) -> subprocess.CompletedProcess:
+def dag_run(
+    tmp: Path, shop: DemoShop, lake_uri: str, day: date, **extra_env: str
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
     env.update(
         VITRINE_HOME=str(tmp / "home"),
         VITRINE_LAKE=lake_uri,
         VITRINE_IMAGE_SIZE="32",
         VITRINE_RETAILERS=str(shop.write_registry(tmp / "retailers.yaml")),
+        **extra_env,
     )
     return subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh", "--logical-date", f"{day}T03:00:00"],
@@ -364,7 +367,9 @@ def test_product_count_drop_of_90_percent_stops_the_publish(demo, shop, capsys) 
     store = shop.storefronts["jsonld"]
     gone = store.products[: int(len(store.products) * 0.9) + 1]
     shop.remove(gone)
-    proc = dag_run(tmp, shop, lake.root, DAY3)
+    # The crawl's own wipe guard would refuse this drop first and keep the products; let it through,
+    # so that the data-quality gate is what stops the release.
+    proc = dag_run(tmp, shop, lake.root, DAY3, VITRINE_MAX_UNAVAILABLE_SHARE="1.0")
     assert proc.returncode != 0 and "catalog_refresh: failed" in proc.stdout, proc.stdout[-3000:]
     logs = sorted((tmp / "home" / "airflow" / "logs" / "dag-run" / "catalog_refresh").glob("*.log"))
     log = proc.stdout + proc.stderr + "".join(p.read_text() for p in logs)  # the console is one line per task
