@@ -96,6 +96,12 @@ def configure(settings: Settings, environ: MutableMapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     write_cfg(settings)
     env["AIRFLOW_HOME"] = str(settings.airflow_home)
+    # Airflow starts some components by name (`airflow standalone` runs `airflow scheduler`, ...):
+    # this interpreter's bin/ goes first, so they are this installation's even when it is not on PATH.
+    bindir = str(Path(sys.executable).parent)
+    path = env.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        env["PATH"] = os.pathsep.join(p for p in (bindir, path) if p)
     # Tasks run in this process and in subprocesses (Scrapy): they must see the same lake.
     env["VITRINE_HOME"] = str(settings.home)
     env["VITRINE_LAKE"] = settings.lake
