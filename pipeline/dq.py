@@ -120,9 +120,14 @@ def _predictions(lake: Lake, context: Context) -> tuple[pa.Table, pa.Table]:
     """(release_predictions, vocabulary) for the release's model."""
     from pipeline.registry import read_metadata
 
-    vocab = read_metadata(lake, context.model_version)["attributes"]
+    meta = read_metadata(lake, context.model_version)
+    # An untrained model predicts nothing (pipeline.tag leaves its values empty): no attribute to judge.
+    vocab = meta["attributes"] if meta.get("trained", True) else {}
     vocabulary = pa.table(
-        {"attribute": [a for a, vs in vocab.items() for _ in vs], "value": [v for vs in vocab.values() for v in vs]}
+        {
+            "attribute": pa.array([a for a, vs in vocab.items() for _ in vs], pa.string()),
+            "value": pa.array([v for vs in vocab.values() for v in vs], pa.string()),
+        }
     )
     tagged = context.release_attributes
     if tagged is None:
