@@ -316,13 +316,13 @@ def test_checks_pass_on_the_demo_release_and_are_recorded(demo, capsys) -> None:
         "item_id_unique",
         "items_have_offers",
         "items_have_embeddings",
-        "attributes_in_vocabulary",
-        "attribute_coverage",
         "products_drop",
         "price_median_jump",
         "duplicate_group_share",
         "index_recall",
     } <= names
+    # the demo's seeded model is untrained: tagging leaves its values empty, so no attribute is judged
+    assert not names & {"attributes_in_vocabulary", "attribute_coverage"}
 
 
 def test_prices_parsed_x1000_trip_the_price_check(demo, shop) -> None:
@@ -356,7 +356,7 @@ def test_prices_parsed_x1000_trip_the_price_check(demo, shop) -> None:
         dq.gate(results)
 
 
-def test_product_count_drop_of_90_percent_stops_the_publish(demo, shop, capsys) -> None:
+def test_a_large_product_count_drop_stops_the_publish(demo, shop, capsys) -> None:
     from pipeline.cli import main
 
     tmp = demo["tmp"] / "drop"
@@ -365,10 +365,11 @@ def test_product_count_drop_of_90_percent_stops_the_publish(demo, shop, capsys) 
     latest = lake.read_json("releases/latest.json")
     releases = lake.list("releases/")
     store = shop.storefronts["jsonld"]
-    gone = store.products[: int(len(store.products) * 0.9) + 1]
+    gone = store.products[: len(store.products) * 3 // 4]
     shop.remove(gone)
     # The crawl's own wipe guard would refuse this drop first and keep the products; let it through,
-    # so that the data-quality gate is what stops the release.
+    # so that the data-quality gate is what stops the release. (At 90% the one product left on this
+    # small shop is not found at all, and the guard refuses the crawl as "no products found".)
     proc = dag_run(tmp, shop, lake.root, DAY3, VITRINE_MAX_UNAVAILABLE_SHARE="1.0")
     assert proc.returncode != 0 and "catalog_refresh: failed" in proc.stdout, proc.stdout[-3000:]
     logs = sorted((tmp / "home" / "airflow" / "logs" / "dag-run" / "catalog_refresh").glob("*.log"))
@@ -379,9 +380,9 @@ def test_product_count_drop_of_90_percent_stops_the_publish(demo, shop, capsys) 
     failed = [r for r in rows(lake, "dq_results") if not r["passed"]]
     assert {(r["check_name"], r["subject"]) for r in failed} >= {("products_drop", "demo-jsonld")}
     drop = next(r for r in failed if r["check_name"] == "products_drop")
-    assert drop["value"] >= 0.9 and drop["threshold"] == 0.5
+    assert drop["value"] >= 0.7 and drop["threshold"] == 0.5
     # `vitrine check` on demand says the same, one line per failed check, exit 1
     assert main(["check", "--lake", lake.root, "--run-id", "again"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert [line for line in out if "failed" in line] == [line for line in out if line.startswith("products_drop")], out
-    assert re.match(r"products_drop failed for demo-jsonld: (0\.9\d*|1) \(max 0\.5\)", out[0]), out
+    assert re.match(r"products_drop failed for demo-jsonld: 0\.7\d* \(max 0\.5\)", out[0]), out
