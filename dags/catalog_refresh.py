@@ -43,11 +43,11 @@ from pipeline.config import settings
 )
 def catalog_refresh():
     retailers, model = list_retailers(), production_model()
-    preflight() >> [retailers, model]  # nothing touches the lake before it
+    # nothing touches the lake before preflight; the janitor cleans what earlier, crashed runs left
+    preflight() >> [retailers, model, janitor()]
     products = scrape.expand(retailer=retailers)
     product_history(products)
     tag_embed_index_publish(dedup(products), model)
-    janitor()  # beside the pipeline: cleans what earlier, crashed runs left
 
 
 catalog_refresh()

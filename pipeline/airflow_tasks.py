@@ -108,7 +108,7 @@ def scrape(retailer: str) -> str:
     return scrape_retailer(open_lake(), registry[retailer], _run_id(), day=_crawl_day())
 
 
-@task(trigger_rule="all_done")  # like dedup: a failed crawl keeps that retailer's products
+@task(trigger_rule="all_done_min_one_success")  # like dedup: a failed crawl keeps that retailer's products
 @fail_now
 def product_history(products: list[str]) -> str:
     """Snapshot every retailer's products as the run's crawl day of ``product_history``."""
@@ -119,7 +119,8 @@ def product_history(products: list[str]) -> str:
     return record_product_history(open_lake(), _crawl_day())
 
 
-@task(trigger_rule="all_done")  # a retailer whose crawl failed keeps its products; the others go on
+@task(trigger_rule="all_done_min_one_success")  # a failed crawl keeps its products; the others go on
+# (no successful crawl at all, e.g. preflight failed: upstream_failed, nothing touches the lake)
 @fail_now
 def dedup(products: list[str]) -> str:
     """Hash new images, group near-duplicates into items, rewrite the `items` table."""
