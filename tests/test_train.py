@@ -263,9 +263,9 @@ def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow
     # By hand: rollback and promote write the same pointer and emit the same Asset.
     from pipeline.cli import main
 
-    assert main(["model", "rollback", "--lake", lake.root]) == 0
+    assert main(["model", "--lake", lake.root, "rollback"]) == 0
     assert production_version(lake) == initial
-    assert main(["model", "promote", version, "--lake", lake.root]) == 0
+    assert main(["model", "--lake", lake.root, "promote", version]) == 0
     assert production_version(lake) == version
     assert _asset_events(PRODUCTION_MODEL_ASSET_URI) == events_before + 3
 
