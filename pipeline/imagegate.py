@@ -2,10 +2,11 @@
 inference and the client all decode through here, with one pixel cap.
 
 :func:`open_image` parses the header only and refuses decompression bombs before any pixel
-is decoded; :func:`load` decodes (optionally DCT-scaled for JPEGs, ``draft``) and refuses
-corrupt or truncated data; :func:`decode_rgb` does both and returns RGB with transparent
-pixels composited on white (catalog photos sit on white). Every refusal is an
-:class:`ImageRejected` whose message is the recorded reason (stable: no object addresses).
+is decoded (:class:`TooManyPixels`); :func:`load` decodes (optionally DCT-scaled for JPEGs,
+``draft``) and refuses corrupt or truncated data; :func:`decode_opened` loads an opened image
+and returns RGB with transparent pixels composited on white (catalog photos sit on white);
+:func:`decode_rgb` does it all from bytes. Every refusal is an :class:`ImageRejected` whose
+message is the recorded reason (stable: no object addresses).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class ImageRejected(ValueError):
     """The bytes are not a decodable, reasonably sized image; ``str(exc)`` is the reason."""
 
 
+class TooManyPixels(ImageRejected):
+    """The header declares more than the pixel cap (a decompression bomb)."""
+
+
 def open_image(data: bytes, *, formats: Sequence[str] | None = None, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Parse the header of ``data`` (only ``formats`` when given); refuse bombs and unreadable headers."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:
@@ -34,7 +39,7 @@ def open_image(data: bytes, *, formats: Sequence[str] | None = None, max_pixels:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=list(formats) if formats else None)
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"too many pixels: {exc}") from exc
+        raise TooManyPixels(f"too many pixels: {exc}") from exc
     except UnidentifiedImageError as exc:  # its message names a BytesIO address: keep reasons stable
         reason = f"corrupt{named}: header cannot be parsed" if formats else "not an image (unrecognised format)"
         raise ImageRejected(reason) from exc
@@ -43,7 +48,7 @@ def open_image(data: bytes, *, formats: Sequence[str] | None = None, max_pixels:
     width, height = img.size
     if width <= 0 or height <= 0 or width * height > max_pixels:
         img.close()
-        raise ImageRejected(f"too many pixels: {width}x{height}")
+        raise TooManyPixels(f"too many pixels: {width}x{height}")
     return img
 
 
@@ -65,13 +70,18 @@ def decode_rgb(
     """Bytes → (RGB image, original width, height); ``exif`` applies the EXIF orientation."""
     img = open_image(data, max_pixels=max_pixels)
     width, height = img.size
+    return decode_opened(img, draft=draft, exif=exif), width, height
+
+
+def decode_opened(img: Image.Image, *, draft: int | None = None, exif: bool = False) -> Image.Image:
+    """An image :func:`open_image` returned, decoded to RGB (``exif``: EXIF orientation applied)."""
     img = load(img, draft=draft)
     if exif:
         try:
             img = ImageOps.exif_transpose(img)
         except Exception as exc:  # a broken EXIF block
             raise ImageRejected(f"corrupt {img.format}: {exc}") from exc
-    return to_rgb(img), width, height
+    return to_rgb(img)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

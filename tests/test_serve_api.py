@@ -13,8 +13,6 @@ from collections import Counter
 import httpx
 import numpy as np
 import pytest
-from tests.support.app import demo_release as publish_demo
-from tests.support.app import item_id_of, live_server, publish, store_catalog, wait_ready
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -24,16 +22,15 @@ from pipeline.demo_shop.catalog import synthetic_catalog
 from pipeline.lake import Lake
 from pipeline.serve.app import create_app
 from pipeline.serve.state import ReleaseHolder
-from pipeline.serve.uploads import Limits
+from tests.support.app import demo_release as publish_demo
+from tests.support.app import item_id_of, live_server, publish, ready_holder, store_catalog, wait_ready
 
 RESULT_KEYS = {"item_id", "distance", "title", "image_url", "attributes", "offers"}
 
 
 @pytest.fixture(scope="module")
 def client(demo_release, tmp_path_factory):
-    holder = ReleaseHolder(demo_release.lake, cache_dir=tmp_path_factory.mktemp("cache"), poll_seconds=0)
-    holder.refresh()
-    with TestClient(create_app(holder)) as test_client:
+    with TestClient(create_app(ready_holder(demo_release.lake, tmp_path_factory.mktemp("cache")))) as test_client:
         yield test_client
 
 
@@ -199,6 +196,26 @@ def test_items_endpoints(client, demo_release):
     assert page["total"] >= 1 and item_id_of(product) in [r["item_id"] for r in page["results"]]
 
 
+def test_every_answer_is_the_release_s_own_item(client, demo_release, tmp_path):
+    """The app renders each item's JSON once per release: it says what the client library reads."""
+    published = Release.latest(demo_release.lake, cache_dir=tmp_path)
+    page = client.get("/api/items", params={"limit": 100}).json()
+    assert page["total"] == len(published) == len(page["results"])
+    for shown in page["results"]:
+        item = published.item(shown["item_id"])
+        assert shown["title"] == item["title"] and "image_key" not in shown
+        assert shown["offers"] == [{**o, "price": float(o["price"])} for o in item["offers"]]
+        assert shown["attributes"] == {
+            name: {"value": a["value"], "confidence": round(a["confidence"], 4)}
+            for name, a in item["attributes"].items()
+        }
+        similar = client.get("/api/similar", params={"item_id": shown["item_id"], "k": 3}).json()
+        assert similar["query"]["attributes"] == shown["attributes"]
+        nearest = published.similar(shown["item_id"], 3)
+        assert [r["item_id"] for r in similar["results"]] == [r["item_id"] for r in nearest]
+        assert [r["distance"] for r in similar["results"]] == [r["distance"] for r in nearest]
+
+
 def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/similar", "/api/profile", "/api/items/{item_id}", "/api/release", "/healthz", "/readyz"):
@@ -266,8 +283,7 @@ def test_image_paths_come_only_from_the_release(client):
 
 
 def test_embedding_concurrency_limit_answers_503(demo_release, tmp_path):
-    holder = ReleaseHolder(demo_release.lake, cache_dir=tmp_path, poll_seconds=0)
-    holder.refresh()
+    holder = ready_holder(demo_release.lake, tmp_path)
     real_predict = holder.current.predict
     gate = threading.Event()
 

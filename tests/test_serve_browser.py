@@ -10,11 +10,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.support.app import item_id_of, live_server
 from PIL import Image
 
 from pipeline.serve.app import create_app
-from pipeline.serve.state import ReleaseHolder
+from tests.support.app import item_id_of, live_server, ready_holder
 
 CHROMIUM = Path(os.environ.get("VITRINE_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [
@@ -36,9 +35,7 @@ if not CHROMIUM.exists():
 
 @pytest.fixture(scope="module")
 def site(demo_release, tmp_path_factory):
-    holder = ReleaseHolder(demo_release.lake, cache_dir=tmp_path_factory.mktemp("cache"), poll_seconds=0)
-    holder.refresh()
-    with live_server(create_app(holder)) as base:
+    with live_server(create_app(ready_holder(demo_release.lake, tmp_path_factory.mktemp("cache")))) as base:
         yield base
 
 

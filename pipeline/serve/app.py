@@ -23,14 +23,17 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pipeline.imagegate import MAX_PIXELS
 from pipeline.serve.search import Profile
-from pipeline.serve.state import FILTER_ATTRIBUTES, ReleaseHolder, Snapshot
-from pipeline.serve.uploads import FORMATS, Limits, UploadError, model_input, open_upload, parse_crop
+from pipeline.serve.state import FILTER_ATTRIBUTES, ReleaseHolder, Snapshot, dumps
+from pipeline.serve.uploads import FORMATS, Limits, UploadError, model_input, parse_crop
 
 STATIC = Path(__file__).parent / "static"
 MAX_K = 100
 IMAGE_CACHE_ITEMS = 2048
 IMAGE_CACHE_CONTROL = "public, max-age=86400"
+Rows = Sequence[int] | np.ndarray
+Values = Sequence[float] | np.ndarray
 PAGE_CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; object-src 'none'"
 
 
@@ -162,27 +165,39 @@ def _filters(snapshot: Snapshot, **given: Sequence[str] | None) -> dict[str, lis
     return filters
 
 
-def _answer(snapshot: Snapshot, query: dict, results: list[dict], category: str | None) -> JSONResponse:
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+def _answer(
+    snapshot: Snapshot,
+    query: bytes,
+    rows: Rows,
+    distances: Values,
+    category: str | None,
+    scores: Values | None = None,
+) -> Response:
+    """The ``SimilarResponse`` JSON: the envelope encoded, the results joined from the release's
+    pre-rendered items."""
     threshold = snapshot.thresholds.for_category(category)
-    best = min((r["distance"] for r in results), default=None)
-    return JSONResponse(
+    best = min((float(d) for d in distances), default=None)
+    head = dumps(
         {
             "release_id": snapshot.release_id,
-            "query": query,
-            "results": results,
-            "no_close_match": best is None or best > threshold,
+            "no_close_match": best is None or round(best, 6) > threshold,
             "distance_threshold": round(threshold, 6),
         }
     )
+    return _json(head[:-1] + b',"query":' + query + b',"results":' + snapshot.results(rows, distances, scores) + b"}")
 
 
-def _vector_results(snapshot: Snapshot, vector: np.ndarray, k: int, filters: dict) -> list[dict]:
-    """Unfiltered: the release's ANN index; filtered: exact over the matching items only."""
+def _vector_results(snapshot: Snapshot, vector: np.ndarray, k: int, filters: dict) -> tuple[Rows, Values]:
+    """(rows, distances). Unfiltered: the release's ANN index; filtered: exact over the matching items only."""
     mask = snapshot.catalog.mask(filters)
     if mask is None:
         pairs = snapshot.release.neighbours_of_vector(vector, k)
-        return snapshot.results([r for r, _ in pairs], [d for _, d in pairs])
-    return snapshot.results(*snapshot.catalog.nearest(vector, k, mask))
+        return [r for r, _ in pairs], [d for _, d in pairs]
+    return snapshot.catalog.nearest(vector, k, mask)
 
 
 class _Embedder:
@@ -201,21 +216,13 @@ class _Embedder:
             self.slots.release()
 
 
-def _read_upload(upload: UploadFile, limits: Limits, name: str) -> bytes:
-    data = upload.file.read(limits.max_bytes + 1)
-    if len(data) > limits.max_bytes:
-        raise UploadError(413, f"{name}: more than the {limits.max_bytes} bytes allowed per photo")
-    return data
-
-
 def _pixels(snapshot: Snapshot, uploads: list[UploadFile], limits: Limits, crop: str | None) -> np.ndarray:
     box = parse_crop(crop)
-    size = snapshot.model.image_size
     batch = []
     for i, upload in enumerate(uploads):
         name = (upload.filename or f"image {i + 1}")[:100]
-        image = open_upload(_read_upload(upload, limits, name), limits, name)
-        batch.append(model_input(image, size, box, name))
+        data = upload.file.read(limits.max_bytes + 1)  # one byte more tells "too large"
+        batch.append(model_input(data, limits, snapshot.model.image_size, box, name))
     return np.stack(batch)
 
 
@@ -282,7 +289,7 @@ def create_app(
             "limits": {
                 "max_request_bytes": limits.max_request_bytes,
                 "max_bytes": limits.max_bytes,
-                "max_pixels": limits.max_pixels,
+                "max_pixels": MAX_PIXELS,
                 "max_images": limits.max_images,
                 "max_k": MAX_K,
             },
@@ -299,18 +306,18 @@ def create_app(
         q: Annotated[str, Query(max_length=200)] = "",
         limit: Annotated[int, Query(ge=1, le=MAX_K)] = 24,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> JSONResponse:
+    ) -> Response:
         snapshot = _snapshot(holder)
-        titles = snapshot.release.items.column("title").to_pylist()
         words = q.lower().split()
-        rows = [i for i, t in enumerate(titles) if all(w in (t or "").lower() for w in words)]
-        results = [snapshot.result(r) for r in rows[offset : offset + limit]]
-        return JSONResponse({"release_id": snapshot.release_id, "total": len(rows), "results": results})
+        rows = [i for i, t in enumerate(snapshot.titles) if all(w in t for w in words)]
+        results = b",".join(snapshot.items_json[r] for r in rows[offset : offset + limit])
+        head = dumps({"release_id": snapshot.release_id, "total": len(rows)})
+        return _json(head[:-1] + b',"results":[' + results + b"]}")
 
     @app.get("/api/items/{item_id}", response_model=Result, tags=["search"])
-    async def item(item_id: str) -> JSONResponse:
+    async def item(item_id: str) -> Response:
         snapshot = _snapshot(holder)
-        return JSONResponse(snapshot.result(_row_of(snapshot, item_id)))
+        return _json(snapshot.items_json[_row_of(snapshot, item_id)])
 
     @app.get("/api/similar", response_model=SimilarResponse, tags=["search"], summary="Items similar to a catalog item")
     async def similar_item(
@@ -319,19 +326,20 @@ def create_app(
         category: Annotated[list[str] | None, Query()] = None,
         color: Annotated[list[str] | None, Query()] = None,
         pattern: Annotated[list[str] | None, Query()] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         snapshot = _snapshot(holder)
         filters = _filters(snapshot, category=category, color=color, pattern=pattern)
         row = _row_of(snapshot, item_id)
+        rows: Rows
+        distances: Values
         if filters:
             mask = snapshot.catalog.mask(filters)
-            results = snapshot.results(*snapshot.catalog.nearest(snapshot.catalog.vectors[row], k, mask, exclude=row))
+            rows, distances = snapshot.catalog.nearest(snapshot.catalog.vectors[row], k, mask, exclude=row)
         else:
             pairs = snapshot.release.neighbours(item_id, k)
-            results = snapshot.results([r for r, _ in pairs], [d for _, d in pairs])
-        attributes = snapshot.result(row)["attributes"]
-        category_value = (attributes.get("category") or {}).get("value")
-        return _answer(snapshot, {"item_id": item_id, "attributes": attributes}, results, category_value)
+            rows, distances = [r for r, _ in pairs], [d for _, d in pairs]
+        query = b'{"item_id":' + dumps(item_id) + b',"attributes":' + snapshot.attributes_json[row] + b"}"
+        return _answer(snapshot, query, rows, distances, snapshot.category_of(row))
 
     @app.post(
         "/api/similar",
@@ -346,14 +354,14 @@ def create_app(
         category: Annotated[list[str] | None, Form()] = None,
         color: Annotated[list[str] | None, Form()] = None,
         pattern: Annotated[list[str] | None, Form()] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         snapshot = _snapshot(holder)
         filters = _filters(snapshot, category=category, color=color, pattern=pattern)
         outputs = embed(snapshot, _pixels(snapshot, [image], limits, crop))
         attributes = snapshot.query_attributes(outputs, 0)
-        results = _vector_results(snapshot, outputs["embedding"][0], k, filters)
+        rows, distances = _vector_results(snapshot, outputs["embedding"][0], k, filters)
         category_value = (attributes.get("category") or {}).get("value")
-        return _answer(snapshot, {"attributes": attributes}, results, category_value)
+        return _answer(snapshot, dumps({"attributes": attributes}), rows, distances, category_value)
 
     @app.post(
         "/api/profile",
@@ -367,7 +375,7 @@ def create_app(
         category: Annotated[list[str] | None, Form()] = None,
         color: Annotated[list[str] | None, Form()] = None,
         pattern: Annotated[list[str] | None, Form()] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         snapshot = _snapshot(holder)
         if len(images) > limits.max_images:
             raise HTTPException(413, f"{len(images)} photos; a profile takes at most {limits.max_images}")
@@ -378,17 +386,12 @@ def create_app(
             outputs["embedding"], {a: outputs[a] for a in model.attributes}, model.attributes
         )
         rows, scores, distances = snapshot.catalog.rank_profile(style, k, snapshot.catalog.mask(filters))
-        results = snapshot.results(rows, distances, scores)
+        majority = style.majority()
         attributes = {
-            name: {"value": value, "confidence": round(style.votes[name][value], 4)}
-            for name, value in style.majority().items()
+            name: {"value": value, "confidence": round(style.votes[name][value], 4)} for name, value in majority.items()
         }
-        return _answer(
-            snapshot,
-            {"n_images": len(images), "attributes": attributes},
-            results,
-            str(attributes["category"]["value"]) if "category" in attributes else None,
-        )
+        query = dumps({"n_images": len(images), "attributes": attributes})
+        return _answer(snapshot, query, rows, distances, majority.get("category"), scores)
 
     @app.get(
         "/images/{item_id}",
@@ -399,7 +402,7 @@ def create_app(
     def item_image(item_id: str, request: Request) -> Response:
         snapshot = _snapshot(holder)
         row = _row_of(snapshot, item_id)
-        key = snapshot.release.items.column("image_key")[row].as_py()
+        key = snapshot.image_keys[row]
         if not key or not key.startswith("images/") or ".." in key.split("/"):
             raise HTTPException(404, f"item {item_id!r} has no image in release {snapshot.release_id}")
         etag = f'"{Path(key).stem}"'  # keys are content-addressed

@@ -12,17 +12,18 @@ old release; a release that fails to verify or load is logged and never switched
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline import layout
 from pipeline.client import Release, latest_release_id
@@ -32,53 +33,52 @@ from pipeline.serve.search import Catalog, Thresholds
 log = logging.getLogger(__name__)
 
 FILTER_ATTRIBUTES = ("category", "color", "pattern")
-RESULT_CACHE = 65536  # items whose JSON-ready result is kept, per snapshot
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as Starlette's ``JSONResponse`` writes it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 @dataclass
 class Snapshot:
-    """One loaded release with its model and search arrays."""
+    """One loaded release with its model, search arrays and every item's answer pre-rendered.
+
+    ``items_json[row]`` is the item's result object (contract §8) without distance and
+    ``attributes_json[row]`` its attributes, both as JSON bytes built once per release, so an
+    answer is the items' bytes joined: no Parquet row, dict or JSON encoding per result.
+    """
 
     release: Release
     model: Any  # pipeline.registry.LoadedModel
     catalog: Catalog
     thresholds: Thresholds
     infer: Any  # float32 (N, S, S, 3) in [0, 255] → {"embedding": (N, D), attr: (N, n_values)}
+    items_json: list[bytes]
+    attributes_json: list[bytes]
+    titles: list[str]  # lower-cased, for the title search
+    image_keys: list[str | None]
     loaded_at: float = field(default_factory=time.time)
-
-    def __post_init__(self) -> None:
-        self.result = lru_cache(maxsize=RESULT_CACHE)(self._result)
 
     @property
     def release_id(self) -> str:
         return self.release.release_id
 
-    def _result(self, row: int) -> dict:
-        """The JSON-ready result object of an item (contract §8), without distance."""
-        item = self.release.item(self.catalog.item_ids[row])
-        return {
-            "item_id": item["item_id"],
-            "title": item.get("title"),
-            "image_url": f"/images/{quote(item['item_id'], safe='')}",
-            "attributes": {
-                name: {"value": a["value"], "confidence": round(float(a["confidence"]), 4)}
-                for name, a in item["attributes"].items()
-            },
-            "offers": [
-                {k: float(v) if isinstance(v, Decimal) else v for k, v in offer.items()}
-                for offer in item.get("offers") or []
-            ],
-        }
-
-    def results(self, rows: Any, distances: Any, scores: Any = None) -> list[dict]:
-        """Result objects for rows with their distances (and profile scores)."""
-        out = []
+    def results(self, rows: Any, distances: Any, scores: Any = None) -> bytes:
+        """The JSON array of result objects for rows with their distances (and profile scores)."""
+        parts = []
         for i, (row, distance) in enumerate(zip(rows, distances)):
-            result = {**self.result(int(row)), "distance": round(float(distance), 6)}
+            head = f'{{"distance":{round(float(distance), 6)!r}'
             if scores is not None:
-                result["score"] = round(float(scores[i]), 6)
-            out.append(result)
-        return out
+                head += f',"score":{round(float(scores[i]), 6)!r}'
+            parts.append(head.encode() + b"," + self.items_json[int(row)][1:])
+        return b"[" + b",".join(parts) + b"]"
+
+    def category_of(self, row: int) -> str | None:
+        """The item's category value (its "no close match" threshold), None when untagged."""
+        codes = self.catalog.codes.get("category")
+        code = -1 if codes is None else int(codes[row])
+        return self.catalog.vocab["category"][code] if code >= 0 else None
 
     def predict(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         """Model outputs for a batch of letterboxed uint8 photos."""
@@ -93,6 +93,37 @@ class Snapshot:
             best = int(np.argmax(probs))
             result[name] = {"value": values[best], "confidence": round(float(probs[best]), 4)}
         return result
+
+
+def render_items(
+    items: pa.Table, values: dict[str, list[str | None]], confidences: dict[str, list[float | None]]
+) -> tuple[list[bytes], list[bytes]]:
+    """Every item's result object (without distance) and attributes object as JSON bytes.
+
+    ``values``/``confidences``: per attribute, aligned with ``items``' rows (None: untagged).
+    """
+    ids = items.column("item_id").to_pylist()
+    titles = items.column("title").to_pylist()
+    offers = items.column("offers").to_pylist()
+    items_json, attributes_json = [], []
+    for row, item_id in enumerate(ids):
+        attributes = {
+            name: {"value": column[row], "confidence": round(float(confidences[name][row] or 0.0), 4)}
+            for name, column in values.items()
+            if column[row] is not None
+        }
+        result = {
+            "item_id": item_id,
+            "title": titles[row],
+            "image_url": f"/images/{quote(item_id, safe='')}",
+            "attributes": attributes,
+            "offers": [
+                {k: float(v) if isinstance(v, Decimal) else v for k, v in offer.items()} for offer in offers[row] or []
+            ],
+        }
+        items_json.append(dumps(result))
+        attributes_json.append(dumps(attributes))
+    return items_json, attributes_json
 
 
 def _compiled(keras_model: Any, image_size: int) -> Any:
@@ -126,14 +157,28 @@ def build_snapshot(lake: Lake, release_id: str, cache_dir: Path | None = None) -
     by_item = dict(zip(attrs.column("item_id").to_pylist(), range(attrs.num_rows)))
     item_ids = release.items.column("item_id").to_pylist()
     rows = [by_item.get(item) for item in item_ids]
-    values = {}
+    values: dict[str, list[str | None]] = {}
+    confidences: dict[str, list[float | None]] = {}
     for name in names:
         column = attrs.column(name).to_pylist()
+        confidence = attrs.column(f"{name}_confidence").to_pylist()
         values[name] = [column[r] if r is not None else None for r in rows]
+        confidences[name] = [confidence[r] if r is not None else None for r in rows]
     catalog = Catalog.build(item_ids, vectors, values)
+    items_json, attributes_json = render_items(release.items, values, confidences)
     infer = _compiled(model.keras_model, model.image_size)
     infer(np.zeros((1, model.image_size, model.image_size, 3), np.float32))  # trace once, now
-    snapshot = Snapshot(release, model, catalog, catalog.calibrate(), infer)
+    snapshot = Snapshot(
+        release,
+        model,
+        catalog,
+        catalog.calibrate(),
+        infer,
+        items_json,
+        attributes_json,
+        [(t or "").lower() for t in release.items.column("title").to_pylist()],
+        release.items.column("image_key").to_pylist(),
+    )
     log.info(
         "release %s loaded: %d items, model %s, close-match distance %.3f (%.1f s)",
         release_id,

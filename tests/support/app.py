@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -148,6 +149,16 @@ def live_server(app) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+def ready_holder(lake: Lake, cache_dir: Path):
+    """A ``ReleaseHolder`` (no polling) that has loaded the lake's latest release."""
+    from pipeline.serve.state import ReleaseHolder
+
+    holder = ReleaseHolder(lake, cache_dir=cache_dir, poll_seconds=0)
+    if not holder.refresh():
+        raise RuntimeError(f"no release loaded: {holder.last_error}")
+    return holder
 
 
 def wait_ready(holder, timeout: float = 120.0) -> None:
