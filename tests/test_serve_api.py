@@ -3,6 +3,7 @@ uploads, pre-filters, crop, profile, and release switches while requests run."""
 
 from __future__ import annotations
 
+import gc
 import io
 import struct
 import threading
@@ -356,7 +357,9 @@ def test_a_release_that_fails_to_verify_is_never_switched_to(demo_release, demo_
     lake = Lake(f"file://{tmp_path / 'lake'}")
     first = publish_demo(lake, demo_model, n=30, run_id="verify-1")
     holder = ReleaseHolder(lake, cache_dir=tmp_path / "cache", poll_seconds=0)
+    gc.unfreeze()
     assert holder.refresh() and holder.current.release_id == first.release_id
+    assert gc.get_freeze_count() > 0  # the loaded release is out of the cyclic collector's reach
     second_id = publish(lake, store_catalog(lake, synthetic_catalog(40)), "demo-fit-v1", "verify-2")
     key = f"{layout.release_prefix(second_id)}/items.parquet"
     data = bytearray(lake.read_bytes(key))
