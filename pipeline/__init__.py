@@ -2,6 +2,9 @@
 
 import os
 
-# TensorFlow's C++ start-up notices (CPU features, absl) go to stderr, which Airflow records as
-# error lines in every task that imports it; keep its warnings and errors only.
+from pipeline import tf_startup
+
+# TensorFlow's C++ logging goes to stderr, which Airflow records as error lines in every task
+# that imports it: keep its warnings and errors only, and its start-up notices not at all.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+tf_startup.install()
