@@ -30,13 +30,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from app_fixtures import IMAGE_SIZE, fitted_model  # noqa: E402
 
 from pipeline.demo_shop.catalog import Catalog, render_synthetic, synthetic_catalog  # noqa: E402
 from pipeline.imageio import decode_bytes  # noqa: E402
-from pipeline.serve.search import EMBEDDING_WEIGHT, Catalog as SearchCatalog, Profile, top_k  # noqa: E402
+from pipeline.serve.search import EMBEDDING_WEIGHT, Profile, top_k  # noqa: E402
+from pipeline.serve.search import Catalog as SearchCatalog  # noqa: E402
+from tests.support.app import IMAGE_SIZE, fitted_model  # noqa: E402
 
 K = 10
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
@@ -55,6 +54,12 @@ def counting_scores(search: SearchCatalog, profile: Profile, rng: np.random.Gene
         if value in search.vocab.get(name, []):
             count += search.codes[name] == search.vocab[name].index(value)
     return count + 0.01 * rng.random(len(search))  # ties in random order, never across counts
+
+
+def _mean_ci(values, signed: bool = False) -> str:
+    values = np.asarray(values, np.float64)
+    mean = f"{values.mean():+.3f}" if signed else f"{values.mean():.3f}"
+    return f"{mean} ± {1.96 * values.std(ddof=1) / np.sqrt(len(values)):.3f}"
 
 
 def main() -> int:
@@ -111,16 +116,20 @@ def main() -> int:
         f"precision@{K} over {n_profiles} profiles of 3 held-out photos "
         f"({sum(len(m) >= 3 for m in groups.values())} category×color groups; mean ± 95% CI):"
     )
-    embedding = np.mean(arms["pure embedding (weight 1)"])
-    counting = np.mean(arms["FashionNet attribute counting"])
+    default_arm = f"blend, embedding weight {EMBEDDING_WEIGHT:.1f}"
     for name, values in arms.items():
-        mean, ci = np.mean(values), 1.96 * np.std(values) / np.sqrt(len(values))
-        mark = "  <- the app's default" if name == f"blend, embedding weight {EMBEDDING_WEIGHT:.1f}" else ""
-        print(f"  {name:32s} {mean:.3f} ± {ci:.3f}{mark}")
-    default = np.mean(arms[f"blend, embedding weight {EMBEDDING_WEIGHT:.1f}"])
+        mark = "  <- the app's default" if name == default_arm else ""
+        print(f"  {name:32s} {_mean_ci(values)}{mark}")
+    blend, embedding, counting = (
+        np.array(arms[a]) for a in (default_arm, "pure embedding (weight 1)", "FashionNet attribute counting")
+    )
+    print("the app's blend minus each pure form, paired over the same profiles (mean ± 95% CI):")
+    print(f"  blend - pure embedding         {_mean_ci(blend - embedding, signed=True)}")
+    print(f"  blend - attribute counting     {_mean_ci(blend - counting, signed=True)}")
     print(
-        f"profile: blend={default:.3f} embedding={embedding:.3f} counting={counting:.3f} "
-        f"blend/embedding={default / max(embedding, 1e-9):.2f} blend/counting={default / max(counting, 1e-9):.2f}"
+        f"profile: blend={blend.mean():.3f} embedding={embedding.mean():.3f} counting={counting.mean():.3f} "
+        f"blend/embedding={blend.mean() / max(embedding.mean(), 1e-9):.2f} "
+        f"blend/counting={blend.mean() / max(counting.mean(), 1e-9):.2f}"
     )
     return 0
 
