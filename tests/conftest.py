@@ -26,13 +26,32 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 
 
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """Code under test may export variables (``airflow_env.configure`` sets AIRFLOW_HOME, PATH,
+    VITRINE_*): none of them outlives its test."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
-    """A migrated SQLite metadata DB in the session's AIRFLOW_HOME (for in-process dag.test())."""
-    home = Path(os.environ["AIRFLOW_HOME"])
-    if not (home / ".migrated").exists():
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-        (home / ".migrated").touch()
+    """A migrated SQLite metadata DB in the session's AIRFLOW_HOME (for in-process dag.test()).
+
+    It migrates the database this process's Airflow already uses, whatever imported it first.
+    """
+    from airflow import settings as airflow_settings
+
+    home = _SESSION_HOME / "airflow"
+    marker = home / ".migrated"
+    if not marker.exists():
+        env = {**os.environ, "AIRFLOW_HOME": str(home)}
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = str(airflow_settings.SQL_ALCHEMY_CONN)
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=env)
+        marker.touch()
     return home
 
 
