@@ -3,7 +3,9 @@
 Every request takes the holder's current snapshot once and answers from it, so a release
 switch never mixes two releases in one answer. Photos are embedded under a semaphore
 (``max_embeddings`` at a time; a request that cannot get a slot within ``queue_seconds`` gets a
-503 with ``Retry-After``). Request bodies are capped before they are parsed.
+503 with ``Retry-After``). Request bodies are capped before they are parsed. Handlers that only
+read memory are ``async`` (no thread-pool hop); photo decoding and the model run in the thread
+pool, as do image reads from the lake on a cache miss.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFi
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.imagegate import MAX_PIXELS
@@ -256,7 +259,7 @@ def create_app(
         return JSONResponse({"detail": exc.detail}, exc.status)
 
     @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
+    async def page() -> FileResponse:
         return FileResponse(
             STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"}
         )
@@ -399,7 +402,7 @@ def create_app(
         summary="An item's image, from the release's own image key",
         responses={200: {"content": {m: {} for m in FORMATS.values()}}, 304: {}, 404: {}},
     )
-    def item_image(item_id: str, request: Request) -> Response:
+    async def item_image(item_id: str, request: Request) -> Response:
         snapshot = _snapshot(holder)
         row = _row_of(snapshot, item_id)
         key = snapshot.image_keys[row]
@@ -415,7 +418,7 @@ def create_app(
             if data is not None:
                 images.move_to_end(cache_key)
         if data is None:
-            data = snapshot.release.lake.read_bytes(key)
+            data = await run_in_threadpool(snapshot.release.lake.read_bytes, key)  # file or S3: off the loop
             with images_lock:
                 images[cache_key] = data
                 while len(images) > IMAGE_CACHE_ITEMS:
