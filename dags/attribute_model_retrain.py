@@ -23,6 +23,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
+from pipeline.airflow_tasks import fail_now
 from pipeline.config import settings
 from pipeline.notify import FailureNotifier
 from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
@@ -56,6 +57,7 @@ PARAMS = {name: Param(default, description=help_, **schema) for name, default, h
 )
 def attribute_model_retrain():
     @task
+    @fail_now
     def build_training_set() -> str:
         """Weakly label scraped products with the taxonomy; split 70/15/15 by dedup group."""
         from pipeline.lake import open_lake
@@ -68,6 +70,7 @@ def attribute_model_retrain():
         return build(open_lake(), ctx["run_id"], load_taxonomy(), config.attributes, seed=config.seed)
 
     @task(queue=TRAIN_QUEUE, execution_timeout=timedelta(hours=12))
+    @fail_now
     def train(trainset_uri: str) -> str:
         """Train the candidate (queue `VITRINE_TRAIN_QUEUE`); checkpoints each epoch, resumes on retry."""
         from pipeline import layout
@@ -83,6 +86,7 @@ def attribute_model_retrain():
         return train_candidate(lake, trainset_uri, config, verbose=2, checkpoint=checkpoint).version
 
     @task
+    @fail_now
     def evaluate(trainset_uri: str, version: str) -> dict:
         """Score candidate and production on the same test split; write the report."""
         from pipeline.lake import open_lake

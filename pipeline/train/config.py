@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from pipeline.config import ConfigError
 from pipeline.model import BACKBONES, DEFAULT_BACKBONE
 
 DEFAULT_LOSS_WEIGHTS = {"color": 2.5}
@@ -107,7 +108,7 @@ class TrainConfig:
         """The loss weight of each head (1 unless ``loss_weights`` says otherwise)."""
         unknown = sorted(set(self.loss_weights) - set(heads) - set(DEFAULT_LOSS_WEIGHTS))
         if unknown:
-            raise ValueError(f"loss_weights names heads that are not trained: {unknown}; heads: {heads}")
+            raise ConfigError(f"loss_weights names heads that are not trained: {unknown}; heads: {heads}")
         return {h: float(self.loss_weights.get(h, 1.0)) for h in heads}
 
 
@@ -143,7 +144,7 @@ def check_known(values: dict[str, Any], *classes: type) -> None:
     known = option_names(*classes)
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown}; valid options: {', '.join(sorted(known))}")
+        raise ConfigError(f"unknown option(s) {unknown}; valid options: {', '.join(sorted(known))}")
 
 
 def split_options(values: dict[str, Any]) -> tuple[TrainConfig, GateConfig]:
