@@ -8,7 +8,8 @@ with a closed-loop load generator (``--concurrency`` clients, each stopping at `
 requests or ``--seconds``, whichever comes first). Beside the client's latency each row shows
 the app's own ``Server-Timing`` (request in to response out, without the client and the
 kernel), the CPU the server and the generator each spent per request (so a generator that
-eats the shared cores shows) and the machine's load average. Rows: ``GET /healthz`` (the
+eats the shared cores shows), the time their threads spent runnable but waiting for a core
+(Linux schedstat: what a busy machine adds) and the machine's load average. Rows: ``GET /healthz`` (the
 floor: the HTTP stack alone), ``GET /api/similar?item_id`` (the release's Annoy index), the
 same with a color pre-filter (exact over the matching items), ``POST /api/similar`` with a
 photo (decode + model + search). The same by-id queries are then answered in process by
@@ -163,6 +164,22 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _waited_seconds(pid: int) -> float:
+    """Seconds the threads of a process have spent runnable but waiting for a core (Linux
+    schedstat: the run-queue wait that a busy machine adds to every request)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            pass
+    return total / 1e9
+
+
+def _thread_waited_seconds() -> float:
+    return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+
+
 def _exchange(sock: socket.socket, request: bytes) -> tuple[int, float]:
     """Send one prepared HTTP/1.1 request on a keep-alive socket and read its whole response;
     returns (status, the app's ``Server-Timing`` ms)."""
@@ -210,7 +227,10 @@ def load(base: str, make_request, concurrency: int, requests: int, seconds: floa
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _exchange(sock, make_request(rng))  # warm the connection
 
+    client_waited: list[float] = []
+
     def client(sock: socket.socket, rng: np.random.Generator) -> None:
+        waited = _thread_waited_seconds()
         while time.monotonic() < deadline:
             with lock:
                 if next(counter, None) is None:
@@ -224,10 +244,12 @@ def load(base: str, make_request, concurrency: int, requests: int, seconds: floa
                 app_ms.append(in_app)
                 if status != 200:
                     failures.append(status)
+        client_waited.append(_thread_waited_seconds() - waited)
 
     threads = [threading.Thread(target=client, args=(sock, rng)) for sock, rng in zip(socks, rngs)]
     load_before = os.getloadavg()[0]
     server_cpu, client_cpu = _cpu_seconds(server_pid), time.process_time()
+    server_waited = _waited_seconds(server_pid)
     deadline = time.monotonic() + seconds
     started = time.perf_counter()
     for t in threads:
@@ -236,6 +258,7 @@ def load(base: str, make_request, concurrency: int, requests: int, seconds: floa
         t.join()
     wall = time.perf_counter() - started
     server_cpu, client_cpu = _cpu_seconds(server_pid) - server_cpu, time.process_time() - client_cpu
+    server_waited = _waited_seconds(server_pid) - server_waited
     for sock in socks:
         sock.close()
     ms = np.array(latencies) * 1000
@@ -249,6 +272,8 @@ def load(base: str, make_request, concurrency: int, requests: int, seconds: floa
         "failures": len(failures),
         "server_cpu_ms": 1000 * server_cpu / max(len(ms), 1),
         "client_cpu_ms": 1000 * client_cpu / max(len(ms), 1),
+        "server_wait_ms": 1000 * server_waited / max(len(ms), 1),
+        "client_wait_ms": 1000 * sum(client_waited) / max(len(ms), 1),
         "load": (load_before + os.getloadavg()[0]) / 2,
     }
 
@@ -370,7 +395,8 @@ def main() -> int:
                     f"  {name:32s} c={c}  n={r['n']:4d}  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  "
                     f"{r['rps']:6.1f} req/s  failures {r['failures']}  ({verdict})  "
                     f"in the app p50 {r['app_p50']:.2f} p99 {r['app_p99']:.2f} ms  CPU/request: server "
-                    f"{r['server_cpu_ms']:.2f} ms, generator {r['client_cpu_ms']:.2f} ms  load {r['load']:.1f}"
+                    f"{r['server_cpu_ms']:.2f} ms, generator {r['client_cpu_ms']:.2f} ms  waiting for a core/request: "
+                    f"server {r['server_wait_ms']:.2f} ms, generator {r['client_wait_ms']:.2f} ms  load {r['load']:.1f}"
                 )
     finally:
         proc.terminate()
