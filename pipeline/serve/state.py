@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,6 @@ class Snapshot:
     attributes_json: list[bytes]
     titles: list[str]  # lower-cased, for the title search
     image_keys: list[str | None]
-    loaded_at: float = field(default_factory=time.time)
 
     @property
     def release_id(self) -> str:
