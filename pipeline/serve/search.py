@@ -95,10 +95,15 @@ class Catalog:
         self, vector: np.ndarray, k: int, mask: np.ndarray | None = None, exclude: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact (rows, angular distances) of the k nearest rows among ``mask``."""
-        candidates = np.flatnonzero(mask) if mask is not None else np.arange(len(self))
+        vector = np.asarray(vector, np.float32)
+        if mask is None:  # all rows: no copy of the matrix
+            candidates, cos = np.arange(len(self)), self.vectors @ vector
+        else:
+            candidates = np.flatnonzero(mask)
+            cos = self.vectors[candidates] @ vector
         if exclude is not None:
-            candidates = candidates[candidates != exclude]
-        cos = self.vectors[candidates] @ np.asarray(vector, np.float32)
+            keep = candidates != exclude
+            candidates, cos = candidates[keep], cos[keep]
         best = top_k(cos, k)
         return candidates[best], angular(cos[best])
 
