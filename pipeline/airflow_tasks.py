@@ -15,6 +15,7 @@ from typing import Any
 from airflow.sdk import Asset, get_current_context, task, task_group
 
 from pipeline.airflow_env import SCRAPE_POOL
+from pipeline.config import settings
 from pipeline.notify import FailureNotifier
 
 EMBED_QUEUE = os.environ.get("VITRINE_EMBED_QUEUE", "default")  # "gpu" on a cluster with GPU workers
@@ -23,7 +24,7 @@ LATEST_RELEASE = Asset("vitrine://releases/latest")  # emitted by each publish; 
 DEFAULT_ARGS = {
     "owner": "data-eng",
     "retries": 2,
-    "retry_delay": timedelta(minutes=2),
+    "retry_delay": timedelta(seconds=settings().retry_delay_s),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
     "on_failure_callback": [FailureNotifier()],

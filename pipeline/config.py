@@ -28,6 +28,7 @@ class Settings:
     release_retention: int = 5
     max_unavailable_share: float = 0.5
     scrape_pool_slots: int = 4
+    retry_delay_s: int = 120
     refresh_schedule: str | None = "@daily"
     retrain_schedule: str | None = "@weekly"
 
@@ -109,6 +110,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         release_retention=_number(env, "VITRINE_RELEASE_RETENTION", 5, int, 1),
         max_unavailable_share=_number(env, "VITRINE_MAX_UNAVAILABLE_SHARE", 0.5, float, 0.0, 1.0),
         scrape_pool_slots=_number(env, "VITRINE_SCRAPE_POOL_SLOTS", 4, int, 1),
+        retry_delay_s=_number(env, "VITRINE_RETRY_DELAY_S", 120, int, 0),
         refresh_schedule=_schedule(env.get("VITRINE_REFRESH_SCHEDULE", "@daily")),
         retrain_schedule=_schedule(env.get("VITRINE_RETRAIN_SCHEDULE", "@weekly")),
     )
