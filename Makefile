@@ -34,8 +34,10 @@ lint: install
 	$(BIN)/mypy
 
 ## The distributed Airflow test uses the machine's PostgreSQL (127.0.0.1:5432) and Redis (6379).
+## Test files run on PYTEST_WORKERS processes (pytest-xdist), heavy ones first; PYTEST_WORKERS=0: one.
+PYTEST_WORKERS ?= 2
 test: lint $(CHROMIUM) $(COMPOSE)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## The browser test drives Debian's Chromium through Playwright (no browser download).
 $(CHROMIUM):

@@ -26,6 +26,12 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heavy modules (``pytest.mark.heavy``: whole DAG runs, training) first, so that under
+    ``pytest -n`` (``make test``) no worker starts a ten-minute file while the other sits idle."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.fixture(autouse=True)
 def _restore_environ() -> Iterator[None]:
     """Code under test may export variables (``airflow_env.configure`` sets AIRFLOW_HOME, PATH,

@@ -18,6 +18,8 @@ from pipeline.lake import Lake
 from pipeline.registry import production_version
 from tests.airflow_cluster import airflow_cluster
 
+pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
+
 DAGS = {"catalog_refresh", "attribute_model_retrain", "catalog_reembed"}
 GPU_TASKS = {"train", "embed"}
 RETRAIN_CONF = {

@@ -11,8 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.demo_shop import DemoShop
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
 
 EXPECTED = {"catalog_refresh", "attribute_model_retrain", "catalog_reembed"}
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))

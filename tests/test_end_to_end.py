@@ -18,6 +18,8 @@ from pipeline import layout
 from pipeline.demo_shop import DemoShop
 from pipeline.lake import Lake
 
+pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
+
 VOCABULARIES = {
     "category": {
         "tshirts_tops",

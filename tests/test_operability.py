@@ -20,6 +20,8 @@ from pipeline.demo_shop import DemoShop
 from pipeline.lake import Lake
 from pipeline.preflight import PreflightError, check_lake
 
+pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
+
 
 @pytest.fixture
 def alert_sink() -> Iterator[tuple[str, list[dict]]]:

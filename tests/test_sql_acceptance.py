@@ -22,6 +22,8 @@ from pipeline.config import load_settings
 from pipeline.demo_shop import DemoShop
 from pipeline.lake import Lake
 
+pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
+
 TODAY = datetime.now(timezone.utc).date()
 DAY1, DAY2, DAY3 = TODAY - timedelta(days=1), TODAY, TODAY + timedelta(days=1)
 EXAMPLES = sorted(analytics.EXAMPLES.glob("*.sql"))

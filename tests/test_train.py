@@ -36,6 +36,8 @@ from pipeline.train.train import (
 from pipeline.train.trainset import build_training_set, read_training_set
 from tests.support.attributes import write_duplicate_groups, write_labelled_folder
 
+pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
+
 ATTRS = ["category", "color", "pattern"]
 
 

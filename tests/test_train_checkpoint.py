@@ -10,13 +10,17 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from pipeline.lake import Lake
 from pipeline.registry import read_metadata
 from pipeline.taxonomy import load_taxonomy
 from pipeline.train.folder_import import import_labeled_folder
 from pipeline.train.trainset import build_training_set
-from tests.support.attributes import write_duplicate_groups, write_labelled_folder
 from tests.conftest import REPO_ROOT
+from tests.support.attributes import write_duplicate_groups, write_labelled_folder
+
+pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
 
 EPOCHS = 5
 PREFIX = "staging/run-1/train-checkpoint"

@@ -13,11 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline import schemas
 from pipeline.demo_shop import DemoShop
 from pipeline.gc import collect
 from pipeline.lake import Lake
 from pipeline.verify import verify_lake
+
+pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
 
 HOOK = Path(__file__).resolve().parent / "hook"
 REPO = HOOK.parent.parent.parent
