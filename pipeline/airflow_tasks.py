@@ -61,6 +61,12 @@ def _crawl_day() -> date:
     return when.astimezone(UTC).date()
 
 
+def _run_key() -> str:
+    """What a run's rows in ``releases`` and ``dq_results`` are filed under: its DAG and crawl
+    day, so that a re-run of the day replaces them, as it replaces the day's product_history."""
+    return f"{get_current_context()['dag'].dag_id}__{_crawl_day()}"
+
+
 @task
 def preflight() -> str:
     """Check the lake before anything writes to it: bucket, credentials, conditional writes.
@@ -213,7 +219,13 @@ def publish(attributes_uri: str, index_uri: str, model_version: str) -> str:
     from pipeline.publish import publish_release
 
     return publish_release(
-        open_lake(), attributes_uri, index_uri, model_version, _run_id(), retention=settings().release_retention
+        open_lake(),
+        attributes_uri,
+        index_uri,
+        model_version,
+        _run_id(),
+        retention=settings().release_retention,
+        run_key=_run_key(),
     )
 
 
@@ -237,7 +249,7 @@ def run_checks(index_uri: str, model_version: str, attributes_uri: str) -> dict:
     from pipeline.dq import check_release
     from pipeline.lake import open_lake
 
-    results = check_release(open_lake(), settings(), _run_id(), index_uri, model_version)
+    results = check_release(open_lake(), settings(), _run_id(), index_uri, model_version, _run_key())
     for result in results:
         print(result.message)
     return {"passed": sum(r.passed for r in results), "failed": [r.message for r in results if not r.passed]}

@@ -4,6 +4,13 @@ and the release about to be published (a staged index) or the latest release.
 Each check yields (subject, value) rows that must lie within its ``min``/``max``. Every result
 is written to the ``dq_results`` table; :func:`gate` raises :class:`DataQualityError` naming
 each failed check with its numbers, so the publish that depends on it never runs.
+
+The crawl's wipe guard (:func:`pipeline.scrape.distrust`) and these checks answer different
+questions, and a large drop meets both. The guard asks whether a crawl is a true picture of the
+shop: a crawl that found nothing, or an unconfirmed large drop, is not applied, so an outage or a
+broken listing never empties the products table. A drop that a second crawl confirms is applied:
+the tables then say what the shop says. The checks ask whether a release may go live without a
+person looking: ``products_drop`` holds a release that carries a confirmed 90% drop all the same.
 """
 
 from __future__ import annotations
@@ -200,8 +207,9 @@ def run_checks(context: Context, checks: list[Check]) -> list[Result]:
     return results
 
 
-def record(lake: Lake, run_id: str, results: list[Result]) -> str:
-    """Write the results to ``dq_results`` (one file per run, replaced on a re-run)."""
+def record(lake: Lake, run_id: str, results: list[Result], run_key: str | None = None) -> str:
+    """Write the results to ``dq_results``, one file per ``run_key`` (default: the run id): a
+    later run with the same key, such as a re-run of a DAG's day, replaces them."""
     now = datetime.now(UTC)
     rows = [
         {
@@ -216,7 +224,7 @@ def record(lake: Lake, run_id: str, results: list[Result]) -> str:
         }
         for r in results
     ]
-    return lake.uri(schemas.DQ_RESULTS.write(lake, rows, part=run_id))
+    return lake.uri(schemas.DQ_RESULTS.write(lake, rows, part=run_key or run_id))
 
 
 def gate(results: list[Result]) -> None:
@@ -227,9 +235,15 @@ def gate(results: list[Result]) -> None:
 
 
 def check_release(
-    lake: Lake, settings: Settings, run_id: str, index_uri: str | None = None, model_version: str | None = None
+    lake: Lake,
+    settings: Settings,
+    run_id: str,
+    index_uri: str | None = None,
+    model_version: str | None = None,
+    run_key: str | None = None,
 ) -> list[Result]:
-    """Run and record the checks for a staged index (or the latest release); returns the results."""
+    """Run and record the checks for a staged index (or the latest release); returns the results
+    (recorded under ``run_key``, see :func:`record`)."""
     if index_uri:
         prefix = lake.key_of(index_uri).rstrip("/")
         version = model_version or lake.read_json(f"{prefix}/{layout.INDEX_STATS_FILE}")["model_version"]
@@ -237,7 +251,7 @@ def check_release(
     else:
         context = latest_context(lake)
     results = run_checks(context, load_checks(settings))
-    record(lake, run_id, results)
+    record(lake, run_id, results, run_key)
     for result in results:
         (log.info if result.passed else log.error)("%s", result.message)
     return results

@@ -97,9 +97,13 @@ def publish_release(
     *,
     retention: int,
     after_upload: Callable[[str], None] | None = None,
+    run_key: str | None = None,
 ) -> str:
     """Publish the staged index with its items and attributes; returns the release id. Then
     keep only the ``retention`` newest releases (:func:`apply_retention`).
+
+    The release's row in the ``releases`` table is filed under ``run_key`` (default: the release
+    id): a later publish with the same key, such as a re-run of a DAG's day, replaces that row.
 
     ``after_upload(key)`` is called after each release file is uploaded (tests use it to
     simulate a crash half-way).
@@ -127,7 +131,7 @@ def publish_release(
                 after_upload(manifest_key)
             _verify(lake, manifest, tmp, quiet=False)
         manifest = lake.read_json(manifest_key)
-    _write_release_row(lake, manifest)
+    _write_release_row(lake, manifest, run_key or release_id)
     moved = _advance_latest(lake, manifest)
     log.info(
         "release %s complete (%d items); latest.json %s",
@@ -187,7 +191,7 @@ def _verify(lake: Lake, manifest: dict, tmp: Path, quiet: bool) -> bool:
     return True
 
 
-def _write_release_row(lake: Lake, manifest: dict) -> None:
+def _write_release_row(lake: Lake, manifest: dict, run_key: str) -> None:
     row = {
         **{
             k: manifest[k]
@@ -197,7 +201,7 @@ def _write_release_row(lake: Lake, manifest: dict) -> None:
         "bytes": sum(f["bytes"] for f in manifest["files"].values()),
         "manifest": layout.manifest_key(manifest["release_id"]),
     }
-    schemas.RELEASES.write(lake, [{**row, "release_id": manifest["release_id"]}], part=manifest["release_id"])
+    schemas.RELEASES.write(lake, [{**row, "release_id": manifest["release_id"]}], part=run_key)
 
 
 def _current_release(lake: Lake) -> tuple[str, dict] | None:

@@ -333,7 +333,8 @@ def distrust(crawl: CrawlOutput, previous_products: list[dict], max_share: float
 
     A crawl that fetched nothing, or found no products where there were some, is never
     applied. A complete crawl that would turn more than ``max_share`` of the available
-    products unavailable needs confirming (a second crawl)."""
+    products unavailable needs confirming (a second crawl). A confirmed drop is applied: whether
+    a release may carry it is for the data-quality gate (``products_drop``, see :mod:`pipeline.dq`)."""
     before = sum(p["available"] for p in previous_products)
     if crawl.successful_responses <= 0:
         return "no successful response"

@@ -66,6 +66,15 @@ def test_full_publish(any_lake, tmp_path):
     assert lake.list(layout.staging("scheduled__2026-01-01", "index") + "/") == []  # staging cleaned
 
 
+def test_a_publish_under_the_same_run_key_replaces_the_release_row(lake):
+    first = _publish(lake, "manual__1", run_key="catalog_refresh__2026-01-01")
+    second = _publish(lake, "manual__2", run_key="catalog_refresh__2026-01-01")  # a re-run of the day
+    third = _publish(lake, "manual__3", run_key="catalog_refresh__2026-01-02")
+    rows = lake.read_table(layout.table("releases")).to_pylist()
+    assert sorted((r["release_id"], r["run_id"]) for r in rows) == [(second, "manual__2"), (third, "manual__3")]
+    assert list_releases(lake) == [first, second, third]  # the earlier release itself stays until retention
+
+
 def test_crash_mid_publish_keeps_latest_and_retry_completes(any_lake, tmp_path):
     lake = any_lake
     first = _publish(lake, "run-1")

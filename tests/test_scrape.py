@@ -97,3 +97,16 @@ def test_a_listing_that_keeps_failing_marks_nothing_unavailable(lake, tmp_path, 
     products = rows(lake, "products", r.name)
     assert len(products) == 4 and all(p["available"] for p in products)
     assert "scrape demo-shopify (finished, incomplete): 0 products" in capsys.readouterr().out
+
+
+def test_listing_pages_of_one_card_are_crawled_as_listings(lake, tmp_path):
+    """Each listing page shows one card with a price and an add-to-cart form, which is what a
+    product page without markup looks like: the crawl still follows every card and every page."""
+    with DemoShop(n_products=9, mess=False, page_size=1) as shop:
+        r = replace(retailer(shop, "jsonld", tmp_path), sitemap_urls=[])  # the listings are the only way in
+        scrape_retailer(lake, r, "run-1")
+        store = shop.storefronts["jsonld"]
+        pages = [e["path"] for e in shop.requests("jsonld") if e["path"].startswith("/collections/all")]
+    products = rows(lake, "products", r.name)
+    assert sorted(p["title"] for p in products) == sorted(p.title for p in store.products)
+    assert len(pages) == len(store.products)  # one listing page per card, each fetched once

@@ -1,6 +1,12 @@
 """Storefronts with schema.org product data: product pages found from sitemaps (indexes and
 gzip too) and by following listing pages and their pagination.
 
+A page requested as a listing (a start URL, a pagination link) is read as a listing only: its
+product links and next pages are followed, and no product is taken from it (a listing of one to
+three cards, each with a price and an add-to-cart button, looks like a product page). A page
+requested as a product page (a sitemap entry, a product link) gives its product, or, when it has
+none, is read as a listing.
+
 Incremental: a sitemap entry whose ``<lastmod>`` is older than our last fetch of that page
 (``VITRINE_KNOWN_PAGES``: page URL → when it was scraped) is not fetched at all; the crawl
 reports it as unchanged (``unchanged.json``) so its product stays current. Listing pages are
@@ -143,10 +149,10 @@ class JsonLdSpider(RetailerSpider):
         )
 
     def listing_requests(self) -> list[Request]:
-        return [
-            Request(url, callback=self.parse_page, errback=self.page_failed)
-            for url in self.retailer.start_urls or [f"{self.base_url}/"]
-        ]
+        return [self.listing_request(url) for url in self.retailer.start_urls or [f"{self.base_url}/"]]
+
+    def listing_request(self, url: str) -> Request:
+        return Request(url, callback=self.parse_listing, errback=self.page_failed)
 
     def sitemap_done(self) -> Iterator[Request]:
         self.sitemaps_pending -= 1
@@ -201,6 +207,7 @@ class JsonLdSpider(RetailerSpider):
             (Path(out) / layout.CRAWL_UNCHANGED).write_text(json.dumps(sorted(self.unchanged)))
 
     def parse_page(self, response: Response) -> Iterator[ProductItem | Request]:
+        """A page expected to be a product page (see the module doc)."""
         if not isinstance(response, TextResponse):
             return
         found = extract_product(response.text, response.url)
@@ -215,11 +222,17 @@ class JsonLdSpider(RetailerSpider):
                 noimageindex="noimageindex" in robots or "none" in robots.split(","),
             )
             return
+        yield from self.parse_listing(response)
+
+    def parse_listing(self, response: Response) -> Iterator[Request]:
+        """A listing page: its product links and its next pages (see the module doc)."""
+        if not isinstance(response, TextResponse):
+            return
         for url in product_links(response, self.product_link):
             if url not in self.unchanged:
                 yield Request(url, callback=self.parse_page, errback=self.page_failed)
         for url in next_pages(response):
-            yield Request(url, callback=self.parse_page, errback=self.page_failed)
+            yield self.listing_request(url)
 
     def page_failed(self, failure: Any) -> None:
         """A page that is gone (404/410) is just gone; any other failure leaves the crawl incomplete."""

@@ -112,6 +112,7 @@ class JsonLdStore(Storefront):
 
     # listings
     def _listing(self, page: int) -> Reply:
+        """A page of product cards (title, photo, price, quick-add form) with pagination."""
         if self._shown is None:  # listed products, kept until the catalog changes
             self._shown = [(p, k) for p, k in self.entries if self.in_listing(self.slot[p.pid])]
         shown = self._shown
@@ -120,7 +121,9 @@ class JsonLdStore(Storefront):
             f'<li class="product-card"><a href="/products/{quote(p.handle)}">'
             f'<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="{self.media(p, k)}" '
             f'srcset="{self.media(p, k)} 1x" alt="{html.escape(p.title)}">'
-            f"<span>{html.escape(p.title)}</span></a></li>"
+            f'<span>{html.escape(p.title)}</span></a><span class="price">€{p.price:.2f}</span>'
+            f'<form action="/cart/add" method="post"><input type="hidden" name="id" value="{p.pid}">'
+            '<button type="submit">Add to cart</button></form></li>'
             for p, k in shown[(page - 1) * self.page_size : page * self.page_size]
         )
         if self.mess and page == 1:
