@@ -29,6 +29,7 @@ class Settings:
     max_unavailable_share: float = 0.5
     scrape_pool_slots: int = 4
     retry_delay_s: int = 120
+    decode_memory_mb: int = 512  # decoded pixels in flight at once, per process (pipeline.imagegate)
     refresh_schedule: str | None = "@daily"
     retrain_schedule: str | None = "@weekly"
 
@@ -80,6 +81,11 @@ def check_lake_uri(uri: str, name: str = "VITRINE_LAKE") -> str:
     return uri.rstrip("/")
 
 
+def decode_memory_mb(env: Any) -> int:
+    """``VITRINE_DECODE_MEMORY_MB``: the image gate reads it on first use, ``load_settings`` checks it."""
+    return _number(env, "VITRINE_DECODE_MEMORY_MB", Settings.decode_memory_mb, int, 16, 1 << 20)
+
+
 def _schedule(value: str) -> str | None:
     """A cron expression or preset; ``none`` for manual (and Asset) runs only."""
     return None if value.strip().lower() in ("", "none") else value.strip()
@@ -111,6 +117,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_unavailable_share=_number(env, "VITRINE_MAX_UNAVAILABLE_SHARE", 0.5, float, 0.0, 1.0),
         scrape_pool_slots=_number(env, "VITRINE_SCRAPE_POOL_SLOTS", 4, int, 1),
         retry_delay_s=_number(env, "VITRINE_RETRY_DELAY_S", 120, int, 0),
+        decode_memory_mb=decode_memory_mb(env),
         refresh_schedule=_schedule(env.get("VITRINE_REFRESH_SCHEDULE", "@daily")),
         retrain_schedule=_schedule(env.get("VITRINE_RETRAIN_SCHEDULE", "@weekly")),
     )

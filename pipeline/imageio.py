@@ -2,8 +2,9 @@
 
 Decoding goes through the image gate (:mod:`pipeline.imagegate`, Pillow), which handles every
 format the scrapers keep (JPEG incl. CMYK and progressive, PNG/WebP with alpha, palette,
-grayscale, GIF, BMP), applies EXIF orientation and decodes JPEGs at a reduced DCT scale when
-the target is much smaller (``draft``), which is several times faster than a full decode.
+grayscale, GIF, BMP), applies EXIF orientation and decodes to no less than the model's input
+size (JPEGs at a reduced DCT scale, several times faster than a full decode; other formats
+reduced before any conversion), within the process's decode memory budget.
 Images are letterboxed onto a white square (catalog photos sit on white) and transparent
 pixels are composited on white.
 """
@@ -30,7 +31,7 @@ def decode_bytes(data: bytes, image_size: int) -> np.ndarray:
     """Image bytes → uint8 RGB array (image_size, image_size, 3), aspect kept, white padding.
 
     Raises :class:`~pipeline.imagegate.ImageRejected` for bytes the gate refuses."""
-    image, _, _ = decode_rgb(data, draft=image_size, exif=True)
+    image, _, _ = decode_rgb(data, image_size, exif=True)
     return letterbox(image, image_size)
 
 

@@ -1,13 +1,13 @@
 """Image checks before anything is stored: sniff the bytes (never trust the extension or the
 Content-Type), then pass them through the image gate (:mod:`pipeline.imagegate`): the size
 from the header, decompression bombs refused before decoding, then one decode to refuse
-corrupt or truncated files."""
+corrupt or truncated files (within the decode memory budget, JPEGs at 1/8 scale)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.imagegate import MAX_PIXELS, ImageRejected, load, open_image
+from pipeline.imagegate import ImageRejected, open_image, verify
 
 # rejections that depend on the bytes behind a URL (this module, the image gate and the media
 # pipeline produce them): not fetched again next run
@@ -35,7 +35,6 @@ SIGNATURES = (
 class Limits:
     min_width: int = 50
     min_height: int = 50
-    max_pixels: int = MAX_PIXELS
     max_bytes: int = 20 * 1024 * 1024
     verify: bool = True  # decode fully to catch corrupt/truncated files
 
@@ -86,10 +85,10 @@ def inspect(data: bytes, limits: Limits = Limits()) -> ImageMeta:
     if sniffed is None:
         raise ImageRejected(f"not an image ({describe(data)})")
     fmt, ext = sniffed
-    with open_image(data, formats=[fmt], max_pixels=limits.max_pixels) as img:  # the header only
-        width, height = img.size
+    with open_image(data, formats=[fmt]) as img:  # the header only
+        width, height, mode = *img.size, img.mode
         if width < limits.min_width or height < limits.min_height:
             raise ImageRejected(f"too small: {width}x{height}")
         if limits.verify:
-            load(img)
-        return ImageMeta(fmt, ext, width, height, img.mode)
+            verify(img)
+        return ImageMeta(fmt, ext, width, height, mode)

@@ -92,7 +92,6 @@ class LakeImagesPipeline(FilesPipeline):
         self.limits = Limits(
             min_width=s.getint("IMAGES_MIN_WIDTH"),
             min_height=s.getint("IMAGES_MIN_HEIGHT"),
-            max_pixels=s.getint("IMAGES_MAX_PIXELS"),
             max_bytes=s.getint("IMAGES_MAX_BYTES"),
             verify=s.getbool("IMAGES_VERIFY_DECODE"),
         )

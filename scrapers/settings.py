@@ -4,8 +4,6 @@ VITRINE_OUTPUT on the command line."""
 
 import os
 
-from pipeline.imagegate import MAX_PIXELS
-
 BOT_NAME = "vitrine"
 SPIDER_MODULES = ["scrapers.spiders"]
 NEWSPIDER_MODULE = "scrapers.spiders"
@@ -67,7 +65,6 @@ EXTENSIONS = {"scrapers.extensions.CrawlReport": 500, "scrapers.extensions.Freez
 MEDIA_ALLOW_REDIRECTS = True  # redirects still pass the offsite and private-address checks
 IMAGES_MIN_WIDTH = 50
 IMAGES_MIN_HEIGHT = 50
-IMAGES_MAX_PIXELS = MAX_PIXELS  # the image gate's cap: bombs are refused from the header, before decoding
 IMAGES_MAX_BYTES = 20 * 1024 * 1024
 IMAGES_VERIFY_DECODE = True
 

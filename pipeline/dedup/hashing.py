@@ -13,9 +13,10 @@ from PIL import Image
 from pipeline.dedup.methods import color_signature, phash64, phash256, trim_background
 from pipeline.imagegate import ImageRejected, decode_rgb
 
-# JPEGs are DCT-scaled while decoding to no less than this many pixels a side: hashes only
-# need a thumbnail, which makes hashing cheaper than a full decode
-DRAFT_SIZE = 128
+# images are decoded to no less than this many pixels a side (JPEGs DCT-scaled, others
+# reduced, pipeline.imagegate): pHash reads 32×32 or 64×64, the colour signature and the
+# background trim need no more, and a 7000×7000 PNG is never converted at full size
+HASH_INPUT_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def signatures(img: Image.Image) -> tuple[int, bytes, bytes]:
 def hash_bytes(sha256: str, data: bytes) -> ImageHashes:
     """Signatures of encoded image bytes; undecodable images come back with a reason."""
     try:
-        img, width, height = decode_rgb(data, draft=DRAFT_SIZE)
+        img, width, height = decode_rgb(data, HASH_INPUT_SIZE)
     except ImageRejected as exc:
         return ImageHashes(sha256, None, None, None, None, None, None, None, None, str(exc))
     full = signatures(img)

@@ -87,7 +87,7 @@ def model_input(
         ) from None
     span = min(crop[2] - crop[0], crop[3] - crop[1]) if crop else 1.0
     try:
-        image = decode_opened(image, draft=max(image_size, int(image_size / max(span, 1e-3))), exif=True)
+        image = decode_opened(image, max(image_size, int(image_size / max(span, 1e-3))), exif=True)
     except ImageRejected as exc:
         raise UploadError(422, f"{name}: the photo cannot be decoded ({exc})") from None
     if crop:

@@ -68,6 +68,7 @@ def test_truncated_latest_json_is_repaired(lake):
         ({"VITRINE_DEDUP_MAX_DISTANCE": "-1"}, "VITRINE_DEDUP_MAX_DISTANCE"),
         ({"VITRINE_ANNOY_RECALL_TARGET": "1.5"}, "VITRINE_ANNOY_RECALL_TARGET"),
         ({"VITRINE_MAX_UNAVAILABLE_SHARE": "2"}, "VITRINE_MAX_UNAVAILABLE_SHARE"),
+        ({"VITRINE_DECODE_MEMORY_MB": "0"}, "VITRINE_DECODE_MEMORY_MB"),
         ({"VITRINE_LAKE": "file:relative/lake"}, "VITRINE_LAKE"),
         ({"VITRINE_LAKE": "ftp://host/x"}, "VITRINE_LAKE"),
     ],
