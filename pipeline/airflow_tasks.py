@@ -62,9 +62,11 @@ def _crawl_day() -> date:
 
 
 def _run_key() -> str:
-    """What a run's rows in ``releases`` and ``dq_results`` are filed under: its DAG and crawl
-    day, so that a re-run of the day replaces them, as it replaces the day's product_history."""
-    return f"{get_current_context()['dag'].dag_id}__{_crawl_day()}"
+    """What a run's rows in ``releases`` and ``dq_results`` are filed under: its DAG and logical
+    date (or, without one, when it was due), so that a re-run of that date replaces them."""
+    ctx = get_current_context()
+    when = ctx.get("logical_date") or ctx["dag_run"].run_after
+    return f"{ctx['dag'].dag_id}__{when.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 @task

@@ -209,7 +209,7 @@ def run_checks(context: Context, checks: list[Check]) -> list[Result]:
 
 def record(lake: Lake, run_id: str, results: list[Result], run_key: str | None = None) -> str:
     """Write the results to ``dq_results``, one file per ``run_key`` (default: the run id): a
-    later run with the same key, such as a re-run of a DAG's day, replaces them."""
+    later run with the same key, such as a re-run of a DAG's logical date, replaces them."""
     now = datetime.now(UTC)
     rows = [
         {

@@ -103,7 +103,7 @@ def publish_release(
     keep only the ``retention`` newest releases (:func:`apply_retention`).
 
     The release's row in the ``releases`` table is filed under ``run_key`` (default: the release
-    id): a later publish with the same key, such as a re-run of a DAG's day, replaces that row.
+    id): a later publish with the same key, such as a re-run of a DAG's logical date, replaces that row.
 
     ``after_upload(key)`` is called after each release file is uploaded (tests use it to
     simulate a crash half-way).

@@ -416,7 +416,7 @@ EMBEDDING_REJECTS = Table(
 RELEASES = Table(
     "releases",
     "One row per publishing run: the release it published (contract §5). A DAG run's row is filed "
-    "under its DAG and crawl day, so a re-run of the day replaces it (the earlier release stays "
+    "under its DAG and logical date, so a re-run of that date replaces it (the earlier release stays "
     "until retention removes it).",
     (
         col("release_id", STR, "sortable release id (UTC timestamp + run hash)", nullable=False),
@@ -458,7 +458,7 @@ MODELS = Table(
 DQ_RESULTS = Table(
     "dq_results",
     "One row per data-quality check per subject per run; a DAG run's rows are filed under its "
-    "DAG and crawl day, so a re-run of the day replaces them.",
+    "DAG and logical date, so a re-run of that date replaces them.",
     (
         col("run_id", STR, "run that checked", nullable=False),
         col("check_name", STR, "check name from config/dq_checks.yaml", nullable=False),

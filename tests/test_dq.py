@@ -87,9 +87,9 @@ def test_results_are_recorded_per_run_and_replaced_on_rerun(lake) -> None:
     dq.record(lake, "run-2", results)
     table = schemas.DQ_RESULTS.read(lake).to_pylist()
     assert sorted((r["run_id"], r["check_name"]) for r in table) == [("run-1", "a"), ("run-2", "a"), ("run-2", "b")]
-    # runs filed under one key (a DAG's day): the later run's results replace the earlier one's
-    dq.record(lake, "manual__1", results, run_key="catalog_refresh__2026-03-02")
-    dq.record(lake, "manual__2", results[1:], run_key="catalog_refresh__2026-03-02")
+    # runs filed under one key (a DAG and logical date): the later run's results replace the earlier one's
+    dq.record(lake, "manual__1", results, run_key="catalog_refresh__20260302T030000Z")
+    dq.record(lake, "manual__2", results[1:], run_key="catalog_refresh__20260302T030000Z")
     table = schemas.DQ_RESULTS.read(lake).to_pylist()
     assert sorted((r["run_id"], r["check_name"]) for r in table if r["run_id"].startswith("manual")) == [
         ("manual__2", "b")

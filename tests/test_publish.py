@@ -67,9 +67,9 @@ def test_full_publish(any_lake, tmp_path):
 
 
 def test_a_publish_under_the_same_run_key_replaces_the_release_row(lake):
-    first = _publish(lake, "manual__1", run_key="catalog_refresh__2026-01-01")
-    second = _publish(lake, "manual__2", run_key="catalog_refresh__2026-01-01")  # a re-run of the day
-    third = _publish(lake, "manual__3", run_key="catalog_refresh__2026-01-02")
+    first = _publish(lake, "manual__1", run_key="catalog_refresh__20260101T000000Z")
+    second = _publish(lake, "manual__2", run_key="catalog_refresh__20260101T000000Z")  # a re-run of that date
+    third = _publish(lake, "manual__3", run_key="catalog_refresh__20260102T000000Z")
     rows = lake.read_table(layout.table("releases")).to_pylist()
     assert sorted((r["release_id"], r["run_id"]) for r in rows) == [(second, "manual__2"), (third, "manual__3")]
     assert list_releases(lake) == [first, second, third]  # the earlier release itself stays until retention

@@ -98,7 +98,7 @@ def test_rerun_of_a_day_changes_no_row_counts_and_each_day_is_one_history_partit
     per_day = collections.Counter(r["day"] for r in rows(lake, "product_history"))
     assert per_day == {str(DAY1): len(products), str(DAY2): len(products)}
     assert after["crawl_stats"] == 2 * len({p["retailer"] for p in products})  # one per retailer and day
-    assert after["releases"] == 2  # one per day: the re-run's release replaced the first run's row
+    assert after["releases"] == 2  # one per logical date: the re-run's release replaced the first run's row
     assert lake.read_json("releases/latest.json")["release_id"] == max(r["release_id"] for r in rows(lake, "releases"))
 
 

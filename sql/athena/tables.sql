@@ -204,7 +204,7 @@ TBLPROPERTIES (
   'storage.location.template' = '${LAKE}/tables/embedding_rejects/model_version=${model_version}/'
 );
 
--- releases: One row per publishing run: the release it published (contract §5). A DAG run's row is filed under its DAG and crawl day, so a re-run of the day replaces it (the earlier release stays until retention removes it).
+-- releases: One row per publishing run: the release it published (contract §5). A DAG run's row is filed under its DAG and logical date, so a re-run of that date replaces it (the earlier release stays until retention removes it).
 CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.releases (
   release_id    string,
   created_at    timestamp,
@@ -240,7 +240,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.models (
 STORED AS PARQUET
 LOCATION '${LAKE}/tables/models/';
 
--- dq_results: One row per data-quality check per subject per run; a DAG run's rows are filed under its DAG and crawl day, so a re-run of the day replaces them.
+-- dq_results: One row per data-quality check per subject per run; a DAG run's rows are filed under its DAG and logical date, so a re-run of that date replaces them.
 CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.dq_results (
   run_id     string,
   check_name string,

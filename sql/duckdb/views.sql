@@ -151,7 +151,7 @@ SELECT CAST(item_id AS VARCHAR) AS item_id,
 FROM read_parquet(getvariable('lake') || '/tables/embedding_rejects/*/*.parquet', hive_partitioning = true, hive_types = {'model_version': 'VARCHAR'}, union_by_name = true);
 
 -- view: releases
--- One row per publishing run: the release it published (contract §5). A DAG run's row is filed under its DAG and crawl day, so a re-run of the day replaces it (the earlier release stays until retention removes it).
+-- One row per publishing run: the release it published (contract §5). A DAG run's row is filed under its DAG and logical date, so a re-run of that date replaces it (the earlier release stays until retention removes it).
 CREATE OR REPLACE VIEW releases AS
 SELECT CAST(release_id AS VARCHAR) AS release_id,
        CAST(created_at AS TIMESTAMP WITH TIME ZONE) AS created_at,
@@ -185,7 +185,7 @@ SELECT CAST(model_version AS VARCHAR) AS model_version,
 FROM read_parquet(getvariable('lake') || '/tables/models/*.parquet', union_by_name = true);
 
 -- view: dq_results
--- One row per data-quality check per subject per run; a DAG run's rows are filed under its DAG and crawl day, so a re-run of the day replaces them.
+-- One row per data-quality check per subject per run; a DAG run's rows are filed under its DAG and logical date, so a re-run of that date replaces them.
 CREATE OR REPLACE VIEW dq_results AS
 SELECT CAST(run_id AS VARCHAR) AS run_id,
        CAST(check_name AS VARCHAR) AS check_name,
