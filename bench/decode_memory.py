@@ -15,8 +15,9 @@ Arms: ``plain`` is the gate as it was before: a full decode then conversions at 
 the 50 MP cap, no budget (the old ``decode_opened``/``load``, reproduced below and swapped in);
 ``reduce`` is today's gate with an unlimited budget (draft/reduce alone); ``gate`` is today's
 gate with ``--budget-mb`` (``VITRINE_DECODE_MEMORY_MB``). Printed: the child's peak RSS
-(``ru_maxrss``), the part of it above the RSS before decoding began, the gate's peak
-reservation, and gate/plain ratios.
+(``VmHWM``: on Linux ``ru_maxrss`` keeps the parent's resident size at fork across ``exec``,
+so it never reads below this script's own size, printed beside it), the part of the peak above
+the RSS before decoding began, the gate's peak reservation, and gate/plain ratios.
 
     nice -n 10 .venv/bin/python -m bench.decode_memory [--side 7000] [--under-side 5000] [--count 6]
 """
@@ -89,12 +90,12 @@ def _plain_gate() -> None:
     images.verify = verify
 
 
-def _rss_mb() -> float:
-    """Resident set now (MB), from /proc."""
+def _status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its peak) of this process, in MB, from /proc."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    return 0.0
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def child(arm: str, stage: str, folder: Path, threads: int) -> dict:
@@ -115,7 +116,7 @@ def child(arm: str, stage: str, folder: Path, threads: int) -> dict:
         from pipeline.lake import Lake
 
         dataset = inference_dataset(Lake(f"file://{folder}"), keys, 96, 1, failures)  # set up before the baseline
-    before = _rss_mb()
+    before = _status_mb("VmRSS")
     if stage == "scrape":
 
         def check(key: str) -> str | None:
@@ -135,7 +136,8 @@ def child(arm: str, stage: str, folder: Path, threads: int) -> dict:
         reasons = [failures.get(i) for i in range(len(keys))]
     budget = imagegate._budget
     return {
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": _status_mb("VmHWM"),
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "before_mb": before,
         "reserved_mb": budget.peak / 2**20 if budget and arm != "plain" else None,
         "accepted": sum(r is None for r in reasons),
@@ -176,8 +178,10 @@ def main() -> None:
             f"{args.under_side}² (PNG RGB/RGBA, JPEG baseline/progressive; {sizes['under']:.0f} KB); "
             f"{args.threads} threads a stage, gate budget {args.budget_mb} MB"
         )
-        print("| set | stage | arm | peak RSS MB | above start MB | reserved MB | accepted | refused as |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(
+            "| set | stage | arm | peak RSS MB | ru_maxrss MB | above start MB | reserved MB | accepted | refused as |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|", flush=True)
         ratios = []
         for name, folder in sets.items():
             for stage in args.stages:
@@ -185,8 +189,10 @@ def main() -> None:
                 for arm, r in got.items():
                     reserved = "—" if r["reserved_mb"] is None else f"{r['reserved_mb']:.0f}"
                     print(
-                        f"| {name} | {stage} | {arm} | {r['peak_mb']:.0f} | {r['peak_mb'] - r['before_mb']:.0f} | "
-                        f"{reserved} | {r['accepted']}/{args.count} | {', '.join(r['reasons']) or '—'} |"
+                        f"| {name} | {stage} | {arm} | {r['peak_mb']:.0f} | {r['maxrss_mb']:.0f} | "
+                        f"{r['peak_mb'] - r['before_mb']:.0f} | {reserved} | {r['accepted']}/{args.count} | "
+                        f"{', '.join(r['reasons']) or '—'} |",
+                        flush=True,
                     )
                 ratios.append((name, stage, got))
         print("\n| set | stage | peak RSS gate/plain | above start gate/plain | reduce/plain |")
