@@ -131,19 +131,36 @@ def build_model(
     # averaged over the image) and a coarse THUMB×THUMB thumbnail (color and silhouette
     # against the white background).
     pixels = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="color_rescale")(inputs)
-    hist = layers.Conv2D(COLOR_BINS, 1, activation="relu", name="color_conv1")(pixels)
-    hist = layers.Conv2D(COLOR_BINS, 1, activation="relu", name="color_conv2")(hist)
-    hist = layers.GlobalAveragePooling2D(name="color_histogram")(hist)
-    thumb = layers.AveragePooling2D(image_size // THUMB, name="thumbnail")(pixels)
-    x = layers.Concatenate(name="features")([x, hist, layers.Flatten(name="thumbnail_flat")(thumb)])
+    x = layers.Concatenate(name="features")([x, *_color_branches(pixels, COLOR_BINS, image_size // THUMB)])
     x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    return keras.Model(inputs, _embedding_and_heads(x, attributes, embedding_dim), name="vitrine_attributes")
+
+
+def _color_branches(pixels: keras.KerasTensor, bins: int, thumb_pool: int) -> list[keras.KerasTensor]:
+    """From [-1, 1] pixels: a learned soft color histogram (two per-pixel 1×1 convolutions,
+    averaged over the image) and a thumbnail average-pooled by ``thumb_pool``, flattened."""
+    from keras import layers
+
+    hist = layers.Conv2D(bins, 1, activation="relu", name="color_conv1")(pixels)
+    hist = layers.Conv2D(bins, 1, activation="relu", name="color_conv2")(hist)
+    hist = layers.GlobalAveragePooling2D(name="color_histogram")(hist)
+    thumb = layers.AveragePooling2D(thumb_pool, name="thumbnail")(pixels)
+    return [hist, layers.Flatten(name="thumbnail_flat")(thumb)]
+
+
+def _embedding_and_heads(
+    x: keras.KerasTensor, attributes: dict[str, list[str]], embedding_dim: int
+) -> dict[str, keras.KerasTensor]:
+    """Features → {"embedding": unit vector, "<attr>": softmax over the scaled embedding}."""
+    from keras import layers
+
     x = layers.Dense(embedding_dim, name="embedding_dense")(x)
     embedding = layers.UnitNormalization(name="embedding", dtype="float32")(x)
     scaled = layers.Rescaling(COSINE_SCALE, name="cosine_scale", dtype="float32")(embedding)
     outputs = {"embedding": embedding}
     for name, values in attributes.items():
         outputs[name] = layers.Dense(len(values), activation="softmax", name=name, dtype="float32")(scaled)
-    return keras.Model(inputs, outputs, name="vitrine_attributes")
+    return outputs
 
 
 SMALL = 32  # side of the downsampled image the pretrained model's colour branch reads
@@ -182,22 +199,13 @@ def build_heads(
     pooled = keras.Input((FEATURES,), name="pooled")
     low = keras.Input((TAP_FEATURES,), name="low")
     small = keras.Input((SMALL, SMALL, 3), name="small")
-    hist = layers.Conv2D(COLOR_BINS * 2, 1, activation="relu", name="color_conv1")(small)
-    hist = layers.Conv2D(COLOR_BINS * 2, 1, activation="relu", name="color_conv2")(hist)
-    hist = layers.GlobalAveragePooling2D(name="color_histogram")(hist)
-    thumb = layers.Flatten(name="thumbnail_flat")(layers.AveragePooling2D(SMALL // THUMB, name="thumbnail")(small))
+    hist, thumb = _color_branches(small, COLOR_BINS * 2, SMALL // THUMB)
     low_norm = layers.BatchNormalization(name="low_norm")(low)  # stage activations differ in scale
     x = layers.Concatenate(name="features")([pooled, low_norm, hist, thumb])
     x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
     x = layers.Dense(hidden, activation="relu", name="hidden")(x)
     x = layers.Dropout(dropout, seed=seed + 1, name="hidden_dropout")(x)
-    x = layers.Dense(embedding_dim, name="embedding_dense")(x)
-    embedding = layers.UnitNormalization(name="embedding", dtype="float32")(x)
-    scaled = layers.Rescaling(COSINE_SCALE, name="cosine_scale", dtype="float32")(embedding)
-    outputs = {"embedding": embedding}
-    for name, values in attributes.items():
-        outputs[name] = layers.Dense(len(values), activation="softmax", name=name, dtype="float32")(scaled)
-    return keras.Model([pooled, low, small], outputs, name="heads")
+    return keras.Model([pooled, low, small], _embedding_and_heads(x, attributes, embedding_dim), name="heads")
 
 
 def assemble(net: Any, heads: keras.Model, image_size: int) -> keras.Model:

@@ -27,62 +27,59 @@ PROJECTION = {
 }
 
 
-def duckdb_type(t: pa.DataType) -> str:
-    """The DuckDB type of an Arrow type (as DuckDB's DESCRIBE spells it)."""
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "VARCHAR"
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
-    simple = {
-        pa.int16(): "SMALLINT",
-        pa.int32(): "INTEGER",
-        pa.int64(): "BIGINT",
-        pa.float32(): "FLOAT",
-        pa.float64(): "DOUBLE",
-        pa.date32(): "DATE",
-    }
-    if t in simple:
-        return simple[t]
+DIALECTS = ("DuckDB", "Athena")  # DuckDB as its DESCRIBE spells types; Athena's Hive DDL
+# Each type's spelling per dialect, in DIALECTS order; composites are filled in with str.format.
+SCALARS: dict[pa.DataType, tuple[str, str]] = {
+    pa.string(): ("VARCHAR", "string"),
+    pa.large_string(): ("VARCHAR", "string"),
+    pa.bool_(): ("BOOLEAN", "boolean"),
+    pa.int16(): ("SMALLINT", "smallint"),
+    pa.int32(): ("INTEGER", "int"),
+    pa.int64(): ("BIGINT", "bigint"),
+    pa.float32(): ("FLOAT", "float"),
+    pa.float64(): ("DOUBLE", "double"),
+    pa.date32(): ("DATE", "date"),
+}
+COMPOSITES: dict[str, tuple[str, str]] = {
+    "timestamp": ("TIMESTAMP", "timestamp"),
+    "timestamp_tz": ("TIMESTAMP WITH TIME ZONE", "timestamp"),
+    "decimal": ("DECIMAL({precision},{scale})", "decimal({precision},{scale})"),
+    "map": ("MAP({key}, {value})", "map<{key},{value}>"),
+    "list": ("{item}[]", "array<{item}>"),
+    "struct": ("STRUCT({fields})", "struct<{fields}>"),  # fields: each `field`, joined by `separator`
+    "field": ("{name} {type}", "{name}:{type}"),
+    "separator": (", ", ","),
+}
+
+
+def sql_type(t: pa.DataType, dialect: str) -> str:
+    """The type of an Arrow type in one of DIALECTS; TypeError for one it cannot spell."""
+    column = DIALECTS.index(dialect)
+    spell = {name: forms[column] for name, forms in COMPOSITES.items()}
+    if t in SCALARS:
+        return SCALARS[t][column]
     if pa.types.is_timestamp(t):
-        return "TIMESTAMP WITH TIME ZONE" if t.tz else "TIMESTAMP"
+        return spell["timestamp_tz" if t.tz else "timestamp"]
     if pa.types.is_decimal(t):
-        return f"DECIMAL({t.precision},{t.scale})"
+        return spell["decimal"].format(precision=t.precision, scale=t.scale)
     if pa.types.is_map(t):
-        return f"MAP({duckdb_type(t.key_type)}, {duckdb_type(t.item_type)})"
+        return spell["map"].format(key=sql_type(t.key_type, dialect), value=sql_type(t.item_type, dialect))
     if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
-        return f"{duckdb_type(t.value_type)}[]"
+        return spell["list"].format(item=sql_type(t.value_type, dialect))
     if pa.types.is_struct(t):
-        return "STRUCT(" + ", ".join(f"{f.name} {duckdb_type(f.type)}" for f in t) + ")"
-    raise TypeError(f"no DuckDB type for {t}")
+        fields = (spell["field"].format(name=f.name, type=sql_type(f.type, dialect)) for f in t)
+        return spell["struct"].format(fields=spell["separator"].join(fields))
+    raise TypeError(f"no {dialect} type for {t}")
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """The DuckDB type of an Arrow type."""
+    return sql_type(t, "DuckDB")
 
 
 def athena_type(t: pa.DataType) -> str:
     """The Athena (Hive DDL) type of an Arrow type."""
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "string"
-    if pa.types.is_boolean(t):
-        return "boolean"
-    simple = {
-        pa.int16(): "smallint",
-        pa.int32(): "int",
-        pa.int64(): "bigint",
-        pa.float32(): "float",
-        pa.float64(): "double",
-        pa.date32(): "date",
-    }
-    if t in simple:
-        return simple[t]
-    if pa.types.is_timestamp(t):
-        return "timestamp"
-    if pa.types.is_decimal(t):
-        return f"decimal({t.precision},{t.scale})"
-    if pa.types.is_map(t):
-        return f"map<{athena_type(t.key_type)},{athena_type(t.item_type)}>"
-    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
-        return f"array<{athena_type(t.value_type)}>"
-    if pa.types.is_struct(t):
-        return "struct<" + ",".join(f"{f.name}:{athena_type(f.type)}" for f in t) + ">"
-    raise TypeError(f"no Athena type for {t}")
+    return sql_type(t, "Athena")
 
 
 # -- DuckDB -------------------------------------------------------------------------------

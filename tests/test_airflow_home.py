@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from pipeline.demo_shop import DemoShop
 from tests.conftest import REPO_ROOT
+from tests.support.dagrun import vitrine_env
 
 pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
 
@@ -40,13 +40,7 @@ def dags_in_db(env: dict[str, str], cwd: Path) -> dict[str, str]:
 def test_plain_airflow_commands_use_the_prepared_home(tmp_path) -> None:
     home = tmp_path / "home"
     with DemoShop(n_products=4, seed=3) as shop:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
-        env.update(
-            VITRINE_HOME=str(home),
-            VITRINE_LAKE=f"file://{tmp_path / 'lake'}",
-            VITRINE_IMAGE_SIZE="32",
-            VITRINE_RETAILERS=str(shop.write_registry(tmp_path / "retailers.yaml")),
-        )
+        env = vitrine_env(tmp_path, f"file://{tmp_path / 'lake'}", shop.write_registry(tmp_path / "retailers.yaml"))
         out = run([sys.executable, "-m", "pipeline.cli", "airflow"], env, tmp_path)
         assert f"export AIRFLOW_HOME={home / 'airflow'}" in out
 

@@ -165,46 +165,23 @@ def test_duckdb_reads_an_s3_lake(s3_lake) -> None:
 
 def test_vitrine_sql_command_csv_parquet_and_database_file(lake, tmp_path, capsys) -> None:
     write_small_lake(lake)
-    assert (
-        main(
-            [
-                "sql",
-                "--lake",
-                lake.root,
-                "--db",
-                ":memory:",
-                "-c",
-                "SELECT retailer, count(*) AS n FROM products GROUP BY 1 ORDER BY 1",
-            ]
-        )
-        == 0
-    )
+
+    def sql(*options: str, db: str = ":memory:") -> int:
+        return main(["sql", "--lake", lake.root, "--db", db, *options])
+
+    per_retailer = "SELECT retailer, count(*) AS n FROM products GROUP BY 1 ORDER BY 1"
+    assert sql("-c", per_retailer) == 0
     out = capsys.readouterr().out
     assert "acme" in out and "zeta" in out
 
     csv = tmp_path / "out.csv"
-    assert (
-        main(
-            [
-                "sql",
-                "--lake",
-                lake.root,
-                "--db",
-                ":memory:",
-                "--csv",
-                str(csv),
-                "-c",
-                "SELECT retailer, count(*) AS n FROM products GROUP BY 1 ORDER BY 1",
-            ]
-        )
-        == 0
-    )
+    assert sql("--csv", str(csv), "-c", per_retailer) == 0
     assert csv.read_text().splitlines() == ["retailer,n", "acme,2", "zeta,3"]
 
     query = tmp_path / "q.sql"
     query.write_text("-- prices of one offer\nSELECT product_id, price FROM offers ORDER BY price;\n")
     parquet = tmp_path / "out.parquet"
-    assert main(["sql", "--lake", lake.root, "--db", ":memory:", "--parquet", str(parquet), "-f", str(query)]) == 0
+    assert sql("--parquet", str(parquet), "-f", str(query)) == 0
     assert pq.read_table(parquet).to_pylist() == [
         {"product_id": "acme:0", "price": Decimal("9.5000")},
         {"product_id": "zeta:1", "price": Decimal("12.0000")},
@@ -213,7 +190,7 @@ def test_vitrine_sql_command_csv_parquet_and_database_file(lake, tmp_path, capsy
     import duckdb
 
     database = tmp_path / "lake.duckdb"
-    assert main(["sql", "--lake", lake.root, "--db", str(database), "-c", "SELECT 1"]) == 0
+    assert sql("-c", "SELECT 1", db=str(database)) == 0
     with duckdb.connect(str(database), read_only=True) as con:  # another SQL client: no variables needed
         assert con.execute("SELECT count(*) FROM products").fetchone() == (5,)
 

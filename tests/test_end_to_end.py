@@ -4,9 +4,6 @@ tiny demo shop, on a file lake (twice: idempotent re-run) and on S3 (moto server
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,43 +14,10 @@ from annoy import AnnoyIndex
 from pipeline import layout
 from pipeline.demo_shop import DemoShop
 from pipeline.lake import Lake
+from pipeline.taxonomy import CONTRACT_VOCABULARIES
+from tests.support.dagrun import dag_run, vitrine_env
 
 pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
-
-VOCABULARIES = {
-    "category": {
-        "tshirts_tops",
-        "shirts",
-        "sweaters_knitwear",
-        "sweatshirts_hoodies",
-        "jackets_coats",
-        "dresses",
-        "skirts",
-        "jeans",
-        "trousers",
-        "shorts",
-        "footwear",
-        "bags",
-        "watches",
-        "accessories",
-    },
-    "color": {
-        "black",
-        "white",
-        "grey",
-        "blue",
-        "red",
-        "pink",
-        "green",
-        "yellow",
-        "orange",
-        "purple",
-        "brown",
-        "beige",
-        "multi",
-    },
-    "pattern": {"solid", "striped", "checked", "printed", "floral", "dotted"},
-}
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +26,10 @@ def shop() -> Iterator[DemoShop]:
         yield shop
 
 
-def refresh(tmp_path: Path, shop: DemoShop, lake_uri: str, extra_env: dict[str, str] | None = None) -> str:
+def refresh(tmp_path: Path, shop: DemoShop, lake_uri: str) -> str:
     """Run `vitrine dag-run catalog_refresh` in a subprocess with only Vitrine's environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
-    env.update(
-        VITRINE_HOME=str(tmp_path / "home"),
-        VITRINE_LAKE=lake_uri,
-        VITRINE_RETAILERS=str(shop.write_registry(tmp_path / "retailers.yaml")),
-        VITRINE_IMAGE_SIZE="32",
-        **(extra_env or {}),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    env = vitrine_env(tmp_path, lake_uri, shop.write_registry(tmp_path / "retailers.yaml"))
+    proc = dag_run(tmp_path, env)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
     assert "catalog_refresh: success" in proc.stdout
     return proc.stdout
@@ -106,8 +56,8 @@ def assert_release_is_complete(lake: Lake, tmp_path: Path) -> dict:
     assert all(len(offers) >= 1 for offers in items["offers"].to_pylist())
     attributes = lake.read_parquet(f"{prefix}/attributes.parquet")
     assert sorted(attributes["item_id"].to_pylist()) == sorted(items["item_id"].to_pylist())
-    for name, vocabulary in VOCABULARIES.items():
-        assert set(attributes[name].to_pylist()) - {None} <= vocabulary  # None: untrained initial model
+    for name, vocabulary in CONTRACT_VOCABULARIES.items():
+        assert set(attributes[name].to_pylist()) - {None} <= set(vocabulary)  # None: untrained initial model
         confidence = attributes[f"{name}_confidence"]
         assert pc.all(pc.and_(pc.greater_equal(confidence, 0), pc.less_equal(confidence, 1))).as_py()
     return manifest
@@ -154,11 +104,7 @@ def test_catalog_refresh_on_s3(tmp_path, shop, s3_env) -> None:
 
     boto3.client("s3").create_bucket(Bucket="vitrine-e2e")
     lake = Lake("s3://vitrine-e2e/lake")
-    aws = {
-        k: os.environ[k]
-        for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-    }
-    refresh(tmp_path, shop, lake.root, aws)
+    refresh(tmp_path, shop, lake.root)  # the moto server's AWS_* variables pass through
     manifest = assert_release_is_complete(lake, tmp_path)
     assert lake.list("images/"), "images were stored in the bucket"
     assert manifest["n_items"] == lake.read_table(layout.table("items")).num_rows

@@ -4,10 +4,8 @@ failure reaches the alert webhook exactly once; SIGTERM stops `vitrine dag-run` 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ import pytest
 from pipeline.demo_shop import DemoShop
 from pipeline.lake import Lake
 from pipeline.preflight import PreflightError, check_lake
+from tests.support.dagrun import DAG_RUN, dag_run, vitrine_env
 
 pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
 
@@ -45,18 +44,6 @@ def alert_sink() -> Iterator[tuple[str, list[dict]]]:
         server.shutdown()
 
 
-def vitrine_env(tmp_path: Path, lake: str, registry: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
-    env.update(
-        VITRINE_HOME=str(tmp_path / "home"),
-        VITRINE_LAKE=lake,
-        VITRINE_RETAILERS=str(registry),
-        VITRINE_IMAGE_SIZE="32",
-        **extra,
-    )
-    return env
-
-
 def test_preflight_accepts_a_good_lake_and_names_a_missing_bucket(s3_lake, s3_env) -> None:
     assert "conditional writes supported" in check_lake(s3_lake)
     assert not s3_lake.list("_preflight/"), "the probe object is removed"
@@ -78,24 +65,8 @@ def test_missing_bucket_fails_at_preflight_and_alerts_once(tmp_path, s3_env, ale
     registry = tmp_path / "retailers.yaml"
     registry.write_text("retailers:\n  - {name: nowhere, platform: shopify, base_url: 'http://127.0.0.1:9'}\n")
     # the webhook as an Airflow connection (VITRINE_ALERT_WEBHOOK, when set, wins over it)
-    env = vitrine_env(
-        tmp_path,
-        "s3://vitrine-no-such-bucket/lake",
-        registry,
-        AIRFLOW_CONN_VITRINE_ALERTS=url,
-        **{
-            k: os.environ[k]
-            for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-        },
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env = vitrine_env(tmp_path, "s3://vitrine-no-such-bucket/lake", registry, AIRFLOW_CONN_VITRINE_ALERTS=url)
+    proc = dag_run(tmp_path, env, timeout=600)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "DAG catalog_refresh: failed" in proc.stdout
     assert len(received) == 1, received
@@ -135,7 +106,7 @@ def test_sigterm_stops_dag_run_and_its_crawl(tmp_path) -> None:
         )
         env = vitrine_env(tmp_path, f"file://{tmp_path / 'lake'}", registry)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"],
+            [*DAG_RUN, "catalog_refresh"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,

@@ -164,7 +164,14 @@ def test_phase_keeps_the_weight_average_that_early_stopping_judged(data_lake) ->
         make_dataset(data_lake, table.filter(split == s), vocab, 32, 16, shuffle=s == "train") for s in ("train", "val")
     )
     config = TrainConfig(
-        attributes=ATTRS, image_size=32, backbone="compact", embedding_dim=16, ema_momentum=0.9, patience=10
+        attributes=ATTRS,
+        image_size=32,
+        backbone="compact",
+        embedding_dim=16,
+        ema_momentum=0.9,
+        patience=10,
+        learning_rate=1e-2,
+        epochs=4,
     )
     train_model = _training_model(build_model(vocab, 32, backbone="compact", embedding_dim=16), ATTRS, config)
     losses = {a: masked_loss(np.ones(len(v), "float32")) for a, v in vocab.items()}
@@ -172,10 +179,9 @@ def test_phase_keeps_the_weight_average_that_early_stopping_judged(data_lake) ->
         train_model,
         train_ds,
         val_ds,
+        1,
         losses=losses,
         loss_weights=config.head_weights(ATTRS),
-        lr=1e-2,
-        epochs=4,
         config=config,
         deadline=None,
         jit=False,

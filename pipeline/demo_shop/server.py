@@ -119,24 +119,17 @@ class DemoShop:
         self.host, self.port, self.log_path = host, port, log_path
         self.ports = ports or {}  # storefront → port, to serve again where an earlier run did
         products = self.catalog.products
+
+        def store(kind: type[Storefront], unlisted: int, extras_seed: int, extras_prefix: str, **kw: Any) -> Storefront:
+            """A storefront listing the products ``i % 3 != unlisted``, plus its own messy extras."""
+            listed = [p for i, p in enumerate(products) if i % 3 != unlisted]
+            extras = synthetic_catalog(len(kind.MESS), seed + extras_seed, extras_prefix)
+            return kind(self.catalog, listed, mess=mess, page_size=page_size, extras=extras, **kw)
+
         shared = {p.pid for i, p in enumerate(products) if i % 3 == 0}
         self.storefronts: dict[str, Storefront] = {
-            "shopify": ShopifyStore(
-                self.catalog,
-                [p for i, p in enumerate(products) if i % 3 != 2],
-                mess=mess,
-                page_size=page_size,
-                extras=synthetic_catalog(len(ShopifyStore.MESS), seed + 101, "x-"),
-            ),
-            "jsonld": JsonLdStore(
-                self.catalog,
-                [p for i, p in enumerate(products) if i % 3 != 1],
-                mess=mess,
-                page_size=page_size,
-                extras=synthetic_catalog(len(JsonLdStore.MESS), seed + 202, "y-"),
-                copy_scale=0.9,
-                copied=shared,
-            ),
+            "shopify": store(ShopifyStore, 2, 101, "x-"),
+            "jsonld": store(JsonLdStore, 1, 202, "y-", copy_scale=0.9, copied=shared),
         }
         self._servers: list[_Server] = []
         self._log: list[dict[str, Any]] = []

@@ -101,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainset = args.trainset or build_training_set(
         lake, args.run_id, load_taxonomy(args.taxonomy), config.attributes, seed=config.seed
     )
-    result = train_candidate(lake, trainset, config, verbose=1)
+    result = train_candidate(lake, trainset, config, verbose=1, cache_dir=settings().cache_dir)
     decision = evaluate_candidate(lake, result.version, trainset, gate)
     promoted = not args.no_promote and promote_if_better(lake, decision)
     if promoted:

@@ -14,9 +14,12 @@ Mixed precision and XLA are used when a GPU is present (``precision``).
 
 from __future__ import annotations
 
+import functools
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -159,11 +162,10 @@ def _fit_phase(
     train_model: keras.Model,
     train_ds: Any,
     val_ds: Any,
+    phase: int,
     *,
     losses: dict,
     loss_weights: dict[str, float],
-    lr: float,
-    epochs: int,
     config: TrainConfig,
     deadline: float | None,
     jit: bool,
@@ -171,7 +173,9 @@ def _fit_phase(
     initial_epoch: int = 0,
     callbacks: list | None = None,
 ) -> tuple[list[dict[str, float]], float, list[np.ndarray]]:
-    """Compile and fit one phase; returns per-epoch logs, best val loss and its weights.
+    """Compile and fit phase 1 (``learning_rate``, ``epochs``) or 2 (``finetune_learning_rate``,
+    ``finetune_epochs``); returns per-epoch logs (each with its ``phase``), the best val loss
+    and its weights.
 
     With ``config.ema_momentum`` the optimizer keeps a moving average of the weights; it is
     swapped in for validation and at each epoch's end, so early stopping judges, and keeps,
@@ -179,6 +183,9 @@ def _fit_phase(
     """
     import keras
 
+    lr, epochs = (
+        (config.learning_rate, config.epochs) if phase == 1 else (config.finetune_learning_rate, config.finetune_epochs)
+    )
     ema = bool(config.ema_momentum)
     averaging = {"use_ema": True, "ema_momentum": config.ema_momentum} if ema else {}
     optimizer = keras.optimizers.Adam(lr, **averaging)
@@ -203,7 +210,9 @@ def _fit_phase(
         callbacks=[*swap, stop, plateau, _time_budget(deadline), *(callbacks or [])],
         initial_epoch=initial_epoch,
     )
-    logs = [{k: float(v[i]) for k, v in hist.history.items()} for i in range(len(hist.history["loss"]))]
+    logs = [
+        {**{k: float(v[i]) for k, v in hist.history.items()}, "phase": phase} for i in range(len(hist.history["loss"]))
+    ]
     best = min((e["val_loss"] for e in logs), default=math.inf)
     return logs, best, train_model.get_weights()
 
@@ -222,18 +231,20 @@ def _train_end_to_end(
     common: dict,
     start: float,
     checkpoint: Checkpoint | None = None,
+    *,
+    cache_dir: Path | None = None,
 ) -> tuple[keras.Model, list[dict[str, float]], int, dict]:
     """Scratch or keras.applications backbones: both phases run on decoded images, with a
-    checkpoint per epoch when given (a retry resumes)."""
-    from pipeline.config import settings
+    checkpoint per epoch when given (a retry resumes). ``cache_dir``: see train_candidate."""
     from pipeline.model import build_model
     from pipeline.train.data import make_dataset
 
     config, deadline = common["config"], common["deadline"]
-    cache_dir = settings().cache_dir / "train"
-    cache_dir.mkdir(parents=True, exist_ok=True)
     big = train_t.num_rows * config.image_size**2 * 3 > 2 * 1024**3  # > 2 GiB decoded: cache on disk
-    cache = (lambda name: str(cache_dir / f"{name}-{time.time_ns()}")) if big else (lambda name: "")
+    if big:
+        on_disk = Path(cache_dir or tempfile.mkdtemp(prefix="vitrine-train-")) / "train"
+        on_disk.mkdir(parents=True, exist_ok=True)
+    cache = (lambda name: str(on_disk / f"{name}-{time.time_ns()}")) if big else (lambda name: "")
     train_ds = make_dataset(
         lake, train_t, vocab, config.image_size, config.batch_size, shuffle=True, seed=config.seed, cache=cache("train")
     )
@@ -245,46 +256,37 @@ def _train_end_to_end(
         embedding_dim=config.embedding_dim,
         weights=config.weights,
         seed=config.seed,
-        cache_dir=settings().cache_dir,
+        cache_dir=cache_dir,
     )
     train_model = _training_model(model, list(vocab), config)
     resume = checkpoint.load(train_model) if checkpoint else None  # a retry goes on from there
     history = list(resume.history) if resume else []
-    if resume is None or resume.phase == 1:
-        _set_trainable(model, 1, config)
-        done = resume.epochs_done if resume else 0
-        saving = [checkpoint.callback(train_model, 1, history, done)] if checkpoint else []
-        logs1, best1, weights1 = _fit_phase(
+
+    def fit(phase: int, done: int, phase_deadline: float | None, **saved: Any) -> tuple[float, list[np.ndarray]]:
+        """Fit ``phase`` from epoch ``done``, checkpointed per epoch; its logs join ``history``."""
+        _set_trainable(model, phase, config)
+        saving = [checkpoint.callback(train_model, phase, history, done, **saved)] if checkpoint else []
+        logs, best, weights = _fit_phase(
             train_model,
             train_ds,
             val_ds,
+            phase,
             losses=losses,
-            lr=config.learning_rate,
-            epochs=config.epochs,
             initial_epoch=done,
             callbacks=saving,
-            **{**common, "deadline": _phase1_deadline(start, deadline, config)},
+            **{**common, "deadline": phase_deadline},
         )
-        history += [{**e, "phase": 1} for e in logs1]
+        history.extend(logs)
+        return best, weights
+
+    if resume is None or resume.phase == 1:
+        best1, weights1 = fit(1, resume.epochs_done if resume else 0, _phase1_deadline(start, deadline, config))
         best1 = min((e["val_loss"] for e in history if e["phase"] == 1 and "val_loss" in e), default=best1)
     else:  # resumed in phase 2: phase 1's weights are gone, its best loss is known
         best1, weights1 = resume.phase1_best if resume.phase1_best is not None else math.inf, None
     if config.finetune_epochs and not (deadline and time.monotonic() > deadline):
-        _set_trainable(model, 2, config)
         done = resume.epochs_done if resume and resume.phase == 2 else 0
-        saving = [checkpoint.callback(train_model, 2, history, done, phase1_best=best1)] if checkpoint else []
-        logs2, best2, _ = _fit_phase(
-            train_model,
-            train_ds,
-            val_ds,
-            losses=losses,
-            lr=config.finetune_learning_rate,
-            epochs=config.finetune_epochs,
-            initial_epoch=done,
-            callbacks=saving,
-            **common,
-        )
-        history += [{**e, "phase": 2} for e in logs2]
+        best2, _ = fit(2, done, deadline, phase1_best=best1)
         if best2 > best1 and weights1 is not None:
             train_model.set_weights(weights1)
     seen = train_t.num_rows * len(history)
@@ -334,14 +336,11 @@ def _train_pretrained(
         heads_model,
         train_ds,
         val_ds,
+        1,
         losses=losses,
-        lr=config.learning_rate,
-        epochs=config.epochs,
         **{**common, "deadline": _phase1_deadline(t1, deadline, config)},
     )
     weights1 = model.get_weights()
-    for e in history:
-        e["phase"] = 1
     seen = len(train_f) * len(history)
     rates["heads_views_per_s"] = seen / max(time.monotonic() - t1, 1e-9)
     print(
@@ -367,16 +366,8 @@ def _train_pretrained(
         )
         val_ds = feature_dataset((val_f.cut, val_f.low, val_f.small), val_f.labels, bs, shuffle=False)
         t2 = time.monotonic()
-        logs2, best2, _ = _fit_phase(
-            top_model,
-            train_ds,
-            val_ds,
-            losses=losses,
-            lr=config.finetune_learning_rate,
-            epochs=config.finetune_epochs,
-            **common,
-        )
-        history += [{**e, "phase": 2} for e in logs2]
+        logs2, best2, _ = _fit_phase(top_model, train_ds, val_ds, 2, losses=losses, **common)
+        history += logs2
         seen += len(train_f) * len(logs2)
         rates["finetune_views_per_s"] = len(train_f) * len(logs2) / max(time.monotonic() - t2, 1e-9)
         print(
@@ -396,8 +387,13 @@ def train_candidate(
     verbose: int = 2,
     register: bool = True,
     checkpoint: Checkpoint | None = None,
+    cache_dir: Path | None = None,
 ) -> TrainResult:
-    """Train on the training set's train split (early stopping on val) and register the model."""
+    """Train on the training set's train split (early stopping on val) and register the model.
+
+    ``cache_dir`` (the settings' cache folder, from the adapter) keeps a large decoded training
+    set and downloaded backbone weights; None: a temporary ``vitrine-*`` folder (``vitrine gc``).
+    """
     import keras
 
     from pipeline.model import PRETRAINED, build_model
@@ -429,7 +425,10 @@ def train_candidate(
         f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}, {policy}"
     )
     try:
-        train_fn = _train_pretrained if config.backbone in PRETRAINED else _train_end_to_end
+        if config.backbone in PRETRAINED:
+            train_fn = _train_pretrained
+        else:
+            train_fn = functools.partial(_train_end_to_end, cache_dir=cache_dir)
         model, history, seen, rates = train_fn(lake, train_t, val_t, vocab, losses, common, start, checkpoint)
         keras.mixed_precision.set_global_policy("float32")
         export = build_model(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from pipeline.demo_shop import DemoShop
 from pipeline.gc import collect
 from pipeline.lake import Lake
 from pipeline.verify import verify_lake
+from tests.support.dagrun import dag_run, vitrine_env
 
 pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (conftest)
 
@@ -33,25 +33,16 @@ STAGE_FAULTS = [
 ]
 
 
-def dag_run(tmp_path: Path, shop: DemoShop, lake: Lake, faults: list[str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
-    env.update(
-        VITRINE_HOME=str(tmp_path / "home"),
-        VITRINE_LAKE=lake.root,
-        VITRINE_IMAGE_SIZE="32",
-        VITRINE_RETAILERS=str(shop.write_registry(tmp_path / "retailers.yaml")),
+def run_with_faults(tmp_path: Path, shop: DemoShop, lake: Lake, faults: list[str]) -> subprocess.CompletedProcess:
+    env = vitrine_env(
+        tmp_path,
+        lake.root,
+        shop.write_registry(tmp_path / "retailers.yaml"),
         VITRINE_FAULT=";".join(faults),
         VITRINE_FAULT_ONCE=str(tmp_path / "fired"),
         PYTHONPATH=os.pathsep.join(filter(None, [str(HOOK), str(REPO), os.environ.get("PYTHONPATH")])),
     )
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "dag-run", "catalog_refresh"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    return dag_run(tmp_path, env, timeout=1200)
 
 
 def fired(tmp_path: Path) -> int:
@@ -64,7 +55,7 @@ def test_a_fault_in_every_stage_then_a_clean_run(tmp_path):
     with DemoShop(n_products=9, mess=False, seed=3) as shop:
         runs = []
         for attempt in range(len(STAGE_FAULTS) + 2):
-            proc = dag_run(tmp_path, shop, lake, STAGE_FAULTS)
+            proc = run_with_faults(tmp_path, shop, lake, STAGE_FAULTS)
             runs.append((fired(tmp_path), proc.returncode))
             # crashed runs may leave their staging until the janitor's age threshold: one per run at most
             problems = [
