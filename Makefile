@@ -50,7 +50,7 @@ $(COMPOSE):
 
 ## Benchmarks (each prints side-by-side ratios; see the docstring at the top of each file).
 bench: install
-	for b in scrape dedup train embed_index; do $(BIN)/python bench/$$b.py || exit 1; done
+	for b in scrape dedup train embed_index; do $(BIN)/python -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .vitrine .pytest_cache

@@ -6,7 +6,7 @@
 2. 1M synthetic hashes with planted near-duplicates: wall time, peak memory (VmHWM of a
    fresh child process), all planted pairs found.
 3. Hashing throughput on a photo folder: ``hash_bytes`` (decode + 64/256-bit pHash +
-   colour signature) vs decoding alone, single-threaded and with the stage's thread pool.
+   color signature) vs decoding alone, single-threaded and with the stage's thread pool.
 
 imagededup is NOT a project dependency: install it in a separate environment and point
 ``--imagededup-python`` at it (default: $IMAGEDEDUP_PYTHON or /tmp/benchvenv/bin/python):
@@ -15,7 +15,7 @@ imagededup is NOT a project dependency: install it in a separate environment and
 
 (it pulls torch/torchvision, ~6 GB). Without it, section 1 compares against brute force only.
 
-    .venv/bin/python bench/dedup.py [--sections 1 2 3] [--sizes 10000 100000] [--million N] [--photos DIR]
+    .venv/bin/python -m bench.dedup [--sections 1 2 3] [--sizes 10000 100000] [--million N] [--photos DIR]
 """
 
 from __future__ import annotations
@@ -33,10 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipeline.dedup.handlers import self_pairs  # noqa: E402
-from pipeline.dedup.hashing import hash_bytes  # noqa: E402
+from pipeline.dedup.handlers import self_pairs
+from pipeline.dedup.hashing import hash_bytes
 
 IMAGEDEDUP_SCRIPT = r"""
 import json, sys, time
@@ -118,11 +116,10 @@ def bench_search(sizes: list[int], r: int, python: str) -> None:
 
 MILLION_SCRIPT = r"""
 import json, re, sys, time
-sys.path.insert(0, sys.argv[1])
 import numpy as np
 from bench.dedup import planted_codes
 from pipeline.dedup.handlers import self_pairs
-n, r = int(sys.argv[2]), int(sys.argv[3])
+n, r = int(sys.argv[1]), int(sys.argv[2])
 codes, planted = planted_codes(n, n // 100, r, seed=1)
 t = time.perf_counter()
 i, j, d = self_pairs(codes, r)
@@ -138,8 +135,10 @@ print(json.dumps({"seconds": elapsed, "pairs": len(found), "planted": len(plante
 
 def bench_million(n: int, r: int) -> None:
     print(f"\n## 2. {n} synthetic hashes, {n // 100} planted near-duplicates (1..{r} bits), r = {r}")
-    root = str(Path(__file__).resolve().parent.parent)
-    run = subprocess.run([sys.executable, "-c", MILLION_SCRIPT, root, str(n), str(r)], capture_output=True, text=True)
+    root = Path(__file__).resolve().parent.parent  # `-c` puts the working directory on sys.path: bench.dedup
+    run = subprocess.run(
+        [sys.executable, "-c", MILLION_SCRIPT, str(n), str(r)], cwd=root, capture_output=True, text=True
+    )
     if run.returncode != 0:
         print(run.stderr)
         return

@@ -3,7 +3,7 @@
 ``--reference`` (needs PyTorch and the reference implementation, outside the project lock)::
 
     python3.11 -m pip install --target /tmp/torchref torch==2.13.0 efficientnet-lite-pytorch==0.1.0
-    PYTHONPATH=/tmp/torchref .venv/bin/python bench/efficientnet_port.py --reference
+    PYTHONPATH=/tmp/torchref .venv/bin/python -m bench.efficientnet_port --reference
 
 runs ``efficientnet_lite_pytorch.EfficientNet`` ('efficientnet-lite0', the state dict loaded
 with ``torch.load``) on a few fixed inputs and saves inputs and logits to
@@ -12,24 +12,21 @@ Keras port reproduces them within 1e-4. It also prints the largest difference it
 
 ``--plausibility PHOTOS`` (the shared photo folder, no PyTorch) checks ImageNet top-5 on the
 photos whose ``articleType`` has an obvious ImageNet counterpart, under both candidate input
-normalisations, which is how the preprocessing was chosen::
+normalizations, which is how the preprocessing was chosen::
 
-    .venv/bin/python bench/efficientnet_port.py --plausibility ../shared/datasets/fashion-products
+    .venv/bin/python -m bench.efficientnet_port --plausibility ../shared/datasets/fashion-products
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipeline.backbones import efficientnet_lite as lite  # noqa: E402
+from pipeline.backbones import efficientnet_lite as lite
 
 REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "data" / "efficientnet_lite0_reference.npz"
 SIZE = 224
@@ -46,7 +43,7 @@ TORCH_STD = np.array([0.229, 0.224, 0.225]) * 255
 
 
 def fixed_inputs() -> np.ndarray:
-    """Three deterministic RGB images: a smooth colour ramp, blocky noise, a dark disc on white."""
+    """Three deterministic RGB images: a smooth color ramp, blocky noise, a dark disc on white."""
     yy, xx = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
     ramp = np.stack([xx, yy, 1 - xx * yy], -1) * 255
     blocks = np.random.default_rng(13).uniform(0, 255, (SIZE // 16, SIZE // 16, 3)).repeat(16, 0).repeat(16, 1)
@@ -58,7 +55,7 @@ def fixed_inputs() -> np.ndarray:
 def keras_logits(images: np.ndarray, *, torch_norm: bool = False) -> np.ndarray:
     """ImageNet logits of the Keras port for uint8 images (optionally with torchvision's norm)."""
     x = images.astype(np.float32)
-    if torch_norm:  # feed what (x - 127) / 128 turns into torchvision's normalisation
+    if torch_norm:  # feed what (x - 127) / 128 turns into torchvision's normalization
         x = ((x - TORCH_MEAN) / TORCH_STD * lite.STD + lite.MEAN).astype(np.float32)
     net = lite.pretrained(include_top=True)
     return np.asarray(net.model(images.shape[1], name="efficientnet_lite0").predict(x, batch_size=32, verbose=0))

@@ -10,8 +10,8 @@ All ratios are measured side by side in one run, on the same machine, same model
                queries/s vs sklearn brute force (goal at 100k: ≥ 0.95 recall at ≥ 50× QPS),
                build time, index size; plus 100k clustered vectors for contrast
 
-    .venv/bin/python bench/embed_index.py                      # everything
-    .venv/bin/python bench/embed_index.py --parts embed annoy --annoy-sizes 100000
+    .venv/bin/python -m bench.embed_index                      # everything
+    .venv/bin/python -m bench.embed_index --parts embed annoy --annoy-sizes 100000
 """
 
 from __future__ import annotations
@@ -28,11 +28,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipeline import layout  # noqa: E402
-from pipeline.ann import AnnoyIndex, exact_neighbours, normalise  # noqa: E402
-from pipeline.lake import Lake, sha256_bytes  # noqa: E402
+from pipeline import layout
+from pipeline.ann import AnnoyIndex, exact_neighbours, normalize
+from pipeline.lake import Lake, sha256_bytes
 
 DATASET = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "fashion-products" / "images"
 
@@ -77,6 +75,7 @@ def _embed_all(lake: Lake, items_uri: str, model, batch_size: int) -> int:
 def bench_embedding(n_images: int, batch_size: int, repeat: int, per_image: int) -> dict:
     from pipeline.embed import embed_fn
     from pipeline.imageio import decode_bytes
+    from pipeline.config import settings
     from pipeline.registry import ensure_production_model, load_model
 
     unique = {}
@@ -88,7 +87,7 @@ def bench_embedding(n_images: int, batch_size: int, repeat: int, per_image: int)
     n_new = max(1, round(0.05 * n))
     with tempfile.TemporaryDirectory(prefix="vitrine-bench-") as tmp:
         lake = Lake(f"file://{tmp}/lake")
-        model = load_model(lake, ensure_production_model(lake))
+        model = load_model(lake, ensure_production_model(lake, settings().image_size))
         keras_model = model.keras_model
         run = embed_fn(model)
         warm = np.zeros((batch_size, model.image_size, model.image_size, 3), np.float32)
@@ -138,11 +137,11 @@ def bench_embedding(n_images: int, batch_size: int, repeat: int, per_image: int)
 
 # -- annoy ------------------------------------------------------------------------------
 def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-    return normalise(rng.standard_normal((n, dim), dtype=np.float32))
+    return normalize(rng.standard_normal((n, dim), dtype=np.float32))
 
 
 def _clustered(rng: np.random.Generator, centres: np.ndarray, n: int) -> np.ndarray:
-    return normalise(
+    return normalize(
         centres[rng.integers(0, len(centres), n)] + rng.standard_normal((n, centres.shape[1]), dtype=np.float32)
     )
 
@@ -168,7 +167,7 @@ def bench_annoy(
     from sklearn.neighbors import NearestNeighbors
     from threadpoolctl import threadpool_limits
 
-    n, n_queries = len(data), len(queries)
+    n_queries = len(queries)
     start = time.perf_counter()
     _, truth = exact_neighbours(data, queries, 10)
     brute_batched_qps = n_queries / (time.perf_counter() - start)

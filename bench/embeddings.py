@@ -9,7 +9,7 @@ For each model, side by side on the same images:
 - for a pretrained model, the same on its raw pooled backbone features reduced by PCA to 128
   and 256 dimensions (fitted on the train split), beside the learned 128-d projection.
 
-    .venv/bin/python bench/embeddings.py --lake file:///tmp/vacc/lake \\
+    .venv/bin/python -m bench.embeddings --lake file:///tmp/vacc/lake \\
         --trainset file:///tmp/vacc/lake/tables/training_sets/run=acceptance VERSION [VERSION ...]
 """
 
@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipeline.dedup import transforms  # noqa: E402
-from pipeline.imageio import decode_bytes  # noqa: E402
-from pipeline.lake import Lake  # noqa: E402
+from pipeline.dedup import transforms
+from pipeline.imageio import decode_bytes
+from pipeline.lake import Lake
 
 K = 5
 
@@ -67,11 +63,6 @@ def _images(lake: Lake, keys: list[str], size: int, variant: str | None) -> np.n
 
 
 def main() -> None:
-    import keras
-
-    from pipeline.registry import load_model
-    from pipeline.train.trainset import read_training_set
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", required=True)
     parser.add_argument("--trainset", required=True)
@@ -79,6 +70,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="use only the first N test images")
     parser.add_argument("versions", nargs="+")
     args = parser.parse_args()
+
+    import keras
+
+    from pipeline.registry import load_model
+    from pipeline.train.trainset import read_training_set
+
     lake = Lake(args.lake)
     table = read_training_set(lake, args.trainset)
     rows = table.to_pylist()

@@ -1,6 +1,6 @@
 """Score product extraction on a folder of saved real pages.
 
-    .venv/bin/python bench/extraction.py PAGES_DIR [--show-errors]
+    .venv/bin/python -m bench.extraction PAGES_DIR [--show-errors]
 
 ``PAGES_DIR`` holds the pages as ``<id>.html`` or ``<id>.html.gz`` (directly or under
 ``html/``) and ``ground-truth.json``: ``{id: {field: value or [accepted values]}}`` with
@@ -24,11 +24,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from scrapers.extraction import extract_product  # noqa: E402
-from scrapers.extraction import markup, policy  # noqa: E402
-from scrapers.items import clean_text, normalize_image_url, to_availability  # noqa: E402
+from scrapers.extraction import extract_product, markup, policy
+from scrapers.items import clean_text, normalize_image_url, to_availability
 
 FIELDS = ("title", "price", "currency", "availability", "brand", "sku/gtin", "images")
 
@@ -61,7 +58,7 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-def normalise(field: str, value: Any, url: str) -> Any:
+def normalize(field: str, value: Any, url: str) -> Any:
     if value in (None, ""):
         return None
     if field == "price":
@@ -80,7 +77,7 @@ def expected(truth: dict, field: str) -> set:
     raw = _values(truth.get("sku")) + _values(truth.get("gtin")) if field == "sku/gtin" else _values(truth.get(field))
     if field == "availability" and not raw and truth.get("product", True):
         raw = ["InStock"]  # the benchmark's rule: in stock unless the page says otherwise
-    return {v for v in (normalise(field, r, url) for r in raw) if v is not None}
+    return {v for v in (normalize(field, r, url) for r in raw) if v is not None}
 
 
 def predicted(found: dict | None, field: str, url: str) -> Any:
@@ -94,7 +91,7 @@ def predicted(found: dict | None, field: str, url: str) -> Any:
         value = (found.get("image_urls") or [None])[0]
     else:
         value = found.get(field)
-    return normalise(field, value, url)
+    return normalize(field, value, url)
 
 
 def baseline(html: str, url: str) -> dict | None:

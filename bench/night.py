@@ -2,7 +2,7 @@
 synthetic catalog, then an incremental night after the shop changes, measured stage by stage.
 
 1. A synthetic catalog of ``--products`` garments: each photo is drawn from its own seed
-   (silhouette with jittered outline, colour, pattern of random pitch and angle, accent
+   (silhouette with jittered outline, color, pattern of random pitch and angle, accent
    shapes), so no two products look alike; photos are rendered before the clock starts. The
    demo shop serves it on both platforms: every third product is at both retailers, the JSON-LD
    one serving a resized, re-encoded copy: that known rate is the dedup ground truth.
@@ -21,10 +21,10 @@ synthetic catalog, then an incremental night after the shop changes, measured st
    brute force: recall@10, build time, size, queries/s.
 
 With several ``--products`` sizes, each stage's growth exponent (log t2/t1 / log n2/n1) is
-printed between consecutive sizes. The last line is contract §10's:
-``night: products=N first_s=S incremental_s=S time_ratio=R request_ratio=Q peak_rss_mb=M``.
+printed between consecutive sizes. The last line is the one outside checks read (README: A night
+at catalog scale): ``night: products=N first_s=S incremental_s=S time_ratio=R request_ratio=Q peak_rss_mb=M``.
 
-    nice -n 10 .venv/bin/python bench/night.py --products 10000 30000 [--s3] [--json out.json]
+    nice -n 10 .venv/bin/python -m bench.night --products 10000 30000 [--s3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -52,13 +52,11 @@ from typing import Any
 import psutil
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+from pipeline.demo_shop import DemoShop
+from pipeline.demo_shop.catalog import COLORS, OUTLINES, Catalog, Product, synthetic_catalog
+from pipeline.retailers import registry_yaml
 
-from pipeline.demo_shop import DemoShop  # noqa: E402
-from pipeline.demo_shop.catalog import COLORS, OUTLINES, Catalog, Product, synthetic_catalog  # noqa: E402
-from pipeline.retailers import registry_yaml  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SIZE = 224
 POLITE_DELAY = 0.5  # scrapers/settings.py DOWNLOAD_DELAY: seconds per request per domain
@@ -66,8 +64,8 @@ POLITE_DELAY = 0.5  # scrapers/settings.py DOWNLOAD_DELAY: seconds per request p
 
 # -- the catalog ---------------------------------------------------------------------------------
 def draw_product(product: Product) -> bytes:
-    """A photo of its own: pose, outline, colour, pattern, accents and backdrop all drawn from the
-    product's seed (two products share a category and colour, never a picture)."""
+    """A photo of its own: pose, outline, color, pattern, accents and backdrop all drawn from the
+    product's seed (two products share a category and color, never a picture)."""
     rng = random.Random(f"night-{product.pid}-{product.version}")
     s = rng.uniform(0.55, 1.05)
     cx, cy, turn = SIZE / 2 + rng.uniform(-35, 35), SIZE / 2 + rng.uniform(-30, 30), math.radians(rng.uniform(-30, 30))
@@ -419,7 +417,7 @@ def _embeddings(lake: Any) -> Any:
 # -- reference and index -------------------------------------------------------------------------
 def image_pipeline_reference(root: Path) -> float:
     """images/s of bench/scrape.py's image pipeline row (Shopify crawl with images), this run."""
-    import scrape as scrape_bench
+    from bench import scrape as scrape_bench
 
     work = root / "reference"
     shutil.rmtree(work, ignore_errors=True)
@@ -439,11 +437,11 @@ def annoy_at_scale(vectors: Any) -> dict[str, Any]:
     import numpy as np
     from embed_index import bench_annoy
 
-    from pipeline.ann import normalise
+    from pipeline.ann import normalize
 
     rng = np.random.default_rng(0)
     order = rng.permutation(len(vectors))
-    queries, data = normalise(vectors[order[:1000]]), normalise(vectors[order[1000:]])
+    queries, data = normalize(vectors[order[:1000]]), normalize(vectors[order[1000:]])
     return bench_annoy(
         f"{len(data)} real embeddings of the night's catalog, dim {data.shape[1]}",
         data,

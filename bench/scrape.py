@@ -15,7 +15,7 @@
 3. The image pipeline (Scrapy download + sniff + header check + decode-verify + sha256 + store
    into a fresh file:// lake) during a Shopify crawl with images on: images/s (goal ≥ 200).
 
-Usage: ``.venv/bin/python bench/scrape.py [--catalog DIR] [--limit N] [--steady-products N]
+Usage: ``.venv/bin/python -m bench.scrape [--catalog DIR] [--limit N] [--steady-products N]
 [--bench-seconds S]`` (default catalog: ../shared/datasets/fashion-products when present, else
 synthetic).
 """
@@ -33,11 +33,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from pipeline.retailers import load_registry
+from pipeline.scrape import run_crawl
 
-from pipeline.retailers import load_registry  # noqa: E402
-from pipeline.scrape import run_crawl  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SHARED = REPO.parent / "shared" / "datasets" / "fashion-products"
 FAST = {
@@ -106,12 +105,7 @@ def crawl(retailer, tmp: Path, name: str, settings: dict) -> dict:
     work = tmp / name
     work.mkdir()
     r = replace(retailer, max_products=10**9, settings={**FAST, **settings, "HTTPCACHE_DIR": str(work / "cache")})
-    with open(os.devnull, "w") as quiet:
-        stdout, sys.stdout = sys.stdout, quiet
-        try:
-            out = run_crawl(r, f"file://{work / 'lake'}", work, known={})
-        finally:
-            sys.stdout = stdout
+    out = run_crawl(r, f"file://{work / 'lake'}", work, known={})  # the crawl's lines are logged at INFO
     s = out.stats
     responses = s.get("downloader/response_count", 0)
     images = s.get("vitrine/images/stored", 0)

@@ -4,7 +4,7 @@ by side in one run, for the compact backbone; then the pretrained EfficientNet-L
 stages (feature extraction, head training on cached features, fine-tuning the top blocks on
 cached activations). On a GPU both compare mixed precision with float32.
 
-    .venv/bin/python bench/train.py [--folder ../shared/datasets/fashion-products] [--images 1024]
+    .venv/bin/python -m bench.train [--folder ../shared/datasets/fashion-products] [--images 1024]
 
 Without ``--folder`` it generates garment-like images. Both arms run the same compiled
 training model (augmentation included) for the same number of steps after a warm-up epoch;
@@ -14,19 +14,16 @@ the tf.data arm starts from the first epoch's cache, as training does after epoc
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipeline.lake import Lake  # noqa: E402
+from pipeline.lake import Lake
 
 
 def _prepare(folder: Path | None, n: int, workdir: Path) -> tuple[Lake, str]:
     from pipeline.taxonomy import load_taxonomy
-    from pipeline.train.folder_import import import_labeled_folder
+    from pipeline.train.folder_import import import_labelled_folder
     from pipeline.train.trainset import build_training_set
 
     lake = Lake(f"file://{workdir / 'lake'}")
@@ -35,7 +32,7 @@ def _prepare(folder: Path | None, n: int, workdir: Path) -> tuple[Lake, str]:
 
         folder = workdir / "folder"
         write_labelled_folder(folder, n=n, size=224, duplicate_every=0)
-    import_labeled_folder(lake, folder, limit=n)
+    import_labelled_folder(lake, folder, limit=n)
     return lake, build_training_set(
         lake, "bench", load_taxonomy(), ["category", "color", "pattern"], fractions=(0.8, 0.2, 0.0)
     )

@@ -6,7 +6,7 @@ JAX but no TensorFlow. Each policy (float32, mixed_float16, mixed_bfloat16) gets
 model, the same random images and labels, and the same number of steps after a compile
 warm-up; arms alternate over ``--rounds`` and the best round is kept.
 
-    KERAS_BACKEND=jax python bench/train_gpu.py [--image-size 96] [--batch-size 256]
+    KERAS_BACKEND=jax python -m bench.train_gpu [--image-size 96] [--batch-size 256]
 
 Training runs without the augmentation layers unless ``--augment``: under the JAX backend
 Keras' geometric augmentation (RandomRotation/Zoom/Translation) dominates the step
@@ -16,15 +16,11 @@ Keras' geometric augmentation (RandomRotation/Zoom/Translation) dominates the st
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.train import throughput, training_arm  # noqa: E402
+from bench.train import throughput, training_arm
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
