@@ -17,7 +17,6 @@ The training queue is `$VITRINE_TRAIN_QUEUE` (default `gpu`). Logic lives in
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -30,7 +29,6 @@ from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
 from pipeline.train.config import describe
 
 PRODUCTION_MODEL = Asset(PRODUCTION_MODEL_ASSET_URI)
-TRAIN_QUEUE = os.environ.get("VITRINE_TRAIN_QUEUE", "gpu")
 
 DEFAULT_ARGS = {
     "owner": "ml",
@@ -69,7 +67,7 @@ def attribute_model_retrain():
         config, _ = split_options(dict(ctx["params"]))  # unknown conf keys fail here, naming the valid ones
         return build(open_lake(), ctx["run_id"], load_taxonomy(), config.attributes, seed=config.seed)
 
-    @task(queue=TRAIN_QUEUE, execution_timeout=timedelta(hours=12))
+    @task(queue=settings().train_queue, execution_timeout=timedelta(hours=12))
     @fail_now
     def train(trainset_uri: str) -> str:
         """Train the candidate (queue `VITRINE_TRAIN_QUEUE`); checkpoints each epoch, resumes on retry."""
@@ -81,9 +79,10 @@ def attribute_model_retrain():
 
         ctx = get_current_context()
         config, _ = split_options(dict(ctx["params"]))
-        lake = open_lake()
+        lake, cache_dir = open_lake(), settings().cache_dir
         checkpoint = Checkpoint(lake, layout.staging(ctx["run_id"], "train-checkpoint"))
-        return train_candidate(lake, trainset_uri, config, verbose=2, checkpoint=checkpoint).version
+        result = train_candidate(lake, trainset_uri, config, verbose=2, checkpoint=checkpoint, cache_dir=cache_dir)
+        return result.version
 
     @task
     @fail_now

@@ -7,7 +7,6 @@ parsing a DAG stays cheap (no TensorFlow or Scrapy at parse time).
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from datetime import UTC, date, timedelta
 from typing import Any
@@ -18,7 +17,6 @@ from pipeline.airflow_env import SCRAPE_POOL
 from pipeline.config import settings
 from pipeline.notify import FailureNotifier
 
-EMBED_QUEUE = os.environ.get("VITRINE_EMBED_QUEUE", "default")  # "gpu" on a cluster with GPU workers
 LATEST_RELEASE = Asset("vitrine://releases/latest")  # emitted by each publish; downstream DAGs schedule on it
 
 DEFAULT_ARGS = {
@@ -38,11 +36,11 @@ def fail_now(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from pipeline.config import ConfigError
-        from pipeline.retailers import RegistryError
+        from pipeline.retailers import RetailerRegistryError
 
         try:
             return func(*args, **kwargs)
-        except (ConfigError, RegistryError) as exc:
+        except (ConfigError, RetailerRegistryError) as exc:
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
@@ -91,7 +89,6 @@ def preflight() -> str:
 @fail_now
 def list_retailers() -> list[str]:
     """The retailer names of the registry (`VITRINE_RETAILERS`); one mapped `scrape` each."""
-    from pipeline.config import settings
     from pipeline.retailers import load_registry
 
     return [r.name for r in load_registry(settings().retailers_path)]
@@ -108,13 +105,13 @@ process in its own process group, ended with the task."""
 @fail_now
 def scrape(retailer: str) -> str:
     """Crawl one retailer (see SCRAPE_DOC)."""
-    from pipeline.config import settings
     from pipeline.lake import open_lake
     from pipeline.retailers import load_registry
-    from pipeline.scrape import scrape_retailer
+    from pipeline.scrape import CrawlConfig, scrape_retailer
 
     registry = {r.name: r for r in load_registry(settings().retailers_path)}
-    return scrape_retailer(open_lake(), registry[retailer], _run_id(), day=_crawl_day())
+    config = CrawlConfig.from_settings(settings())
+    return scrape_retailer(open_lake(), registry[retailer], _run_id(), config, day=_crawl_day())
 
 
 @task(trigger_rule="all_done_min_one_success")  # like dedup: a failed crawl keeps that retailer's products
@@ -134,13 +131,14 @@ def product_history(products: list[str]) -> str:
 def dedup(products: list[str]) -> str:
     """Hash new images, group near-duplicates into items, rewrite the `items` table."""
     from pipeline.dedup import dedup_catalog
+    from pipeline.dedup.grouping import Thresholds
     from pipeline.lake import open_lake
 
     scraped = list(products)  # only the crawls that succeeded returned a partition
     if not scraped:
         raise RuntimeError("every retailer's crawl failed (or there are none): nothing to publish")
     print(f"deduplicating images after {len(scraped)} successful crawls")
-    return dedup_catalog(open_lake(), _run_id())
+    return dedup_catalog(open_lake(), _run_id(), Thresholds(max_distance=settings().dedup_max_distance))
 
 
 @task
@@ -160,7 +158,7 @@ def production_model() -> str:
     from pipeline.lake import open_lake
     from pipeline.registry import ensure_production_model
 
-    return ensure_production_model(open_lake())
+    return ensure_production_model(open_lake(), settings().image_size)
 
 
 @task
@@ -170,7 +168,8 @@ def tag(items_uri: str, model_version: str) -> str:
     from pipeline.lake import open_lake
     from pipeline.tag import tag_items
 
-    return tag_items(open_lake(), items_uri, model_version)
+    s = settings()
+    return tag_items(open_lake(), items_uri, model_version, s.embed_batch_size, s.cache_dir)
 
 
 @task
@@ -185,7 +184,7 @@ def plan_embedding(items_uri: str, model_version: str) -> list[dict]:
 
 @task(
     max_active_tis_per_dag=2,
-    queue=EMBED_QUEUE,
+    queue=settings().embed_queue,
     doc_md="Embed one shard of images (queue `VITRINE_EMBED_QUEUE`: `gpu` where GPU workers exist).",
 )
 @fail_now
@@ -194,14 +193,14 @@ def embed(shard: dict) -> str:
     from pipeline.embed import embed_shard
     from pipeline.lake import open_lake
 
-    return embed_shard(open_lake(), shard)
+    s = settings()
+    return embed_shard(open_lake(), shard, batch_size=s.embed_batch_size, cache_dir=s.cache_dir)
 
 
 @task(trigger_rule="none_failed")  # also runs when no shard had new images to embed
 @fail_now
 def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
     """Build and tune the nearest-neighbour index (`VITRINE_INDEX_KIND`) into the run's staging."""
-    from pipeline.config import settings
     from pipeline.index import build_index
     from pipeline.lake import open_lake
 
@@ -216,7 +215,6 @@ def index(items_uri: str, model_version: str, embedded: list[str]) -> str:
 @fail_now
 def publish(attributes_uri: str, index_uri: str, model_version: str) -> str:
     """Verify and publish the release; `latest.json` moves last. Emits `vitrine://releases/latest`."""
-    from pipeline.config import settings
     from pipeline.lake import open_lake
     from pipeline.publish import publish_release
 
@@ -247,7 +245,6 @@ def janitor() -> str:
 @fail_now
 def run_checks(index_uri: str, model_version: str, attributes_uri: str) -> dict:
     """Run the data-quality checks on the staged release and record them in ``dq_results``."""
-    from pipeline.config import settings
     from pipeline.dq import check_release
     from pipeline.lake import open_lake
 

@@ -86,7 +86,7 @@ class IndexKind(Protocol):
     def load(cls, path: Path, dim: int, params: dict[str, Any]) -> Index: ...
 
 
-def normalise(vectors: np.ndarray) -> np.ndarray:
+def normalize(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (zero rows stay zero), as float32."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -287,7 +287,7 @@ class ExactIndex:
     file_name: ClassVar[str] = "index.npy"
 
     def __init__(self, vectors: np.ndarray, params: dict[str, Any] | None = None):
-        self._data = normalise(vectors)
+        self._data = normalize(vectors)
         self.dim = int(self._data.shape[1])
         self.params = params or {"metric": METRIC}
 

@@ -29,7 +29,7 @@ def _items_uri(args: argparse.Namespace, lake) -> str:
 def _model_version(args: argparse.Namespace, lake) -> str:
     from pipeline.registry import ensure_production_model
 
-    return args.model_version or ensure_production_model(lake)
+    return args.model_version or ensure_production_model(lake, settings().image_size)
 
 
 def cmd_dag_run(args: argparse.Namespace) -> int:
@@ -87,31 +87,32 @@ def cmd_webserver(args: argparse.Namespace) -> int:
 
 def cmd_scrape(args: argparse.Namespace) -> int:
     from pipeline.retailers import load_registry
-    from pipeline.scrape import scrape_retailer
+    from pipeline.scrape import CrawlConfig, scrape_retailer
 
     registry = {r.name: r for r in load_registry(settings().retailers_path)}
     names = args.retailer or sorted(registry)
     unknown = sorted(set(names) - set(registry))
     if unknown:
         raise SystemExit(f"unknown retailer(s) {unknown}; registry has {sorted(registry)}")
-    lake = _lake(args)
+    lake, config = _lake(args), CrawlConfig.from_settings(settings())
     for name in names:
-        print(scrape_retailer(lake, registry[name], args.run_id))
+        print(scrape_retailer(lake, registry[name], args.run_id, config))
     return 0
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     from pipeline.dedup import dedup_catalog
+    from pipeline.dedup.grouping import Thresholds
 
-    print(dedup_catalog(_lake(args), args.run_id))
+    print(dedup_catalog(_lake(args), args.run_id, Thresholds(max_distance=settings().dedup_max_distance)))
     return 0
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
     from pipeline.tag import tag_items
 
-    lake = _lake(args)
-    print(tag_items(lake, _items_uri(args, lake), _model_version(args, lake)))
+    lake, s = _lake(args), settings()
+    print(tag_items(lake, _items_uri(args, lake), _model_version(args, lake), s.embed_batch_size, s.cache_dir))
     return 0
 
 
@@ -121,8 +122,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
     lake = _lake(args)
     shards = plan_shards(lake, _items_uri(args, lake), _model_version(args, lake), max_shards=args.shards)
     print(f"{len(shards)} shard(s) with images to embed")
+    s = settings()
     for shard in shards:
-        print(embed_shard(lake, shard))
+        print(embed_shard(lake, shard, batch_size=s.embed_batch_size, cache_dir=s.cache_dir))
     return 0
 
 
@@ -163,9 +165,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_stage_commands(sub: argparse._SubParsersAction) -> None:
+    from pipeline.lake import add_lake_option
+
     def stage(name: str, func: Callable, help_: str, *, run_id: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
+        add_lake_option(p)
         if run_id:
             p.add_argument("--run-id", default="manual", help="run id used for staging keys")
         p.set_defaults(func=func)
@@ -209,10 +213,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from pipeline.client import ReleaseError
     from pipeline.config import ConfigError
     from pipeline.lake import LakeError
-    from pipeline.retailers import RegistryError
+    from pipeline.retailers import RetailerRegistryError
     from pipeline.scrape import CrawlRefused
 
-    return ReleaseError, ConfigError, LakeError, RegistryError, CrawlRefused
+    return ReleaseError, ConfigError, LakeError, RetailerRegistryError, CrawlRefused
 
 
 def build_parser() -> argparse.ArgumentParser:

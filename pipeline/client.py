@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from pipeline import ann, layout
 from pipeline.config import settings
-from pipeline.lake import Lake, LakeError, open_lake, sha256_file
+from pipeline.lake import Lake, LakeError, add_lake_option, open_lake, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Release:
         return [self._result(i, d) for i, d in self.neighbours(item_id, k)]
 
     def similar_to_vector(self, vector: np.ndarray, k: int = 10) -> list[dict]:
-        """The k items nearest to an embedding (normalised here)."""
+        """The k items nearest to an embedding (normalized here)."""
         return [self._result(i, d) for i, d in self.neighbours_of_vector(vector, k)]
 
     def neighbours(self, item_id: str, k: int = 10) -> list[tuple[int, float]]:
@@ -126,7 +126,7 @@ class Release:
         return [(i, d) for i, d in zip(ids, dists) if i != annoy_id][:k]
 
     def neighbours_of_vector(self, vector: np.ndarray, k: int = 10) -> list[tuple[int, float]]:
-        """``(annoy_id, distance)`` of the k items nearest an embedding (normalised here)."""
+        """``(annoy_id, distance)`` of the k items nearest an embedding (normalized here)."""
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.index.dim:
             raise ValueError(f"vector has dimension {vector.shape[0]}, the release's index {self.index.dim}")
@@ -352,7 +352,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("release", help="inspect published releases")
     sub = p.add_subparsers(dest="release_command", required=True, metavar="ACTION")
     show = sub.add_parser("show", help="show the latest (or a given) release, verified")
-    show.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
+    add_lake_option(show)
     show.add_argument("--release", help="release id (default: latest)")
     show.set_defaults(func=cmd_release_show)
 
@@ -361,7 +361,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--item", help="item id of the release")
     what.add_argument("--image", type=Path, help="path of a photo")
     q.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    q.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
+    add_lake_option(q)
     q.add_argument("--release", help="release id (default: latest)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_query)

@@ -1,4 +1,4 @@
-"""The one configuration object, read from the environment once (contract §2)."""
+"""The one configuration object, read from the environment once (README: Configuration)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+USER_AGENT = "VitrineBot/0.1 (+https://github.com/vitrine-catalog/vitrine; catalog indexing)"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Settings:
     decode_memory_mb: int = 512  # decoded pixels in flight at once, per process (pipeline.imagegate)
     refresh_schedule: str | None = "@daily"
     retrain_schedule: str | None = "@weekly"
+    embed_queue: str = "default"  # Celery queue of the embed tasks: "gpu" on a cluster with GPU workers
+    train_queue: str = "gpu"  # Celery queue of the retrain DAG's train task
+    user_agent: str = USER_AGENT  # what the crawls identify as (a retailer's settings may override it)
 
     @property
     def airflow_home(self) -> Path:
@@ -92,7 +96,7 @@ def _schedule(value: str) -> str | None:
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Build and validate settings from environment variables (contract §2); no side effects.
+    """Build and validate settings from environment variables (README: Configuration); no side effects.
     Raises :class:`ConfigError` (one line, naming the variable) for a bad value."""
     env = os.environ if environ is None else environ
     home = Path(env.get("VITRINE_HOME") or "./.vitrine").expanduser().resolve()
@@ -103,23 +107,27 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     recall_name = (
         "VITRINE_INDEX_RECALL_TARGET" if env.get("VITRINE_INDEX_RECALL_TARGET") else "VITRINE_ANNOY_RECALL_TARGET"
     )
+    d = Settings  # the defaults
     return Settings(
         home=home,
         lake=lake,
         retailers_path=retailers,
-        image_size=_number(env, "VITRINE_IMAGE_SIZE", 96, int, 8, 4096),
-        embed_batch_size=_number(env, "VITRINE_EMBED_BATCH_SIZE", 64, int, 1, 65536),
-        dedup_max_distance=_number(env, "VITRINE_DEDUP_MAX_DISTANCE", 8, int, 0, 64),
-        index_kind=env.get("VITRINE_INDEX_KIND") or "annoy",
+        image_size=_number(env, "VITRINE_IMAGE_SIZE", d.image_size, int, 8, 4096),
+        embed_batch_size=_number(env, "VITRINE_EMBED_BATCH_SIZE", d.embed_batch_size, int, 1, 65536),
+        dedup_max_distance=_number(env, "VITRINE_DEDUP_MAX_DISTANCE", d.dedup_max_distance, int, 0, 64),
+        index_kind=env.get("VITRINE_INDEX_KIND") or d.index_kind,
         # VITRINE_ANNOY_RECALL_TARGET: the name before index kinds existed, still read
-        index_recall_target=_number(env, recall_name, 0.95, float, 0.0, 1.0),
-        release_retention=_number(env, "VITRINE_RELEASE_RETENTION", 5, int, 1),
-        max_unavailable_share=_number(env, "VITRINE_MAX_UNAVAILABLE_SHARE", 0.5, float, 0.0, 1.0),
-        scrape_pool_slots=_number(env, "VITRINE_SCRAPE_POOL_SLOTS", 4, int, 1),
-        retry_delay_s=_number(env, "VITRINE_RETRY_DELAY_S", 120, int, 0),
+        index_recall_target=_number(env, recall_name, d.index_recall_target, float, 0.0, 1.0),
+        release_retention=_number(env, "VITRINE_RELEASE_RETENTION", d.release_retention, int, 1),
+        max_unavailable_share=_number(env, "VITRINE_MAX_UNAVAILABLE_SHARE", d.max_unavailable_share, float, 0.0, 1.0),
+        scrape_pool_slots=_number(env, "VITRINE_SCRAPE_POOL_SLOTS", d.scrape_pool_slots, int, 1),
+        retry_delay_s=_number(env, "VITRINE_RETRY_DELAY_S", d.retry_delay_s, int, 0),
         decode_memory_mb=decode_memory_mb(env),
-        refresh_schedule=_schedule(env.get("VITRINE_REFRESH_SCHEDULE", "@daily")),
-        retrain_schedule=_schedule(env.get("VITRINE_RETRAIN_SCHEDULE", "@weekly")),
+        refresh_schedule=_schedule(env.get("VITRINE_REFRESH_SCHEDULE", d.refresh_schedule or "none")),
+        retrain_schedule=_schedule(env.get("VITRINE_RETRAIN_SCHEDULE", d.retrain_schedule or "none")),
+        embed_queue=env.get("VITRINE_EMBED_QUEUE") or d.embed_queue,
+        train_queue=env.get("VITRINE_TRAIN_QUEUE") or d.train_queue,
+        user_agent=env.get("VITRINE_USER_AGENT") or d.user_agent,
     )
 
 

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import layout, schemas
-from pipeline.config import settings
+from pipeline.config import Settings
 from pipeline.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -163,10 +163,16 @@ def _compiled(keras_model: Any, image_size: int) -> Any:
     return run
 
 
-def embed_shard(lake: Lake, shard: dict, model: Any | None = None, batch_size: int | None = None) -> str:
+def embed_shard(
+    lake: Lake,
+    shard: dict,
+    model: Any | None = None,
+    batch_size: int = Settings.embed_batch_size,
+    cache_dir: Path | None = None,
+) -> str:
     """Embed one planned shard and return the URI of its Parquet part.
 
-    ``model`` defaults to ``pipeline.registry.load_model(lake, shard["model_version"])``.
+    ``model`` defaults to ``pipeline.registry.load_model(lake, shard["model_version"], cache_dir)``.
     Idempotent: a shard whose part exists and whose work list is gone is already done.
     """
     version = shard["model_version"]
@@ -179,11 +185,11 @@ def embed_shard(lake: Lake, shard: dict, model: Any | None = None, batch_size: i
     if model is None:
         from pipeline.registry import load_model
 
-        model = load_model(lake, version)
+        model = load_model(lake, version, cache_dir)
     if model.version != version:
         raise ValueError(f"shard is for model {version}, got model {model.version}")
     work = lake.read_parquet(shard["work_key"])
-    rejected = _embed_to_lake(lake, work, model, out_key, batch_size or settings().embed_batch_size)
+    rejected = _embed_to_lake(lake, work, model, out_key, batch_size)
     reject_key = _part_key(schemas.EMBEDDING_REJECTS, version, shard["shard_id"])
     if rejected.num_rows:
         lake.write_parquet(reject_key, rejected)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import layout
-from pipeline.lake import Lake, open_lake
+from pipeline.lake import Lake, add_lake_option, open_lake
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("gc", help="remove scratch left by crashed runs (staging, temp, partial files)")
-    p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
+    add_lake_option(p)
     p.add_argument(
         "--older-than",
         type=float,

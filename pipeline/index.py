@@ -42,7 +42,7 @@ def build_index(lake: Lake, items_uri: str, model_version: str, run_id: str, *, 
     column = embeddings.column("embedding").combine_chunks()
     dim = column.type.list_size
     all_vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-    vectors = ann.normalise(all_vectors[items.column("_pos").to_numpy()])
+    vectors = ann.normalize(all_vectors[items.column("_pos").to_numpy()])
 
     index, tuning = ann.tune(kind, vectors, recall_target)
     log.info("index of %d items: %s", len(vectors), tuning)

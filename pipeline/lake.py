@@ -8,6 +8,7 @@ Keys are lake-relative POSIX paths (``tables/products/retailer=acme/part-0.parqu
 
 from __future__ import annotations
 
+import argparse
 import builtins
 import hashlib
 import io
@@ -160,6 +161,11 @@ class Lake:
         if not parts:
             return None
         return pa.concat_tables(parts, promote_options="permissive")
+
+
+def add_lake_option(parser: argparse.ArgumentParser) -> None:
+    """``--lake URI``, the option of every command that reads the lake (``open_lake(args.lake)``)."""
+    parser.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
 
 
 def open_lake(root: str | None = None) -> Lake:

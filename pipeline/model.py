@@ -1,4 +1,4 @@
-"""The multi-head attribute model (Keras 3): one shared backbone, an L2-normalised embedding,
+"""The multi-head attribute model (Keras 3): one shared backbone, an L2-normalized embedding,
 one softmax head per attribute.
 
 Input: float32 RGB in [0, 255], shape (N, S, S, 3); rescaling happens inside the model.
@@ -163,11 +163,11 @@ def _embedding_and_heads(
     return outputs
 
 
-SMALL = 32  # side of the downsampled image the pretrained model's colour branch reads
+SMALL = 32  # side of the downsampled image the pretrained model's color branch reads
 
 
 def small_image(pixels: keras.KerasTensor, image_size: int) -> keras.KerasTensor:
-    """[0, 255] pixels average-pooled to SMALL×SMALL, in [-1, 1] (input of the colour branch)."""
+    """[0, 255] pixels average-pooled to SMALL×SMALL, in [-1, 1] (input of the color branch)."""
     from keras import layers
 
     if image_size % SMALL:
@@ -188,7 +188,7 @@ def build_heads(
     {"embedding": unit vector, "<attr>": softmax}.
 
     The heads of a pretrained backbone: beside the ImageNet features (trained to ignore
-    colour) the pooled activations of earlier stages, a learned soft colour histogram (per-pixel 1×1 convolutions, averaged) and
+    color) the pooled activations of earlier stages, a learned soft color histogram (per-pixel 1×1 convolutions, averaged) and
     a THUMB×THUMB thumbnail, both read from the small image. Trained on its own over cached
     features (phase 1), then inside the whole model."""
     import keras

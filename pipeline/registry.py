@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import layout
+from pipeline.config import Settings
 from pipeline.lake import Lake, PreconditionFailed
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ INITIAL_SEED = 20260101
 _LOADED: dict[tuple[str, str], LoadedModel] = {}
 
 
-class RegistryError(LookupError):
+class ModelRegistryError(LookupError):
     """A model version or the production pointer is missing or inconsistent."""
 
 
@@ -64,7 +65,7 @@ def exists(lake: Lake, version: str) -> bool:
 
 def read_metadata(lake: Lake, version: str) -> dict[str, Any]:
     if not exists(lake, version):
-        raise RegistryError(f"model version {version!r} is not registered in {lake.root}")
+        raise ModelRegistryError(f"model version {version!r} is not registered in {lake.root}")
     return lake.read_json(_metadata_key(version))
 
 
@@ -145,39 +146,40 @@ def _refresh_models_table(lake: Lake) -> None:
 def rollback(lake: Lake) -> str:
     """Point production back at the version the current one replaced; returns it."""
     if not lake.exists(layout.PRODUCTION_MODEL):
-        raise RegistryError("no production model to roll back")
+        raise ModelRegistryError("no production model to roll back")
     pointer = lake.read_json(layout.PRODUCTION_MODEL)
     previous = pointer.get("previous")
     if not previous:
-        raise RegistryError(f"production {pointer['version']} replaced no earlier version: nothing to roll back to")
+        raise ModelRegistryError(
+            f"production {pointer['version']} replaced no earlier version: nothing to roll back to"
+        )
     promote(lake, previous, reason=f"rollback from {pointer['version']}")
     return previous
 
 
-def _initial_config() -> dict[str, Any]:
-    from pipeline.config import settings
+def _initial_config(image_size: int) -> dict[str, Any]:
     from pipeline.model import DEFAULT_BACKBONE, DEFAULT_EMBEDDING_DIM
     from pipeline.taxonomy import load_taxonomy
 
     return {
         "attributes": load_taxonomy().vocabularies(),
-        "image_size": settings().image_size,
+        "image_size": image_size,
         "backbone": DEFAULT_BACKBONE,
         "embedding_dim": DEFAULT_EMBEDDING_DIM,
         "seed": INITIAL_SEED,
     }
 
 
-def ensure_production_model(lake: Lake) -> str:
-    """The production version; registers and promotes an initial (untrained, seeded) model
-    when the lake has none yet. Safe to call concurrently: the version name is derived from
+def ensure_production_model(lake: Lake, image_size: int = Settings.image_size) -> str:
+    """The production version; registers and promotes an initial (untrained, seeded) model of
+    ``image_size`` pixels (adapters pass ``VITRINE_IMAGE_SIZE``) when the lake has none yet. Safe to call concurrently: the version name is derived from
     the configuration, and the first promotion wins."""
     current = production_version(lake)
     if current:
         return current
     from pipeline.model import build_model
 
-    config = _initial_config()
+    config = _initial_config(image_size)
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
     version = f"initial-{digest}"
     if not exists(lake, version):
@@ -205,19 +207,17 @@ def ensure_production_model(lake: Lake) -> str:
     return production_version(lake) or version
 
 
-def _cached_file(lake: Lake, version: str, metadata: dict[str, Any]) -> Path:
-    """The model file in the local cache, downloaded and checksum-verified when missing."""
-    from pipeline.config import settings
-
+def _cached_file(lake: Lake, version: str, metadata: dict[str, Any], cache_dir: Path) -> Path:
+    """The model file under ``cache_dir``, downloaded and checksum-verified when missing."""
     expected = metadata.get("files", {}).get(MODEL_FILE, {}).get("sha256")
-    path = settings().cache_dir / "models" / version / MODEL_FILE
+    path = cache_dir / "models" / version / MODEL_FILE
     if path.exists() and (expected is None or _sha256(path) == expected):
         return path
     tmp = path.with_name(f".{MODEL_FILE}.{secrets.token_hex(4)}.tmp")
     lake.get_file(f"{layout.model_prefix(version)}/{MODEL_FILE}", tmp)
     if expected and _sha256(tmp) != expected:
         tmp.unlink()
-        raise RegistryError(f"model {version}: {MODEL_FILE} does not match its sha256 in {METADATA_FILE}")
+        raise ModelRegistryError(f"model {version}: {MODEL_FILE} does not match its sha256 in {METADATA_FILE}")
     tmp.replace(path)
     return path
 
@@ -228,15 +228,21 @@ def _sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def load_model(lake: Lake, version: str) -> LoadedModel:
-    """Load a registered version (cached on disk under ``cache_dir`` and in this process)."""
+def load_model(lake: Lake, version: str, cache_dir: Path | None = None) -> LoadedModel:
+    """Load a registered version, kept in this process. ``cache_dir`` (the settings' cache
+    folder, passed by an adapter) keeps the model file for later processes; None: a temporary
+    copy, removed once loaded."""
     key = (lake.root, version)
     if key in _LOADED:
         return _LOADED[key]
     import keras
 
     metadata = read_metadata(lake, version)
-    model = keras.models.load_model(_cached_file(lake, version, metadata), compile=False)
+    if cache_dir is None:
+        with tempfile.TemporaryDirectory(prefix="vitrine-model-") as tmp:
+            model = keras.models.load_model(_cached_file(lake, version, metadata, Path(tmp)), compile=False)
+    else:
+        model = keras.models.load_model(_cached_file(lake, version, metadata, cache_dir), compile=False)
     loaded = LoadedModel(
         version=version,
         image_size=int(metadata["image_size"]),

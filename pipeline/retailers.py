@@ -1,4 +1,4 @@
-"""The retailer registry (contract §3): one YAML entry per retailer, validated on load."""
+"""The retailer registry (README: Adding a retailer): one YAML entry per retailer, validated on load."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ OVERRIDABLE_SETTINGS = frozenset(
 )
 
 
-class RegistryError(ValueError):
+class RetailerRegistryError(ValueError):
     """The registry file is malformed; the message names the file, the entry and the field."""
 
 
@@ -86,7 +86,7 @@ class Retailer:
 def _url(value: Any, where: str) -> str:
     parsed = urlparse(value) if isinstance(value, str) else None
     if not parsed or parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise RegistryError(f"{where}: {value!r} is not an absolute http(s) URL")
+        raise RetailerRegistryError(f"{where}: {value!r} is not an absolute http(s) URL")
     return value
 
 
@@ -94,7 +94,7 @@ def _str_list(value: Any, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RegistryError(f"{where}: expected a list of strings, got {value!r}")
+        raise RetailerRegistryError(f"{where}: expected a list of strings, got {value!r}")
     return list(value)
 
 
@@ -102,17 +102,17 @@ def parse_entry(entry: Any, where: str, *, check_settings: bool = True) -> Retai
     """Validate one registry entry (a mapping) into a :class:`Retailer`. ``check_settings=False``
     is for an entry built in code (tests, benchmarks) and handed to the crawl process."""
     if not isinstance(entry, dict):
-        raise RegistryError(f"{where}: expected a mapping, got {type(entry).__name__}")
+        raise RetailerRegistryError(f"{where}: expected a mapping, got {type(entry).__name__}")
     unknown = sorted(set(entry) - set(FIELDS))
     if unknown:
-        raise RegistryError(f"{where}: unknown field(s) {unknown}; allowed: {list(FIELDS)}")
+        raise RetailerRegistryError(f"{where}: unknown field(s) {unknown}; allowed: {list(FIELDS)}")
     name = entry.get("name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise RegistryError(f"{where}: name {name!r} must match [a-z0-9-]+")
+        raise RetailerRegistryError(f"{where}: name {name!r} must match [a-z0-9-]+")
     where = f"{where} ({name})"
     platform = entry.get("platform")
     if platform not in PLATFORMS:
-        raise RegistryError(f"{where}: unknown platform {platform!r}; supported: {list(PLATFORMS)}")
+        raise RetailerRegistryError(f"{where}: unknown platform {platform!r}; supported: {list(PLATFORMS)}")
     base_url = _url(entry.get("base_url"), f"{where} base_url")
     start_urls = [_url(u, f"{where} start_urls") for u in _str_list(entry.get("start_urls"), f"{where} start_urls")]
     sitemap_urls = [
@@ -121,24 +121,24 @@ def parse_entry(entry: Any, where: str, *, check_settings: bool = True) -> Retai
     domains = [d.lower() for d in _str_list(entry.get("allowed_domains"), f"{where} allowed_domains")]
     for domain in domains:
         if not DOMAIN_RE.fullmatch(domain):
-            raise RegistryError(
+            raise RetailerRegistryError(
                 f"{where} allowed_domains: {domain!r} is not a bare host name (no scheme, port or path)"
             )
     max_products = entry.get("max_products", 10000)
     if isinstance(max_products, bool) or not isinstance(max_products, int) or max_products < 1:
-        raise RegistryError(f"{where}: max_products must be a positive integer, got {max_products!r}")
+        raise RetailerRegistryError(f"{where}: max_products must be a positive integer, got {max_products!r}")
     settings = entry.get("settings") or {}
     if not isinstance(settings, dict) or not all(isinstance(k, str) and k.isupper() for k in settings):
-        raise RegistryError(f"{where}: settings must map UPPER_CASE Scrapy setting names to values")
+        raise RetailerRegistryError(f"{where}: settings must map UPPER_CASE Scrapy setting names to values")
     refused = sorted(set(settings) - OVERRIDABLE_SETTINGS) if check_settings else []
     if refused:
-        raise RegistryError(
+        raise RetailerRegistryError(
             f"{where}: setting(s) {refused} may not be overridden per retailer; allowed: {sorted(OVERRIDABLE_SETTINGS)}"
         )
     retailer = Retailer(name, platform, base_url, start_urls, sitemap_urls, domains, max_products, settings)
     offsite = [u for u in [*start_urls, *sitemap_urls] if not _on_domains(u, retailer.domains)]
     if offsite:
-        raise RegistryError(f"{where}: URL(s) outside allowed_domains {retailer.domains}: {offsite}")
+        raise RetailerRegistryError(f"{where}: URL(s) outside allowed_domains {retailer.domains}: {offsite}")
     return retailer
 
 
@@ -150,12 +150,12 @@ def _on_domains(url: str, domains: list[str]) -> bool:
 def parse_registry(data: Any, source: str = "<registry>") -> list[Retailer]:
     """Validate a parsed registry document (``{"retailers": [...]}``)."""
     if not isinstance(data, dict) or not isinstance(data.get("retailers"), list):
-        raise RegistryError(f"{source}: expected a mapping with a 'retailers' list")
+        raise RetailerRegistryError(f"{source}: expected a mapping with a 'retailers' list")
     retailers = [parse_entry(e, f"{source}: retailers[{i}]") for i, e in enumerate(data["retailers"])]
     seen: set[str] = set()
     for r in retailers:
         if r.name in seen:
-            raise RegistryError(f"{source}: duplicate retailer name {r.name!r}")
+            raise RetailerRegistryError(f"{source}: duplicate retailer name {r.name!r}")
         seen.add(r.name)
     return retailers
 
@@ -168,9 +168,9 @@ def load_registry(path: str | Path) -> list[Retailer]:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:
-        raise RegistryError(f"retailer registry {path} does not exist") from exc
+        raise RetailerRegistryError(f"retailer registry {path} does not exist") from exc
     except yaml.YAMLError as exc:
-        raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
+        raise RetailerRegistryError(f"{path}: not valid YAML: {exc}") from exc
     return parse_registry(data, str(path))
 
 

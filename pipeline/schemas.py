@@ -1,4 +1,4 @@
-"""The one definition of every lake table (contract §6): columns, types, meaning, partitioning, key.
+"""The one definition of every lake table (README: Lake tables): columns, types, meaning, partitioning, key.
 
 Each :class:`Table` names its Hive partition columns (part of the path, ``k=v``, not stored in
 the files), the data columns stored in its Parquet files, and the columns that identify a row.
@@ -415,7 +415,7 @@ EMBEDDING_REJECTS = Table(
 
 RELEASES = Table(
     "releases",
-    "One row per publishing run: the release it published (contract §5). A DAG run's row is filed "
+    "One row per publishing run: the release it published (README: The release). A DAG run's row is filed "
     "under its DAG and logical date, so a re-run of that date replaces it (the earlier release stays "
     "until retention removes it).",
     (

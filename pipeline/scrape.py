@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import layout, schemas
-from pipeline.config import REPO_ROOT, settings
+from pipeline.config import REPO_ROOT, USER_AGENT, Settings
 from pipeline.lake import Lake
 from pipeline.retailers import Retailer
 from scrapers.images import CONTENT_REASONS
@@ -99,6 +99,22 @@ def end_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
             continue
 
 
+@dataclass(frozen=True)
+class CrawlConfig:
+    """What an adapter passes the scrape stage (see :meth:`from_settings`)."""
+
+    http_cache: Path | None = None  # per-retailer HTTP caches under it; None: the crawl's scratch (none kept)
+    user_agent: str = USER_AGENT  # below a retailer's own USER_AGENT setting
+    max_unavailable_share: float = Settings.max_unavailable_share  # the wipe guard
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> CrawlConfig:
+        return cls(s.cache_dir / "scrapy", s.user_agent, s.max_unavailable_share)
+
+
+DEFAULT_CRAWL = CrawlConfig()
+
+
 def run_crawl(
     retailer: Retailer,
     lake_uri: str,
@@ -106,6 +122,7 @@ def run_crawl(
     known: dict[str, dict],
     pages: dict[str, str] | None = None,
     extra_settings: dict[str, str] | None = None,
+    config: CrawlConfig = DEFAULT_CRAWL,
 ) -> CrawlOutput:
     """``scrapy crawl <platform>`` for one retailer in a subprocess; returns what it wrote.
     ``known``: image URL → what is stored for it; ``pages``: page URL → when it was scraped."""
@@ -132,6 +149,10 @@ def run_crawl(
         f"VITRINE_KNOWN_IMAGES={known_path}",
         "-s",
         f"VITRINE_KNOWN_PAGES={pages_path}",
+        "-s",
+        f"VITRINE_HTTPCACHE_DIR={config.http_cache or workdir / 'httpcache'}",
+        "-s",
+        f"VITRINE_USER_AGENT={config.user_agent}",
     ]
     for name, value in (extra_settings or {}).items():
         cmd += ["-s", f"{name}={value}"]
@@ -156,7 +177,7 @@ def run_crawl(
         try:
             for line in proc.stdout:
                 tail.append(line)
-                print(f"[scrapy {retailer.name}] {line}", end="", flush=True)
+                log.info("[scrapy %s] %s", retailer.name, line.rstrip("\n"))
         except BaseException:  # the task was interrupted (SIGTERM, Ctrl-C, timeout): end the crawl too
             end_process_group(proc)
             raise
@@ -356,18 +377,19 @@ def confirmed_crawl(
     known: dict[str, dict],
     pages: dict[str, str],
     previous_products: list[dict],
-    max_share: float,
+    config: CrawlConfig,
 ) -> tuple[CrawlOutput, str | None]:
     """Crawl; when the result is a large drop, crawl again past the HTTP cache and apply the
     drop only if the second crawl is complete and misses the same products. Returns the crawl
     to apply, or the last crawl and why it was refused."""
-    crawl = run_crawl(retailer, lake.root, workdir / "crawl-1", known, pages)
+    max_share = config.max_unavailable_share
+    crawl = run_crawl(retailer, lake.root, workdir / "crawl-1", known, pages, config=config)
     why = distrust(crawl, previous_products, max_share)
     if why is None or not why.startswith("would mark"):
         return crawl, why
     log.warning("%s: crawl %s; confirming with a second crawl", retailer.name, why)
     # past the HTTP cache and without skipping pages unchanged since the last crawl
-    second = run_crawl(retailer, lake.root, workdir / "crawl-2", known, {}, {"HTTPCACHE_ENABLED": "False"})
+    second = run_crawl(retailer, lake.root, workdir / "crawl-2", known, {}, {"HTTPCACHE_ENABLED": "False"}, config)
     again = distrust(second, previous_products, max_share)
     if again is None:
         return second, None
@@ -379,15 +401,13 @@ def confirmed_crawl(
 
 # -- the stage ------------------------------------------------------------------------------------
 def scrape_retailer(
-    lake: Lake, retailer: Retailer, run_id: str, max_unavailable_share: float | None = None, day: date | None = None
+    lake: Lake, retailer: Retailer, run_id: str, config: CrawlConfig = DEFAULT_CRAWL, day: date | None = None
 ) -> str:
     """Crawl ``retailer`` into ``lake`` as crawl ``day`` (default: today, UTC); returns the URI
     of its ``products`` partition.
 
     Raises :class:`CrawlRefused` (after recording the crawl's stats, with the retailer's
     products and images left as they were) when the crawl is not to be trusted."""
-    if max_unavailable_share is None:
-        max_unavailable_share = settings().max_unavailable_share
     day = day or datetime.now(UTC).date()
     previous_products = _read_rows(lake, schemas.PRODUCTS, retailer.name)
     previous_images = _read_rows(lake, schemas.IMAGES, retailer.name)
@@ -400,14 +420,14 @@ def scrape_retailer(
             known,
             known_pages(previous_products, known),
             previous_products,
-            max_unavailable_share,
+            config,
         )
     products, images = build_tables(retailer.name, crawl, previous_products, previous_images)
     if refused:
         products, images = previous_products, previous_images
     row = crawl_stats_row(retailer, run_id, crawl, products, images)
     schemas.CRAWL_STATS.write(lake, [{**row, "day": day}], part=day, retailer=retailer.name)  # type: ignore[arg-type]
-    print(summary(row), flush=True)
+    log.info("%s", summary(row))
     if refused:
         raise CrawlRefused(
             f"crawl of {retailer.name} not applied: {refused}; its {len(previous_products)} "

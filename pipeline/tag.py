@@ -13,13 +13,18 @@ last run tagged (same partition, values not null) keeps its row; only new images
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline import schemas
+from pipeline.config import Settings
 from pipeline.lake import Lake
+
+log = logging.getLogger(__name__)
 
 ITEM_COLUMNS = ["item_id", "canonical_sha256", "image_key"]
 
@@ -97,9 +102,15 @@ def _kept_rows(previous: pa.Table | None, items: pa.Table, attribute: str) -> tu
     return kept, [i for i, sha in enumerate(shas) if sha not in row_of]
 
 
-def tag_items(lake: Lake, items_uri: str, model_version: str, batch_size: int | None = None) -> str:
-    """Predict every attribute of every new image; returns the attributes partition URI."""
-    from pipeline.config import settings
+def tag_items(
+    lake: Lake,
+    items_uri: str,
+    model_version: str,
+    batch_size: int = Settings.embed_batch_size,
+    cache_dir: Path | None = None,
+) -> str:
+    """Predict every attribute of every new image; returns the attributes partition URI.
+    ``cache_dir``: where the model file is kept (see ``pipeline.registry.load_model``)."""
     from pipeline.registry import load_model
 
     start = time.monotonic()
@@ -108,16 +119,14 @@ def tag_items(lake: Lake, items_uri: str, model_version: str, batch_size: int | 
     missing = [i for i, k in enumerate(keys) if not k]
     if missing:
         raise ValueError(f"{len(missing)} item(s) in {items_uri} have no image_key, e.g. row {missing[0]}")
-    model = load_model(lake, model_version)
+    model = load_model(lake, model_version, cache_dir)
     attributes, trained = model.attributes, bool(model.metadata.get("trained", True))
     schema = schemas.attributes_table(attributes)
     prefix, key = schema.prefix(model_version=model_version), schema.part(model_version=model_version)
     kept, todo = _kept_rows(lake.read_parquet(key) if lake.exists(key) else None, items, next(iter(attributes)))
     todo_keys = [keys[i] for i in todo]
     if trained:
-        probs, ok, errors = predict_attributes(
-            lake, todo_keys, model_version, batch_size or settings().embed_batch_size
-        )
+        probs, ok, errors = predict_attributes(lake, todo_keys, model_version, batch_size)
     else:  # an untrained model's guesses are noise (often at high confidence): leave its values empty
         probs = {a: np.zeros((len(todo), len(v)), np.float32) for a, v in attributes.items()}
         ok, errors = np.zeros(len(todo), bool), {}
@@ -128,15 +137,15 @@ def tag_items(lake: Lake, items_uri: str, model_version: str, batch_size: int | 
     failed = [(todo_keys[i], reason) for i, reason in sorted(errors.items())]
     elapsed = time.monotonic() - start
     if not trained:
-        print(
+        log.warning(
             f"model {model_version} is untrained: attribute values left empty (train one with "
             "`vitrine dag-run attribute_model_retrain`)"
         )
-    print(
+    log.info(
         f"tagged {int(ok.sum())}/{len(todo)} new images with model {model_version} in {elapsed:.1f}s"
         f" ({len(todo) / max(elapsed, 1e-9):.0f} images/s), {items.num_rows - len(todo)} kept from the last run;"
         f" {len(failed)} unreadable image(s)"
     )
     for key, error in failed[:20]:
-        print(f"  unreadable: {key}: {error}")
+        log.warning("  unreadable: %s: %s", key, error)
     return lake.uri(prefix)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from pipeline import layout, schemas
-from pipeline.lake import Lake, LakeError, open_lake
+from pipeline.lake import Lake, LakeError, add_lake_option, open_lake
 
 MAX_STAGING_RUNS = 3
 
@@ -99,7 +99,7 @@ def cmd_verify_lake(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("verify-lake", help="check the lake's crash-safety invariants")
-    p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
+    add_lake_option(p)
     p.add_argument(
         "--max-staging-runs",
         type=int,

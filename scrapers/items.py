@@ -1,4 +1,4 @@
-"""The one product schema both spiders produce, with its normalisers and its validation."""
+"""The one product schema both spiders produce, with its normalizers and its validation."""
 
 from __future__ import annotations
 
@@ -222,7 +222,7 @@ def _strip_renditions(query: str) -> str:
 
 
 def clean_image_urls(urls: list[str], base_url: str) -> list[str]:
-    """Normalised, de-duplicated image URLs in their original order."""
+    """Normalized, de-duplicated image URLs in their original order."""
     seen: list[str] = []
     for url in urls:
         normal = normalize_image_url(url, base_url)
@@ -232,7 +232,7 @@ def clean_image_urls(urls: list[str], base_url: str) -> list[str]:
 
 
 def validate(item: Mapping[str, Any]) -> dict[str, Any]:
-    """Check and normalise one product; raises :class:`InvalidProduct` with the reason."""
+    """Check and normalize one product; raises :class:`InvalidProduct` with the reason."""
     out = {name: item.get(name) for name in PRODUCT_FIELDS}
     for name in ("title", "brand", "currency", "product_type", "color", "pattern", "material"):
         out[name] = clean_text(out[name])

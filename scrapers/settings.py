@@ -1,17 +1,12 @@
 """Scrapy settings: polite by default. A retailer's registry ``settings`` override these for
-its own crawl; ``pipeline.scrape`` passes VITRINE_RETAILER_FILE, FILES_STORE (the lake) and
-VITRINE_OUTPUT on the command line."""
+its own crawl; ``pipeline.scrape`` passes VITRINE_RETAILER_FILE, FILES_STORE (the lake),
+VITRINE_OUTPUT, VITRINE_HTTPCACHE_DIR and VITRINE_USER_AGENT on the command line."""
 
-import os
+from pipeline.config import USER_AGENT  # noqa: F401  (identify honestly, with a way to reach us)
 
 BOT_NAME = "vitrine"
 SPIDER_MODULES = ["scrapers.spiders"]
 NEWSPIDER_MODULE = "scrapers.spiders"
-
-# Identify honestly, with a way to reach us.
-USER_AGENT = os.environ.get(
-    "VITRINE_USER_AGENT", "VitrineBot/0.1 (+https://github.com/vitrine-catalog/vitrine; catalog indexing)"
-)
 
 # Politeness
 ROBOTSTXT_OBEY = True

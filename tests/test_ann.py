@@ -12,7 +12,7 @@ from pipeline import ann
 def _clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
     centres = np.random.default_rng(0).standard_normal((40, dim))
     rng = np.random.default_rng(seed)
-    return ann.normalise(centres[rng.integers(0, 40, n)] + 0.3 * rng.standard_normal((n, dim)))
+    return ann.normalize(centres[rng.integers(0, 40, n)] + 0.3 * rng.standard_normal((n, dim)))
 
 
 @pytest.fixture(params=sorted(ann.KINDS))

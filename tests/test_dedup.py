@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -71,7 +73,8 @@ def test_groups_copies_keeps_colorways_apart_and_records_rejects(lake):
     assert canon_rows.num_rows == 4 and set(canon_rows["distance"].to_pylist()) == {0}
 
 
-def test_rerun_is_idempotent_and_group_ids_are_stable(lake, capsys):
+def test_rerun_is_idempotent_and_group_ids_are_stable(lake, caplog):
+    caplog.set_level(logging.INFO, logger="pipeline")
     listings = _listings()
     write_catalog(lake, listings[:13])
     dedup_catalog(lake, "run-1")
@@ -79,7 +82,7 @@ def test_rerun_is_idempotent_and_group_ids_are_stable(lake, capsys):
     first_dups = lake.read_parquet(f"{layout.table('duplicates')}/part-0.parquet")
 
     dedup_catalog(lake, "run-2")
-    assert "0 hashed" in capsys.readouterr().out.splitlines()[-1]
+    assert "0 hashed" in caplog.messages[-1] and caplog.messages[-1].startswith("dedup run-2:")
     assert lake.read_parquet(f"{layout.table('items')}/part-0.parquet").equals(first_items)
     assert lake.read_parquet(f"{layout.table('duplicates')}/part-0.parquet").equals(first_dups)
     assert len(lake.list(state.HASHES + "/")) == 1, "nothing new: no new index part"
@@ -95,7 +98,7 @@ def test_rerun_is_idempotent_and_group_ids_are_stable(lake, capsys):
         ],
     )
     dedup_catalog(lake, "run-3")
-    assert "2 hashed" in capsys.readouterr().out.splitlines()[-1]
+    assert "2 hashed" in caplog.messages[-1] and caplog.messages[-1].startswith("dedup run-3:")
     by_offer = _items_by_offer(lake)
     before = {o["product_id"]: item["item_id"] for item in first_items.to_pylist() for o in item["offers"]}
     assert by_offer["echo:e-1"]["item_id"] == before["acme:shirt"], "a new copy joins the existing item"

@@ -1,4 +1,4 @@
-"""The multi-head Keras model: shapes, normalisation, heads, determinism, backbone weights."""
+"""The multi-head Keras model: shapes, normalization, heads, determinism, backbone weights."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from scrapy.utils.project import get_project_settings
 
 from pipeline import platforms
 from pipeline.demo_shop.server import DemoShop
-from pipeline.retailers import RegistryError, parse_entry
+from pipeline.retailers import RetailerRegistryError, parse_entry
 
 
 def test_every_platform_has_its_spider_and_storefront(monkeypatch):
@@ -33,5 +33,5 @@ def test_the_demo_shop_serves_every_platform():
 def test_retailers_accept_exactly_the_registered_platforms():
     for name in platforms.PLATFORMS:
         assert parse_entry({"name": "acme", "platform": name, "base_url": "https://a.example"}, "x").platform == name
-    with pytest.raises(RegistryError, match="unknown platform 'magento'"):
+    with pytest.raises(RetailerRegistryError, match="unknown platform 'magento'"):
         parse_entry({"name": "acme", "platform": "magento", "base_url": "https://a.example"}, "x")

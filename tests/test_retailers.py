@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.retailers import RegistryError, Retailer, load_registry, parse_registry, registry_yaml
+from pipeline.retailers import Retailer, RetailerRegistryError, load_registry, parse_registry, registry_yaml
 
 GOOD = """
 retailers:
@@ -89,7 +89,7 @@ def test_round_trips_through_yaml_and_json(tmp_path):
     ],
 )
 def test_rejects_bad_entries_with_a_clear_message(entry, message):
-    with pytest.raises(RegistryError) as err:
+    with pytest.raises(RetailerRegistryError) as err:
         parse_registry({"retailers": [entry]}, "reg.yaml")
     assert message in str(err.value)
     assert "reg.yaml: retailers[0]" in str(err.value)
@@ -97,16 +97,16 @@ def test_rejects_bad_entries_with_a_clear_message(entry, message):
 
 def test_rejects_duplicate_names():
     entry = {"name": "acme", "platform": "shopify", "base_url": "https://a.example"}
-    with pytest.raises(RegistryError, match="duplicate retailer name 'acme'"):
+    with pytest.raises(RetailerRegistryError, match="duplicate retailer name 'acme'"):
         parse_registry({"retailers": [entry, dict(entry, platform="jsonld")]})
 
 
 def test_rejects_missing_file_bad_yaml_and_wrong_shape(tmp_path):
-    with pytest.raises(RegistryError, match="does not exist"):
+    with pytest.raises(RetailerRegistryError, match="does not exist"):
         load_registry(tmp_path / "nope.yaml")
-    with pytest.raises(RegistryError, match="not valid YAML"):
+    with pytest.raises(RetailerRegistryError, match="not valid YAML"):
         load_registry(write(tmp_path, "retailers: [\n"))
-    with pytest.raises(RegistryError, match="'retailers' list"):
+    with pytest.raises(RetailerRegistryError, match="'retailers' list"):
         load_registry(write(tmp_path, "- name: acme\n"))
 
 

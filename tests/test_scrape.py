@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from dataclasses import replace
 
 import pytest
@@ -32,12 +33,13 @@ def rows(lake, table, name):
 
 
 @pytest.mark.parametrize("platform", ["shopify", "jsonld"])
-def test_crawls_a_storefront_into_the_lake(lake, shop, platform, tmp_path, capsys):
+def test_crawls_a_storefront_into_the_lake(lake, shop, platform, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pipeline")
     r = retailer(shop, platform, tmp_path)
     store = shop.storefronts[platform]
     uri = scrape_retailer(lake, r, "run-1")
     assert uri == lake.uri(f"tables/products/retailer={r.name}")
-    assert f"scrape {r.name} (finished): 6 products, 0 invalid" in capsys.readouterr().out
+    assert f"scrape {r.name} (finished): 6 products, 0 invalid" in caplog.text
 
     products = rows(lake, "products", r.name)
     assert len(products) == 6
@@ -84,7 +86,8 @@ def test_crawls_into_an_s3_lake(s3_lake, shop, tmp_path):
     assert sorted(i["image_key"] for i in images) == s3_lake.list("images/")
 
 
-def test_a_listing_that_keeps_failing_marks_nothing_unavailable(lake, tmp_path, capsys):
+def test_a_listing_that_keeps_failing_marks_nothing_unavailable(lake, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pipeline")
     with DemoShop(n_products=6, mess=False) as shop:
         r = retailer(shop, "shopify", tmp_path)
         scrape_retailer(lake, r, "run-1")
@@ -96,7 +99,7 @@ def test_a_listing_that_keeps_failing_marks_nothing_unavailable(lake, tmp_path, 
     assert [e["status"] for e in retried] == [503] * 4  # RETRY_TIMES = 3, with backoff between
     products = rows(lake, "products", r.name)
     assert len(products) == 4 and all(p["available"] for p in products)
-    assert "scrape demo-shopify (finished, incomplete): 0 products" in capsys.readouterr().out
+    assert "scrape demo-shopify (finished, incomplete): 0 products" in caplog.text
 
 
 def test_listing_pages_of_one_card_are_crawled_as_listings(lake, tmp_path):

@@ -244,7 +244,7 @@ def test_known_images_remember_stored_and_content_rejections_only():
         ("", None),
     ],
 )
-def test_image_url_normalisation(url, expected):
+def test_image_url_normalization(url, expected):
     from scrapers.items import normalize_image_url
 
     assert normalize_image_url(url, "http://127.0.0.1:3000") == expected

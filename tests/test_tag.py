@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pyarrow as pa
 
 from pipeline import layout
@@ -18,7 +20,8 @@ def _model(lake) -> str:
     return register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8)
 
 
-def test_tag_items_writes_one_row_per_item_and_is_idempotent(lake, capsys) -> None:
+def test_tag_items_writes_one_row_per_item_and_is_idempotent(lake, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline")
     items_uri = write_items(lake, n=10, corrupt=1)
     version = _model(lake)
     uri = tag_items(lake, items_uri, version, batch_size=4)
@@ -32,7 +35,7 @@ def test_tag_items_writes_one_row_per_item_and_is_idempotent(lake, capsys) -> No
         assert row["category"] in VOCAB["category"] and row["color"] in VOCAB["color"]
         assert 0.0 < row["category_confidence"] <= 1.0
     assert rows[10]["category"] is None and rows[10]["category_confidence"] == 0.0
-    assert "1 unreadable image(s)" in capsys.readouterr().out
+    assert "1 unreadable image(s)" in caplog.text
 
     tag_items(lake, items_uri, version, batch_size=4)
     again = lake.read_table(layout.table("attributes"), partitions={"model_version": version})
@@ -40,7 +43,8 @@ def test_tag_items_writes_one_row_per_item_and_is_idempotent(lake, capsys) -> No
     assert again.sort_by("item_id").equals(table.sort_by("item_id"))
 
 
-def test_a_second_run_tags_only_new_images(lake, capsys) -> None:
+def test_a_second_run_tags_only_new_images(lake, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline")
     items_uri = write_items(lake, n=6)
     version = _model(lake)
     tag_items(lake, items_uri, version, batch_size=4)
@@ -49,15 +53,15 @@ def test_a_second_run_tags_only_new_images(lake, capsys) -> None:
     for key in items.column("image_key").to_pylist():  # the tagged images are not read again
         lake.delete(key)
     more = write_items(lake, n=8)  # items 0-5 as before (same images), 6-7 new
-    capsys.readouterr()
+    caplog.clear()
     tag_items(lake, more, version, batch_size=4)
-    assert "tagged 2/2 new images" in capsys.readouterr().out
+    assert "tagged 2/2 new images" in caplog.text
     again = lake.read_table(layout.table("attributes"), partitions={"model_version": version}).sort_by("item_id")
     assert again.num_rows == 8 and again.slice(0, 6).equals(first)
     assert all(v is not None for v in again.column("category").to_pylist())
 
 
-def test_an_untrained_model_leaves_every_value_empty(lake, capsys) -> None:
+def test_an_untrained_model_leaves_every_value_empty(lake, caplog) -> None:
     items_uri = write_items(lake, n=4)
     model = build_model(VOCAB, 32, backbone="compact", embedding_dim=8)
     version = register_model(
@@ -67,4 +71,4 @@ def test_an_untrained_model_leaves_every_value_empty(lake, capsys) -> None:
     rows = lake.read_table(layout.table("attributes"), partitions={"model_version": version}).to_pylist()
     assert len(rows) == 4
     assert all(r["category"] is None and r["color"] is None and r["color_confidence"] == 0.0 for r in rows)
-    assert "is untrained: attribute values left empty" in capsys.readouterr().out
+    assert "is untrained: attribute values left empty" in caplog.text

@@ -22,7 +22,7 @@ from pipeline.registry import (
 )
 from pipeline.taxonomy import load_taxonomy
 from pipeline.train.evaluate import evaluate_candidate, promote_if_better, promotion_decision
-from pipeline.train.folder_import import import_labeled_folder
+from pipeline.train.folder_import import import_labelled_folder
 from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
 from pipeline.train.data import make_dataset
 from pipeline.train.config import GateConfig, TrainConfig, option_names, split_options
@@ -99,7 +99,7 @@ def data_lake(tmp_path_factory) -> Lake:
     root = tmp_path_factory.mktemp("attributes")
     write_labelled_folder(root / "folder", n=96, size=32)
     lake = Lake(f"file://{root / 'lake'}")
-    import_labeled_folder(lake, root / "folder", retailer="acme")
+    import_labelled_folder(lake, root / "folder", retailer="acme")
     write_duplicate_groups(lake)
     return lake
 
@@ -226,7 +226,7 @@ def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow
     from pipeline.registry import PRODUCTION_MODEL_ASSET_URI
 
     lake = vitrine_env
-    initial = ensure_production_model(lake)  # untrained production model, as on a fresh deployment
+    initial = ensure_production_model(lake, 32)  # untrained production model, as on a fresh deployment
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     assert not bag.import_errors
     dag = bag.dags["attribute_model_retrain"]

@@ -15,7 +15,7 @@ import pytest
 from pipeline.lake import Lake
 from pipeline.registry import read_metadata
 from pipeline.taxonomy import load_taxonomy
-from pipeline.train.folder_import import import_labeled_folder
+from pipeline.train.folder_import import import_labelled_folder
 from pipeline.train.trainset import build_training_set
 from tests.conftest import REPO_ROOT
 from tests.support.attributes import write_duplicate_groups, write_labelled_folder
@@ -42,7 +42,7 @@ print("VERSION", result.version)
 def test_killed_training_resumes_from_its_last_epoch(tmp_path) -> None:
     write_labelled_folder(tmp_path / "folder", n=48, size=32)
     lake = Lake(f"file://{tmp_path / 'lake'}")
-    import_labeled_folder(lake, tmp_path / "folder", retailer="acme")
+    import_labelled_folder(lake, tmp_path / "folder", retailer="acme")
     write_duplicate_groups(lake)
     trainset = build_training_set(lake, "run-1", load_taxonomy(), ["category", "color"])
     cmd = [sys.executable, "-c", TRAIN, lake.root, trainset]

@@ -70,8 +70,8 @@ def block_specs(stages: tuple[BlockArgs, ...] = LITE0) -> list[BlockArgs]:
 
 N_BLOCKS = len(block_specs())
 # Stage boundaries whose activations are average-pooled beside the top features: low-level
-# features keep the colour and texture that the ImageNet-trained top discards (measured: val
-# colour accuracy 0.60 → 0.70 on 1,500 catalog photos). Each is the tensor entering that block.
+# features keep the color and texture that the ImageNet-trained top discards (measured: val
+# color accuracy 0.60 → 0.70 on 1,500 catalog photos). Each is the tensor entering that block.
 TAPS = (3, 5, 8, 11)
 TAP_FEATURES = sum(block_specs()[t].filters_in for t in TAPS)
 

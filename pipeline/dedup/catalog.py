@@ -24,20 +24,14 @@ IMAGE_COLUMNS = ["sha256", "image_key", "retailer", "product_id", "status"]
 PRODUCT_COLUMNS = ["product_id", "retailer", "title", "url", "price", "currency", "gtin", "available"]
 
 
-def default_thresholds() -> Thresholds:
-    """Thresholds from settings (``VITRINE_DEDUP_MAX_DISTANCE``) and the evaluated defaults."""
-    from pipeline.config import settings
-
-    return Thresholds(max_distance=settings().dedup_max_distance)
-
-
 def dedup_catalog(lake: Lake, run_id: str, thresholds: Thresholds | None = None) -> str:
-    """Hash new stored images, group near-duplicates, write the duplicates and items tables.
+    """Hash new stored images, group near-duplicates (the pair rule: ``thresholds``; adapters
+    set ``max_distance`` from ``VITRINE_DEDUP_MAX_DISTANCE``), write the duplicates and items tables.
 
     Idempotent: a re-run with no new images hashes nothing and rewrites identical tables.
     Returns the items table URI.
     """
-    th = thresholds or default_thresholds()
+    th = thresholds or Thresholds()
     t0 = time.monotonic()
     images = _read(lake, "images", IMAGE_COLUMNS)
     images = images.filter(pc.and_(pc.equal(images["status"], "stored"), pc.is_valid(images["sha256"])))
@@ -60,7 +54,7 @@ def dedup_catalog(lake: Lake, run_id: str, thresholds: Thresholds | None = None)
     duplicates, items = build_tables(images, _read(lake, "products", PRODUCT_COLUMNS), index.table, groups)
     schemas.DUPLICATES.write(lake, duplicates)
     schemas.ITEMS.write(lake, items)
-    print(
+    log.info(
         f"dedup {run_id}: {len(present)} stored images, {len(hashed)} hashed "
         f"({rejected_now} rejected), {n_pairs} near-duplicate pairs, "
         f"{items.num_rows} items from {duplicates.num_rows} images in {time.monotonic() - t0:.1f}s"

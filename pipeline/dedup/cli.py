@@ -7,11 +7,21 @@ from pathlib import Path
 
 
 def cmd_dedup_eval(args: argparse.Namespace) -> int:
-    from pipeline.dedup.catalog import default_thresholds
+    from pipeline.config import settings
     from pipeline.dedup.eval import run
+    from pipeline.dedup.grouping import Thresholds
 
     labels = Path(args.labels) if args.labels else Path(args.photos).parent / "labels.csv"
-    print(run(Path(args.photos), labels, Path(args.out), args.limit, args.workers, default_thresholds()))
+    print(
+        run(
+            Path(args.photos),
+            labels,
+            Path(args.out),
+            args.limit,
+            args.workers,
+            Thresholds(max_distance=settings().dedup_max_distance),
+        )
+    )
     print(f"table, CSV and plot in {args.out}/dedup_eval.(md|csv|png)")
     return 0
 

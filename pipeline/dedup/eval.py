@@ -8,7 +8,7 @@ path (encoded bytes → ``hash_bytes``) and the pipeline's own decision (``Thres
 per transformation (its positives against all negatives) at several 64-bit thresholds; the
 thresholds are selected on half of the photos and reported on the other half.
 
-Colorway negatives count only when the recolouring is visible (≥ ``VISIBLE_FRACTION`` of the
+Colorway negatives count only when the recoloring is visible (≥ ``VISIBLE_FRACTION`` of the
 pixels change by ΔE76 > 20): hue-shifting a black, white or grey product gives back the
 same picture. Other-product pairs that are the same photo (identical title, or mean
 absolute difference of 64×64 grey thumbnails below ``SAME_PHOTO``: the dataset lists some
@@ -56,14 +56,14 @@ POSITIVES: dict[str, Callable[[Image.Image, np.random.Generator], bytes]] = {
 # half the photos, which leaves a margin for the held-out half
 RECALL_FLOOR = 0.985
 # a colorway safety margin up to this factor is preferred over fewer other-product merges
-COLOUR_MARGIN = 1.2
+COLOR_MARGIN = 1.2
 REQUIRED = ["resize_0.5x", "resize_2x", "jpeg_q30", "jpeg_q40-95", "watermark", "brightness_+10%", "brightness_-10%"]
 
 
 @dataclass
 class Photo:
     """Signatures of one photo and its variants (name → (full view, trimmed view), each
-    (code, fine, colour))."""
+    (code, fine, color))."""
 
     name: str
     category: str
@@ -84,10 +84,10 @@ def _photo(args: tuple[Path, str, str, int]) -> Photo | None:
     sigs = {"original": _views(original)}
     for name, make in POSITIVES.items():
         sigs[name] = _views(hash_bytes(name, make(img, rng)))
-    recoloured = hue_shift(img, float(rng.uniform(60, 300)))
-    sigs["colorway"] = _views(hash_bytes("colorway", encode(recoloured)))
+    recolored = hue_shift(img, float(rng.uniform(60, 300)))
+    sigs["colorway"] = _views(hash_bytes("colorway", encode(recolored)))
     thumb = np.asarray(img.convert("L").resize((64, 64), Image.Resampling.BOX), dtype=np.uint8)
-    return Photo(path.stem, category, title, sigs, visible_change(img, recoloured), thumb)
+    return Photo(path.stem, category, title, sigs, visible_change(img, recolored), thumb)
 
 
 def _views(h: ImageHashes) -> tuple[tuple[int, bytes, bytes], tuple[int, bytes, bytes]]:
@@ -224,7 +224,7 @@ def metrics(pairs: Pairs, th: Thresholds, mask: np.ndarray | None = None) -> dic
 def select_thresholds(pairs: Pairs, mask: np.ndarray, base: Thresholds) -> Thresholds:
     """Best setting on ``mask``'s pairs, precision first: among settings with zero colorway
     merges, overall precision >= 0.99 and recall >= RECALL_FLOOR on every required class,
-    the largest colorway margin (up to COLOUR_MARGIN: by how much the colour thresholds
+    the largest colorway margin (up to COLOR_MARGIN: by how much the color thresholds
     could grow before a colorway merges), then the fewest other-product merges, then the
     highest worst required recall, then overall F1 (if none qualifies: the highest worst
     required recall). ``max_distance`` is searched up to ``base.max_distance``: the search
@@ -237,7 +237,7 @@ def select_thresholds(pairs: Pairs, mask: np.ndarray, base: Thresholds) -> Thres
                     th = Thresholds(r, f, c, lab)
                     m = metrics(pairs, th, mask)
                     worst = min(m[k]["recall"] for k in REQUIRED)
-                    margin = min(COLOUR_MARGIN, _colour_margin(pairs, th, mask))
+                    margin = min(COLOR_MARGIN, _color_margin(pairs, th, mask))
                     ok = margin > 1.0 and m["overall"]["precision"] >= 0.99 and worst >= RECALL_FLOOR
                     key = (
                         ok,
@@ -252,8 +252,8 @@ def select_thresholds(pairs: Pairs, mask: np.ndarray, base: Thresholds) -> Thres
     return best[1]
 
 
-def _colour_margin(pairs: Pairs, th: Thresholds, mask: np.ndarray) -> float:
-    """The factor by which both colour thresholds could grow before a colorway pair in
+def _color_margin(pairs: Pairs, th: Thresholds, mask: np.ndarray) -> float:
+    """The factor by which both color thresholds could grow before a colorway pair in
     ``mask`` merges (infinite when none passes the hash thresholds)."""
     sel = (pairs.kind == "colorway") & mask
     structural = (pairs.d64[:, sel] <= th.max_distance) & (pairs.d256[:, sel] <= th.max_fine_distance)

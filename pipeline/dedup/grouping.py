@@ -10,9 +10,9 @@ fashion-products photos.
 Grouping rule (guard against chaining): pairs are merged in ascending order of distance,
 like single-link clustering, but a merge of two groups is refused unless *every* image of
 the merged group is, in one view, within ``GUARD_FACTOR`` × the hash thresholds of the
-merged group's canonical image and within the colour thresholds of it (a star around the
+merged group's canonical image and within the color thresholds of it (a star around the
 canonical image). So a group's radius is bounded: A~B~C~…~Z never joins A and Z unless
-both are close to the canonical image, and colour never chains (a colorway cannot join
+both are close to the canonical image, and color never chains (a colorway cannot join
 through an in-between image). Existing groups (from earlier runs) are kept as they are; new images join them or
 form new groups, and two existing groups merge only through the same guarded rule. The
 merged group keeps the id of the larger group (then the smaller id): ids are stable.
@@ -41,12 +41,12 @@ class Thresholds:
     def hashes_match(self, d64: np.ndarray, d256: np.ndarray) -> np.ndarray:
         return (d64 <= self.max_distance) & (d256 <= self.max_fine_distance)
 
-    def colours_match(self, dhue: np.ndarray, dlab: np.ndarray) -> np.ndarray:
+    def colors_match(self, dhue: np.ndarray, dlab: np.ndarray) -> np.ndarray:
         return (dhue <= self.max_color_distance) & (dlab <= self.max_lab_distance)
 
     def is_duplicate(self, d64: np.ndarray, d256: np.ndarray, dhue: np.ndarray, dlab: np.ndarray) -> np.ndarray:
         """Elementwise: are pairs at these distances (of one view) near-duplicates?"""
-        return self.hashes_match(d64, d256) & self.colours_match(dhue, dlab)
+        return self.hashes_match(d64, d256) & self.colors_match(dhue, dlab)
 
     def guarded(self) -> Thresholds:
         """The looser hash thresholds a group member must meet against its canonical image."""
@@ -57,7 +57,7 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Signatures:
-    """Signatures of N images, row-aligned: 64-bit codes, (N, 4) fine codes, (N, C, 3) colour."""
+    """Signatures of N images, row-aligned: 64-bit codes, (N, 4) fine codes, (N, C, 3) color."""
 
     codes: np.ndarray
     fine: np.ndarray
@@ -69,18 +69,18 @@ class Signatures:
 
 def verify(sig: Signatures, i: np.ndarray, j: np.ndarray, th: Thresholds) -> np.ndarray:
     """Boolean mask of the candidate pairs ``(i, j)`` that are duplicates (``th.is_duplicate``);
-    colour distances, the costly part, only for pairs whose hashes match."""
+    color distances, the costly part, only for pairs whose hashes match."""
     keep = th.hashes_match(hamming(sig.codes[i], sig.codes[j]), hamming_fine(sig.fine[i], sig.fine[j]))
     out = np.zeros(len(i), dtype=bool)
     idx = np.flatnonzero(keep)
     for start in range(0, len(idx), 4096):  # in blocks
         block = idx[start : start + 4096]
-        out[block] = _same_colour(sig.color[i[block]], sig.color[j[block]], th)
+        out[block] = _same_color(sig.color[i[block]], sig.color[j[block]], th)
     return out
 
 
-def _same_colour(a: np.ndarray, b: np.ndarray, th: Thresholds) -> np.ndarray:
-    return th.colours_match(hue_distance(a, b), lab_distance(a, b))
+def _same_color(a: np.ndarray, b: np.ndarray, th: Thresholds) -> np.ndarray:
+    return th.colors_match(hue_distance(a, b), lab_distance(a, b))
 
 
 def _fits(views: list[Signatures], group: list[int], canon: int, th: Thresholds) -> bool:
@@ -92,7 +92,7 @@ def _fits(views: list[Signatures], group: list[int], canon: int, th: Thresholds)
     for sig in views:
         ok |= guard.hashes_match(
             hamming(sig.codes[ia], sig.codes[ib]), hamming_fine(sig.fine[ia], sig.fine[ib])
-        ) & _same_colour(sig.color[ia], sig.color[ib], th)
+        ) & _same_color(sig.color[ia], sig.color[ib], th)
     return bool(ok.all())
 
 

@@ -1,4 +1,4 @@
-"""Hash images: 64/256-bit pHash and colour signature of the full picture and of the picture
+"""Hash images: 64/256-bit pHash and color signature of the full picture and of the picture
 trimmed to its content (``trim_background``), or the reason it could not be decoded."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class ImageHashes:
 
 
 def signatures(img: Image.Image) -> tuple[int, bytes, bytes]:
-    """(64-bit pHash, 256-bit pHash, colour signature) of one view."""
+    """(64-bit pHash, 256-bit pHash, color signature) of one view."""
     return phash64(img), phash256(img), color_signature(img)
 
 

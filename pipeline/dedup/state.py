@@ -2,7 +2,7 @@
 
 - ``hashes/part-<seq>.parquet``: one append-only file per dedup run that hashed something,
   one row per new image: sha256, image_key, phash (uint64), phash256 (32 bytes), color
-  (colour signature), the same three for the trimmed view (tphash, tphash256, tcolor),
+  (color signature), the same three for the trimmed view (tphash, tphash256, tcolor),
   width, height, seen_seq (the run that first saw it: "earliest seen"), run_id, reason
   (null unless the image was rejected; then the signatures are null).
   Images are never hashed twice: a run hashes only sha256s found in no part.
@@ -129,7 +129,7 @@ def binary_matrix(column: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray
 
 
 def load_signatures(lake: Lake, index: Index, rows: np.ndarray, trimmed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """phash256 (k, 4) uint64 and colour (k, CELLS*3) uint8 (of the trimmed view if
+    """phash256 (k, 4) uint64 and color (k, CELLS*3) uint8 (of the trimmed view if
     ``trimmed``) for index rows ``rows``, in that order, reading only the row groups that
     hold them."""
     names = ["tphash256", "tcolor"] if trimmed else ["phash256", "color"]

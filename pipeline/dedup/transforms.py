@@ -70,7 +70,7 @@ _LAB = ImageCms.buildTransformFromOpenProfiles(
 
 
 def visible_change(a: Image.Image, b: Image.Image, delta_e: float = 20.0) -> float:
-    """Fraction of pixels whose colour differs by more than ``delta_e`` (CIE76)."""
+    """Fraction of pixels whose color differs by more than ``delta_e`` (CIE76)."""
 
     def lab(img: Image.Image) -> np.ndarray:
         raw = np.asarray(ImageCms.applyTransform(img.convert("RGB"), _LAB))

@@ -14,7 +14,7 @@ from pipeline.taxonomy.matcher import PhraseMatcher, normalize
 
 DEFAULT_PATH = REPO_ROOT / "config" / "taxonomy.yaml"
 
-#: Contract §4: the fixed minimum vocabularies (a taxonomy may add values, never drop these).
+#: The fixed minimum vocabularies: a taxonomy may add values, never drop these.
 CONTRACT_VOCABULARIES: dict[str, tuple[str, ...]] = {
     "category": (
         "tshirts_tops",
@@ -50,7 +50,7 @@ CONTRACT_VOCABULARIES: dict[str, tuple[str, ...]] = {
     "pattern": ("solid", "striped", "checked", "printed", "floral", "dotted"),
 }
 
-#: Product-table columns a rule may read (contract: tables/products).
+#: Product-table columns a rule may read (README: Lake tables, `products`).
 FIELDS = ("product_type", "category_path", "tags", "title", "color", "pattern", "material", "options")
 
 

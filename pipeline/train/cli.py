@@ -14,12 +14,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.lake import add_lake_option
 from pipeline.train.config import describe, split_options
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train, evaluate and (if the gate passes) promote an attribute model")
-    p.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
+    add_lake_option(p)
     p.add_argument("--run-id", default="manual", help="names the training set partition")
     p.add_argument(
         "--from-folder",
@@ -56,7 +57,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
     m = subparsers.add_parser("model", help="list, show, promote or roll back registered attribute models")
-    m.add_argument("--lake", help="lake URI (default: $VITRINE_LAKE)")
+    add_lake_option(m)
     sub = m.add_subparsers(dest="action", required=True, metavar="ACTION")
     sub.add_parser("list", help="registered versions, newest last (* = production)")
     show = sub.add_parser("show", help="one version's metadata, test metrics and gate decision")
@@ -85,10 +86,11 @@ def _key_value(text: str) -> tuple[str, float]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.config import settings
     from pipeline.lake import open_lake
     from pipeline.taxonomy import load_taxonomy
     from pipeline.train.evaluate import evaluate_candidate, promote_if_better
-    from pipeline.train.folder_import import import_labeled_folder
+    from pipeline.train.folder_import import import_labelled_folder
     from pipeline.train.train import train_candidate
     from pipeline.train.trainset import build_training_set
 
@@ -97,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     values = {k: dict(v) if isinstance(v, list) and v and isinstance(v[0], tuple) else v for k, v in values.items()}
     config, gate = split_options({k: v for k, v in values.items() if v is not None or k == "attributes"})
     if args.from_folder:
-        import_labeled_folder(lake, args.from_folder)
+        import_labelled_folder(lake, args.from_folder)
     trainset = args.trainset or build_training_set(
         lake, args.run_id, load_taxonomy(args.taxonomy), config.attributes, seed=config.seed
     )

@@ -8,6 +8,7 @@ prefetched. Labels are int32 per attribute, -1 where the image has no label.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ from pipeline.lake import Lake
 
 if TYPE_CHECKING:
     import tensorflow as tf
+
+log = logging.getLogger(__name__)
 
 MISSING = -1
 
@@ -43,7 +46,7 @@ def _loader(lake: Lake, image_size: int):
         try:
             return decode_bytes(lake.read_bytes(key.decode()), image_size), np.bool_(True)
         except (ImageRejected, FileNotFoundError) as exc:
-            print(f"skipping unreadable training image {key.decode()}: {exc}")
+            log.warning(f"skipping unreadable training image {key.decode()}: {exc}")
             return blank, np.bool_(False)
 
     return load

@@ -10,6 +10,7 @@ predict beats production's by ``min_improvement``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ import pyarrow as pa
 
 from pipeline.lake import Lake
 from pipeline.train.config import GateConfig
+
+log = logging.getLogger(__name__)
 
 MISTAKES = 12  # worst mistakes per attribute shown in the report
 TINY_CLASS = 10  # test classes with fewer labelled images are flagged in the report
@@ -226,10 +229,10 @@ def evaluate_candidate(lake: Lake, version: str, trainset_uri: str, gate: GateCo
     decision["report"] = write_report(lake, version, candidate, production, decision, meta.get("history", []), context)
     for attr, m in candidate["attributes"].items():
         if m["accuracy"] is None:
-            print(f"  {attr:<10} no labelled test images")
+            log.info(f"  {attr:<10} no labelled test images")
         else:
-            print(f"  {attr:<10} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
-    print(decision["reason"])
+            log.info(f"  {attr:<10} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
+    log.info("%s", decision["reason"])
     return decision
 
 

@@ -3,7 +3,7 @@
 Each training image is seen in ``views`` versions (view 0 as is, the others through the
 training augmentation), so augmentation still counts when the heads train on cached
 features. Per view four things are kept: the pooled backbone features, the pooled
-activations of earlier stages, and a 32×32 downsample of the image (read by the colour
+activations of earlier stages, and a 32×32 downsample of the image (read by the color
 branch), which phase 1 trains the heads on, and
 the activation entering the first fine-tuned block (float16), which phase 2 trains the top
 blocks on, so neither phase runs the frozen bottom of the network again.
@@ -35,7 +35,7 @@ class Features:
     pooled: np.ndarray  # (V, FEATURES) float32: pooled backbone features
     low: np.ndarray  # (V, TAP_FEATURES) float32: pooled low-level activations (all below the cut)
     cut: np.ndarray | None  # (V, h, w, c) float16 entering block ``cut_block``, or None
-    small: np.ndarray  # (V, SMALL, SMALL, 3) float16: the downsampled image (colour branch)
+    small: np.ndarray  # (V, SMALL, SMALL, 3) float16: the downsampled image (color branch)
     labels: dict[str, np.ndarray]  # attr → (V,) int32, -1 unlabelled
     source: np.ndarray  # (V,) index of the decoded image the view comes from
 

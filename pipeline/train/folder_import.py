@@ -43,7 +43,7 @@ def _product(photo: LabelledPhoto, retailer: str, image_url: str, now: datetime)
     }
 
 
-def import_labeled_folder(lake: Lake, root: Path, retailer: str = "fashion-products", limit: int | None = None) -> str:
+def import_labelled_folder(lake: Lake, root: Path, retailer: str = "fashion-products", limit: int | None = None) -> str:
     """Store the folder's photos in the lake and write its products/images partitions;
     returns the products partition URI. Idempotent (content-addressed images, overwritten tables)."""
     now = datetime.now(UTC)
@@ -80,5 +80,5 @@ def import_labeled_folder(lake: Lake, root: Path, retailer: str = "fashion-produ
         )
     schemas.PRODUCTS.write(lake, products, retailer=retailer)
     schemas.IMAGES.write(lake, images, retailer=retailer)
-    print(f"imported {len(products)} products with photos from {root} as retailer {retailer!r}")
+    log.info(f"imported {len(products)} products with photos from {root} as retailer {retailer!r}")
     return lake.uri(schemas.PRODUCTS.prefix(retailer=retailer))

@@ -24,7 +24,7 @@ def _png(fig: Any) -> bytes:
 
 
 def confusion_png(name: str, m: dict[str, Any]) -> bytes:
-    """Row-normalised confusion matrix (rows: truth) with counts in the cells."""
+    """Row-normalized confusion matrix (rows: truth) with counts in the cells."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,7 +14,7 @@ Mixed precision and XLA are used when a GPU is present (``precision``).
 
 from __future__ import annotations
 
-import functools
+import logging
 import math
 import tempfile
 import time
@@ -31,6 +31,8 @@ from pipeline.train.config import TrainConfig
 if TYPE_CHECKING:
     import keras
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class TrainResult:
@@ -41,7 +43,7 @@ class TrainResult:
 
 
 def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
-    """Per-class loss weights ∝ frequency^-power, normalised to mean 1 over labelled samples."""
+    """Per-class loss weights ∝ frequency^-power, normalized to mean 1 over labelled samples."""
     counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
     weights = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
     labelled = counts.sum()
@@ -222,35 +224,49 @@ def _phase1_deadline(start: float, deadline: float | None, config: TrainConfig) 
     return start + 0.75 * (deadline - start) if deadline and config.finetune_epochs else deadline
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What either training path reads: the lake, the train and val splits, the vocabularies,
+    the masked losses, the keyword arguments every ``_fit_phase`` shares, and the start time."""
+
+    lake: Lake
+    train_t: Any
+    val_t: Any
+    vocab: dict[str, list[str]]
+    losses: dict
+    common: dict
+    start: float
+
+
 def _train_end_to_end(
-    lake: Lake,
-    train_t: Any,
-    val_t: Any,
-    vocab: dict[str, list[str]],
-    losses: dict,
-    common: dict,
-    start: float,
-    checkpoint: Checkpoint | None = None,
-    *,
-    cache_dir: Path | None = None,
+    run: _Run, checkpoint: Checkpoint | None = None, cache_dir: Path | None = None
 ) -> tuple[keras.Model, list[dict[str, float]], int, dict]:
     """Scratch or keras.applications backbones: both phases run on decoded images, with a
     checkpoint per epoch when given (a retry resumes). ``cache_dir``: see train_candidate."""
     from pipeline.model import build_model
     from pipeline.train.data import make_dataset
 
-    config, deadline = common["config"], common["deadline"]
-    big = train_t.num_rows * config.image_size**2 * 3 > 2 * 1024**3  # > 2 GiB decoded: cache on disk
+    config, deadline = run.common["config"], run.common["deadline"]
+    big = run.train_t.num_rows * config.image_size**2 * 3 > 2 * 1024**3  # > 2 GiB decoded: cache on disk
     if big:
         on_disk = Path(cache_dir or tempfile.mkdtemp(prefix="vitrine-train-")) / "train"
         on_disk.mkdir(parents=True, exist_ok=True)
     cache = (lambda name: str(on_disk / f"{name}-{time.time_ns()}")) if big else (lambda name: "")
     train_ds = make_dataset(
-        lake, train_t, vocab, config.image_size, config.batch_size, shuffle=True, seed=config.seed, cache=cache("train")
+        run.lake,
+        run.train_t,
+        run.vocab,
+        config.image_size,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        cache=cache("train"),
     )
-    val_ds = make_dataset(lake, val_t, vocab, config.image_size, config.batch_size, shuffle=False, cache=cache("val"))
+    val_ds = make_dataset(
+        run.lake, run.val_t, run.vocab, config.image_size, config.batch_size, shuffle=False, cache=cache("val")
+    )
     model = build_model(
-        vocab,
+        run.vocab,
         config.image_size,
         backbone=config.backbone,
         embedding_dim=config.embedding_dim,
@@ -258,7 +274,7 @@ def _train_end_to_end(
         seed=config.seed,
         cache_dir=cache_dir,
     )
-    train_model = _training_model(model, list(vocab), config)
+    train_model = _training_model(model, list(run.vocab), config)
     resume = checkpoint.load(train_model) if checkpoint else None  # a retry goes on from there
     history = list(resume.history) if resume else []
 
@@ -271,16 +287,16 @@ def _train_end_to_end(
             train_ds,
             val_ds,
             phase,
-            losses=losses,
+            losses=run.losses,
             initial_epoch=done,
             callbacks=saving,
-            **{**common, "deadline": phase_deadline},
+            **{**run.common, "deadline": phase_deadline},
         )
         history.extend(logs)
         return best, weights
 
     if resume is None or resume.phase == 1:
-        best1, weights1 = fit(1, resume.epochs_done if resume else 0, _phase1_deadline(start, deadline, config))
+        best1, weights1 = fit(1, resume.epochs_done if resume else 0, _phase1_deadline(run.start, deadline, config))
         best1 = min((e["val_loss"] for e in history if e["phase"] == 1 and "val_loss" in e), default=best1)
     else:  # resumed in phase 2: phase 1's weights are gone, its best loss is known
         best1, weights1 = resume.phase1_best if resume.phase1_best is not None else math.inf, None
@@ -289,24 +305,15 @@ def _train_end_to_end(
         best2, _ = fit(2, done, deadline, phase1_best=best1)
         if best2 > best1 and weights1 is not None:
             train_model.set_weights(weights1)
-    seen = train_t.num_rows * len(history)
-    return model, history, seen, {"train_images_per_s": seen / max(time.monotonic() - start, 1e-9)}
+    seen = run.train_t.num_rows * len(history)
+    return model, history, seen, {"train_images_per_s": seen / max(time.monotonic() - run.start, 1e-9)}
 
 
-def _train_pretrained(
-    lake: Lake,
-    train_t: Any,
-    val_t: Any,
-    vocab: dict[str, list[str]],
-    losses: dict,
-    common: dict,
-    start: float,
-    checkpoint: Checkpoint | None = None,
-) -> tuple[keras.Model, list[dict[str, float]], int, dict]:
+def _train_pretrained(run: _Run) -> tuple[keras.Model, list[dict[str, float]], int, dict]:
     """A pretrained backbone: features extracted once (``views`` per training image), phase 1
     trains the heads on the pooled features, phase 2 fine-tunes the top ``finetune_blocks``
     blocks (BatchNorm frozen) on the cached activations entering them, at a low rate. Not
-    checkpointed (``checkpoint`` unused): a retry extracts again, the heads train in minutes."""
+    checkpointed: a retry extracts again, the heads train in minutes."""
     import keras
     from keras import layers
 
@@ -314,19 +321,19 @@ def _train_pretrained(
     from pipeline.model import SMALL, assemble, build_heads
     from pipeline.train.features import extract, feature_dataset
 
-    config, deadline = common["config"], common["deadline"]
+    config, deadline = run.common["config"], run.common["deadline"]
     size, bs = config.image_size, config.batch_size
     net = pretrained()
     cut = N_BLOCKS - config.finetune_blocks if config.finetune_epochs and config.finetune_blocks else None
     train_f = extract(
-        lake, train_t, vocab, net, size, views=config.views, cut_block=cut, seed=config.seed, label="train"
+        run.lake, run.train_t, run.vocab, net, size, views=config.views, cut_block=cut, seed=config.seed, label="train"
     )
-    val_f = extract(lake, val_t, vocab, net, size, cut_block=cut, label="val")
-    extraction_s = time.monotonic() - start
+    val_f = extract(run.lake, run.val_t, run.vocab, net, size, cut_block=cut, label="val")
+    extraction_s = time.monotonic() - run.start
     rates = {"extract_views_per_s": (len(train_f) + len(val_f)) / max(extraction_s, 1e-9)}
-    heads = build_heads(vocab, embedding_dim=config.embedding_dim, seed=config.seed)
+    heads = build_heads(run.vocab, embedding_dim=config.embedding_dim, seed=config.seed)
     model = assemble(net, heads, size)
-    heads_model = keras.Model(heads.input, {a: heads.output[a] for a in vocab}, name="heads_training")
+    heads_model = keras.Model(heads.input, {a: heads.output[a] for a in run.vocab}, name="heads_training")
     train_ds = feature_dataset(
         (train_f.pooled, train_f.low, train_f.small), train_f.labels, bs, shuffle=True, seed=config.seed
     )
@@ -337,13 +344,13 @@ def _train_pretrained(
         train_ds,
         val_ds,
         1,
-        losses=losses,
-        **{**common, "deadline": _phase1_deadline(t1, deadline, config)},
+        losses=run.losses,
+        **{**run.common, "deadline": _phase1_deadline(t1, deadline, config)},
     )
     weights1 = model.get_weights()
     seen = len(train_f) * len(history)
     rates["heads_views_per_s"] = seen / max(time.monotonic() - t1, 1e-9)
-    print(
+    log.info(
         f"features: {len(train_f)} train views ({config.views} per image), {len(val_f)} val, "
         f"{extraction_s:.0f}s; heads: {len(history)} epochs in {time.monotonic() - t1:.0f}s"
     )
@@ -353,7 +360,7 @@ def _train_pretrained(
         small = keras.Input((SMALL, SMALL, 3), dtype="float16", name="small")
         pooled = layers.GlobalAveragePooling2D(name="pool")(net.apply(mid, cut, N_BLOCKS, stem=False))
         out = heads([pooled, low, small])
-        top_model = keras.Model([mid, low, small], {a: out[a] for a in vocab}, name="top_training")
+        top_model = keras.Model([mid, low, small], {a: out[a] for a in run.vocab}, name="top_training")
         for name, layer in net.layers.items():
             block = (
                 int(name[5:].split("_")[0])
@@ -366,11 +373,11 @@ def _train_pretrained(
         )
         val_ds = feature_dataset((val_f.cut, val_f.low, val_f.small), val_f.labels, bs, shuffle=False)
         t2 = time.monotonic()
-        logs2, best2, _ = _fit_phase(top_model, train_ds, val_ds, 2, losses=losses, **common)
+        logs2, best2, _ = _fit_phase(top_model, train_ds, val_ds, 2, losses=run.losses, **run.common)
         history += logs2
         seen += len(train_f) * len(logs2)
         rates["finetune_views_per_s"] = len(train_f) * len(logs2) / max(time.monotonic() - t2, 1e-9)
-        print(
+        log.info(
             f"fine-tuning blocks {cut}..{N_BLOCKS - 1} + head: {len(logs2)} epochs in "
             f"{time.monotonic() - t2:.0f}s (best val loss {best2:.4f} vs heads only {best1:.4f})"
         )
@@ -420,16 +427,16 @@ def train_candidate(
         config=config, deadline=deadline, jit=gpu, verbose=verbose, loss_weights=config.head_weights(list(vocab))
     )
     losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
-    print(
+    log.info(
         f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
         f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}, {policy}"
     )
     try:
-        if config.backbone in PRETRAINED:
-            train_fn = _train_pretrained
+        run = _Run(lake, train_t, val_t, vocab, losses, common, start)
+        if config.backbone in PRETRAINED:  # not checkpointed: a retry extracts the features again
+            model, history, seen, rates = _train_pretrained(run)
         else:
-            train_fn = functools.partial(_train_end_to_end, cache_dir=cache_dir)
-        model, history, seen, rates = train_fn(lake, train_t, val_t, vocab, losses, common, start, checkpoint)
+            model, history, seen, rates = _train_end_to_end(run, checkpoint, cache_dir)
         keras.mixed_precision.set_global_policy("float32")
         export = build_model(
             vocab, config.image_size, backbone=config.backbone, embedding_dim=config.embedding_dim, seed=config.seed
@@ -460,7 +467,7 @@ def train_candidate(
                 "rates": {k: round(v, 1) for k, v in rates.items()},
             },
         )
-        print(f"registered candidate {result.version} after {len(history)} epochs in {elapsed / 60:.1f} min")
+        log.info(f"registered candidate {result.version} after {len(history)} epochs in {elapsed / 60:.1f} min")
     if checkpoint:
         checkpoint.clear()
     return result

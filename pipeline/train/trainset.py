@@ -9,6 +9,7 @@ sample for review.
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -20,6 +21,8 @@ from pipeline.taxonomy import Taxonomy
 from pipeline.taxonomy.coverage import coverage_report, format_report, label_products
 from pipeline.taxonomy.schema import FIELDS
 from pipeline.train.splits import DEFAULT_FRACTIONS, assign_splits, check_no_leakage
+
+log = logging.getLogger(__name__)
 
 TABLE = "training_sets"
 
@@ -99,7 +102,7 @@ def build_training_set(
     images = _read(lake, "images").select(["sha256", "image_key", "product_id", "status", "position"]).to_pylist()
     dup = lake.read_table(layout.table("duplicates"), columns=["sha256", "group_id"])
     if dup is None:
-        print("no duplicates table: each distinct image is its own group (exact dedup only)")
+        log.info("no duplicates table: each distinct image is its own group (exact dedup only)")
         groups: dict[str, str] = {}
     else:
         groups = dict(zip(dup.column("sha256").to_pylist(), dup.column("group_id").to_pylist()))
@@ -130,8 +133,8 @@ def build_training_set(
         "labelled_images": {a: sum(r[a] is not None for r in rows) for a in attributes},
     }
     lake.write_bytes(f"{prefix}/_coverage.json", json.dumps(report, indent=2, default=str).encode())
-    print(format_report(report))
-    print(f"training set: {len(rows)} images, splits {report['training_set']['splits']} → {lake.uri(prefix)}")
+    log.info("%s", format_report(report))
+    log.info(f"training set: {len(rows)} images, splits {report['training_set']['splits']} → {lake.uri(prefix)}")
     return lake.uri(prefix)
 
 

@@ -38,13 +38,14 @@ class RetailerSpider(scrapy.Spider):
     def update_settings(cls, settings: Any) -> None:
         super().update_settings(settings)
         retailer = retailer_from_settings(settings)
+        # pipeline.scrape passes VITRINE_USER_AGENT and VITRINE_HTTPCACHE_DIR; a retailer's own settings win
+        if settings.get("VITRINE_USER_AGENT"):
+            settings.set("USER_AGENT", settings["VITRINE_USER_AGENT"], priority="project")
         settings.setdict(retailer.settings, priority="spider")
-        # the HTTP cache (ETag/Last-Modified revalidation) lives per retailer under VITRINE_HOME
-        if settings.getpriority("HTTPCACHE_DIR") <= SETTINGS_PRIORITIES["project"]:
-            from pipeline.config import settings as vitrine_settings
-
-            cache = vitrine_settings().cache_dir / "scrapy" / retailer.name
-            settings.set("HTTPCACHE_DIR", str(cache), priority="spider")
+        # the HTTP cache (ETag/Last-Modified revalidation) lives per retailer under VITRINE_HTTPCACHE_DIR
+        cache_root = settings.get("VITRINE_HTTPCACHE_DIR")
+        if cache_root and settings.getpriority("HTTPCACHE_DIR") <= SETTINGS_PRIORITIES["project"]:
+            settings.set("HTTPCACHE_DIR", str(Path(cache_root) / retailer.name), priority="spider")
         out = settings.get("VITRINE_OUTPUT")
         if out:
             feed = {"format": "jsonlines", "encoding": "utf-8", "overwrite": True}

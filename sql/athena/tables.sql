@@ -204,7 +204,7 @@ TBLPROPERTIES (
   'storage.location.template' = '${LAKE}/tables/embedding_rejects/model_version=${model_version}/'
 );
 
--- releases: One row per publishing run: the release it published (contract §5). A DAG run's row is filed under its DAG and logical date, so a re-run of that date replaces it (the earlier release stays until retention removes it).
+-- releases: One row per publishing run: the release it published (README: The release). A DAG run's row is filed under its DAG and logical date, so a re-run of that date replaces it (the earlier release stays until retention removes it).
 CREATE EXTERNAL TABLE IF NOT EXISTS ${DB}.releases (
   release_id    string,
   created_at    timestamp,

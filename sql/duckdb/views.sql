@@ -151,7 +151,7 @@ SELECT CAST(item_id AS VARCHAR) AS item_id,
 FROM read_parquet(getvariable('lake') || '/tables/embedding_rejects/*/*.parquet', hive_partitioning = true, hive_types = {'model_version': 'VARCHAR'}, union_by_name = true);
 
 -- view: releases
--- One row per publishing run: the release it published (contract §5). A DAG run's row is filed under its DAG and logical date, so a re-run of that date replaces it (the earlier release stays until retention removes it).
+-- One row per publishing run: the release it published (README: The release). A DAG run's row is filed under its DAG and logical date, so a re-run of that date replaces it (the earlier release stays until retention removes it).
 CREATE OR REPLACE VIEW releases AS
 SELECT CAST(release_id AS VARCHAR) AS release_id,
        CAST(created_at AS TIMESTAMP WITH TIME ZONE) AS created_at,

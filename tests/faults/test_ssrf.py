@@ -15,7 +15,7 @@ from scrapy.utils.test import get_crawler
 
 from pipeline import layout
 from pipeline.demo_shop import DemoShop
-from pipeline.retailers import RegistryError, Retailer, parse_entry
+from pipeline.retailers import Retailer, RetailerRegistryError, parse_entry
 from pipeline.scrape import scrape_retailer
 from scrapers.middlewares import NetworkPolicy, PrivateNetworkMiddleware
 
@@ -73,15 +73,14 @@ def test_host_names_are_checked_on_the_resolved_address():
 )
 def test_registry_settings_outside_the_allowlist_are_refused(setting):
     entry = {"name": "acme", "platform": "shopify", "base_url": "https://shop.example", "settings": setting}
-    with pytest.raises(RegistryError, match="may not be overridden") as err:
+    with pytest.raises(RetailerRegistryError, match="may not be overridden") as err:
         parse_entry(entry, "registry.yaml: retailers[0]")
     assert "\n" not in str(err.value)
     ok = {**entry, "settings": {"DOWNLOAD_DELAY": 2, "CONCURRENT_REQUESTS_PER_DOMAIN": 2, "USER_AGENT": "x"}}
     assert parse_entry(ok, "registry.yaml").settings["DOWNLOAD_DELAY"] == 2
 
 
-def test_redirects_to_other_loopback_services_store_nothing(lake, tmp_path, monkeypatch):
-    monkeypatch.setenv("VITRINE_HOME", str(tmp_path / "home"))  # the crawl's own HTTP cache
+def test_redirects_to_other_loopback_services_store_nothing(lake):
     with DemoShop(n_products=6, mess=False) as shop, InternalService() as internal:
         store = shop.storefronts["shopify"]
         entry = next(r for r in shop.retailers() if r.platform == "shopify")

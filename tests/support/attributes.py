@@ -65,7 +65,7 @@ LABEL_COLUMNS = [
     "masterCategory",
     "subCategory",
     "articleType",
-    "baseColour",
+    "baseColor",
     "season",
     "usage",
     "productDisplayName",

@@ -13,7 +13,7 @@ from pipeline.lake import Lake, sha256_bytes
 
 
 def garment(seed: int, size: int = 256) -> Image.Image:
-    """A 'product shot': coloured shapes and stripes on a white studio background."""
+    """A 'product shot': colored shapes and stripes on a white studio background."""
     rng = np.random.default_rng(seed)
     img = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(img)

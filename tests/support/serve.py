@@ -1,7 +1,7 @@
 """Helpers for the embed/index/publish/client tests: a tiny real Keras model and a tiny catalog.
 
 The model has the registry's interface (version, image_size, attributes, embedding_dim,
-keras_model with dict outputs {"embedding": L2-normalised, "category": softmax}).
+keras_model with dict outputs {"embedding": L2-normalized, "category": softmax}).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class TinyModel:
 
 
 def tiny_model(version: str = "tiny-v1", image_size: int = 32, dim: int = 16) -> TinyModel:
-    """A small functional model; colour statistics feed the embedding so colours separate."""
+    """A small functional model; color statistics feed the embedding so colors separate."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -47,7 +47,7 @@ def tiny_model(version: str = "tiny-v1", image_size: int = 32, dim: int = 16) ->
 
 
 def garment_png(i: int, size: int = 48) -> bytes:
-    """A distinct little picture per i (background colour + a shape), as PNG bytes."""
+    """A distinct little picture per i (background color + a shape), as PNG bytes."""
     rng = np.random.default_rng(i)
     image = Image.new("RGB", (size, size), tuple(int(c) for c in rng.integers(0, 256, 3)))
     draw = ImageDraw.Draw(image)

@@ -1,4 +1,4 @@
-"""Per-image signatures: pHash (64-bit search, 256-bit verify), colour, the trimmed view."""
+"""Per-image signatures: pHash (64-bit search, 256-bit verify), color, the trimmed view."""
 
 from pipeline.dedup.methods.color import color_signature, hue_distance, lab_distance
 from pipeline.dedup.methods.image import trim_background

@@ -1,11 +1,11 @@
-"""Colour signature: mean RGB of each cell of a GRID×GRID grid (uint8), and two distances.
+"""Color signature: mean RGB of each cell of a GRID×GRID grid (uint8), and two distances.
 
 pHash (like every structural imagehash) sees only luminance, so the same garment in another
-colour hashes alike. Two distances on the signature keep colorways apart:
+color hashes alike. Two distances on the signature keep colorways apart:
 
 - ``hue_distance``: per cell, the chord between the unit opponent-chroma vectors
   (a = (R−G)/2, b = ((R+G)/2 − B)/2) times the smaller chroma; maximum over cells. A
-  recolouring rotates chroma and scores high even when it covers one cell (1/256 of the
+  recoloring rotates chroma and scores high even when it covers one cell (1/256 of the
   picture); brightness, re-encoding and grey watermarks only scale chroma and score ~0.
 - ``lab_distance``: per cell CIE76 ΔE in CIELAB after one least-squares gain (brightness),
   95th percentile over cells. It catches what hue cannot: black vs brown, navy vs black,
