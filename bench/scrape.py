@@ -91,6 +91,7 @@ def vanilla_shopify(base_url: str) -> dict:
 
 def start_shop(tmp: Path, catalog: Path | None, limit: int, products: int) -> tuple[subprocess.Popen, list]:
     registry = tmp / f"retailers-{products if catalog is None else limit}.yaml"
+    registry.unlink(missing_ok=True)  # an earlier shop's registry of the same size is not this shop's
     cmd = [sys.executable, "-m", "pipeline.demo_shop", "--no-mess", "--registry-out", str(registry)]
     cmd += ["--catalog", str(catalog), "--limit", str(limit)] if catalog else ["--products", str(products)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL)

@@ -45,7 +45,7 @@ def read_labelled_folder(root: Path, limit: int | None = None) -> list[LabelledP
                     brand=title.split()[0],
                     product_type=row["articleType"] or row["subCategory"],
                     category_path=[v for v in (row["masterCategory"], row["subCategory"], row["articleType"]) if v],
-                    color=row["baseColor"] or None,
+                    color=row["baseColour"] or None,  # the dataset's spelling
                     tags=[v for v in (row["gender"], row["subCategory"], row["season"], row["usage"]) if v],
                     labels={k: v for k, v in row.items() if k != "productDisplayName"},
                 )

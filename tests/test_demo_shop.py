@@ -113,7 +113,7 @@ def test_folder_catalog_serves_real_photos(tmp_path):
                 "masterCategory": "Apparel",
                 "subCategory": "Topwear",
                 "articleType": "Tshirts" if i else "",
-                "baseColor": color,
+                "baseColour": color,
                 "season": "Summer",
                 "usage": "Casual",
                 "productDisplayName": f"Acme Men {color} Striped T-shirt",

@@ -65,7 +65,7 @@ LABEL_COLUMNS = [
     "masterCategory",
     "subCategory",
     "articleType",
-    "baseColor",
+    "baseColour",
     "season",
     "usage",
     "productDisplayName",
