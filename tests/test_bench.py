@@ -15,6 +15,8 @@ import pytest
 
 from tests.support.dedup import garment
 
+pytestmark = pytest.mark.heavy  # the crawl and training benchmarks take a minute each
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted(p.stem for p in (REPO / "bench").glob("*.py") if p.stem != "__init__")
 HELP_ONLY = {"night", "embeddings", "efficientnet_port", "train_gpu", "serve", "profile"}
