@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from pipeline import layout, schemas
+from pipeline.config import load_settings
 from pipeline.demo_shop import DemoShop
-from pipeline.scrape import CrawlRefused, scrape_retailer
+from pipeline.scrape import CrawlConfig, CrawlRefused, scrape_retailer
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,17 @@ def test_listing_pages_of_one_card_are_crawled_as_listings(lake, tmp_path):
     products = rows(lake, "products", r.name)
     assert sorted(p["title"] for p in products) == sorted(p.title for p in store.products)
     assert len(pages) == len(store.products)  # one listing page per card, each fetched once
+
+
+def test_the_adapters_user_agent_and_http_cache_reach_the_crawl(lake, tmp_path):
+    """What Settings say (through CrawlConfig.from_settings in the adapters) is what the crawl
+    does: it identifies with the user agent and keeps its ETag cache under the cache folder."""
+    settings = load_settings(
+        {"VITRINE_HOME": str(tmp_path / "home"), "VITRINE_USER_AGENT": "TestBot/1 (+https://x.example)"}
+    )
+    with DemoShop(n_products=3, mess=False) as shop:
+        entry = next(r for r in shop.retailers() if r.platform == "shopify")
+        scrape_retailer(lake, entry, "run-1", CrawlConfig.from_settings(settings))
+        agents = {e["user_agent"] for e in shop.requests("shopify")}
+    assert agents == {"TestBot/1 (+https://x.example)"}
+    assert any((settings.cache_dir / "scrapy" / entry.name).iterdir()), "the HTTP cache is kept per retailer"
