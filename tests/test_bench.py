@@ -1,7 +1,8 @@
 """Every script in bench/ runs to its end on tiny inputs (``python -m bench.<name>``, as the
 README says), so that none can rot; what it measures is not checked. The ones that need what a
 test cannot have in seconds (a night of DAG runs, a trained model's lake, a GPU, a server
-under load) read their arguments (``--help``) instead, which imports them."""
+under load, multi-megapixel decodes in child processes) read their arguments (``--help``)
+instead, which imports them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.heavy  # the crawl and training benchmarks take a minut
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted(p.stem for p in (REPO / "bench").glob("*.py") if p.stem != "__init__")
-HELP_ONLY = {"night", "embeddings", "efficientnet_port", "train_gpu", "serve", "profile"}
+HELP_ONLY = {"night", "embeddings", "efficientnet_port", "train_gpu", "serve", "profile", "decode_memory"}
 SPIDERS = {"vanilla_shopify"}  # a spider module `bench.scrape` runs with `scrapy runspider`
 
 
