@@ -104,7 +104,7 @@ class CrawlConfig:
     """What an adapter passes the scrape stage (see :meth:`from_settings`)."""
 
     http_cache: Path | None = None  # per-retailer HTTP caches under it; None: the crawl's scratch (none kept)
-    user_agent: str = USER_AGENT  # below a retailer's own USER_AGENT setting
+    user_agent: str = USER_AGENT  # unless the retailer's settings name their own USER_AGENT
     max_unavailable_share: float = Settings.max_unavailable_share  # the wipe guard
 
     @classmethod
@@ -151,9 +151,9 @@ def run_crawl(
         f"VITRINE_KNOWN_PAGES={pages_path}",
         "-s",
         f"VITRINE_HTTPCACHE_DIR={config.http_cache or workdir / 'httpcache'}",
-        "-s",
-        f"VITRINE_USER_AGENT={config.user_agent}",
     ]
+    if "USER_AGENT" not in retailer.settings:  # the retailer's own user agent wins
+        cmd += ["-s", f"USER_AGENT={config.user_agent}"]
     for name, value in (extra_settings or {}).items():
         cmd += ["-s", f"{name}={value}"]
     env = {

@@ -1,6 +1,6 @@
 """Scrapy settings: polite by default. A retailer's registry ``settings`` override these for
 its own crawl; ``pipeline.scrape`` passes VITRINE_RETAILER_FILE, FILES_STORE (the lake),
-VITRINE_OUTPUT, VITRINE_HTTPCACHE_DIR and VITRINE_USER_AGENT on the command line."""
+VITRINE_OUTPUT, VITRINE_HTTPCACHE_DIR and the configured USER_AGENT on the command line."""
 
 from pipeline.config import USER_AGENT  # noqa: F401  (identify honestly, with a way to reach us)
 

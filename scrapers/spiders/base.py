@@ -38,11 +38,9 @@ class RetailerSpider(scrapy.Spider):
     def update_settings(cls, settings: Any) -> None:
         super().update_settings(settings)
         retailer = retailer_from_settings(settings)
-        # pipeline.scrape passes VITRINE_USER_AGENT and VITRINE_HTTPCACHE_DIR; a retailer's own settings win
-        if settings.get("VITRINE_USER_AGENT"):
-            settings.set("USER_AGENT", settings["VITRINE_USER_AGENT"], priority="project")
         settings.setdict(retailer.settings, priority="spider")
-        # the HTTP cache (ETag/Last-Modified revalidation) lives per retailer under VITRINE_HTTPCACHE_DIR
+        # the HTTP cache (ETag/Last-Modified revalidation) lives per retailer under VITRINE_HTTPCACHE_DIR,
+        # passed by pipeline.scrape (a retailer's own HTTPCACHE_DIR wins)
         cache_root = settings.get("VITRINE_HTTPCACHE_DIR")
         if cache_root and settings.getpriority("HTTPCACHE_DIR") <= SETTINGS_PRIORITIES["project"]:
             settings.set("HTTPCACHE_DIR", str(Path(cache_root) / retailer.name), priority="spider")
