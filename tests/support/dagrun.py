@@ -13,13 +13,14 @@ DAG_RUN = [sys.executable, "-m", "pipeline.cli", "dag-run"]
 
 def vitrine_env(tmp: Path, lake: str, registry: Path, **extra: str) -> dict[str, str]:
     """This process's environment less every AIRFLOW*/VITRINE_* variable (AWS_* stays: the moto
-    server of ``s3_env``), plus the home ``tmp/home``, ``lake``, ``registry`` and ``extra``."""
+    server of ``s3_env``), plus the home ``tmp/home``, ``lake``, ``registry``, 1 s retry delays and ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VITRINE_"))}
     env.update(
         VITRINE_HOME=str(tmp / "home"),
         VITRINE_LAKE=lake,
         VITRINE_RETAILERS=str(registry),
         VITRINE_IMAGE_SIZE="32",
+        VITRINE_RETRY_DELAY_S="1",  # dag.test() waits out a retry delay: a retried crawl is seconds, not minutes
         **extra,
     )
     return env
