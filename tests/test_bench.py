@@ -20,7 +20,7 @@ pytestmark = pytest.mark.heavy  # the crawl and training benchmarks take a minut
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted(p.stem for p in (REPO / "bench").glob("*.py") if p.stem != "__init__")
-HELP_ONLY = {"night", "embeddings", "efficientnet_port", "train_gpu", "serve", "profile", "decode_memory"}
+HELP_ONLY = {"night", "embeddings", "efficientnet_port", "train_gpu", "serve", "profile"}
 SPIDERS = {"vanilla_shopify"}  # a spider module `bench.scrape` runs with `scrapy runspider`
 
 
@@ -55,6 +55,9 @@ def _pages(folder: Path) -> Path:
 
 # script → the arguments that make it run in seconds, given a scratch folder
 TINY: dict[str, Callable[[Path], list[str]]] = {
+    "decode_memory": lambda tmp: [
+        *("--side", "800", "--under-side", "600", "--count", "2", "--stages", "scrape", "dedup"),
+    ],
     "dedup": lambda tmp: [
         *("--sizes", "300", "--million", "3000", "--photo-limit", "4"),
         *("--photos", str(_photos(tmp / "photos")), "--imagededup-python", str(tmp / "no-imagededup")),
