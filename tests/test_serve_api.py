@@ -142,20 +142,13 @@ def test_filters_are_applied_before_ranking(client, demo_release, tmp_path):
 
 
 def test_crop_selects_the_garment(client, demo_release):
-    left, right = demo_release.catalog.products[1], demo_release.catalog.products[2]
-    canvas = Image.new("RGB", (448, 224), "white")
-    canvas.paste(Image.open(io.BytesIO(demo_release.photo(left))), (0, 0))
-    canvas.paste(Image.open(io.BytesIO(demo_release.photo(right))), (224, 0))
-    buf = io.BytesIO()
-    canvas.save(buf, "PNG")
+    street, left, right = demo_release.street_photo()
     for crop, product in (("0,0,0.5,1", left), ("0.5,0,1,1", right)):
         answer = client.post(
-            "/api/similar", files={"image": ("street.png", buf.getvalue(), "image/png")}, data={"k": "3", "crop": crop}
+            "/api/similar", files={"image": ("street.png", street, "image/png")}, data={"k": "3", "crop": crop}
         ).json()
         assert answer["results"][0]["item_id"] == item_id_of(product)
-    bad = client.post(
-        "/api/similar", files={"image": ("s.png", buf.getvalue(), "image/png")}, data={"crop": "0.6,0,0.5,1"}
-    )
+    bad = client.post("/api/similar", files={"image": ("s.png", street, "image/png")}, data={"crop": "0.6,0,0.5,1"})
     assert bad.status_code == 422 and "crop" in bad.json()["detail"]
 
 

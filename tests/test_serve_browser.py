@@ -4,13 +4,11 @@ item, build a style profile. Screenshots go to ``tests/artifacts/`` (git-ignored
 
 from __future__ import annotations
 
-import io
 import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from pipeline.serve.app import create_app
 from tests.support.app import item_id_of, live_server, ready_holder
@@ -126,13 +124,8 @@ def test_upload_filter_and_screenshot(page, demo_release, tmp_path):
 
 
 def test_drop_and_crop(page, demo_release, tmp_path):
-    left, right = demo_release.catalog.products[1], demo_release.catalog.products[2]
-    canvas = Image.new("RGB", (448, 224), "white")
-    canvas.paste(Image.open(io.BytesIO(demo_release.photo(left))), (0, 0))
-    canvas.paste(Image.open(io.BytesIO(demo_release.photo(right))), (224, 0))
-    buf = io.BytesIO()
-    canvas.save(buf, "PNG")
-    data = list(buf.getvalue())
+    street, left, right = demo_release.street_photo()
+    data = list(street)
     transfer = page.evaluate_handle(
         "bytes => { const t = new DataTransfer(); "
         "t.items.add(new File([new Uint8Array(bytes)], 'street.png', {type: 'image/png'})); return t; }",

@@ -8,6 +8,7 @@ for a few seconds on the catalog's known labels and registered, then ``embed`` â
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
@@ -36,6 +37,18 @@ class DemoRelease:
 
     def photo(self, product: Product) -> bytes:
         return self.catalog.photo(product)
+
+    def street_photo(self) -> tuple[bytes, Product, Product]:
+        """A 448Ã—224 PNG of products 1 and 2 side by side (crop tests), with the two products."""
+        from PIL import Image
+
+        left, right = self.catalog.products[1], self.catalog.products[2]
+        canvas = Image.new("RGB", (448, 224), "white")
+        canvas.paste(Image.open(io.BytesIO(self.photo(left))), (0, 0))
+        canvas.paste(Image.open(io.BytesIO(self.photo(right))), (224, 0))
+        buf = io.BytesIO()
+        canvas.save(buf, "PNG")
+        return buf.getvalue(), left, right
 
 
 def item_id_of(product: Product) -> str:
