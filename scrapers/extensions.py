@@ -44,7 +44,8 @@ class CrawlReport:
 
     def item_dropped(self, item: Any, response: Any, exception: Exception, spider: Any = None) -> None:
         adapter = ItemAdapter(item)
-        reason = str(exception).rsplit(": ", 1)[-1] if ": " in str(exception) else str(exception)
+        # the validation error itself (its message may hold ": "), not the DropItem wrapping it
+        reason = str(exception.__cause__ or exception)
         self.invalid.append({"product_id": adapter.get("product_id"), "url": adapter.get("url"), "reason": reason})
 
     def spider_closed(self, spider: Any, reason: str) -> None:

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 
 from pipeline.imagegate import ImageRejected, open_image, verify
 
+UNSUPPORTED_SCHEME = "unsupported scheme"  # an image URL that is not http(s): never requested
+
 # rejections that depend on the bytes behind a URL (this module, the image gate and the media
-# pipeline produce them): not fetched again next run
+# pipeline produce them) or on the URL itself: not fetched again next run
 CONTENT_REASONS = (
+    UNSUPPORTED_SCHEME,
     "not an image",
     "corrupt",
     "truncated",

@@ -15,6 +15,7 @@ from price_parser import Price
 from w3lib.html import replace_entities
 
 from pipeline.schemas import MONEY
+from scrapers.images import UNSUPPORTED_SCHEME
 
 PRODUCT_FIELDS = (
     "product_id",
@@ -188,7 +189,11 @@ def to_availability(value: Any) -> str:
 
 
 def normalize_image_url(url: str, base_url: str) -> str | None:
-    """Absolute http(s) URL of an image; rendition parameters (``?v=``, ``&width=``) removed."""
+    """Absolute http(s) URL of an image; rendition parameters (``?v=``, ``&width=``) removed.
+
+    A URL of another scheme (``file:``, ``gopher:``) is kept as written, so that it is recorded
+    as a rejected image (:func:`unsupported_reason`) and never requested; ``data:`` URIs and
+    URLs without a host → None."""
     url = (url or "").strip()
     if "&" in url:
         url = replace_entities(url)  # "&amp;" as written in JSON-LD or a double-escaped attribute
@@ -198,7 +203,9 @@ def normalize_image_url(url: str, base_url: str) -> str | None:
     # protocol-relative (Shopify's CDN form): what urljoin does for it, without its general path
     absolute = f"{scheme}:{url}" if url.startswith("//") and scheme else urljoin(base_url, url)
     parts = urlsplit(absolute)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme and parts.scheme not in ("http", "https"):
+        return absolute
+    if not parts.hostname:
         return None
     return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path, _strip_renditions(parts.query), ""))
 
@@ -221,8 +228,15 @@ def _strip_renditions(query: str) -> str:
     return "&".join(kept)
 
 
+def unsupported_reason(url: str) -> str | None:
+    """Why an image URL must not be requested (``"unsupported scheme: file"``), None for http(s)."""
+    scheme = urlsplit(url).scheme.lower()
+    return None if scheme in ("http", "https") else f"{UNSUPPORTED_SCHEME}: {scheme or 'none'}"
+
+
 def clean_image_urls(urls: list[str], base_url: str) -> list[str]:
-    """Normalized, de-duplicated image URLs in their original order."""
+    """Normalized, de-duplicated image URLs in their original order (other schemes included:
+    :func:`unsupported_reason`)."""
     seen: list[str] = []
     for url in urls:
         normal = normalize_image_url(url, base_url)
@@ -249,6 +263,9 @@ def validate(item: Mapping[str, Any]) -> dict[str, Any]:
     out["image_urls"] = [u for u in out["image_urls"] or [] if len(u) <= MAX_URL and u.isprintable() and " " not in u]
     if not out["image_urls"]:
         raise InvalidProduct("no images")
+    if all(unsupported_reason(u) for u in out["image_urls"]):
+        schemes = sorted({urlsplit(u).scheme.lower() for u in out["image_urls"]})
+        raise InvalidProduct(f"no images: {UNSUPPORTED_SCHEME} {', '.join(schemes)}")
     out["price"] = to_price(out["price"])
     out["list_price"] = to_price(out["list_price"])
     if out["list_price"] is not None and (out["price"] is None or out["list_price"] <= out["price"]):

@@ -24,7 +24,7 @@ from pipeline import layout
 from pipeline.imagegate import ImageRejected
 from pipeline.lake import SCHEMES, Lake
 from scrapers.images import Limits, inspect, reason_key
-from scrapers.items import InvalidProduct, validate
+from scrapers.items import InvalidProduct, unsupported_reason, validate
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,9 @@ class LakeImagesPipeline(FilesPipeline):
     # -- before download -------------------------------------------------------------------------
     def _skip_reason(self, item: Any, url: str) -> str | None:
         """Why an image URL is not requested at all (None: request it)."""
+        unsupported = unsupported_reason(url)
+        if unsupported:
+            return unsupported
         if ItemAdapter(item).get("noimageindex"):
             return "noimageindex (page)"
         known = self.known.get(url)

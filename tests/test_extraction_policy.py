@@ -480,3 +480,26 @@ def test_dom_fallback_sku_label_with_direction_marks():
         "<ul><li><span>Item number\u200f:\u200e </span><span>TS-99</span></li></ul>"
     )
     assert extract_product(html, URL)["sku"] == "TS-99"
+
+
+# 9. image URLs of other schemes are kept for the image pipeline to reject with a reason -------------
+@pytest.mark.parametrize(
+    "markup",
+    [
+        ld(product(image=["file:///etc/passwd"])),
+        MICRODATA.replace("https://cdn.example/shoe-large.jpg", "file:///etc/passwd"),
+    ],
+    ids=["jsonld", "microdata"],
+)
+def test_a_product_whose_only_image_is_a_file_url_is_invalid_and_says_why(markup):
+    p = extract_product(page(body=markup), URL)
+    assert p["image_urls"] == ["file:///etc/passwd"]
+    with pytest.raises(InvalidProduct, match=r"^no images: unsupported scheme file$"):
+        validate({**p, "product_id": "acme:1", "retailer": "acme"})
+
+
+def test_an_image_of_another_scheme_beside_a_good_one_is_kept_in_page_order():
+    images = ["https://cdn.example/a.jpg", "gopher://cdn.example/1/x.png", "data:image/gif;base64,R0lG"]
+    p = extract_product(page(ld(product(image=images))), URL)
+    assert p["image_urls"] == images[:2]
+    assert validate({**p, "product_id": "acme:1", "retailer": "acme"})["image_urls"] == images[:2]

@@ -240,7 +240,8 @@ def test_known_images_remember_stored_and_content_rejections_only():
         # "&amp;" as JSON-LD writes it is one "&", not an "amp;" parameter
         ("https://h/a.jpg?x=1&amp;sig=Zm9v", "https://h/a.jpg?x=1&sig=Zm9v"),
         ("data:image/gif;base64,R0lG", None),
-        ("ftp://h/a.jpg", None),
+        ("ftp://h/a.jpg", "ftp://h/a.jpg"),  # kept, to be rejected with a reason (never requested)
+        ("FILE:///etc/passwd", "FILE:///etc/passwd"),
         ("", None),
     ],
 )

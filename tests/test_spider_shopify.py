@@ -131,4 +131,5 @@ def test_image_url_normalisation_keeps_real_query_parameters():
     assert clean_image_urls(urls, "https://s.example/p/") == [
         "https://s.example/img/a.jpg",
         "https://s.example/p/img/b.png?id=7",
+        "javascript:void(0)",  # kept, to be rejected as "unsupported scheme: javascript"
     ]

@@ -5,16 +5,18 @@ checked on the address actually connected to; the registry cannot switch the gua
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 
 import pytest
-from hostile import Hostile, InternalService, redirect
+from hostile import Hostile, InternalService, page, png, redirect
 from scrapy import Request, Spider
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.test import get_crawler
 
 from pipeline import layout
 from pipeline.demo_shop import DemoShop
+from pipeline.demo_shop.storefronts.base import Reply
 from pipeline.retailers import Retailer, RetailerRegistryError, parse_entry
 from pipeline.scrape import scrape_retailer
 from scrapers.middlewares import NetworkPolicy, PrivateNetworkMiddleware
@@ -98,3 +100,34 @@ def test_redirects_to_other_loopback_services_store_nothing(lake):
     assert reasons == ["offsite_port"] * (len(images) - 1) + ["private_address"], reasons
     assert all("127.0.0.1:" in i["detail"] or "localhost resolves to" in i["detail"] for i in images)
     assert lake.list("images/") == []
+
+
+def test_image_urls_of_other_schemes_are_rejected_with_a_reason_and_never_requested(lake, tmp_path):
+    """A product whose only image is a file: URL is invalid and says why; a gopher: image beside
+    a good one is a rejected image with a reason. Neither is requested (Scrapy reads file: URLs:
+    the file here is a real PNG, which would be stored if it were fetched)."""
+    local = tmp_path / "local.png"
+    local.write_bytes(png(64, 64))
+    with DemoShop(n_products=6, mess=False) as shop:
+        store = shop.storefronts["shopify"]
+        entry = next(r for r in shop.retailers() if r.platform == "shopify")
+        hostile = Hostile(store)
+
+        def listing(path: str, query: dict) -> Reply:
+            reply = hostile._route(path, query)
+            body = json.loads(reply.body)
+            body["products"][0]["images"] = [{"src": local.as_uri()}]
+            body["products"][1]["images"].append({"src": "gopher://127.0.0.1:70/1/x.png"})
+            return replace(reply, body=json.dumps(body).encode())
+
+        hostile.serve(page(1), listing)
+        scrape_retailer(lake, replace(entry, name="schemes"), "run-1")
+    images = lake.read_parquet(f"{layout.table('images', retailer='schemes')}/part-0.parquet").to_pylist()
+    refused = [i for i in images if i["reason"] == "unsupported_scheme"]
+    assert [(i["url"], i["detail"]) for i in refused] == [
+        ("gopher://127.0.0.1:70/1/x.png", "unsupported scheme: gopher")
+    ]
+    stored = {i["image_key"] for i in images if i["status"] == "stored"}
+    assert sorted(lake.list("images/")) == sorted(stored)  # the local PNG is not among them
+    invalid = lake.read_parquet(f"{layout.table('invalid_products', retailer='schemes')}/part-0.parquet").to_pylist()
+    assert [i["detail"] for i in invalid] == ["no images: unsupported scheme file"]
