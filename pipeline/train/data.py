@@ -9,6 +9,9 @@ prefetched. Labels are int32 per attribute, -1 where the image has no label.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,33 @@ log = logging.getLogger(__name__)
 MISSING = -1
 
 
+class LakeReadError(RuntimeError):
+    """A training image could not be read from the lake: the lake failed, not the image."""
+
+
+# the lake read failures of the datasets made inside the current :func:`lake_reads`
+_FAILURES: ContextVar[list[LakeReadError] | None] = ContextVar("vitrine_lake_read_failures", default=None)
+
+
+@contextmanager
+def lake_reads() -> Iterator[None]:
+    """Around making *and* iterating :func:`make_dataset` datasets (also a decorator): a lake
+    read that fails inside tf.data, which TensorFlow reports as an opaque ``UnknownError``,
+    raises :class:`LakeReadError` naming the key and the cause instead."""
+    import tensorflow as tf
+
+    failures: list[LakeReadError] = []
+    token = _FAILURES.set(failures)
+    try:
+        yield
+    except tf.errors.OpError:
+        if not failures:
+            raise
+        raise failures[0] from failures[0].__cause__
+    finally:
+        _FAILURES.reset(token)
+
+
 def encode_labels(table: pa.Table, attributes: dict[str, list[str]]) -> dict[str, np.ndarray]:
     """Per attribute, int32 class indices (``MISSING`` where unlabelled or unknown value)."""
     out = {}
@@ -36,17 +66,30 @@ def encode_labels(table: pa.Table, attributes: dict[str, list[str]]) -> dict[str
 
 
 def _loader(lake: Lake, image_size: int):
-    """A numpy function: lake key → (uint8 image, ok); undecodable images are flagged, not fatal."""
+    """A numpy function: lake key → (uint8 image, ok); missing or undecodable images are flagged,
+    not fatal; any other read failure is a :class:`LakeReadError` (see :func:`lake_reads`)."""
     from pipeline.imagegate import ImageRejected
     from pipeline.imageio import decode_bytes
 
     blank = np.zeros((image_size, image_size, 3), np.uint8)
+    failures = _FAILURES.get()
 
     def load(key: bytes) -> tuple[np.ndarray, np.bool_]:
+        name = key.decode()
         try:
-            return decode_bytes(lake.read_bytes(key.decode()), image_size), np.bool_(True)
-        except (ImageRejected, FileNotFoundError) as exc:
-            log.warning(f"skipping unreadable training image {key.decode()}: {exc}")
+            data = lake.read_bytes(name)
+        except FileNotFoundError as exc:
+            log.warning(f"skipping missing training image {name}: {exc}")
+            return blank, np.bool_(False)
+        except Exception as exc:  # the lake failed (S3 error, outage): not a reason to skip
+            error = LakeReadError(f"training image {name}: {type(exc).__name__}: {exc}")
+            if failures is not None:
+                failures.append(error)
+            raise error from exc
+        try:
+            return decode_bytes(data, image_size), np.bool_(True)
+        except ImageRejected as exc:
+            log.warning(f"skipping undecodable training image {name}: {exc}")
             return blank, np.bool_(False)
 
     return load
@@ -105,6 +148,7 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+@lake_reads()
 def load_arrays(
     lake: Lake, table: pa.Table, attributes: dict[str, list[str]], image_size: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:

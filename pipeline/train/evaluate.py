@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from pipeline.lake import Lake
 from pipeline.train.config import GateConfig
+from pipeline.train.data import lake_reads
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def attribute_metrics(truth: Sequence[str | None], pred: Sequence[str], values: 
     }
 
 
+@lake_reads()
 def predict_probabilities(lake: Lake, version: str, table: pa.Table, batch_size: int = 128) -> dict[str, np.ndarray]:
     """The model's softmax per attribute for each row of ``table`` (same order)."""
     from pipeline.registry import load_model

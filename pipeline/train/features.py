@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.lake import Lake
+from pipeline.train.data import lake_reads
 
 if TYPE_CHECKING:
     import keras
@@ -67,6 +68,7 @@ def extractor(net: Any, image_size: int, cut_block: int | None) -> keras.Model:
     return keras.Model(pixels, outputs, name="extractor")
 
 
+@lake_reads()
 def extract(
     lake: Lake,
     table: pa.Table,

@@ -27,6 +27,7 @@ import numpy as np
 from pipeline.lake import Lake
 from pipeline.train.checkpoint import Checkpoint
 from pipeline.train.config import TrainConfig
+from pipeline.train.data import lake_reads
 
 if TYPE_CHECKING:
     import keras
@@ -238,6 +239,7 @@ class _Run:
     start: float
 
 
+@lake_reads()
 def _train_end_to_end(
     run: _Run, checkpoint: Checkpoint | None = None, cache_dir: Path | None = None
 ) -> tuple[keras.Model, list[dict[str, float]], int, dict]:

@@ -9,6 +9,7 @@ import random
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -21,11 +22,19 @@ SLOWDOWN = (
 
 class FaultProxy:
     """``with FaultProxy(moto_url, rate=0.3) as proxy:`` then point ``AWS_ENDPOINT_URL`` at
-    ``proxy.url``. ``proxy.injected`` counts the faults served."""
+    ``proxy.url``. ``proxy.injected`` counts the faults served. ``only(method, path)``: the
+    requests that may get a fault (default: all)."""
 
-    def __init__(self, upstream: str, rate: float = 0.3, faults: tuple[str, ...] = FAULTS, seed: int = 0):
+    def __init__(
+        self,
+        upstream: str,
+        rate: float = 0.3,
+        faults: tuple[str, ...] = FAULTS,
+        seed: int = 0,
+        only: Callable[[str, str], bool] | None = None,
+    ):
         self.upstream = urlsplit(upstream)
-        self.rate, self.faults = rate, faults
+        self.rate, self.faults, self.only = rate, faults, only
         self.injected: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -46,7 +55,9 @@ class FaultProxy:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def _pick(self, method: str) -> str | None:
+    def _pick(self, method: str, path: str) -> str | None:
+        if self.only is not None and not self.only(method, path):
+            return None
         with self._lock:
             if self._random.random() >= self.rate:
                 return None
@@ -58,7 +69,7 @@ class FaultProxy:
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
-        fault = self._pick(h.command)
+        fault = self._pick(h.command, h.path)
         if fault in ("500", "slowdown"):
             status, payload = (500, b"") if fault == "500" else (503, SLOWDOWN)
             h.send_response(status)
