@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from pipeline import layout, schemas
 from pipeline.config import Settings
+from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ def embed_shard(
     return lake.uri(out_key)
 
 
+@lake_reads()
 def _embed_to_lake(lake: Lake, work: pa.Table, model: Any, out_key: str, batch_size: int) -> pa.Table:
     """Stream embeddings of ``work`` into ``out_key``; returns the rejected rows."""
     from pipeline.imageio import inference_dataset

@@ -12,7 +12,9 @@ pixels are composited on white.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +27,47 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 S3_BATCHES_IN_FLIGHT = 8
+
+
+class LakeReadError(RuntimeError):
+    """An image could not be read from the lake: the lake failed (S3 error, outage), not the image."""
+
+
+# the lake read failures of the datasets made inside the current :func:`lake_reads`
+_FAILURES: ContextVar[list[LakeReadError] | None] = ContextVar("vitrine_lake_read_failures", default=None)
+
+
+@contextmanager
+def lake_reads() -> Iterator[None]:
+    """Around making *and* iterating tf.data datasets that read the lake (also a decorator): a
+    lake read that fails inside tf.data, which TensorFlow reports as an opaque ``UnknownError``,
+    raises :class:`LakeReadError` naming the key and the cause instead."""
+    import tensorflow as tf
+
+    failures: list[LakeReadError] = []
+    token = _FAILURES.set(failures)
+    try:
+        yield
+    except tf.errors.OpError:
+        if not failures:
+            raise
+        raise failures[0] from failures[0].__cause__
+    finally:
+        _FAILURES.reset(token)
+
+
+def lake_read_failed() -> Callable[[str, BaseException], LakeReadError]:
+    """For a dataset being made: ``(what, exc) -> LakeReadError``, recorded for the enclosing
+    :func:`lake_reads` (call it where the dataset is made: tf.data runs loaders on its threads)."""
+    failures = _FAILURES.get()
+
+    def failed(what: str, exc: BaseException) -> LakeReadError:
+        error = LakeReadError(f"{what}: {type(exc).__name__}: {exc}")
+        if failures is not None:
+            failures.append(error)
+        return error
+
+    return failed
 
 
 def decode_bytes(data: bytes, image_size: int) -> np.ndarray:
@@ -59,12 +102,14 @@ def inference_dataset(
 
     Each batch is read and decoded by one Python call (per-image calls into Python cost more
     than Pillow's decode), several batches in parallel (Pillow releases the GIL; S3 reads are
-    I/O). An image that cannot be read or decoded is left out of its batch and its position is
-    recorded in ``failures`` (position → reason) instead of failing the whole run.
+    I/O). An image that is missing or cannot be decoded is left out of its batch and its position
+    is recorded in ``failures`` (position → reason) instead of failing the whole run; a failing
+    lake is a :class:`LakeReadError` under :func:`lake_reads`.
     """
     import tensorflow as tf
 
     failed = failures if failures is not None else {}
+    lake_failed = lake_read_failed()
     lock = threading.Lock()
     key_list = list(keys)
 
@@ -73,14 +118,19 @@ def inference_dataset(
         positions, images = [], []
         for pos in range(start, min(start + batch_size, len(key_list))):
             try:
-                images.append(decode_bytes(lake.read_bytes(key_list[pos]), image_size))
+                data = lake.read_bytes(key_list[pos])
+            except FileNotFoundError as exc:
+                with lock:
+                    failed[pos] = f"missing from the lake: {exc}"
+                continue
+            except Exception as exc:  # the lake failed: the run must fail, naming the key
+                raise lake_failed(f"image {key_list[pos]}", exc) from exc
+            try:
+                images.append(decode_bytes(data, image_size))
                 positions.append(pos)
             except ImageRejected as exc:  # the gate's reason, as dedup records it
                 with lock:
                     failed[pos] = str(exc)
-            except FileNotFoundError as exc:
-                with lock:
-                    failed[pos] = f"missing from the lake: {exc}"
         pixels = np.stack(images) if images else np.zeros((0, image_size, image_size, 3), np.uint8)
         return np.asarray(positions, np.int64), pixels
 

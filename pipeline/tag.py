@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pipeline import schemas
 from pipeline.config import Settings
+from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def read_items(lake: Lake, items_uri: str) -> pa.Table:
     return table.sort_by("item_id")
 
 
+@lake_reads()
 def predict_attributes(
     lake: Lake, keys: list[str], model_version: str, batch_size: int
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:

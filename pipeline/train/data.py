@@ -9,15 +9,13 @@ prefetched. Labels are int32 per attribute, -1 where the image has no label.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
+from pipeline.imageio import lake_read_failed, lake_reads
 from pipeline.lake import Lake
 
 if TYPE_CHECKING:
@@ -26,33 +24,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MISSING = -1
-
-
-class LakeReadError(RuntimeError):
-    """A training image could not be read from the lake: the lake failed, not the image."""
-
-
-# the lake read failures of the datasets made inside the current :func:`lake_reads`
-_FAILURES: ContextVar[list[LakeReadError] | None] = ContextVar("vitrine_lake_read_failures", default=None)
-
-
-@contextmanager
-def lake_reads() -> Iterator[None]:
-    """Around making *and* iterating :func:`make_dataset` datasets (also a decorator): a lake
-    read that fails inside tf.data, which TensorFlow reports as an opaque ``UnknownError``,
-    raises :class:`LakeReadError` naming the key and the cause instead."""
-    import tensorflow as tf
-
-    failures: list[LakeReadError] = []
-    token = _FAILURES.set(failures)
-    try:
-        yield
-    except tf.errors.OpError:
-        if not failures:
-            raise
-        raise failures[0] from failures[0].__cause__
-    finally:
-        _FAILURES.reset(token)
 
 
 def encode_labels(table: pa.Table, attributes: dict[str, list[str]]) -> dict[str, np.ndarray]:
@@ -67,12 +38,13 @@ def encode_labels(table: pa.Table, attributes: dict[str, list[str]]) -> dict[str
 
 def _loader(lake: Lake, image_size: int):
     """A numpy function: lake key → (uint8 image, ok); missing or undecodable images are flagged,
-    not fatal; any other read failure is a :class:`LakeReadError` (see :func:`lake_reads`)."""
+    not fatal; any other read failure is a :class:`~pipeline.imageio.LakeReadError`
+    (see :func:`~pipeline.imageio.lake_reads`)."""
     from pipeline.imagegate import ImageRejected
     from pipeline.imageio import decode_bytes
 
     blank = np.zeros((image_size, image_size, 3), np.uint8)
-    failures = _FAILURES.get()
+    failed = lake_read_failed()
 
     def load(key: bytes) -> tuple[np.ndarray, np.bool_]:
         name = key.decode()
@@ -82,10 +54,7 @@ def _loader(lake: Lake, image_size: int):
             log.warning(f"skipping missing training image {name}: {exc}")
             return blank, np.bool_(False)
         except Exception as exc:  # the lake failed (S3 error, outage): not a reason to skip
-            error = LakeReadError(f"training image {name}: {type(exc).__name__}: {exc}")
-            if failures is not None:
-                failures.append(error)
-            raise error from exc
+            raise failed(f"training image {name}", exc) from exc
         try:
             return decode_bytes(data, image_size), np.bool_(True)
         except ImageRejected as exc:

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
 from pipeline.train.config import GateConfig
-from pipeline.train.data import lake_reads
 
 log = logging.getLogger(__name__)
 

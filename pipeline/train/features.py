@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
-from pipeline.train.data import lake_reads
 
 if TYPE_CHECKING:
     import keras

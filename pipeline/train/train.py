@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
 from pipeline.train.checkpoint import Checkpoint
 from pipeline.train.config import TrainConfig
-from pipeline.train.data import lake_reads
 
 if TYPE_CHECKING:
     import keras

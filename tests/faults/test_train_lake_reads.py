@@ -1,5 +1,6 @@
-"""Issue 18 §10: an S3 error while tf.data reads training images is a LakeReadError naming
-the key and the cause (not TensorFlow's opaque UnknownError); a missing image is still skipped."""
+"""Issue 18 §10: an S3 error while tf.data reads images (training, and tagging/embedding) is a
+LakeReadError naming the key and the cause (not TensorFlow's opaque UnknownError); a missing
+image is still skipped."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from PIL import Image
 from s3proxy import FaultProxy
 
 from pipeline import layout
+from pipeline.imageio import LakeReadError, inference_dataset, lake_reads
 from pipeline.lake import Lake
-from pipeline.train.data import LakeReadError, lake_reads, load_arrays, make_dataset
+from pipeline.train.data import load_arrays, make_dataset
 
 ATTRIBUTES = {"color": ["red", "blue"]}
 SIZE = 16
@@ -63,8 +65,16 @@ def test_an_s3_error_inside_tf_data_names_the_lake_key(moto_server, monkeypatch)
             load_arrays(faulty, table, ATTRIBUTES, SIZE)
         with pytest.raises(LakeReadError, match=message), lake_reads():  # as around a Keras fit
             _tiny_model().fit(make_dataset(faulty, table, ATTRIBUTES, SIZE, 2, shuffle=True), epochs=1, verbose=0)
+        # tagging and embedding read through inference_dataset, under the same guard
+        with pytest.raises(LakeReadError, match=rf"^image {re.escape(bad)}: ClientError: .*\(500\)"), lake_reads():
+            list(inference_dataset(faulty, keys, SIZE, 2, failures := {}))
+        assert failures == {}  # a failing lake is not a bad image
     assert proxy.injected["500"] >= 2
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     boto3.client("s3").delete_object(Bucket="vitrine-train-reads", Key=f"lake/{bad}")
     images, labels = load_arrays(lake, table, ATTRIBUTES, SIZE)  # a missing image is skipped, as before
     assert images.shape == (3, SIZE, SIZE, 3) and labels["color"].tolist() == [0, 1, 1]
+    missing: dict[int, str] = {}
+    with lake_reads():
+        assert sum(len(p) for p, _ in inference_dataset(lake, keys, SIZE, 2, missing)) == 3
+    assert list(missing) == [2] and "missing from the lake" in missing[2]
