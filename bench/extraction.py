@@ -2,16 +2,26 @@
 
     .venv/bin/python -m bench.extraction PAGES_DIR [--show-errors]
 
-``PAGES_DIR`` holds the pages as ``<id>.html`` or ``<id>.html.gz`` (directly or under
-``html/``) and ``ground-truth.json``: ``{id: {field: value or [accepted values]}}`` with
-``url`` (the page's address), ``product: false`` for a page that is not a product page, and
-any of ``title``, ``price``, ``currency``, ``availability`` (``InStock``/``OutOfStock`` or
-schema.org words), ``brand``, ``sku``, ``gtin``, ``images``. This is the layout of the public
-product-extraction benchmark, whose metric is used: per field, one predicted value against
-the accepted ones; a wrong value is a false positive (and a false negative when a value was
-expected), a missing one a false negative; prices match as Decimals; availability is
-in stock unless the page says otherwise; sku/gtin accepts either identifier. Printed side by
-side: Vitrine's extraction and a plain-extruct baseline (first product, first offer).
+``PAGES_DIR`` holds ``ground-truth.json`` and the pages as ``<id>.html`` or ``<id>.html.gz``
+(directly or under ``html/``), or is a checkout of the public product-extraction benchmark
+(``dataset/ground-truth.json``, ``dataset/html/*.html.gz``). The ground truth is
+``{id: {field: value or [accepted values]}}`` with ``url`` (the page's address),
+``product: false`` for a page that is not a product page, and any of ``price``,
+``availability`` (``InStock``/``OutOfStock`` or schema.org words), ``sku``, ``title``,
+``currency``, ``brand``, ``gtin``, ``images``.
+
+The metric is the benchmark's (its ``evaluate.py``): per field, at most one predicted value
+against the accepted ones; a right value is a true positive; a wrong one a false positive,
+and also a false negative when a value was expected; a missing one a false negative where a
+value was expected. Precision and recall are 1 when there is neither a false positive nor a
+false negative, else 0 when their numerator and denominator are both 0. ``price`` matches as
+a ``Decimal``; ``sku`` as the exact string (a GTIN counts only where the ground truth lists it
+as a sku); ``availability`` is ``InStock`` unless the extraction says out of stock, and so is
+the ground truth that does not say, and ``InStock``/``OutOfStock`` score each label alone.
+The other fields are Vitrine's own (text compared case-folded). Printed side by side:
+Vitrine's extraction and a plain-extruct baseline built like the benchmark's own (OpenGraph,
+then JSON-LD, then microdata, the later filling over the earlier; the first Product node and
+its first offer).
 """
 
 from __future__ import annotations
@@ -24,10 +34,19 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from price_parser import Price
+
 from scrapers.extraction import extract_product, markup, policy
 from scrapers.items import clean_text, normalize_image_url, to_availability
 
-FIELDS = ("title", "price", "currency", "availability", "brand", "sku/gtin", "images")
+# the benchmark's fields first (price, sku, availability and its two labels), then Vitrine's
+FIELDS = ("price", "sku", "availability", "InStock", "OutOfStock", "title", "currency", "brand", "gtin", "images")
+LABELS = ("InStock", "OutOfStock")
+
+
+def dataset_root(root: Path) -> Path:
+    """The folder holding ``ground-truth.json``: ``root`` or the benchmark's ``root/dataset``."""
+    return root / "dataset" if not (root / "ground-truth.json").is_file() else root
 
 
 def pages(root: Path) -> dict[str, Path]:
@@ -63,70 +82,94 @@ def normalize(field: str, value: Any, url: str) -> Any:
         return None
     if field == "price":
         return _decimal(value)
-    if field == "availability":
-        return _stock(value)
     if field == "images":
         return normalize_image_url(str(value), url)
     if field in ("title", "brand"):
         return (clean_text(value) or "").casefold() or None
-    return str(value).strip()
+    return str(value)  # sku, gtin, currency: the exact string, as the benchmark matches them
 
 
 def expected(truth: dict, field: str) -> set:
     url = truth.get("url") or ""
-    raw = _values(truth.get("sku")) + _values(truth.get("gtin")) if field == "sku/gtin" else _values(truth.get(field))
-    if field == "availability" and not raw and truth.get("product", True):
-        raw = ["InStock"]  # the benchmark's rule: in stock unless the page says otherwise
-    return {v for v in (normalize(field, r, url) for r in raw) if v is not None}
+    if field in ("availability", *LABELS):
+        if not truth.get("product", True):
+            return set()
+        stock = {_stock(v) for v in _values(truth.get("availability"))} or {"InStock"}
+        return stock if field == "availability" else stock & {field}
+    return {v for v in (normalize(field, r, url) for r in _values(truth.get(field))) if v is not None}
 
 
 def predicted(found: dict | None, field: str, url: str) -> Any:
+    if field in ("availability", *LABELS):
+        stock = _stock(found.get("availability")) if found else "InStock"  # the benchmark's default
+        return stock if field in ("availability", stock) else None
     if found is None:
         return None
-    if field == "availability":
-        return _stock(found.get("availability"))
-    if field == "sku/gtin":
-        value = found.get("sku") or found.get("gtin")
-    elif field == "images":
-        value = (found.get("image_urls") or [None])[0]
-    else:
-        value = found.get(field)
+    value = (found.get("image_urls") or [None])[0] if field == "images" else found.get(field)
     return normalize(field, value, url)
 
 
+def _baseline_price(value: Any) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        return None
+    amount = Price.fromstring(value).amount_float
+    return None if amount is None else str(amount)
+
+
+def _baseline_stock(value: Any) -> str | None:
+    state = to_availability(policy.url_of(value) or policy.text(value))
+    return {"in_stock": "InStock", "limited": "InStock", "preorder": "InStock", "out_of_stock": "OutOfStock"}.get(state)
+
+
 def baseline(html: str, url: str) -> dict | None:
-    """Plain extruct: the first Product node of JSON-LD or microdata, its first offer."""
+    """Plain extruct, as the benchmark's baseline reads a page: OpenGraph price, availability
+    and sku, then JSON-LD, then microdata, each filling over the one before; of JSON-LD and
+    microdata the first Product node (or an ItemPage's ``mainEntity``) and its first offer."""
     tree = markup.parse(html)
+    og = {k: v[0] for k, v in markup.opengraph(tree).items()}
+    found: dict[str, Any] = {
+        "price": _baseline_price(og.get("og:price:amount") or og.get("product:price:amount")),
+        "availability": _baseline_stock(og.get("og:availability") or og.get("product:availability")),
+        "sku": og.get("og:sku") or og.get("product:sku"),
+    }
     for nodes in (markup.jsonld(tree), markup.microdata(tree, url)):
-        product = next((n for n in nodes if policy.is_product(n)), None)
+        product = next((n for n in nodes if "Product" in str(n.get("@type"))), None)
         if product is None:
+            page = next((n for n in nodes if n.get("@type") == "ItemPage"), None)
+            product = page.get("mainEntity") if page else None
+        if not isinstance(product, dict):
             continue
-        offer = next(iter(policy.as_list(product.get("offers"))), {})
-        offer = offer if isinstance(offer, dict) else {}
-        return {
+        first = next(iter(policy.as_list(product.get("offers"))), None)
+        offer: dict[str, Any] = first if isinstance(first, dict) else {}
+        fields = {
             "title": policy.text(product.get("name")),
             "brand": policy.text(product.get("brand")),
-            "price": offer.get("price") or offer.get("lowPrice"),
+            "price": _baseline_price(offer.get("price") or offer.get("highPrice") or offer.get("lowPrice")),
             "currency": offer.get("priceCurrency"),
-            "availability": policy.url_of(offer.get("availability")),
-            "sku": policy.text(product.get("sku")),
+            "availability": _baseline_stock(offer.get("availability")),
+            "sku": policy.text(product.get("sku") or product.get("productID")),
             "image_urls": policy.images(product.get("image")),
         }
-    return None
+        found.update({k: v for k, v in fields.items() if v not in (None, "", [])})
+    return found if any(v not in (None, "", []) for v in found.values()) else None
+
+
+def tp_fp_fn(truth: set, pred: Any) -> tuple[int, int, int]:
+    """The benchmark's matching of one predicted value against the accepted ones."""
+    if pred is None:
+        return 0, 0, int(bool(truth))
+    if pred in truth:
+        return 1, 0, 0
+    return 0, 1, int(bool(truth))
 
 
 def score(rows: list[tuple[set, Any]]) -> dict[str, float]:
-    tp = fp = fn = 0
-    for truth, pred in rows:
-        if pred is None:
-            fn += bool(truth)
-        elif pred in truth:
-            tp += 1
-        else:
-            fp += 1
-            fn += bool(truth)
-    precision = tp / (tp + fp) if tp + fp else (1.0 if not fn else 0.0)
-    recall = tp / (tp + fn) if tp + fn else 1.0
+    tp, fp, fn = (sum(c) for c in zip(*(tp_fp_fn(t, p) for t, p in rows), strict=True)) if rows else (0, 0, 0)
+    clean = fp == fn == 0
+    precision = 1.0 if clean else (tp / (tp + fp) if tp + fp else 0.0)
+    recall = 1.0 if clean else (tp / (tp + fn) if tp + fn else 0.0)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"f1": f1, "precision": precision, "recall": recall, "support": sum(bool(t) for t, _ in rows)}
 
@@ -136,12 +179,13 @@ def main() -> int:
     parser.add_argument("pages_dir", type=Path)
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
-    truth_path = args.pages_dir / "ground-truth.json"
+    root = dataset_root(args.pages_dir)
+    truth_path = root / "ground-truth.json"
     if not truth_path.is_file():
         print(f"error: {truth_path} not found", file=sys.stderr)
         return 2
     truths = json.loads(truth_path.read_text(encoding="utf-8"))
-    files = pages(args.pages_dir)
+    files = pages(root)
     missing = sorted(set(truths) - set(files))
     if missing:
         print(f"error: no page for {len(missing)} ground-truth ids, e.g. {missing[0]}", file=sys.stderr)
@@ -154,13 +198,13 @@ def main() -> int:
         for name, extract in systems.items():
             found = extract(html, url)
             if not truth.get("product", True):
-                if found is not None:
+                if found is not None and (name == "vitrine" or found.get("price") or found.get("sku")):
                     false_products[name].append(key)
                 continue
             for field in FIELDS:
                 want, got = expected(truth, field), predicted(found, field, url)
                 rows[name][field].append((want, got))
-                if args.show_errors and name == "vitrine" and want and got not in want:
+                if args.show_errors and name == "vitrine" and field not in LABELS and any(tp_fp_fn(want, got)[1:]):
                     print(f"  {key} {field}: got {got!r}, expected {sorted(map(str, want))}", file=sys.stderr)
         if n % 25 == 0:
             print(f"... {n}/{len(truths)} pages", file=sys.stderr)
