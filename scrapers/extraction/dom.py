@@ -4,27 +4,34 @@ Only used where JSON-LD and microdata found no product, and only to fill fields 
 left empty; it never overrides structured data, and never runs on a page about an article.
 A page counts as a product page when it has a title (``<h1>``, else ``og:title`` /
 ``twitter:title``), a price, and at most three add-to-cart controls (a listing has one per
-product), OpenGraph product meta or a Twitter card that labels a price.
+product), OpenGraph product meta or a Twitter card that labels a price; or, with no price and
+no cart, when it says it is sold out and carries an identifier (a sold-out page shows neither).
 
 The price comes from, in order: ``product:price:amount`` / ``og:price:amount``, microdata
 ``itemprop="price"`` outside any item, a ``twitter:data`` labelled as a price, then the first
-element named like a price (class/id words) after the ``<h1>`` and before the next heading
-that is not struck through or named or worded as a former/list price and shows one amount.
+element after the ``<h1>`` named like a price (class/id words) that shows one amount, else the
+first element there whose whole text is one amount with its currency ("22,50 €"). Neither may
+be struck through (tag, ``style``, or an attribute such as ``data-strike="true"``), named or
+worded as a former/list price, or sit in a block of its own that has a heading before it (a
+card of a listing or carousel; a subtitle beside the title is no card).
 Availability comes from OpenGraph or an availability/stock block; the SKU from
 ``itemprop="sku"``, ``data-sku``, a value printed next to an "SKU:"-style label, or an
-identifier that the URL path and a hidden form value share.
+identifier of the URL (path token, ``?pid=``-style parameter) that the page repeats whole (an
+attribute value, an element's text, a literal in a script); the GTIN from a value next to an
+"EAN"/"GTIN"/"UPC"/"ISBN" label whose check digit is right.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from price_parser import Price
 
-from scrapers.items import clean_text, to_availability
+from scrapers.items import clean_text, to_availability, to_gtin
 
 CART = re.compile(
     r"add[\s_-]*to[\s_-]*(cart|bag|basket|trolley)|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
@@ -85,6 +92,11 @@ SKU_LABEL = re.compile(
     r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$",
     re.I,
 )
+GTIN_LABEL = re.compile(
+    r"^\s*(?:ean(?:[\s-]*1[34])?|gtin(?:[\s-]*(?:8|12|13|14))?|upc|isbn(?:[\s-]*13)?|barcode)"
+    r"\s*[:#]?\s*(\d[\d\s-]{6,18}\d)?\s*$",
+    re.I,
+)
 MARKS = re.compile("[\u200e\u200f\u200b\u00a0]")  # direction marks, zero-width and hard spaces
 SKU_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{2,39}")
 CURRENCY_SIGNS = {
@@ -111,7 +123,11 @@ WAS_TEXT = re.compile(
 )
 MAX_CARTS = 3  # add to cart, buy now, a sticky copy; a listing has one per product
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
+ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
+SCAN = 5000  # elements after the title looked at for its price
 
 
 def _meta(tree: Any, *names: str) -> str | None:
@@ -167,11 +183,32 @@ def _words(names: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", names)}
 
 
+def _struck(el: Any) -> bool:
+    """Shown struck through: by tag, by style, or by an attribute saying so (``data-strike="true"``)."""
+    return (
+        el.tag in ("del", "s", "strike")
+        or "line-through" in (el.get("style") or "")
+        or any(re.search(r"strike|crossed", k, re.I) and v.lower() in ("true", "1", "yes") for k, v in el.items())
+    )
+
+
 def _not_current(el: Any) -> bool:
     """Struck through, or named as a was/list/unit/... price."""
-    return el.tag in ("del", "s", "strike") or bool(
-        _words(" ".join(el.get(a) or "" for a in ("class", "id"))) & NOT_CURRENT or el.xpath(STRUCK)
+    return (
+        _struck(el)
+        or bool(_words(" ".join(el.get(a) or "" for a in ("class", "id"))) & NOT_CURRENT)
+        or el.xpath(STRUCK)
     )
+
+
+def _disowned(el: Any, stop: Any) -> bool:
+    """``el`` or an element between it and ``stop`` is not the current price."""
+    for node in (el, *el.iterancestors()):
+        if node is stop:
+            return False
+        if isinstance(node.tag, str) and _not_current(node):
+            return True
+    return False
 
 
 def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
@@ -183,7 +220,7 @@ def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
     if amount is not None and (sign or content):
         return amount, currency_code(sign)
     for child in el.iterdescendants():
-        if not isinstance(child.tag, str) or child.tag in ("script", "style") or _not_current(child):
+        if not isinstance(child.tag, str) or child.tag in ("script", "style") or _disowned(child, el):
             continue
         if any(_not_current(d) for d in child.iterdescendants() if isinstance(d.tag, str)):
             continue  # a cell holding the struck-through "was" price
@@ -211,20 +248,75 @@ def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
             if amount is not None:
                 return amount, currency_code(sign)
     h1 = tree.xpath("(//h1)[1]")
-    after = "following::*" if h1 else "//body//*"
-    scope = h1[0] if h1 else tree
-    for el in scope.xpath(after)[:3000]:
-        if el.tag in ("h1", "h2", "h3"):
-            break  # past the title's own block: a listing's cards each have their heading
-        if el.tag in ("script", "style", "option", "select", "input") or not isinstance(el.tag, str):
+    return _price_after(h1[0]) if h1 else _price_after(None, tree)
+
+
+def _bare_amount(el: Any) -> tuple[Decimal | None, str | None]:
+    """The amount of an element whose whole text is one amount and its currency ("22,50 €")."""
+    text = "" if len(el) else _text(el)
+    if not text or len(text) > 25:
+        return None, None
+    amount, sign = _amount(text)
+    if amount is None or not sign or re.search(r"[^\W\d_]", AMOUNTS.sub("", text).replace(sign, "")):
+        return None, None  # no currency, or words besides it: "Free delivery over 50 €"
+    label = el.xpath("preceding::text()[normalize-space()][1]")
+    if label and WAS_TEXT.match(str(label[0])):
+        return None, None  # "List Price: | $120.00"
+    return amount, currency_code(sign)
+
+
+def _owned_by_title(el: Any, title_line: set, order: dict) -> bool:
+    """``el`` belongs to the title: no element between it and the block it shares with the title
+    is named or struck as not the current price, or is a block of its own with a heading before
+    ``el`` (a card of a listing or a carousel)."""
+    for node in (el, *el.iterancestors()):
+        if node in title_line:
+            return True
+        if _not_current(node) or (node is not el and any(order[h] < order[el] for h in node.iter(*HEADINGS))):
+            return False
+    return True
+
+
+def _price_after(h1: Any, tree: Any = None) -> tuple[Decimal | None, str | None]:
+    """The title's price: the first price-named element after it showing one amount, else the
+    first bare amount there (see module doc)."""
+    root = h1.getroottree().getroot() if h1 is not None else tree
+    order = {el: i for i, el in enumerate(root.iter())}
+    title_line = set(h1.iterancestors()) if h1 is not None else set(root.xpath("/html | /html/body"))
+    scope = h1.xpath("following::*") if h1 is not None else root.xpath("//body//*")
+    bare: tuple[Decimal | None, str | None] = (None, None)
+    for el in scope[:SCAN]:
+        if not isinstance(el.tag, str) or el.tag in ("script", "style", "option", "select", "input", *HEADINGS):
             continue
         names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid", "data-test"))
-        if not PRICE_NAME.search(names) or _words(names) & NOT_CURRENT or el.xpath(STRUCK):
+        named = bool(PRICE_NAME.search(names)) and not _words(names) & NOT_CURRENT
+        if not named and bare[0] is not None:
             continue
-        amount, currency = _shown_price(el)
-        if amount is not None:
+        amount, currency = _shown_price(el) if named else _bare_amount(el)
+        if amount is None or not _owned_by_title(el, title_line, order):
+            continue
+        if named:
             return amount, currency
-    return None, None
+        bare = (amount, currency)
+    return bare
+
+
+def _labelled(tree: Any, label: re.Pattern, accept: Callable[[str], str | None]) -> str | None:
+    """A value printed with its label ("SKU: 123", "EAN13 : <b>978…</b>"), as ``accept`` takes it."""
+    texts = [MARKS.sub("", str(t)) for t in tree.xpath(BODY_TEXT)[:20000]]
+    for i, text in enumerate(texts):
+        match = label.match(text)
+        if not match:
+            continue
+        value = match.group(1) or (texts[i + 1].strip().lstrip(":# ").strip() if i + 1 < len(texts) else "")
+        found = accept(value) if value else None
+        if found:
+            return found
+    return None
+
+
+def _sku_value(value: str) -> str | None:
+    return value if SKU_VALUE.fullmatch(value) and re.search(r"\d", value) else None
 
 
 def dom_sku(tree: Any) -> str | None:
@@ -238,28 +330,40 @@ def dom_sku(tree: Any) -> str | None:
         value = (el.get("data-sku") or el.get("data-product-sku") or "").strip()
         if SKU_VALUE.fullmatch(value):
             return value
-    for node in tree.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]")[:20000]:
-        match = SKU_LABEL.match(MARKS.sub("", str(node)))
-        if not match:
-            continue
-        if match.group(1) and re.search(r"\d", match.group(1)):
-            return match.group(1)
-        parent = node.getparent()
-        following = parent.xpath("following::text()[normalize-space()][1]") if parent is not None else []
-        value = MARKS.sub("", following[0]).strip().lstrip(":# ").strip() if following else ""
-        if SKU_VALUE.fullmatch(value) and re.search(r"\d", value):
-            return value
-    return None
+    return _labelled(tree, SKU_LABEL, _sku_value)
+
+
+def dom_gtin(tree: Any) -> str | None:
+    """A GTIN printed next to an "EAN"/"GTIN"/"UPC"/"ISBN" label, check digit validated."""
+    return _labelled(tree, GTIN_LABEL, to_gtin)
+
+
+def url_ids(page_url: str) -> list[str]:
+    """Identifiers the page URL may carry, most specific first: values of id-like query
+    parameters (``?pid=``, ``?sku=``), then path tokens with a digit from the last one, each
+    also without a letter prefix (``p400105394`` → ``400105394``)."""
+    parts = urlsplit(page_url)
+    ids = [v for k, vs in parse_qs(parts.query).items() if ID_PARAM.search(k) for v in vs]
+    for token in reversed(URL_TOKEN.findall(unquote(parts.path))):
+        bare = re.sub(r"^[A-Za-z]+", "", token)
+        ids += [token, bare] if len(bare) >= 5 and bare.isdigit() else [token]
+    return [i for i in dict.fromkeys(ids) if SKU_VALUE.fullmatch(i) and re.search(r"\d", i)]
 
 
 def url_sku(tree: Any, page_url: str) -> str | None:
-    """An identifier in the page URL's path that the page's forms also carry as a hidden value
-    (the add-to-cart form posting the product's id): ``/p/AB12345`` with ``value="AB12345"``."""
-    tokens = [t for t in URL_TOKEN.findall(urlsplit(page_url).path) if re.search(r"\d", t)]
-    if not tokens:
+    """An identifier of the page URL (:func:`url_ids`) that the page repeats whole: as an
+    attribute value (a hidden form field posting the product's id), an element's text, or a
+    literal in a script: ``/p/AB12345`` with ``value="AB12345"``."""
+    ids = url_ids(page_url)
+    if not ids:
         return None
-    hidden = {v.strip() for v in tree.xpath("//input[@type='hidden']/@value")}
-    return next((t for t in reversed(tokens) if t in hidden), None)
+    values = {v.strip() for v in tree.xpath("//@*[not(name()='href' or name()='src' or name()='action')]")}
+    values |= {str(t).strip() for t in tree.xpath(BODY_TEXT)}
+    scripts = " ".join(tree.xpath("//script[not(@type='application/ld+json')]/text()"))
+    for candidate in ids:
+        if candidate in values or re.search(rf"(?<![\w/.%-]){re.escape(candidate)}(?![\w/.%-])", scripts):
+            return candidate
+    return None
 
 
 def dom_availability(tree: Any, h1: Any, carts: int) -> str:
@@ -296,19 +400,21 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     price_card = any("price" in (_meta(tree, f"twitter:label{n}") or "").lower() for n in ("1", "2"))
     carts = cart_controls(tree)
     title = title or (clean_text(_meta(tree, "og:title", "twitter:title")) if og_product or price_card else None)
-    if not title or not (og_product or price_card or carts) or carts > MAX_CARTS:
+    if not title or carts > MAX_CARTS:
         return None
-    price, currency = dom_price(tree)
-    if price is None:
-        return None
+    price, currency = dom_price(tree) if og_product or price_card or carts else (None, None)
     availability = dom_availability(tree, h1[0] if h1 else None, carts)
+    sku = dom_sku(tree) or url_sku(tree, page_url)
+    if price is None and not (availability == "out_of_stock" and sku and not carts):
+        return None
     images = [u for u in (_meta(tree, "og:image", "twitter:image"),) if u]
     return {
         "title": title,
         "price": price,
         "currency": currency,
         "availability": availability,
-        "sku": dom_sku(tree) or url_sku(tree, page_url),
+        "sku": sku,
+        "gtin": dom_gtin(tree),
         "brand": _meta(tree, "product:brand", "og:brand"),
         "image_urls": images,
     }

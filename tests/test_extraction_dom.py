@@ -1,0 +1,131 @@
+"""The DOM fallback on patterns of real retailer pages that publish no product markup (or
+markup without an identifier), each on a small fixture written here: a price under a
+subtitle heading or with no price-named element, a strikethrough marked by an attribute, a
+GTIN printed next to its label, the page's id shared by its URL and its content, a sold-out
+page with neither price nor cart button; and what it must still refuse."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from scrapers.extraction import extract_product
+
+URL = "https://books.example/article/7466710-the-legend-of-darkseid"
+
+
+def page(body: str, head: str = "") -> str:
+    return f"<html><head>{head}</head><body><header><form action='/search'><input name='q'></form></header>{body}</body></html>"
+
+
+BOOK = page(
+    '<div class="col"><h1><span>The Legend of Darkseid</span></h1><h2>Ostrander, John</h2>'
+    "<ul><li>EAN13 : <strong>9782365775717</strong></li><li>Pages : <strong>256</strong></li></ul>"
+    '<form class="offers" action="/add-to-cart/" method="post">'
+    '<div><div class="box">Reservation</div><ul><li><label><div>New</div><strong>Not available</strong></label></li></ul></div>'
+    '<div><div class="box">Shipping</div><ul><li><label><div>New</div><strong>22,50 €</strong></label></li></ul></div>'
+    '<button type="submit">Confirm</button></form></div>'
+    '<script>shop.contributions("/ws/contributions/", 7466710, "/ws/cells/");</script>'
+)
+
+
+def test_a_price_with_no_price_name_in_the_cart_form_under_a_subtitle_heading():
+    p = extract_product(BOOK, URL)
+    assert (p["title"], p["price"], p["currency"], p["availability"]) == (
+        "The Legend of Darkseid",
+        Decimal("22.50"),
+        "EUR",
+        "in_stock",
+    )
+
+
+def test_a_price_named_element_under_a_subtitle_heading():
+    html = page(
+        '<h1>Trail Shoe</h1><h2 class="subtitle">Waterproof, for wet trails</h2>'
+        '<p class="product-price">€ 89,95</p><button>Add to cart</button>'
+    )
+    assert extract_product(html, URL)["price"] == Decimal("89.95")
+
+
+def test_a_gtin_printed_next_to_its_label_and_the_id_the_url_shares_with_the_page():
+    p = extract_product(BOOK, URL)
+    assert (p["gtin"], p["sku"]) == ("9782365775717", "7466710")
+
+
+def test_a_label_value_that_is_not_a_valid_gtin_is_no_gtin():
+    assert extract_product(BOOK.replace("9782365775717", "9782365775718"), URL)["gtin"] is None
+
+
+def test_the_url_id_shared_with_an_element_or_a_query_parameter():
+    body = '<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to bag</button>'
+    shown = page(body + '<div>Item number:</div><div id="desc-item-number">302474151804</div>')
+    assert extract_product(shown, "https://market.example/itm/302474151804")["sku"] == "302474151804"
+    query = page(body + '<div data-product-ref="260591"></div>')
+    assert extract_product(query, "https://deals.example/store/122725?pid=260591")["sku"] == "260591"
+    prefixed = page(body + '<input type="hidden" name="productId" value="400105394">')
+    assert extract_product(prefixed, "https://shop.example/rack-p400105394.html")["sku"] == "400105394"
+
+
+def test_no_sku_from_a_url_id_the_page_does_not_repeat():
+    body = '<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to bag</button>'
+    assert extract_product(page(body), "https://shop.example/p/TS4711X")["sku"] is None
+
+
+def test_structured_data_without_an_identifier_takes_the_one_the_url_shares_with_the_page():
+    product = {"@type": "Product", "name": "Trail Shoe", "offers": {"@type": "Offer", "price": "10.00"}}
+    ld = f'<script type="application/ld+json">{json.dumps(product)}</script>'
+    html = page('<h1>Trail Shoe</h1><input type="hidden" name="item" value="TS4711X">', head=ld)
+    p = extract_product(html, "https://shop.example/p/TS4711X")
+    assert (p["price"], p["sku"]) == (Decimal("10.00"), "TS4711X")
+    with_sku = {**product, "sku": "LD-1"}
+    html = html.replace(json.dumps(product), json.dumps(with_sku))
+    assert extract_product(html, "https://shop.example/p/TS4711X")["sku"] == "LD-1"
+
+
+def test_a_sold_out_page_with_neither_price_nor_cart_button():
+    html = page(
+        '<div id="centerCol"><h1 id="title"><span id="productTitle">Organic Oats 1kg</span></h1>'
+        '<div id="availability"><span>Currently unavailable.</span><br>'
+        "We don't know when or if this item will be back in stock.</div></div>"
+        '<form id="addToList"><input type="hidden" id="ASIN" name="ASIN" value="B07FW264WL">'
+        '<input type="submit" value="Add to List"></form>'
+        '<div class="carousel"><h2>Customers also viewed</h2><div class="card"><span class="price">$4.99</span></div></div>'
+    )
+    p = extract_product(html, "https://market.example/dp/B07FW264WL")
+    assert (p["title"], p["price"], p["availability"], p["sku"]) == (
+        "Organic Oats 1kg",
+        None,
+        "out_of_stock",
+        "B07FW264WL",
+    )
+
+
+def test_a_page_without_its_own_price_takes_none_from_a_carousel_of_other_products():
+    html = page(
+        "<h1>Trail Shoe</h1><p>See all buying options</p><button>Add to cart</button>"
+        '<div class="carousel"><h2>Customers also viewed</h2>'
+        '<div class="card"><span class="price">$4.99</span></div><div class="card"><span class="price">$5.99</span></div></div>'
+    )
+    assert extract_product(html, URL) is None
+
+
+def test_a_strikethrough_marked_by_an_attribute_is_not_the_price():
+    html = page(
+        '<h1>Trail Shoe</h1><div class="price-block">'
+        '<span class="a-price" data-a-strike="true"><span class="offscreen">$99.99</span></span>'
+        '<span class="a-price"><span class="offscreen">$87.11</span></span></div><button>Add to cart</button>'
+    )
+    assert extract_product(html, URL)["price"] == Decimal("87.11")
+
+
+def test_a_bare_amount_after_a_list_price_label_is_not_the_price():
+    html = page(
+        "<h1>Trail Shoe</h1><table><tr><td>List Price:</td><td>$120.00</td></tr>"
+        "<tr><td>Price:</td><td>$89.00</td></tr></table><button>Add to cart</button>"
+    )
+    assert extract_product(html, URL)["price"] == Decimal("89.00")
+
+
+def test_a_bare_amount_with_words_is_not_a_price():
+    html = page("<h1>Trail Shoe</h1><p>Free delivery over 50 €</p><button>Add to cart</button>")
+    assert extract_product(html, URL) is None
