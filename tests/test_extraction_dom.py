@@ -129,3 +129,22 @@ def test_a_bare_amount_after_a_list_price_label_is_not_the_price():
 def test_a_bare_amount_with_words_is_not_a_price():
     html = page("<h1>Trail Shoe</h1><p>Free delivery over 50 €</p><button>Add to cart</button>")
     assert extract_product(html, URL) is None
+
+
+def test_cart_buttons_of_other_sellers_and_bundles_in_their_own_boxes_are_no_listing():
+    sellers = "".join(
+        f'<div class="row"><span class="a-color-price">${p}</span><form action="/dispatch">'
+        f'<input type="submit" name="submit.addToCart" value="Add to Cart"></form></div>'
+        for p in ("9.99", "10.49", "11.00")
+    )
+    html = page(
+        '<div id="ppd"><div id="centerCol"><h1 id="title">Organic Oats 1kg</h1>'
+        '<div id="price"><span id="priceblock_ourprice">$8.49</span></div></div>'
+        '<div id="rightCol"><form id="addToCart" action="/handle-buy-box">'
+        '<input type="submit" id="add-to-cart-button" value="Add to Cart"></form>'
+        f'<div id="mbc"><h5>Other Sellers on Amazon</h5>{sellers}</div></div></div>'
+        '<div id="fbt"><h2>Frequently bought together</h2>'
+        '<input type="submit" name="submit.addToCart" value="Add all three to Cart"></div>'
+    )
+    p = extract_product(html, "https://market.example/dp/B07FW264WL")
+    assert (p["title"], p["price"], p["availability"]) == ("Organic Oats 1kg", Decimal("8.49"), "in_stock")

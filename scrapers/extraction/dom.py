@@ -3,8 +3,9 @@
 Only used where JSON-LD and microdata found no product, and only to fill fields the markup
 left empty; it never overrides structured data, and never runs on a page about an article.
 A page counts as a product page when it has a title (``<h1>``, else ``og:title`` /
-``twitter:title``), a price, and at most three add-to-cart controls (a listing has one per
-product), OpenGraph product meta or a Twitter card that labels a price; or, with no price and
+``twitter:title``), a price, and at most three add-to-cart controls outside boxes of their own
+(a block with a heading: other sellers, a bundle, a carousel; a listing has one per product),
+OpenGraph product meta or a Twitter card that labels a price; or, with no price and
 no cart, when it says it is sold out and carries an identifier (a sold-out page shows neither).
 
 The price comes from, in order: ``product:price:amount`` / ``og:price:amount``, microdata
@@ -126,6 +127,7 @@ URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
 BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
 SCAN = 5000  # elements after the title looked at for its price
 
@@ -160,9 +162,9 @@ def currency_code(sign: str | None) -> str | None:
     return sign.upper() if re.fullmatch(r"[A-Za-z]{3}", sign) else CURRENCY_SIGNS.get(sign)
 
 
-def cart_controls(tree: Any) -> int:
-    """How many add-to-cart controls the page has (by text, value, name, id or class); a cart
-    form counts once, with or without its buttons."""
+def cart_controls(tree: Any) -> list[Any]:
+    """The page's add-to-cart controls (by text, value, name, id or class); a cart form counts
+    once, with or without its buttons."""
     counted: list[Any] = []
     for el in tree.xpath(
         "//form | //button | //input[@type='submit' or @type='button' or @type='image'] | //a[@role='button']"
@@ -175,7 +177,7 @@ def cart_controls(tree: Any) -> int:
         )
         if CART.search(words) and not any(el in c.iterdescendants() for c in counted if c.tag == "form"):
             counted.append(el)
-    return len(counted)
+    return counted
 
 
 def _words(names: str) -> set[str]:
@@ -248,7 +250,7 @@ def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
             if amount is not None:
                 return amount, currency_code(sign)
     h1 = tree.xpath("(//h1)[1]")
-    return _price_after(h1[0]) if h1 else _price_after(None, tree)
+    return _price_after(h1[0] if h1 else None, tree)
 
 
 def _bare_amount(el: Any) -> tuple[Decimal | None, str | None]:
@@ -265,25 +267,41 @@ def _bare_amount(el: Any) -> tuple[Decimal | None, str | None]:
     return amount, currency_code(sign)
 
 
+def title_block(tree: Any, h1: Any) -> tuple[set, dict]:
+    """The elements that hold the title (the ``<h1>``'s ancestors, else ``<html>``/``<body>``)
+    and every element's position in the document."""
+    root = (h1 if h1 is not None else tree).getroottree().getroot()
+    order = {el: i for i, el in enumerate(root.iter())}
+    return (set(h1.iterancestors()) if h1 is not None else set(root.xpath("/html | /html/body"))), order
+
+
+def _in_a_box(el: Any, title_line: set, order: dict, headings: tuple[str, ...]) -> bool:
+    """``el`` sits in a block of its own, below the one it shares with the title, that has a
+    heading before it: a card of a listing or a carousel, another seller's box, a bundle."""
+    for block in el.iterancestors():
+        if block in title_line:
+            return False
+        if any(order[h] < order[el] for h in block.iter(*headings)):
+            return True
+    return False
+
+
 def _owned_by_title(el: Any, title_line: set, order: dict) -> bool:
-    """``el`` belongs to the title: no element between it and the block it shares with the title
-    is named or struck as not the current price, or is a block of its own with a heading before
-    ``el`` (a card of a listing or a carousel)."""
+    """``el`` is the title's: not in a card (:func:`_in_a_box`), and nothing between it and the
+    title's block is named or struck as not the current price."""
     for node in (el, *el.iterancestors()):
         if node in title_line:
-            return True
-        if _not_current(node) or (node is not el and any(order[h] < order[el] for h in node.iter(*HEADINGS))):
+            break
+        if _not_current(node):
             return False
-    return True
+    return not _in_a_box(el, title_line, order, CARD_TITLES)
 
 
-def _price_after(h1: Any, tree: Any = None) -> tuple[Decimal | None, str | None]:
+def _price_after(h1: Any, tree: Any) -> tuple[Decimal | None, str | None]:
     """The title's price: the first price-named element after it showing one amount, else the
     first bare amount there (see module doc)."""
-    root = h1.getroottree().getroot() if h1 is not None else tree
-    order = {el: i for i, el in enumerate(root.iter())}
-    title_line = set(h1.iterancestors()) if h1 is not None else set(root.xpath("/html | /html/body"))
-    scope = h1.xpath("following::*") if h1 is not None else root.xpath("//body//*")
+    title_line, order = title_block(tree, h1)
+    scope = h1.xpath("following::*") if h1 is not None else tree.xpath("//body//*")
     bare: tuple[Decimal | None, str | None] = (None, None)
     for el in scope[:SCAN]:
         if not isinstance(el.tag, str) or el.tag in ("script", "style", "option", "select", "input", *HEADINGS):
@@ -398,10 +416,11 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     title = clean_text(_text(h1[0])) if h1 else None
     og_product = (_meta(tree, "og:type") or "").lower().startswith("product")
     price_card = any("price" in (_meta(tree, f"twitter:label{n}") or "").lower() for n in ("1", "2"))
-    carts = cart_controls(tree)
+    carts = len(controls := cart_controls(tree))
     title = title or (clean_text(_meta(tree, "og:title", "twitter:title")) if og_product or price_card else None)
-    if not title or carts > MAX_CARTS:
-        return None
+    title_line, order = title_block(tree, h1[0] if h1 else None)
+    if not title or sum(not _in_a_box(c, title_line, order, HEADINGS) for c in controls) > MAX_CARTS:
+        return None  # a listing: more cart buttons than a product page has outside boxes of their own
     price, currency = dom_price(tree) if og_product or price_card or carts else (None, None)
     availability = dom_availability(tree, h1[0] if h1 else None, carts)
     sku = dom_sku(tree) or url_sku(tree, page_url)
