@@ -148,3 +148,25 @@ def test_cart_buttons_of_other_sellers_and_bundles_in_their_own_boxes_are_no_lis
     )
     p = extract_product(html, "https://market.example/dp/B07FW264WL")
     assert (p["title"], p["price"], p["availability"]) == ("Organic Oats 1kg", Decimal("8.49"), "in_stock")
+
+
+def test_a_price_range_gives_its_lowest_price():
+    html = page(
+        '<h1>Jazz Album</h1><span id="ourprice" class="price">$9.49 - $12.49</span><button>Add to Cart</button>'
+    )
+    assert extract_product(html, URL)["price"] == Decimal("9.49")
+
+
+def test_sold_out_words_of_other_languages():
+    for words in ("Actuellement indisponible.", "Attualmente non disponibile.", "Rupture de stock", "Нет в наличии"):
+        html = page(
+            f'<h1>Organic Oats 1kg</h1><div id="availability"><span>{words}</span></div>'
+            '<input type="hidden" name="ASIN" value="B07FW264WL">'
+        )
+        assert extract_product(html, "https://market.example/dp/B07FW264WL")["availability"] == "out_of_stock", words
+
+
+def test_cart_buttons_of_other_languages():
+    for words in ("加入購物車", "В корзину", "Adicionar ao carrinho", "Do košíka", "장바구니 담기", "Sepete ekle"):
+        html = page(f'<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button type="submit">{words}</button>')
+        assert extract_product(html, URL)["price"] == Decimal("10.00"), words

@@ -10,11 +10,13 @@ no cart, when it says it is sold out and carries an identifier (a sold-out page 
 
 The price comes from, in order: ``product:price:amount`` / ``og:price:amount``, microdata
 ``itemprop="price"`` outside any item, a ``twitter:data`` labelled as a price, then the first
-element after the ``<h1>`` named like a price (class/id words) that shows one amount, else the
+element after the ``<h1>`` named like a price (class/id words) that shows one amount (the
+lowest of a range "$9.49 - $12.49"), else the
 first element there whose whole text is one amount with its currency ("22,50 €"). Neither may
 be struck through (tag, ``style``, or an attribute such as ``data-strike="true"``), named or
 worded as a former/list price, or sit in a block of its own that has a heading before it (a
 card of a listing or carousel; a subtitle beside the title is no card).
+Cart buttons and sold-out words are read in the languages of the shops seen so far.
 Availability comes from OpenGraph or an availability/stock block; the SKU from
 ``itemprop="sku"``, ``data-sku``, a value printed next to an "SKU:"-style label, or an
 identifier of the URL (path token, ``?pid=``-style parameter) that the page repeats whole (an
@@ -36,7 +38,9 @@ from scrapers.items import clean_text, to_availability, to_gtin
 
 CART = re.compile(
     r"add[\s_-]*to[\s_-]*(cart|bag|basket|trolley)|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
-    r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen",
+    r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen"
+    r"|adicionar\s+ao\s+carrinho|(do|v)\s+ko[šs][ií]k|ko[šs]aric|do\s+koszyka|în\s+co[șs]|[вк]\s+корзин|sepete\s+ekle"
+    r"|l[äa]gg\s+i\s+varukorg|ostoskori|加入購物車|加入购物车|カートに入れる|장바구니|הוסף\s+לסל|أضف\s+إلى\s+السلة",
     re.I,
 )
 PRICE_NAME = re.compile(r"price|preis|prix|precio|prezzo|prijs|amount", re.I)
@@ -81,7 +85,9 @@ NOT_CURRENT = frozenset(
 )
 OUT_OF_STOCK = re.compile(
     r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|not\s+available|no\s+longer\s+available|ausverkauft"
-    r"|nicht\s+verf[üu]gbar|[ée]puis[ée]|agotado|esaurito|uitverkocht)\b",
+    r"|nicht\s+(?:verf[üu]gbar|lieferbar)|[ée]puis[ée]|indisponible|rupture\s+de\s+stock|agotado|no\s+disponible"
+    r"|esaurito|non\s+disponibile|esgotado|uitverkocht|niet\s+(?:leverbaar|beschikbaar)|niedost[ęe]pn|нет\s+в\s+наличии"
+    r"|распродан)",
     re.I,
 )
 IN_STOCK = re.compile(
@@ -117,6 +123,7 @@ CURRENCY_SIGNS = {
     "R$": "BRL",
 }
 AMOUNTS = re.compile(r"\d+(?:[.,\s]\d+)*")
+RANGE = re.compile(r"\s+[-–—]\s+|(?<=\d)[-–—](?=\D{0,4}\d)")  # the dash of "€ 9,49 - € 12,49"
 WAS_TEXT = re.compile(
     r"\s*(?:(?:was|before|statt|avant|antes|prima|rrp|msrp|uvp|list\s*price|regular|orig(?:inal)?"
     r"|compare\s*at)\b|reg\.)",
@@ -145,9 +152,15 @@ def _text(el: Any) -> str:
 
 
 def _amount(text: str) -> tuple[Decimal | None, str | None]:
-    """The one amount in a short price text and its currency sign as written (``$``, ``EUR``);
-    none for a text that says it is a former or list price ("Was $20", "RRP 20 €")."""
-    if not text or len(text) > 40 or len(AMOUNTS.findall(text)) != 1 or WAS_TEXT.match(text):
+    """The one amount in a short price text and its currency sign as written (``$``, ``EUR``),
+    the lower one of a range; none for a text that says it is a former or list price ("Was $20",
+    "RRP 20 €")."""
+    if not text or len(text) > 40 or WAS_TEXT.match(text):
+        return None, None
+    if len(AMOUNTS.findall(text)) == 2 and RANGE.search(text):  # "$9.49 - $12.49": from the lowest
+        low, high = (_amount(part) for part in RANGE.split(text, maxsplit=1))
+        return low if low[0] is not None and high[0] is not None and low[0] <= high[0] else (None, None)
+    if len(AMOUNTS.findall(text)) != 1:
         return None, None
     parsed = Price.fromstring(text)
     if parsed.amount is None or parsed.amount <= 0:
