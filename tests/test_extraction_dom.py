@@ -170,3 +170,19 @@ def test_cart_buttons_of_other_languages():
     for words in ("加入購物車", "В корзину", "Adicionar ao carrinho", "Do košíka", "장바구니 담기", "Sepete ekle"):
         html = page(f'<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button type="submit">{words}</button>')
         assert extract_product(html, URL)["price"] == Decimal("10.00"), words
+
+
+def test_a_logo_heading_without_text_is_not_the_title():
+    html = page(
+        '<h1 class="logo"><a href="/"><img src="/logo.png" alt="Shop"></a></h1>'
+        '<div class="product"><h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to cart</button></div>'
+    )
+    assert (extract_product(html, URL)["title"], extract_product(html, URL)["price"]) == ("Trail Shoe", Decimal("10.00"))
+
+
+def test_without_any_h1_the_title_of_a_page_with_a_cart_button_is_its_og_title():
+    html = page(
+        '<h2 class="name">Trail Shoe</h2><span class="price">€ 10,00</span><button>Add to cart</button>',
+        head='<meta property="og:title" content="Trail Shoe">',
+    )
+    assert extract_product(html, URL)["title"] == "Trail Shoe"

@@ -2,11 +2,12 @@
 
 Only used where JSON-LD and microdata found no product, and only to fill fields the markup
 left empty; it never overrides structured data, and never runs on a page about an article.
-A page counts as a product page when it has a title (``<h1>``, else ``og:title`` /
-``twitter:title``), a price, and at most three add-to-cart controls outside boxes of their own
-(a block with a heading: other sellers, a bundle, a carousel; a listing has one per product),
-OpenGraph product meta or a Twitter card that labels a price; or, with no price and
-no cart, when it says it is sold out and carries an identifier (a sold-out page shows neither).
+A page counts as a product page when it has a title (the first ``<h1>`` with words, else
+``og:title`` / ``twitter:title``), a price, and an add-to-cart control (at most three outside
+boxes of their own, blocks with a heading such as other sellers, a bundle or a carousel: a
+listing has one per product), OpenGraph product meta or a Twitter card that labels a price;
+or, with no price and no cart, when it says it is sold out and carries an identifier (a
+sold-out page shows neither).
 
 The price comes from, in order: ``product:price:amount`` / ``og:price:amount``, microdata
 ``itemprop="price"`` outside any item, a ``twitter:data`` labelled as a price, then the first
@@ -137,6 +138,7 @@ HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
 BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
 SCAN = 5000  # elements after the title looked at for its price
+TITLE = "(//h1[normalize-space()])[1]"  # the first heading with words (a logo's <h1> has none)
 
 
 def _meta(tree: Any, *names: str) -> str | None:
@@ -262,7 +264,7 @@ def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
             amount, sign = _amount(_meta(tree, f"twitter:data{n}") or "")
             if amount is not None:
                 return amount, currency_code(sign)
-    h1 = tree.xpath("(//h1)[1]")
+    h1 = tree.xpath(TITLE)
     return _price_after(h1[0] if h1 else None, tree)
 
 
@@ -425,12 +427,13 @@ def _around(el: Any) -> Any:
 
 def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     """The product of a page without product markup, or None when it is not a product page."""
-    h1 = tree.xpath("(//h1)[1]")
+    h1 = tree.xpath(TITLE)
     title = clean_text(_text(h1[0])) if h1 else None
     og_product = (_meta(tree, "og:type") or "").lower().startswith("product")
     price_card = any("price" in (_meta(tree, f"twitter:label{n}") or "").lower() for n in ("1", "2"))
     carts = len(controls := cart_controls(tree))
-    title = title or (clean_text(_meta(tree, "og:title", "twitter:title")) if og_product or price_card else None)
+    if not title and (og_product or price_card or carts):
+        title = clean_text(_meta(tree, "og:title", "twitter:title"))
     title_line, order = title_block(tree, h1[0] if h1 else None)
     if not title or sum(not _in_a_box(c, title_line, order, HEADINGS) for c in controls) > MAX_CARTS:
         return None  # a listing: more cart buttons than a product page has outside boxes of their own
