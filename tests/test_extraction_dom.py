@@ -177,7 +177,10 @@ def test_a_logo_heading_without_text_is_not_the_title():
         '<h1 class="logo"><a href="/"><img src="/logo.png" alt="Shop"></a></h1>'
         '<div class="product"><h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to cart</button></div>'
     )
-    assert (extract_product(html, URL)["title"], extract_product(html, URL)["price"]) == ("Trail Shoe", Decimal("10.00"))
+    assert (extract_product(html, URL)["title"], extract_product(html, URL)["price"]) == (
+        "Trail Shoe",
+        Decimal("10.00"),
+    )
 
 
 def test_without_any_h1_the_title_of_a_page_with_a_cart_button_is_its_og_title():
@@ -186,3 +189,10 @@ def test_without_any_h1_the_title_of_a_page_with_a_cart_button_is_its_og_title()
         head='<meta property="og:title" content="Trail Shoe">',
     )
     assert extract_product(html, URL)["title"] == "Trail Shoe"
+
+
+def test_a_listing_of_five_cards_without_headings_is_no_product():
+    cards = "".join(
+        f'<div><span class="price">€ {n},00</span><button>Add to cart</button></div>' for n in range(10, 15)
+    )
+    assert extract_product(page("<h1>Shoes</h1>" + cards), "https://shop.example/c/shoes") is None

@@ -3,7 +3,7 @@
 Only used where JSON-LD and microdata found no product, and only to fill fields the markup
 left empty; it never overrides structured data, and never runs on a page about an article.
 A page counts as a product page when it has a title (the first ``<h1>`` with words, else
-``og:title`` / ``twitter:title``), a price, and an add-to-cart control (at most three outside
+``og:title`` / ``twitter:title``), a price, and an add-to-cart control (at most four outside
 boxes of their own, blocks with a heading such as other sellers, a bundle or a carousel: a
 listing has one per product), OpenGraph product meta or a Twitter card that labels a price;
 or, with no price and no cart, when it says it is sold out and carries an identifier (a
@@ -130,7 +130,7 @@ WAS_TEXT = re.compile(
     r"|compare\s*at)\b|reg\.)",
     re.I,
 )
-MAX_CARTS = 3  # add to cart, buy now, a sticky copy; a listing has one per product
+MAX_CARTS = 4  # add to cart, buy now, a sticky copy, another offer's; a listing has one per product
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"

@@ -310,7 +310,7 @@ def _sku(node: dict) -> str | None:
     if sku:
         return sku
     product_id = text(node.get("productID"))
-    return re.sub(r"^(sku|id)\s*:\s*", "", product_id, flags=re.I) if product_id else None
+    return re.sub(r"^(sku|id|isbn|ean|upc|gtin\d*|mpn|asin)\s*:\s*", "", product_id, flags=re.I) if product_id else None
 
 
 # -- the product -------------------------------------------------------------------------------------
