@@ -196,3 +196,24 @@ def test_a_listing_of_five_cards_without_headings_is_no_product():
         f'<div><span class="price">€ {n},00</span><button>Add to cart</button></div>' for n in range(10, 15)
     )
     assert extract_product(page("<h1>Shoes</h1>" + cards), "https://shop.example/c/shoes") is None
+
+
+def _ld_page(offer: dict, body: str) -> str:
+    product = {"@type": "Product", "name": "Trail Shoe", "sku": "TS-1", "offers": {"@type": "Offer", **offer}}
+    return page(f"<h1>Trail Shoe</h1>{body}", head=f'<script type="application/ld+json">{json.dumps(product)}</script>')
+
+
+def test_an_offer_without_availability_takes_the_pages():
+    assert (
+        extract_product(_ld_page({"price": "10.00"}, "<button>Add to cart</button>"), URL)["availability"] == "in_stock"
+    )
+    sold_out = _ld_page({"price": "10.00"}, '<p class="availability">Sold out</p>')
+    assert extract_product(sold_out, URL)["availability"] == "out_of_stock"
+    assert extract_product(_ld_page({"price": "10.00"}, ""), URL)["availability"] == "unknown"
+
+
+def test_a_stated_availability_is_never_overridden_by_the_page():
+    stated = _ld_page(
+        {"price": "10.00", "availability": "https://schema.org/InStock"}, '<p class="availability">Sold out</p>'
+    )
+    assert extract_product(stated, URL)["availability"] == "in_stock"

@@ -4,7 +4,8 @@
 
 Sources, best first: JSON-LD, microdata, OpenGraph, then the DOM. The product comes from
 the first source that has one; later sources only fill fields it left empty (a product without
-an identifier takes the one its URL shares with the page). A page whose
+an identifier takes the one its URL shares with the page, one silent on availability what the
+page says: a cart button is in stock, a "sold out" availability block out of stock). A page whose
 only product evidence is OpenGraph needs a price or an identifier besides ``og:type``
 (a site-wide ``og:type=product`` is not a product). Pure: tested on strings.
 """
@@ -15,7 +16,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from scrapers.extraction import markup, policy
-from scrapers.extraction.dom import from_dom, url_sku
+from scrapers.extraction.dom import from_dom, page_availability, url_sku
 from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_price
 
 # What a page yields: every product field except those the spider knows itself (id, shop, page URL,
@@ -94,6 +95,8 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
         _merge(merged, from_dom(tree, page_url))
     if not merged.get("sku"):  # markup without an identifier: the one the URL shares with the page
         merged["sku"] = url_sku(tree, page_url)
+    if merged.get("availability") in (None, "unknown"):  # markup silent on it: what the page says
+        merged["availability"] = page_availability(tree)
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
     url = urljoin(page_url, canonical or merged.get("url") or page_url)
     merged["url"] = url

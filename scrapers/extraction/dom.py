@@ -420,6 +420,12 @@ def dom_availability(tree: Any, h1: Any, carts: int) -> str:
     return "in_stock" if carts else "unknown"
 
 
+def page_availability(tree: Any) -> str:
+    """What the page says of availability (:func:`dom_availability`), for markup that says nothing."""
+    h1 = tree.xpath(TITLE)
+    return dom_availability(tree, h1[0] if h1 else None, len(cart_controls(tree)))
+
+
 def _around(el: Any) -> Any:
     parent = el.getparent()
     return parent if parent is not None else el
