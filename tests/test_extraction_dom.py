@@ -217,3 +217,48 @@ def test_a_stated_availability_is_never_overridden_by_the_page():
         {"price": "10.00", "availability": "https://schema.org/InStock"}, '<p class="availability">Sold out</p>'
     )
     assert extract_product(stated, URL)["availability"] == "in_stock"
+
+
+def _marketplace(buy_box: str, price_block: str) -> str:
+    """A marketplace product page: the buy box before the title in the source, other sellers
+    and bundles in boxes of their own, a list price struck through beside the price."""
+    return page(
+        '<div id="ppd"><div id="rightCol"><form id="addToCart" action="/handle-buy-box">'
+        f'<input type="hidden" id="ASIN" name="ASIN" value="B01GOH7PKA">{buy_box}</form>'
+        '<div id="mbc"><h5>Other Sellers</h5><div><span class="a-color-price">$90.00</span>'
+        '<form action="/dispatch"><input name="submit.addToCart" type="submit" value="Add to Cart"></form></div></div></div>'
+        '<div id="centerCol"><h1 id="title"><span id="productTitle"> Polarized Sunglasses </span></h1>'
+        '<div><span class="a-icon-alt">4.4 out of 5 stars</span> <span>1,234 ratings</span></div>'
+        f"{price_block}</div></div>"
+        '<div id="fbt"><h2>Frequently bought together</h2><div class="price">$9.99</div>'
+        '<form action="/handle-buy-box"><input type="submit" name="submit.addToCart" value="Add both to Cart"></form></div>'
+        '<div id="sponsored"><h2>Related to this item</h2><span class="a-price"><span class="a-offscreen">$15.99</span></span></div>'
+    )
+
+
+PRICE_TABLE = (
+    '<div id="price"><table><tr><td>List Price:</td><td><span class="priceBlockStrikePriceString a-text-strike">'
+    ' $99.99 </span></td></tr><tr><td>Price:</td><td><span id="priceblock_ourprice" class="a-color-price">$87.11</span>'
+    ' <span>FREE Shipping on orders over $25.00. <a href="#">Details</a></span></td></tr>'
+    '<tr><td>You Save:</td><td class="a-color-price priceBlockSavingsString">$12.88 (13%)</td></tr></table></div>'
+)
+
+
+def test_a_marketplace_page_with_its_buy_box_before_the_title():
+    buy_box = (
+        '<div id="availability"><span>In Stock.</span></div>'
+        '<input id="add-to-cart-button" type="submit" value="Add to Cart"><input id="buy-now-button" type="submit">'
+    )
+    p = extract_product(_marketplace(buy_box, PRICE_TABLE), "https://market.example/dp/B01GOH7PKA")
+    assert (p["title"], p["price"], p["availability"], p["sku"]) == (
+        "Polarized Sunglasses",
+        Decimal("87.11"),
+        "in_stock",
+        "B01GOH7PKA",
+    )
+
+
+def test_a_sold_out_marketplace_page_keeps_its_cart_form_but_no_button():
+    buy_box = '<div id="availability"><span>Currently unavailable.</span></div>'
+    p = extract_product(_marketplace(buy_box, ""), "https://market.example/dp/B01GOH7PKA")
+    assert (p["price"], p["availability"], p["sku"]) == (None, "out_of_stock", "B01GOH7PKA")

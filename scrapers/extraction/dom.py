@@ -134,6 +134,7 @@ MAX_CARTS = 4  # add to cart, buy now, a sticky copy, another offer's; a listing
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
+SUBMITS = ".//button | .//input[@type='submit' or @type='image' or @type='button'] | .//a[@role='button']"
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
 BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
@@ -179,7 +180,7 @@ def currency_code(sign: str | None) -> str | None:
 
 def cart_controls(tree: Any) -> list[Any]:
     """The page's add-to-cart controls (by text, value, name, id or class); a cart form counts
-    once, with or without its buttons."""
+    once, with or without cart words on its buttons, and not at all without a button."""
     counted: list[Any] = []
     for el in tree.xpath(
         "//form | //button | //input[@type='submit' or @type='button' or @type='image'] | //a[@role='button']"
@@ -190,6 +191,8 @@ def cart_controls(tree: Any) -> list[Any]:
                 *(el.get(a) or "" for a in ("value", "name", "id", "class", "aria-label", "action", "data-action")),
             ]
         )
+        if el.tag == "form" and not el.xpath(SUBMITS):
+            continue  # a cart form with nothing to press (a sold-out page keeps its form)
         if CART.search(words) and not any(el in c.iterdescendants() for c in counted if c.tag == "form"):
             counted.append(el)
     return counted
@@ -401,7 +404,8 @@ def url_sku(tree: Any, page_url: str) -> str | None:
 
 def dom_availability(tree: Any, h1: Any, carts: int) -> str:
     """OpenGraph availability, else an element named for availability/stock that says sold out
-    or in stock, else sold out when the title's block says so and there is nothing to buy."""
+    or in stock, else sold out when the title's block says so and there is nothing to buy;
+    ``carts``: the title's own cart controls (:func:`own_carts`)."""
     stated = to_availability(_meta(tree, "product:availability", "og:availability", "availability"))
     if stated != "unknown":
         return stated
@@ -420,10 +424,17 @@ def dom_availability(tree: Any, h1: Any, carts: int) -> str:
     return "in_stock" if carts else "unknown"
 
 
+def own_carts(tree: Any, h1: Any, controls: list[Any]) -> int:
+    """How many cart controls are the title's own: outside boxes with a heading of their own
+    (another seller's offer, a bundle "frequently bought together", a carousel)."""
+    title_line, order = title_block(tree, h1)
+    return sum(not _in_a_box(c, title_line, order, HEADINGS) for c in controls)
+
+
 def page_availability(tree: Any) -> str:
     """What the page says of availability (:func:`dom_availability`), for markup that says nothing."""
-    h1 = tree.xpath(TITLE)
-    return dom_availability(tree, h1[0] if h1 else None, len(cart_controls(tree)))
+    h1 = next(iter(tree.xpath(TITLE)), None)
+    return dom_availability(tree, h1, own_carts(tree, h1, cart_controls(tree)))
 
 
 def _around(el: Any) -> Any:
@@ -440,14 +451,14 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     carts = len(controls := cart_controls(tree))
     if not title and (og_product or price_card or carts):
         title = clean_text(_meta(tree, "og:title", "twitter:title"))
-    title_line, order = title_block(tree, h1[0] if h1 else None)
-    if not title or sum(not _in_a_box(c, title_line, order, HEADINGS) for c in controls) > MAX_CARTS:
+    own = own_carts(tree, h1[0] if h1 else None, controls)
+    if not title or own > MAX_CARTS:
         return None  # a listing: more cart buttons than a product page has outside boxes of their own
     price, currency = dom_price(tree) if og_product or price_card or carts else (None, None)
-    availability = dom_availability(tree, h1[0] if h1 else None, carts)
+    availability = dom_availability(tree, h1[0] if h1 else None, own)
     sku = dom_sku(tree) or url_sku(tree, page_url)
-    if price is None and not (availability == "out_of_stock" and sku and not carts):
-        return None
+    if price is None and not (availability == "out_of_stock" and sku and not own):
+        return None  # a sold-out page shows neither price nor a cart button of its own
     images = [u for u in (_meta(tree, "og:image", "twitter:image"),) if u]
     return {
         "title": title,
