@@ -262,3 +262,15 @@ def test_a_sold_out_marketplace_page_keeps_its_cart_form_but_no_button():
     buy_box = '<div id="availability"><span>Currently unavailable.</span></div>'
     p = extract_product(_marketplace(buy_box, ""), "https://market.example/dp/B01GOH7PKA")
     assert (p["price"], p["availability"], p["sku"]) == (None, "out_of_stock", "B01GOH7PKA")
+
+
+def test_links_styled_as_cart_buttons_count_as_cart_controls():
+    html = page(
+        '<h1 id="itemTitle"><span class="g-hdn">Details about </span>Fake Wounds Kit</h1>'
+        '<span class="notranslate" id="prcIsum" itemprop="price" content="1.99">£1.99</span>'
+        '<a id="binBtn_btn" class="btn btn-prim" href="/bin?item=302474151804">Buy It Now</a>'
+        '<a id="isCartBtn_btn" class="btn btn-scnd" href="/cart/add?item=302474151804">Add to cart</a>'
+        '<div>Item number:</div><div id="descItemNumber">302474151804</div>'
+    )
+    p = extract_product(html, "https://market.example/itm/302474151804")
+    assert (p["price"], p["sku"], p["availability"]) == (Decimal("1.99"), "302474151804", "in_stock")

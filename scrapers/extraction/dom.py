@@ -134,6 +134,10 @@ MAX_CARTS = 4  # add to cart, buy now, a sticky copy, another offer's; a listing
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
+LINK_BUTTONS = (  # links styled as buttons: class or id naming a button
+    "//a[contains(translate(@class, 'BTNU', 'btnu'), 'btn') or contains(translate(@class, 'BUTON', 'buton'), 'button')"
+    " or contains(translate(@id, 'BTNU', 'btnu'), 'btn') or contains(translate(@id, 'BUTON', 'buton'), 'button')]"
+)
 SUBMITS = ".//button | .//input[@type='submit' or @type='image' or @type='button'] | .//a[@role='button']"
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
@@ -179,11 +183,13 @@ def currency_code(sign: str | None) -> str | None:
 
 
 def cart_controls(tree: Any) -> list[Any]:
-    """The page's add-to-cart controls (by text, value, name, id or class); a cart form counts
+    """The page's add-to-cart controls (buttons, submit inputs, links styled as buttons; by text,
+    value, name, id or class); a cart form counts
     once, with or without cart words on its buttons, and not at all without a button."""
     counted: list[Any] = []
     for el in tree.xpath(
-        "//form | //button | //input[@type='submit' or @type='button' or @type='image'] | //a[@role='button']"
+        "//form | //button | //input[@type='submit' or @type='button' or @type='image'] | //a[@role='button'] | "
+        + LINK_BUTTONS
     ):
         words = " ".join(
             [
