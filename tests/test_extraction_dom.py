@@ -274,3 +274,16 @@ def test_links_styled_as_cart_buttons_count_as_cart_controls():
     )
     p = extract_product(html, "https://market.example/itm/302474151804")
     assert (p["price"], p["sku"], p["availability"]) == (Decimal("1.99"), "302474151804", "in_stock")
+
+
+def test_sku_labels_of_other_languages():
+    for label, value in (
+        ("Šifra:", "0638"),
+        ("Артикул:", "73556"),
+        ("Код товара:", "01245"),
+        ("Artikelnummer", "4711-2"),
+    ):
+        html = page(
+            f'<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to cart</button><p><span>{label}</span> <b>{value}</b></p>'
+        )
+        assert extract_product(html, URL)["sku"] == value, label
