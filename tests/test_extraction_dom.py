@@ -287,3 +287,11 @@ def test_sku_labels_of_other_languages():
             f'<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to cart</button><p><span>{label}</span> <b>{value}</b></p>'
         )
         assert extract_product(html, URL)["sku"] == value, label
+
+
+def test_orphan_price_microdata_of_a_carousel_card_is_not_the_price():
+    html = page(
+        '<div class="recent"><h3>Recently viewed</h3><span itemprop="price" content="4.99">$4.99</span></div>'
+        '<h1>Trail Shoe</h1><span itemprop="price" content="45.50">$45.50</span><button>Add to cart</button>'
+    )
+    assert extract_product(html, URL)["price"] == Decimal("45.50")

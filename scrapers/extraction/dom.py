@@ -10,9 +10,9 @@ or, with no price and no cart, when it says it is sold out and carries an identi
 sold-out page shows neither).
 
 The price comes from, in order: ``product:price:amount`` / ``og:price:amount``, microdata
-``itemprop="price"`` outside any item, a ``twitter:data`` labelled as a price, then the first
-element after the ``<h1>`` named like a price (class/id words) that shows one amount (the
-lowest of a range "$9.49 - $12.49"), else the
+``itemprop="price"`` outside any item (not a card's), a ``twitter:data`` labelled as a price,
+then the first element after the ``<h1>`` named like a price (class/id words) that shows one
+amount (the lowest of a range "$9.49 - $12.49"), else the
 first element there whose whole text is one amount with its currency ("22,50 €"). Neither may
 be struck through (tag, ``style``, or an attribute such as ``data-strike="true"``), named or
 worded as a former/list price, or sit in a block of its own that has a heading before it (a
@@ -263,8 +263,10 @@ def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
     amount = _amount(value)[0] if value else None
     if amount is not None:
         return amount, _meta(tree, "product:price:currency", "og:price:currency")
+    h1 = next(iter(tree.xpath(TITLE)), None)
+    title_line, order = title_block(tree, h1)
     for el in tree.xpath('//*[@itemprop="price"]'):  # microdata outside any Product item
-        if not el.xpath(STRUCK):
+        if _owned_by_title(el, title_line, order):
             amount, currency = _shown_price(el)
             if amount is not None:
                 return amount, currency or _meta(tree, "priceCurrency")
@@ -274,8 +276,7 @@ def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
             amount, sign = _amount(_meta(tree, f"twitter:data{n}") or "")
             if amount is not None:
                 return amount, currency_code(sign)
-    h1 = tree.xpath(TITLE)
-    return _price_after(h1[0] if h1 else None, tree)
+    return _price_after(h1, tree)
 
 
 def _bare_amount(el: Any) -> tuple[Decimal | None, str | None]:
