@@ -276,7 +276,7 @@ def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
             amount, sign = _amount(_meta(tree, f"twitter:data{n}") or "")
             if amount is not None:
                 return amount, currency_code(sign)
-    return _price_after(h1, tree)
+    return _price_after(h1, tree, title_line, order)
 
 
 def _bare_amount(el: Any) -> tuple[Decimal | None, str | None]:
@@ -323,10 +323,9 @@ def _owned_by_title(el: Any, title_line: set, order: dict) -> bool:
     return not _in_a_box(el, title_line, order, CARD_TITLES)
 
 
-def _price_after(h1: Any, tree: Any) -> tuple[Decimal | None, str | None]:
+def _price_after(h1: Any, tree: Any, title_line: set, order: dict) -> tuple[Decimal | None, str | None]:
     """The title's price: the first price-named element after it showing one amount, else the
-    first bare amount there (see module doc)."""
-    title_line, order = title_block(tree, h1)
+    first bare amount there (see module doc); ``title_line``, ``order``: :func:`title_block`."""
     scope = h1.xpath("following::*") if h1 is not None else tree.xpath("//body//*")
     bare: tuple[Decimal | None, str | None] = (None, None)
     for el in scope[:SCAN]:
