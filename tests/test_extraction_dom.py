@@ -64,6 +64,8 @@ def test_the_url_id_shared_with_an_element_or_a_query_parameter():
     assert extract_product(query, "https://deals.example/store/122725?pid=260591")["sku"] == "260591"
     prefixed = page(body + '<input type="hidden" name="productId" value="400105394">')
     assert extract_product(prefixed, "https://shop.example/rack-p400105394.html")["sku"] == "400105394"
+    ad = page(body + '<input type="hidden" name="adId" value="278526196">')
+    assert extract_product(ad, "https://ads.example/tv/c7200a278526196/remote.html")["sku"] == "278526196"
 
 
 def test_no_sku_from_a_url_id_the_page_does_not_repeat():

@@ -20,9 +20,9 @@ card of a listing or carousel; a subtitle beside the title is no card).
 Cart buttons and sold-out words are read in the languages of the shops seen so far.
 Availability comes from OpenGraph or an availability/stock block; the SKU from
 ``itemprop="sku"``, ``data-sku``, a value printed next to an "SKU:"-style label, or an
-identifier of the URL (path token, ``?pid=``-style parameter) that the page repeats whole (an
-attribute value, an element's text, a literal in a script); the GTIN from a value next to an
-"EAN"/"GTIN"/"UPC"/"ISBN" label whose check digit is right.
+identifier of the URL (``?pid=``-style parameter, path token or its trailing digits) that
+the page repeats whole (an attribute value, an element's text, a literal in a script); the
+GTIN from a value next to an "EAN"/"GTIN"/"UPC"/"ISBN" label whose check digit is right.
 """
 
 from __future__ import annotations
@@ -384,12 +384,13 @@ def dom_gtin(tree: Any) -> str | None:
 def url_ids(page_url: str) -> list[str]:
     """Identifiers the page URL may carry, most specific first: values of id-like query
     parameters (``?pid=``, ``?sku=``), then path tokens with a digit from the last one, each
-    also without a letter prefix (``p400105394`` → ``400105394``)."""
+    followed by its trailing digits (``p400105394`` → ``400105394``, ``c7200a278526196`` →
+    ``278526196``)."""
     parts = urlsplit(page_url)
     ids = [v for k, vs in parse_qs(parts.query).items() if ID_PARAM.search(k) for v in vs]
     for token in reversed(URL_TOKEN.findall(unquote(parts.path))):
-        bare = re.sub(r"^[A-Za-z]+", "", token)
-        ids += [token, bare] if len(bare) >= 5 and bare.isdigit() else [token]
+        digits = re.search(r"\d{5,}$", token)
+        ids += [token, digits.group()] if digits and digits.group() != token else [token]
     return [i for i in dict.fromkeys(ids) if SKU_VALUE.fullmatch(i) and re.search(r"\d", i)]
 
 
