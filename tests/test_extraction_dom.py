@@ -297,3 +297,16 @@ def test_orphan_price_microdata_of_a_carousel_card_is_not_the_price():
         '<h1>Trail Shoe</h1><span itemprop="price" content="45.50">$45.50</span><button>Add to cart</button>'
     )
     assert extract_product(html, URL)["price"] == Decimal("45.50")
+
+
+def test_the_photo_beside_the_title_is_the_image_of_a_page_without_image_meta():
+    buy_box = '<input id="add-to-cart-button" type="submit" value="Add to Cart">'
+    html = _marketplace(buy_box, PRICE_TABLE).replace(
+        '<div id="centerCol">',
+        '<div id="leftCol"><img src="/sprites/play-icon.png" class="icon" width="20">'
+        '<img id="landingImage" src="https://img.example/I/71abc._SX300_.jpg" data-old-hires="https://img.example/I/71abc.jpg"></div>'
+        '<div id="centerCol">',
+    )
+    html = html.replace("<header>", '<header><img src="https://img.example/logo.png" alt="Shop logo">')
+    p = extract_product(html, "https://market.example/dp/B01GOH7PKA")
+    assert p["image_urls"] == ["https://img.example/I/71abc.jpg"]

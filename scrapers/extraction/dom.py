@@ -18,6 +18,8 @@ be struck through (tag, ``style``, or an attribute such as ``data-strike="true"`
 worded as a former/list price, or sit in a block of its own that has a heading before it (a
 card of a listing or carousel; a subtitle beside the title is no card).
 Cart buttons and sold-out words are read in the languages of the shops seen so far.
+Images come from ``og:image`` and the like, else the first photo (not a logo, icon, sprite or
+tiny image; its high-resolution source) in the blocks around the title.
 Availability comes from OpenGraph or an availability/stock block; the SKU from
 ``itemprop="sku"``, ``data-sku``, a value printed next to an "SKU:"-style label, or an
 identifier of the URL (``?pid=``-style parameter, path token or its trailing digits) that
@@ -35,6 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from price_parser import Price
 
+from scrapers.extraction.markup import largest
 from scrapers.items import clean_text, to_availability, to_gtin
 
 CART = re.compile(
@@ -139,6 +142,9 @@ LINK_BUTTONS = (  # links styled as buttons: class or id naming a button
     "//a[contains(translate(@class, 'BTNU', 'btnu'), 'btn') or contains(translate(@class, 'BUTON', 'buton'), 'button')"
     " or contains(translate(@id, 'BTNU', 'btnu'), 'btn') or contains(translate(@id, 'BUTON', 'buton'), 'button')]"
 )
+HI_RES = ("data-old-hires", "data-zoom-image", "data-large-image", "data-src", "data-original", "data-lazy-src")
+NOT_PHOTO = re.compile(r"logo|icon|sprite|badge|flag|avatar|rating|stars?\b|spinner|loader|pixel|placeholder", re.I)
+IMAGE_LEVELS = 6  # blocks around the title searched for its photo
 SUBMITS = ".//button | .//input[@type='submit' or @type='image' or @type='button'] | .//a[@role='button']"
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
@@ -445,6 +451,37 @@ def page_availability(tree: Any) -> str:
     return dom_availability(tree, h1, own_carts(tree, h1, cart_controls(tree)))
 
 
+def _photo(img: Any) -> str | None:
+    """The URL of an ``<img>`` that may be a product photo (its high-resolution or lazy source,
+    the widest of a srcset); none for logos, icons, sprites, tiny or vector images."""
+    names = " ".join(img.get(a) or "" for a in ("class", "id", "alt"))
+    srcset = img.get("data-srcset") or img.get("srcset") or ""
+    src = next((img.get(a) for a in HI_RES if img.get(a)), None) or largest(srcset) or img.get("src")
+    src = (src or "").strip()
+    if not src or src.startswith("data:") or src.lower().split("?")[0].endswith((".svg", ".gif")):
+        return None
+    if NOT_PHOTO.search(f"{names} {src}"):
+        return None
+    if any((img.get(d) or "").isdigit() and int(img.get(d)) < 100 for d in ("width", "height")):
+        return None
+    return src
+
+
+def dom_images(tree: Any, h1: Any) -> list[str]:
+    """``og:image``/``twitter:image``/``link rel=image_src``, else the first photo in the blocks
+    around the title (up to :data:`IMAGE_LEVELS` of its ancestors, never the whole page)."""
+    meta = _meta(tree, "og:image", "twitter:image") or next(iter(tree.xpath("//link[@rel='image_src']/@href")), None)
+    if meta:
+        return [meta]
+    for level, block in enumerate(h1.iterancestors() if h1 is not None else ()):
+        if level >= IMAGE_LEVELS or block.tag in ("body", "html"):
+            break
+        photo = next((p for p in (_photo(img) for img in block.iter("img")) if p), None)
+        if photo:
+            return [photo]
+    return []
+
+
 def _around(el: Any) -> Any:
     parent = el.getparent()
     return parent if parent is not None else el
@@ -467,7 +504,7 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     sku = dom_sku(tree) or url_sku(tree, page_url)
     if price is None and not (availability == "out_of_stock" and sku and not own):
         return None  # a sold-out page shows neither price nor a cart button of its own
-    images = [u for u in (_meta(tree, "og:image", "twitter:image"),) if u]
+    images = dom_images(tree, h1[0] if h1 else None)
     return {
         "title": title,
         "price": price,
