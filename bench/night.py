@@ -314,13 +314,14 @@ def dedup_truth(lake: Any, catalog: Catalog) -> dict[str, Any]:
 
 
 # -- the night at one size -----------------------------------------------------------------------
-def night_at(n: int, root: Path, airflow_home: Path, s3: str | None, resume: bool = False) -> dict[str, Any]:
+def night_at(n: int, root: Path, s3: str | None, resume: bool = False) -> dict[str, Any]:
     """Both nights at one size; ``resume``: night 1 already ran in ``root`` (its stage times and
     crawl stats are read back, its RSS samples are lost), the shop is served again where it was."""
     from pipeline.lake import Lake
     from pipeline.retailers import load_registry
 
     home = root / f"n{n}"
+    airflow_home = home / "airflow"  # Settings.airflow_home of VITRINE_HOME=home: dag-run's metadata DB
     ports = {}
     if resume:
         ports = {r.platform: int(r.base_url.rsplit(":", 1)[1]) for r in load_registry(home / "retailers.yaml")}
@@ -335,7 +336,6 @@ def night_at(n: int, root: Path, airflow_home: Path, s3: str | None, resume: boo
         "VITRINE_HOME": str(home),
         "VITRINE_LAKE": lake_uri,
         "VITRINE_RETAILERS": str(home / "retailers.yaml"),
-        "AIRFLOW_HOME": str(airflow_home),
     }
     result: dict[str, Any] = {"products": n, "lake": "s3 (moto)" if s3 else "file"}
     with DemoShop(night_catalog(n), mess=False, page_size=48, ports=ports) as shop:
@@ -492,7 +492,6 @@ def main() -> int:
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="vitrine-night-"))
     root.mkdir(parents=True, exist_ok=True)
-    airflow_home = root / "airflow"
     moto = None
     try:
         s3 = None
@@ -519,7 +518,7 @@ def main() -> int:
         reference = None if args.no_reference else image_pipeline_reference(root)
         if reference:
             print(f"bench/scrape.py image pipeline, this run: {reference:.1f} images/s", flush=True)
-        results = [night_at(n, root, airflow_home, s3, args.resume) for n in sorted(args.products)]
+        results = [night_at(n, root, s3, args.resume) for n in sorted(args.products)]
         for res in results:
             for night in ("first", "incremental"):
                 rates = [r["images_per_s"] for r in res[night]["stages"] if r.get("images", 0) > 100]
