@@ -4,8 +4,8 @@ Writes ``tables/attributes/model_version=<v>/part-0.parquet`` (item_id, image_sh
 attribute ``A`` and ``A_confidence``), overwriting it on every run (idempotent). An item whose
 image cannot be read or decoded keeps a row with null values and confidence 0, and is
 reported with the reason, so the table always covers every item. An untrained model (the
-initial one, before any retrain) tags nothing: every value is null with confidence 0, and no
-image is read.
+initial one, before any retrain) tags nothing: every value is null with confidence 0, and
+neither the model nor any image is read.
 
 Incremental: a prediction depends only on the image and the model version, so an image the
 last run tagged (same partition, values not null) keeps its row; only new images are read.
@@ -45,14 +45,15 @@ def read_items(lake: Lake, items_uri: str) -> pa.Table:
 
 @lake_reads()
 def predict_attributes(
-    lake: Lake, keys: list[str], model_version: str, batch_size: int
+    lake: Lake, keys: list[str], model_version: str, batch_size: int, cache_dir: Path | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
     """Per attribute an (N, n_values) probability array (rows of unreadable images are zero),
-    an ok mask, and position → reason for every image that could not be read or decoded."""
+    an ok mask, and position → reason for every image that could not be read or decoded.
+    ``cache_dir``: where the model file is kept (see ``pipeline.registry.load_model``)."""
     from pipeline.imageio import inference_dataset
     from pipeline.registry import load_model
 
-    model = load_model(lake, model_version)
+    model = load_model(lake, model_version, cache_dir)
     probs = {a: np.zeros((len(keys), len(v)), np.float32) for a, v in model.attributes.items()}
     failures: dict[int, str] = {}
     if keys:
@@ -112,8 +113,11 @@ def tag_items(
     cache_dir: Path | None = None,
 ) -> str:
     """Predict every attribute of every new image; returns the attributes partition URI.
-    ``cache_dir``: where the model file is kept (see ``pipeline.registry.load_model``)."""
-    from pipeline.registry import load_model
+    ``cache_dir``: where the model file is kept (see ``pipeline.registry.load_model``). The model
+    is loaded only when there are new images to tag with a trained model (the vocabulary comes
+    from the registry's metadata): TensorFlow's import and the model load are most of an
+    incremental night's tagging."""
+    from pipeline.registry import read_metadata
 
     start = time.monotonic()
     items = read_items(lake, items_uri)
@@ -121,15 +125,16 @@ def tag_items(
     missing = [i for i, k in enumerate(keys) if not k]
     if missing:
         raise ValueError(f"{len(missing)} item(s) in {items_uri} have no image_key, e.g. row {missing[0]}")
-    model = load_model(lake, model_version, cache_dir)
-    attributes, trained = model.attributes, bool(model.metadata.get("trained", True))
+    metadata = read_metadata(lake, model_version)
+    attributes = {k: list(v) for k, v in metadata["attributes"].items()}
+    trained = bool(metadata.get("trained", True))
     schema = schemas.attributes_table(attributes)
     prefix, key = schema.prefix(model_version=model_version), schema.part(model_version=model_version)
     kept, todo = _kept_rows(lake.read_parquet(key) if lake.exists(key) else None, items, next(iter(attributes)))
     todo_keys = [keys[i] for i in todo]
-    if trained:
-        probs, ok, errors = predict_attributes(lake, todo_keys, model_version, batch_size)
-    else:  # an untrained model's guesses are noise (often at high confidence): leave its values empty
+    if trained and todo_keys:
+        probs, ok, errors = predict_attributes(lake, todo_keys, model_version, batch_size, cache_dir)
+    else:  # nothing new; or an untrained model, whose guesses are noise (often at high confidence): empty values
         probs = {a: np.zeros((len(todo), len(v)), np.float32) for a, v in attributes.items()}
         ok, errors = np.zeros(len(todo), bool), {}
     table = schema.arrow(attributes_table(items.take(pa.array(todo, pa.int64())), attributes, probs, ok))

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from pipeline import layout
 from pipeline.model import build_model
-from pipeline.registry import register_model
+from pipeline.registry import MODEL_FILE, register_model
 from pipeline.tag import tag_items
 from tests.support.attributes import write_items
 
@@ -67,6 +67,7 @@ def test_an_untrained_model_leaves_every_value_empty(lake, caplog) -> None:
     version = register_model(
         lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8, extra={"trained": False}
     )
+    lake.delete(f"{layout.model_prefix(version)}/{MODEL_FILE}")  # nothing to predict: the model is not loaded
     tag_items(lake, items_uri, version, batch_size=4)
     rows = lake.read_table(layout.table("attributes"), partitions={"model_version": version}).to_pylist()
     assert len(rows) == 4
