@@ -435,7 +435,7 @@ def image_pipeline_reference(root: Path) -> float:
 
 def annoy_at_scale(vectors: Any) -> dict[str, Any]:
     import numpy as np
-    from embed_index import bench_annoy
+    from bench.embed_index import bench_annoy
 
     from pipeline.ann import normalize
 
