@@ -435,8 +435,8 @@ def image_pipeline_reference(root: Path) -> float:
 
 def annoy_at_scale(vectors: Any) -> dict[str, Any]:
     import numpy as np
-    from bench.embed_index import bench_annoy
 
+    from bench.embed_index import bench_annoy
     from pipeline.ann import normalize
 
     rng = np.random.default_rng(0)
