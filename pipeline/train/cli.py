@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainset = args.trainset or build_training_set(
         lake, args.run_id, load_taxonomy(args.taxonomy), config.attributes, seed=config.seed
     )
-    result = train_candidate(lake, trainset, config, verbose=1, cache_dir=settings().cache_dir)
+    verbose = 1 if sys.stdout.isatty() else 2  # a progress bar on a terminal, a line per epoch in a log
+    result = train_candidate(lake, trainset, config, verbose=verbose, cache_dir=settings().cache_dir)
     decision = evaluate_candidate(lake, result.version, trainset, gate)
     promoted = not args.no_promote and promote_if_better(lake, decision)
     if promoted:
