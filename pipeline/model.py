@@ -23,6 +23,8 @@ DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_EMBEDDING_DIM = 128
 THUMB = 8  # side of the color thumbnail fed beside the CNN features
 COLOR_BINS = 32  # channels of the learned color histogram
+HIST_LEVELS = 6  # levels per RGB channel of the fixed foreground color histogram (6³ colors)
+HIST_SHARPNESS = 400.0  # inverse temperature of a pixel's soft assignment to those colors
 COSINE_SCALE = 16.0  # logits = scale * <unit embedding, W>: lets unit vectors reach confident softmax
 
 
@@ -163,6 +165,30 @@ def _embedding_and_heads(
     return outputs
 
 
+def foreground_histogram(pixels: keras.KerasTensor) -> keras.KerasTensor:
+    """From [-1, 1] pixels: a fixed (untrained) soft histogram over a HIST_LEVELS³ RGB grid,
+    without its white bin (the studio background) and L2-normalized, so it describes the
+    product's colors whatever share of the photo the product covers.
+
+    A pixel's share of each grid color is softmax(S·(2⟨p, c⟩ − |c|²)) = softmax(−S|p − c|²):
+    a frozen 1×1 convolution and a softmax, standard layers that save and load as any other."""
+    import numpy as np
+    from keras import layers
+
+    levels = np.linspace(0.0, 1.0, HIST_LEVELS, dtype=np.float32)
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+    white = len(grid) - 1
+    rgb = layers.Rescaling(0.5, offset=0.5, name="fg_rgb", dtype="float32")(pixels)
+    assign = layers.Conv2D(len(grid), 1, trainable=False, name="fg_assign", dtype="float32")
+    shares = layers.Softmax(axis=-1, name="fg_shares", dtype="float32")(assign(rgb))
+    assign.set_weights([(2 * HIST_SHARPNESS * grid.T)[None, None], -HIST_SHARPNESS * (grid**2).sum(1)])
+    hist = layers.GlobalAveragePooling2D(name="fg_mean", dtype="float32")(shares)
+    drop_white = layers.Dense(white, use_bias=False, trainable=False, name="fg_colors", dtype="float32")
+    colors = drop_white(hist)
+    drop_white.set_weights([np.eye(len(grid), white, dtype=np.float32)])
+    return layers.UnitNormalization(name="fg_histogram", dtype="float32")(colors)
+
+
 SMALL = 32  # side of the downsampled image the pretrained model's color branch reads
 
 
@@ -188,8 +214,9 @@ def build_heads(
     {"embedding": unit vector, "<attr>": softmax}.
 
     The heads of a pretrained backbone: beside the ImageNet features (trained to ignore
-    color) the pooled activations of earlier stages, a learned soft color histogram (per-pixel 1×1 convolutions, averaged) and
-    a THUMB×THUMB thumbnail, both read from the small image. Trained on its own over cached
+    color) the pooled activations of earlier stages, and three color descriptions read from
+    the small image: a learned soft color histogram (per-pixel 1×1 convolutions, averaged), a
+    THUMB×THUMB thumbnail and the fixed foreground histogram. Trained on its own over cached
     features (phase 1), then inside the whole model."""
     import keras
     from keras import layers
@@ -201,7 +228,8 @@ def build_heads(
     small = keras.Input((SMALL, SMALL, 3), name="small")
     hist, thumb = _color_branches(small, COLOR_BINS * 2, SMALL // THUMB)
     low_norm = layers.BatchNormalization(name="low_norm")(low)  # stage activations differ in scale
-    x = layers.Concatenate(name="features")([pooled, low_norm, hist, thumb])
+    fg_norm = layers.BatchNormalization(name="fg_norm")(foreground_histogram(small))
+    x = layers.Concatenate(name="features")([pooled, low_norm, hist, thumb, fg_norm])
     x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
     x = layers.Dense(hidden, activation="relu", name="hidden")(x)
     x = layers.Dropout(dropout, seed=seed + 1, name="hidden_dropout")(x)

@@ -54,3 +54,49 @@ def test_bad_arguments_are_clear_errors(tmp_path) -> None:
         build_model(VOCAB, 32, backbone="compact", weights=str(tmp_path / "missing.weights.h5"))
     with pytest.raises(ValueError, match="own ImageNet weights"):
         build_model(VOCAB, 32, backbone="efficientnet_lite0", weights=str(tmp_path / "x.weights.h5"))
+
+
+def _foreground_model():
+    import keras
+
+    from pipeline.model import SMALL, foreground_histogram
+
+    small = keras.Input((SMALL, SMALL, 3))
+    return keras.Model(small, foreground_histogram(small))
+
+
+def _on_white(color: tuple[int, int, int], side: int) -> np.ndarray:
+    """A SMALL×SMALL photo in [-1, 1]: a centred square of ``color`` on a white background."""
+    from pipeline.model import SMALL
+
+    img = np.full((SMALL, SMALL, 3), 255.0, np.float32)
+    lo = (SMALL - side) // 2
+    img[lo : lo + side, lo : lo + side] = color
+    return img / 127.5 - 1.0
+
+
+def test_foreground_histogram_ignores_the_background_and_the_product_size(tmp_path) -> None:
+    import keras
+
+    model = _foreground_model()
+    red_small, red_large, blue = (
+        _on_white(c, s) for c, s in (((200, 30, 30), 8), ((200, 30, 30), 30), ((30, 40, 160), 8))
+    )
+    hist = np.asarray(model(np.stack([red_small, red_large, blue])))
+    np.testing.assert_allclose(np.linalg.norm(hist, axis=1), 1.0, rtol=1e-4)
+    assert hist[0] @ hist[1] > 0.99  # same product color, whatever share of the photo it covers
+    assert hist[0] @ hist[2] < 0.1  # another color is another direction
+    assert np.isfinite(np.asarray(model(np.stack([_on_white((0, 0, 0), 0)])))).all()  # white only: no NaN
+
+    path = tmp_path / "fg.keras"
+    model.save(path)
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(path)(red_small[None])), hist[:1], atol=1e-6)
+
+
+def test_the_foreground_histogram_stays_fixed_while_the_heads_train() -> None:
+    from pipeline.model import build_heads
+
+    heads = build_heads(VOCAB)
+    trainable = {w.path.split("/")[0] for w in heads.trainable_weights}
+    assert not trainable & {"fg_assign", "fg_colors"}
+    assert {"hidden", "fg_norm"} <= trainable
