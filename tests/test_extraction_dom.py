@@ -304,7 +304,7 @@ def test_the_photo_beside_the_title_is_the_image_of_a_page_without_image_meta():
     html = _marketplace(buy_box, PRICE_TABLE).replace(
         '<div id="centerCol">',
         '<div id="leftCol"><img src="/sprites/play-icon.png" class="icon" width="20">'
-        '<img id="landingImage" src="https://img.example/I/71abc._SX300_.jpg" data-old-hires="https://img.example/I/71abc.jpg"></div>'
+        '<img id="landingImage" src="https://img.example/I/71abc._SX300_.jpg" data-zoom-image="https://img.example/I/71abc.jpg"></div>'
         '<div id="centerCol">',
     )
     html = html.replace("<header>", '<header><img src="https://img.example/logo.png" alt="Shop logo">')

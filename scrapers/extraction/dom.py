@@ -142,7 +142,7 @@ LINK_BUTTONS = (  # links styled as buttons: class or id naming a button
     "//a[contains(translate(@class, 'BTNU', 'btnu'), 'btn') or contains(translate(@class, 'BUTON', 'buton'), 'button')"
     " or contains(translate(@id, 'BTNU', 'btnu'), 'btn') or contains(translate(@id, 'BUTON', 'buton'), 'button')]"
 )
-HI_RES = ("data-old-hires", "data-zoom-image", "data-large-image", "data-src", "data-original", "data-lazy-src")
+HI_RES = ("data-zoom-image", "data-large-image", "data-src", "data-original", "data-lazy-src")
 NOT_PHOTO = re.compile(r"logo|icon|sprite|badge|flag|avatar|rating|stars?\b|spinner|loader|pixel|placeholder", re.I)
 IMAGE_LEVELS = 6  # blocks around the title searched for its photo
 SUBMITS = ".//button | .//input[@type='submit' or @type='image' or @type='button'] | .//a[@role='button']"
