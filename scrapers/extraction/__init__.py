@@ -85,18 +85,22 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
     if product is None and og_fields is not None:
         if not og_fields["title"] or not (og_fields["price"] or og_fields["sku"] or og_fields["gtin"]):
             og_fields = None  # og:type=product alone, site-wide: not a product
+    dom = None  # the DOM fallback's reading, made at most once (it scans the whole page)
     if product is None and og_fields is None:
-        product = None if about_content else from_dom(tree, page_url)
-        if product is None:
+        dom = None if about_content else from_dom(tree, page_url)
+        if dom is None:
             return None
+        product = dom
     merged: dict[str, Any] = dict(product or {})
     _merge(merged, og_fields)
-    if merged.get("price") is None:
-        _merge(merged, from_dom(tree, page_url))
-    if not merged.get("sku"):  # markup without an identifier: the one the URL shares with the page
-        merged["sku"] = url_sku(tree, page_url)
-    if merged.get("availability") in (None, "unknown"):  # markup silent on it: what the page says
-        merged["availability"] = page_availability(tree)
+    if merged.get("price") is None and dom is None:
+        dom = from_dom(tree, page_url)
+        _merge(merged, dom)
+    if dom is None:  # the fallback did not read the page; it takes these two from it when it does
+        if not merged.get("sku"):  # markup without an identifier: the one the URL shares with the page
+            merged["sku"] = url_sku(tree, page_url)
+        if merged.get("availability") in (None, "unknown"):  # markup silent on it: what the page says
+            merged["availability"] = page_availability(tree)
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
     url = urljoin(page_url, canonical or merged.get("url") or page_url)
     merged["url"] = url
