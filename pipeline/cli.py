@@ -161,7 +161,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import run_demo
 
-    return run_demo(n_products=args.products)
+    return run_demo() if args.products is None else run_demo(n_products=args.products)
 
 
 def _add_stage_commands(sub: argparse._SubParsersAction) -> None:
@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_webserver)
 
     p = sub.add_parser("demo", help="start the demo shop, run catalog_refresh, query the release")
-    p.add_argument("--products", type=int, default=60, help="synthetic products per storefront")
+    p.add_argument("--products", type=int, help="synthetic products in the demo catalog (default: enough for a test split the gate can judge)")
     p.set_defaults(func=cmd_demo)
 
     _add_stage_commands(sub)
