@@ -244,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_webserver)
 
     p = sub.add_parser("demo", help="start the demo shop, run catalog_refresh, query the release")
-    p.add_argument("--products", type=int, help="synthetic products in the demo catalog (default: enough for a test split the gate can judge)")
+    p.add_argument(
+        "--products",
+        type=int,
+        help="synthetic products in the demo catalog (default: enough for a test split the gate can judge)",
+    )
     p.set_defaults(func=cmd_demo)
 
     _add_stage_commands(sub)
