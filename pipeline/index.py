@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import ann, layout
-from pipeline.embed import load_table, read_embeddings
+from pipeline import ann, layout, schemas
+from pipeline.embed import load_table
 from pipeline.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -26,23 +26,23 @@ def build_index(lake: Lake, items_uri: str, model_version: str, run_id: str, *, 
     """Index every item whose canonical image has an embedding with an index of ``kind`` tuned
     to ``recall_target`` recall@10; returns the staging URI."""
     items = load_table(lake, items_uri, columns=["item_id", "canonical_sha256", "title", "image_key", "offers"])
-    embeddings = read_embeddings(lake, model_version, columns=["embedding"])
-    if items is None or embeddings is None or embeddings.num_rows == 0:
+    if items is None:
         raise ValueError(f"nothing to index: no items at {items_uri} or no embeddings for model {model_version}")
-    position = pc.index_in(items.column("canonical_sha256"), value_set=embeddings.column("image_sha256"))
-    has_vector = pc.is_valid(position)
-    missing = items.num_rows - pc.sum(has_vector.cast(pa.int64())).as_py()
+    items = items.sort_by("item_id")
+    found, raw = _item_vectors(lake, model_version, items.column("canonical_sha256"))
+    if found is None:
+        raise ValueError(f"nothing to index: no items at {items_uri} or no embeddings for model {model_version}")
+    missing = items.num_rows - int(found.sum())
     if missing:
         log.warning(
             "%d of %d items have no embedding for model %s and are left out", missing, items.num_rows, model_version
         )
-    items = items.append_column("_pos", position).filter(has_vector).sort_by("item_id")
+    items = items.filter(pa.array(found))
     if items.num_rows == 0:
         raise ValueError(f"no item has an embedding for model {model_version}")
-    column = embeddings.column("embedding").combine_chunks()
-    dim = column.type.list_size
-    all_vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-    vectors = ann.normalize(all_vectors[items.column("_pos").to_numpy()])
+    dim = raw.shape[1]
+    vectors = ann.normalize(raw[found])
+    del raw
 
     index, tuning = ann.tune(kind, vectors, recall_target)
     log.info("index of %d items: %s", len(vectors), tuning)
@@ -75,3 +75,40 @@ def build_index(lake: Lake, items_uri: str, model_version: str, run_id: str, *, 
     lake.write_parquet(f"{prefix}/{layout.ITEMS_FILE}", table)
     lake.write_json(f"{prefix}/{layout.INDEX_STATS_FILE}", stats)
     return lake.uri(prefix)
+
+
+def _item_vectors(lake: Lake, model_version: str, shas: pa.ChunkedArray) -> tuple[np.ndarray | None, np.ndarray]:
+    """(has an embedding, (n, dim) float32 embeddings) for images ``shas``, the embeddings read
+    batch by batch (the first row of an image counts, as in ``read_embeddings``): only the
+    vectors asked for are held, never the whole embeddings table. (None, empty) when the model
+    has no embeddings."""
+    wanted = pc.unique(shas)
+    slot = pc.index_in(shas, value_set=wanted).to_numpy(zero_copy_only=False)
+    out: np.ndarray | None = None
+    filled = np.zeros(len(wanted), dtype=bool)
+    rows = 0
+    for batch in schemas.EMBEDDINGS.iter_batches(lake, ["image_sha256", "embedding"], model_version=model_version):
+        rows += batch.num_rows
+        column = batch.column("embedding")
+        if out is None:
+            out = np.zeros((len(wanted), _dim(column)), dtype=np.float32)
+        at = pc.index_in(batch.column("image_sha256"), value_set=wanted)
+        hit = np.flatnonzero(pc.is_valid(at).to_numpy(zero_copy_only=False))
+        if len(hit) == 0:
+            continue
+        at_hit = at.take(pa.array(hit)).to_numpy().astype(np.int64)
+        first, in_batch = np.unique(at_hit, return_index=True)  # an image twice in one batch: its first row
+        new = ~filled[first]
+        take = hit[in_batch[new]]
+        block = column.take(pa.array(take)).flatten().to_numpy(zero_copy_only=False)
+        out[first[new]] = block.reshape(len(take), out.shape[1])
+        filled[first[new]] = True
+    if out is None or rows == 0:
+        return None, np.empty((0, 0), dtype=np.float32)
+    return filled[slot], out[slot]
+
+
+def _dim(column: pa.Array) -> int:
+    if pa.types.is_fixed_size_list(column.type):
+        return int(column.type.list_size)
+    return int(pc.list_value_length(column).to_numpy(zero_copy_only=False)[0]) if len(column) else 0

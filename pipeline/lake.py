@@ -138,6 +138,29 @@ class Lake:
             return pq.read_table(local, columns=columns)
         return pq.read_table(io.BytesIO(self.read_bytes(key)), columns=columns)
 
+    def iter_parquet_batches(
+        self, key: str, columns: builtins.list[str] | None = None, batch_size: int = 8192
+    ) -> Iterator[pa.RecordBatch]:
+        """A Parquet file's rows in record batches: read as they go from a local file, from
+        the downloaded bytes otherwise."""
+        local = self.local_path(key)
+        source: Any = local if local is not None else io.BytesIO(self.read_bytes(key))
+        yield from pq.ParquetFile(source, memory_map=local is not None).iter_batches(
+            batch_size=batch_size, columns=columns
+        )
+
+    def table_keys(self, prefix: str, partitions: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+        """(key, partition values) of each Parquet file of a Hive-partitioned table, in key
+        order; ``partitions`` prunes by path (``{"retailer": "acme"}``)."""
+        wanted = partitions or {}
+        for key in self.list(prefix.rstrip("/") + "/"):
+            if not key.endswith(".parquet"):
+                continue
+            values = dict(seg.split("=", 1) for seg in key[len(prefix) :].strip("/").split("/")[:-1] if "=" in seg)
+            if any(values.get(k) != v for k, v in wanted.items()):
+                continue
+            yield key, values
+
     def read_table(
         self, prefix: str, *, partitions: dict[str, str] | None = None, columns: builtins.list[str] | None = None
     ) -> pa.Table | None:
@@ -145,14 +168,8 @@ class Lake:
 
         ``partitions`` prunes by path (``{"retailer": "acme"}``). Returns None if there are no files.
         """
-        wanted = partitions or {}
         parts: list[pa.Table] = []
-        for key in self.list(prefix.rstrip("/") + "/"):
-            if not key.endswith(".parquet"):
-                continue
-            values = dict(seg.split("=", 1) for seg in key[len(prefix) :].strip("/").split("/")[:-1] if "=" in seg)
-            if any(values.get(k) != v for k, v in wanted.items()):
-                continue
+        for key, values in self.table_keys(prefix, partitions):
             table = self.read_parquet(key, columns=columns)
             for name, value in values.items():
                 if name not in table.column_names and (columns is None or name in columns):

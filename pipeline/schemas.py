@@ -14,7 +14,7 @@ are microseconds in UTC, and a rejection carries a short ``reason`` code plus a 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -133,6 +133,15 @@ class Table:
         key = self.part(part, **partitions)
         lake.write_parquet(key, self.arrow(rows))
         return key
+
+    def iter_batches(
+        self, lake: Lake, columns: list[str], batch_size: int = 8192, **partitions: Any
+    ) -> Iterator[pa.RecordBatch]:
+        """The table's rows (the partitions given) in record batches, in the order :meth:`read`
+        returns them; ``columns`` are columns of the files (partition columns are not added)."""
+        wanted = {p: partition_value(v) for p, v in partitions.items()}
+        for key, _ in lake.table_keys(layout.table(self.name), wanted):
+            yield from lake.iter_parquet_batches(key, columns=columns, batch_size=batch_size)
 
     def read(self, lake: Lake, columns: list[str] | None = None, **partitions: Any) -> pa.Table | None:
         """The table (or the partitions given), partition columns typed as declared; None if empty."""

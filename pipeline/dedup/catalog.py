@@ -21,6 +21,7 @@ from pipeline.lake import Lake
 log = logging.getLogger(__name__)
 
 IMAGE_COLUMNS = ["sha256", "image_key", "retailer", "product_id", "status"]
+HASH_BATCH = 4096  # images hashed per batch: their signatures as Python objects, then Arrow
 PRODUCT_COLUMNS = ["product_id", "retailer", "title", "url", "price", "currency", "gtin", "available"]
 
 
@@ -38,13 +39,12 @@ def dedup_catalog(lake: Lake, run_id: str, thresholds: Thresholds | None = None)
     present = _first_keys(images)
 
     index = state.load_index(lake)
-    known = set(index.table["sha256"].to_pylist())
-    todo = sorted(sha for sha in present if sha not in known)
-    hashed = hash_many([(sha, present[sha]) for sha in todo], lake.read_bytes)
-    if hashed:
-        state.append(lake, index.next_seq, state.new_rows(hashed, present, index.next_seq, run_id))
+    todo = present.filter(pc.invert(pc.is_in(present["sha256"], value_set=index.table["sha256"])))
+    hashed = _hash_new(lake, todo, index.next_seq, run_id)
+    if hashed.num_rows:
+        state.append(lake, index.next_seq, hashed)
         index = state.load_index(lake)
-    rejected_now = sum(h.reason is not None for h in hashed)
+    rejected_now = hashed.num_rows - hashed["reason"].null_count
 
     groups = state.load_groups(lake)
     n_pairs = _group_pending(lake, index, groups, th)
@@ -55,7 +55,7 @@ def dedup_catalog(lake: Lake, run_id: str, thresholds: Thresholds | None = None)
     schemas.DUPLICATES.write(lake, duplicates)
     schemas.ITEMS.write(lake, items)
     log.info(
-        f"dedup {run_id}: {len(present)} stored images, {len(hashed)} hashed "
+        f"dedup {run_id}: {present.num_rows} stored images, {hashed.num_rows} hashed "
         f"({rejected_now} rejected), {n_pairs} near-duplicate pairs, "
         f"{items.num_rows} items from {duplicates.num_rows} images in {time.monotonic() - t0:.1f}s"
     )
@@ -123,10 +123,23 @@ def _read(lake: Lake, name: str, columns: list[str]) -> pa.Table:
     return table.select(columns)
 
 
-def _first_keys(images: pa.Table) -> dict[str, str]:
-    """sha256 → image_key (the smallest, if one sha256 was stored under several keys)."""
-    out: dict[str, str] = {}
-    for sha, key in zip(images["sha256"].to_pylist(), images["image_key"].to_pylist()):
-        if key and (sha not in out or key < out[sha]):
-            out[sha] = key
-    return out
+def _first_keys(images: pa.Table) -> pa.Table:
+    """(sha256, image_key) per stored sha256, in sha256 order: the smallest key, if one
+    sha256 was stored under several keys (empty keys ignored)."""
+    keyed = images.select(["sha256", "image_key"]).filter(
+        pc.and_kleene(pc.is_valid(images["image_key"]), pc.not_equal(images["image_key"], ""))
+    )
+    first = keyed.group_by("sha256", use_threads=False).aggregate([("image_key", "min")])
+    return first.rename_columns(["sha256", "image_key"]).sort_by("sha256")
+
+
+def _hash_new(lake: Lake, todo: pa.Table, seen_seq: int, run_id: str) -> pa.Table:
+    """Index rows (``state.SCHEMA``) for the images of ``todo`` (sha256, image_key), hashed
+    ``HASH_BATCH`` at a time: only one batch's signatures are Python objects at once."""
+    parts = [state.SCHEMA.empty_table()]
+    for start in range(0, todo.num_rows, HASH_BATCH):
+        batch = todo.slice(start, HASH_BATCH)
+        shas, keys = batch["sha256"].to_pylist(), batch["image_key"].to_pylist()
+        hashed = hash_many(list(zip(shas, keys)), lake.read_bytes)
+        parts.append(state.new_rows(hashed, dict(zip(shas, keys)), seen_seq, run_id))
+    return pa.concat_tables(parts).combine_chunks()
