@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +22,6 @@ from pipeline.lake import Lake
 log = logging.getLogger(__name__)
 
 IMAGE_COLUMNS = ["sha256", "image_key", "retailer", "product_id", "status"]
-HASH_BATCH = 4096  # images hashed per batch: their signatures as Python objects, then Arrow
 PRODUCT_COLUMNS = ["product_id", "retailer", "title", "url", "price", "currency", "gtin", "available"]
 
 
@@ -40,11 +40,9 @@ def dedup_catalog(lake: Lake, run_id: str, thresholds: Thresholds | None = None)
 
     index = state.load_index(lake)
     todo = present.filter(pc.invert(pc.is_in(present["sha256"], value_set=index.table["sha256"])))
-    hashed = _hash_new(lake, todo, index.next_seq, run_id)
-    if hashed.num_rows:
-        state.append(lake, index.next_seq, hashed)
+    n_hashed, rejected_now = state.append_batches(lake, index.next_seq, _hash_new(lake, todo, index.next_seq, run_id))
+    if n_hashed:
         index = state.load_index(lake)
-    rejected_now = hashed.num_rows - hashed["reason"].null_count
 
     groups = state.load_groups(lake)
     n_pairs = _group_pending(lake, index, groups, th)
@@ -55,7 +53,7 @@ def dedup_catalog(lake: Lake, run_id: str, thresholds: Thresholds | None = None)
     schemas.DUPLICATES.write(lake, duplicates)
     schemas.ITEMS.write(lake, items)
     log.info(
-        f"dedup {run_id}: {present.num_rows} stored images, {hashed.num_rows} hashed "
+        f"dedup {run_id}: {present.num_rows} stored images, {n_hashed} hashed "
         f"({rejected_now} rejected), {n_pairs} near-duplicate pairs, "
         f"{items.num_rows} items from {duplicates.num_rows} images in {time.monotonic() - t0:.1f}s"
     )
@@ -133,13 +131,11 @@ def _first_keys(images: pa.Table) -> pa.Table:
     return first.rename_columns(["sha256", "image_key"]).sort_by("sha256")
 
 
-def _hash_new(lake: Lake, todo: pa.Table, seen_seq: int, run_id: str) -> pa.Table:
+def _hash_new(lake: Lake, todo: pa.Table, seen_seq: int, run_id: str) -> Iterator[pa.Table]:
     """Index rows (``state.SCHEMA``) for the images of ``todo`` (sha256, image_key), hashed
-    ``HASH_BATCH`` at a time: only one batch's signatures are Python objects at once."""
-    parts = [state.SCHEMA.empty_table()]
-    for start in range(0, todo.num_rows, HASH_BATCH):
-        batch = todo.slice(start, HASH_BATCH)
+    one row group (``state.ROW_GROUP``) at a time: only one batch's signatures are Python
+    objects at once, and only one batch's rows are in memory."""
+    for start in range(0, todo.num_rows, state.ROW_GROUP):
+        batch = todo.slice(start, state.ROW_GROUP)
         shas, keys = batch["sha256"].to_pylist(), batch["image_key"].to_pylist()
-        hashed = hash_many(list(zip(shas, keys)), lake.read_bytes)
-        parts.append(state.new_rows(hashed, dict(zip(shas, keys)), seen_seq, run_id))
-    return pa.concat_tables(parts).combine_chunks()
+        yield state.new_rows(hash_many(list(zip(shas, keys)), lake.read_bytes), dict(zip(shas, keys)), seen_seq, run_id)

@@ -17,6 +17,7 @@ touches (``load_signatures``).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,25 @@ def new_rows(hashes: list[ImageHashes], keys: dict[str, str], seen_seq: int, run
 def append(lake: Lake, seq: int, rows: pa.Table) -> None:
     """Write one run's new rows as part ``seq`` (sorted by sha256)."""
     lake.write_parquet(part_key(seq), rows.sort_by("sha256"), row_group_size=ROW_GROUP)
+
+
+def append_batches(lake: Lake, seq: int, batches: Iterable[pa.Table]) -> tuple[int, int]:
+    """Write one run's new rows as part ``seq`` from batches already in sha256 order, each
+    at most ``ROW_GROUP`` rows (one row group each: the file ``append`` writes), streamed
+    through a local file; nothing is written for no rows. Returns (rows, rejected rows)."""
+    rows = rejected = 0
+    with tempfile.TemporaryDirectory(prefix="vitrine-dedup-") as tmp:
+        path = Path(tmp) / "part.parquet"
+        with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
+            for batch in batches:
+                if batch.num_rows > ROW_GROUP:
+                    raise ValueError(f"a batch of {batch.num_rows} rows is more than a row group ({ROW_GROUP})")
+                writer.write_table(batch, row_group_size=ROW_GROUP)
+                rows += batch.num_rows
+                rejected += batch.num_rows - batch["reason"].null_count
+        if rows:
+            lake.put_file(part_key(seq), path, content_type="application/vnd.apache.parquet")
+    return rows, rejected
 
 
 def binary_matrix(column: pa.ChunkedArray | pa.Array, dtype: type) -> np.ndarray:

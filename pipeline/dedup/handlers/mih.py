@@ -21,6 +21,7 @@ import numpy as np
 
 MAX_TABLE_BITS = 24  # 2**24 int64 offsets = 128 MiB per substring table, at most
 PROBE_BLOCK = 1 << 21  # (queries x probes) per vectorised step: bounds temporary memory
+CANDIDATE_BLOCK = 1 << 20  # candidates compared per vectorised step: bounds it where buckets are full
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,35 @@ class MultiIndexHash:
             lo = np.maximum(lo, np.repeat(own + 1, len(masks)))
         counts = np.maximum(hi - lo, 0)
         per_query = counts.reshape(len(keys), len(masks)).sum(axis=1)
+        # expand every bucket range [lo, hi) into sorted positions, compare full codes there,
+        # and recover the query row and code id of the survivors only; in runs of queries
+        # with at most CANDIDATE_BLOCK candidates (clustered codes fill some buckets densely)
+        rows_out, ids_out = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+        reach = np.cumsum(per_query)
+        start = 0
+        while start < len(keys):
+            base = reach[start - 1] if start else 0
+            stop = max(start + 1, int(np.searchsorted(reach, base + CANDIDATE_BLOCK, side="right")))
+            sl = slice(start * len(masks), stop * len(masks))
+            rows, ids = self._expand(qcodes[start:stop], per_query[start:stop], lo[sl], counts[sl], sorted_codes, order)
+            rows_out.append(rows + start)
+            ids_out.append(ids)
+            start = stop
+        return np.concatenate(rows_out), np.concatenate(ids_out)
+
+    def _expand(
+        self,
+        qcodes: np.ndarray,
+        per_query: np.ndarray,
+        lo: np.ndarray,
+        counts: np.ndarray,
+        sorted_codes: np.ndarray,
+        order: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
         total = int(per_query.sum())
         if total == 0:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty
-        # expand every bucket range [lo, hi) into sorted positions, compare full codes there,
-        # and recover the query row and code id of the survivors only
         ends = np.cumsum(counts)
         pos = np.arange(total, dtype=np.int64) + np.repeat(lo - (ends - counts), counts)
         hit = np.flatnonzero(np.bitwise_count(np.repeat(qcodes, per_query) ^ sorted_codes[pos]) <= self.max_distance)
