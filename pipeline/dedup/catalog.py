@@ -22,6 +22,7 @@ from pipeline.lake import Lake
 log = logging.getLogger(__name__)
 
 IMAGE_COLUMNS = ["sha256", "image_key", "retailer", "product_id", "status"]
+HASH_BATCH = 4096  # images hashed at once (their signatures are Python objects until they are rows)
 PRODUCT_COLUMNS = ["product_id", "retailer", "title", "url", "price", "currency", "gtin", "available"]
 
 
@@ -132,10 +133,15 @@ def _first_keys(images: pa.Table) -> pa.Table:
 
 
 def _hash_new(lake: Lake, todo: pa.Table, seen_seq: int, run_id: str) -> Iterator[pa.Table]:
-    """Index rows (``state.SCHEMA``) for the images of ``todo`` (sha256, image_key), hashed
-    one row group (``state.ROW_GROUP``) at a time: only one batch's signatures are Python
-    objects at once, and only one batch's rows are in memory."""
+    """Index rows (``state.SCHEMA``) for the images of ``todo`` (sha256, image_key), one row
+    group (``state.ROW_GROUP`` rows) at a time, hashed ``HASH_BATCH`` at a time: only one
+    batch's signatures are Python objects at once, and only one row group's rows are held."""
     for start in range(0, todo.num_rows, state.ROW_GROUP):
-        batch = todo.slice(start, state.ROW_GROUP)
-        shas, keys = batch["sha256"].to_pylist(), batch["image_key"].to_pylist()
-        yield state.new_rows(hash_many(list(zip(shas, keys)), lake.read_bytes), dict(zip(shas, keys)), seen_seq, run_id)
+        group = todo.slice(start, state.ROW_GROUP)
+        parts = []
+        for at in range(0, group.num_rows, HASH_BATCH):
+            batch = group.slice(at, HASH_BATCH)
+            shas, keys = batch["sha256"].to_pylist(), batch["image_key"].to_pylist()
+            hashed = hash_many(list(zip(shas, keys)), lake.read_bytes)
+            parts.append(state.new_rows(hashed, dict(zip(shas, keys)), seen_seq, run_id))
+        yield pa.concat_tables(parts).combine_chunks()

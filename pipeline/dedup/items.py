@@ -19,8 +19,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from pipeline import schemas
 
@@ -123,6 +121,24 @@ def build_tables(
     return schemas.DUPLICATES.arrow(duplicates), schemas.ITEMS.arrow(items)
 
 
+def _components(n: int, item: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """For items 0..n-1 linked through shared keys (edges ``item[e]`` - ``key[e]``), the smallest
+    item of each one's connected component: min-label propagation with pointer jumping."""
+    label = np.arange(n, dtype=np.int64)
+    if len(item) == 0:
+        return label
+    n_keys = int(key.max()) + 1
+    while True:
+        key_label = np.full(n_keys, n, dtype=np.int64)
+        np.minimum.at(key_label, key, label[item])
+        new = label.copy()
+        np.minimum.at(new, item, key_label[key])
+        new = new[new]  # labels are items of the same component, never larger: jump
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
 def _starts(sorted_keys: pa.ChunkedArray) -> np.ndarray:
     """Row numbers where a new key begins in a sorted column."""
     n = len(sorted_keys)
@@ -193,14 +209,7 @@ def _join_by_gtin(items: pa.Table, offers: pa.Table, item_of_offer: np.ndarray) 
     )
     keys = pc.utf8_lpad(gtin.take(pa.array(with_gtin)), 14, "0")
     key_no = pc.index_in(keys, value_set=pc.unique(keys)).to_numpy(zero_copy_only=False).astype(np.int64)
-    edges = coo_matrix(
-        (np.ones(len(with_gtin), dtype=np.int8), (item_of_offer[with_gtin], n + key_no)),
-        shape=(n + len(keys), n + len(keys)),
-    )
-    _, label = connected_components(edges, directed=False)
-    first = np.full(label.max() + 1 if len(label) else 0, n, dtype=np.int64)
-    np.minimum.at(first, label[:n], np.arange(n))
-    root = first[label[:n]]  # each item's component, named by its first item
+    root = _components(n, item_of_offer[with_gtin], key_no)  # each item's component, named by its first item
     roots = np.flatnonzero(root == np.arange(n))
 
     # offers in component order, then item order (stable), each (retailer, product_id) once
