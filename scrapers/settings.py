@@ -34,9 +34,9 @@ LOG_LEVEL = "INFO"
 # Incremental: revalidate with ETag / Last-Modified (HTTPCACHE_DIR is set per retailer).
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "scrapy.extensions.httpcache.RFC2616Policy"
-HTTPCACHE_STORAGE = "scrapers.extensions.GzipFastCacheStorage"  # Scrapy's, gzip level 1
+HTTPCACHE_STORAGE = "scrapers.extensions.OneFileCacheStorage"  # Scrapy's directory, one file a response
 HTTPCACHE_IGNORE_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
-HTTPCACHE_GZIP = True
+HTTPCACHE_GZIP = True  # Scrapy's storages; OneFileCacheStorage always compresses (zlib level 1)
 
 # SSRF guard: host names are checked when they are resolved for connecting (see middlewares)
 DNS_RESOLVER = TWISTED_DNS_RESOLVER = "scrapers.middlewares.GuardedResolver"

@@ -294,3 +294,40 @@ def test_product_feed_exporter_writes_the_lines_scrapy_writes():
         JsonLinesItemExporter(generic, encoding="utf-8").export_item(item)
         ProductLinesExporter(fast, encoding="utf-8").export_item(item)
         assert fast.getvalue() == generic.getvalue()
+
+
+def test_one_file_cache_storage_round_trip_and_misses(tmp_path):
+    """The HTTP cache keeps a response as one file and gives back the same response; a missing,
+    torn or expired entry is a miss (the page is fetched again)."""
+    import pickle
+    import zlib
+
+    from scrapy.http import HtmlResponse
+
+    from scrapers.extensions import OneFileCacheStorage
+
+    settings = {"HTTPCACHE_DIR": str(tmp_path / "cache"), "HTTPCACHE_EXPIRATION_SECS": 0}
+    crawler = get_crawler(Spider, settings)
+    spider = Spider.from_crawler(crawler, name="shop")
+    storage = OneFileCacheStorage(crawler.settings)
+    storage.open_spider(spider)
+    request = Request("http://shop.test/p/1")
+    assert storage.retrieve_response(spider, Request("http://shop.test/p/1")) is None
+    body = "<html><body>Jacke €</body></html>".encode()
+    headers = {"ETag": '"v1"', "Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT", "Content-Type": "text/html"}
+    storage.store_response(spider, request, HtmlResponse(request.url, status=200, headers=headers, body=body))
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert len(files) == 1, files
+    again = Request("http://shop.test/p/1")
+    cached = storage.retrieve_response(spider, again)
+    assert isinstance(cached, HtmlResponse) and cached.body == body and cached.status == 200
+    assert cached.url == request.url and cached.headers[b"ETag"] == b'"v1"' and cached.text == body.decode()
+    assert "cache_timestamp" in again.meta
+    storage.expiration_secs = 1
+    assert storage.retrieve_response(spider, Request(request.url)) is not None
+    stored = pickle.loads(zlib.decompress(files[0].read_bytes()))
+    stored["timestamp"] -= 10
+    files[0].write_bytes(zlib.compress(pickle.dumps(stored)))
+    assert storage.retrieve_response(spider, Request(request.url)) is None, "expired"
+    files[0].write_bytes(files[0].read_bytes()[:10])
+    assert storage.retrieve_response(spider, Request(request.url)) is None, "torn"
