@@ -55,6 +55,7 @@ def _pages(folder: Path) -> Path:
 
 # script → the arguments that make it run in seconds, given a scratch folder
 TINY: dict[str, Callable[[Path], list[str]]] = {
+    "crawl_alone": lambda tmp: ["--products", "30"],
     "decode_memory": lambda tmp: [
         *("--side", "800", "--under-side", "600", "--count", "2", "--stages", "scrape", "dedup"),
     ],
