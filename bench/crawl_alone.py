@@ -9,7 +9,8 @@ compares against).
 ``--spy PREFIX`` runs the crawl process under ``py-spy record --nonblocking`` (py-spy must be
 installed in the venv: ``.venv/bin/uv pip install py-spy``) and writes ``PREFIX-first.txt`` and
 ``PREFIX-incremental.txt`` (raw collapsed stacks); ``--split FILE`` prints where such a profile's
-busy samples go (pages, images, Scrapy/Twisted per request, start-up).
+busy samples go (pages, images, Scrapy/Twisted per request, start-up). Under ``--spy`` the
+CPU seconds printed are not the crawl's own.
 
     nice -n 10 .venv/bin/python -m bench.crawl_alone --products 10000 --reference
     nice -n 10 .venv/bin/python -m bench.crawl_alone --products 5000 --spy /tmp/jsonld
