@@ -104,6 +104,36 @@ def data_lake(tmp_path_factory) -> Lake:
     return lake
 
 
+def test_cached_feature_batches_are_float32_aligned_and_reshuffled() -> None:
+    """The float16 cache reaches TensorFlow as float32 batches (a float16 tensor in a graph makes
+    oneDNN log an error line on CPUs without AVX-512 FP16), rows stay aligned with their labels,
+    every row comes once per epoch, and each epoch has its own order."""
+    import tensorflow as tf
+
+    from pipeline.train.features import feature_dataset
+
+    n = 40
+    cut = (np.arange(n, dtype=np.float16)[:, None, None] * np.ones((1, 2, 3), np.float16)).astype(np.float16)
+    pooled = np.arange(n, dtype=np.float32)[:, None] * 2
+    labels = {"color": np.arange(n, dtype=np.int32)}
+    ds = feature_dataset((cut, pooled), labels, 16, shuffle=True, seed=0)
+    assert [spec.dtype for spec in ds.element_spec[0]] == [tf.float32, tf.float32]
+    epochs = []
+    for _ in range(2):
+        seen = []
+        for (x_cut, x_pooled), y in ds:
+            rows = y["color"].numpy()
+            assert x_cut.dtype == tf.float32
+            np.testing.assert_array_equal(x_cut.numpy()[:, 0, 0], rows)
+            np.testing.assert_array_equal(x_pooled.numpy()[:, 0], 2 * rows)
+            seen.extend(rows.tolist())
+        assert sorted(seen) == list(range(n))
+        epochs.append(seen)
+    assert epochs[0] != epochs[1]
+    in_order = feature_dataset(cut, labels, 16, shuffle=False)
+    assert [int(y["color"].numpy()[0]) for _, y in in_order] == [0, 16, 32]
+
+
 def test_training_set_has_labels_and_no_group_leakage(data_lake) -> None:
     uri = build_training_set(data_lake, "leak-check", load_taxonomy(), ATTRS)
     table = read_training_set(data_lake, uri)

@@ -136,10 +136,27 @@ def extract(
 def feature_dataset(
     inputs: Any, labels: dict[str, np.ndarray], batch_size: int, *, shuffle: bool, seed: int = 0
 ) -> Any:
-    """A tf.data pipeline over cached arrays (inputs: one array or a tuple of arrays)."""
+    """A tf.data pipeline of batches over cached arrays (inputs: one array or a tuple of arrays),
+    reshuffled every epoch when ``shuffle``.
+
+    Batches are cut and cast to float32 in numpy: the cache keeps the large arrays in float16,
+    and a float16 tensor anywhere in a TensorFlow graph makes oneDNN log an error-level line
+    ("oneDNN supports DT_HALF only on platforms with AVX-512") on CPUs without AVX-512 FP16,
+    which Airflow records as an error in the training task's log."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((inputs, labels))
-    if shuffle:
-        ds = ds.shuffle(len(next(iter(labels.values()))), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    arrays = inputs if isinstance(inputs, tuple) else (inputs,)
+    n = len(next(iter(labels.values())))
+    rng = np.random.default_rng(seed)
+
+    def batches() -> Any:
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            x = tuple(a[rows].astype(np.float32) for a in arrays)
+            yield (x if isinstance(inputs, tuple) else x[0]), {k: v[rows] for k, v in labels.items()}
+
+    x_spec = tuple(tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in arrays)
+    y_spec = {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for k, v in labels.items()}
+    signature = (x_spec if isinstance(inputs, tuple) else x_spec[0], y_spec)
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)

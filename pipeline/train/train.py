@@ -357,9 +357,9 @@ def _train_pretrained(run: _Run) -> tuple[keras.Model, list[dict[str, float]], i
         f"{extraction_s:.0f}s; heads: {len(history)} epochs in {time.monotonic() - t1:.0f}s"
     )
     if cut is not None and not (deadline and time.monotonic() > deadline):
-        mid = keras.Input(net.cut_shape(size, cut), dtype="float16", name="activation")
+        mid = keras.Input(net.cut_shape(size, cut), name="activation")
         low = keras.Input((TAP_FEATURES,), name="low")
-        small = keras.Input((SMALL, SMALL, 3), dtype="float16", name="small")
+        small = keras.Input((SMALL, SMALL, 3), name="small")
         pooled = layers.GlobalAveragePooling2D(name="pool")(net.apply(mid, cut, N_BLOCKS, stem=False))
         out = heads([pooled, low, small])
         top_model = keras.Model([mid, low, small], {a: out[a] for a in run.vocab}, name="top_training")
