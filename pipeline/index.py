@@ -27,11 +27,11 @@ def build_index(lake: Lake, items_uri: str, model_version: str, run_id: str, *, 
     to ``recall_target`` recall@10; returns the staging URI."""
     items = load_table(lake, items_uri, columns=["item_id", "canonical_sha256", "title", "image_key", "offers"])
     if items is None:
-        raise ValueError(f"nothing to index: no items at {items_uri} or no embeddings for model {model_version}")
+        raise ValueError(f"nothing to index: no items at {items_uri}")
     items = items.sort_by("item_id")
     found, raw = _item_vectors(lake, model_version, items.column("canonical_sha256"))
     if found is None:
-        raise ValueError(f"nothing to index: no items at {items_uri} or no embeddings for model {model_version}")
+        raise ValueError(f"nothing to index: no embeddings for model {model_version}")
     missing = items.num_rows - int(found.sum())
     if missing:
         log.warning(

@@ -27,6 +27,8 @@ from scrapy.utils.response import response_from_dict
 
 from pipeline import layout
 
+logger = logging.getLogger(__name__)
+
 
 class CrawlReport:
     """Writes ``invalid.jsonl`` (one line per dropped item) and ``stats.json`` on close (names: :mod:`pipeline.layout`)."""
@@ -123,7 +125,8 @@ class OneFileCacheStorage(FilesystemCacheStorage):
     gzip files per response (meta twice, headers, body, extra data, request headers and body):
     on a JSON-LD crawl, where every product page is stored, that was nearly half the reactor's
     time (a mkdir, seven file creations and seven deflate streams per page). The written file
-    replaces any older one atomically; an unreadable file is a cache miss."""
+    replaces any older one atomically; an unreadable file is a cache miss, logged as a warning
+    and counted in the ``httpcache/unreadable`` stat."""
 
     SUFFIX = ".rsp"
 
@@ -135,10 +138,13 @@ class OneFileCacheStorage(FilesystemCacheStorage):
         try:
             with open(path, "rb") as fh:
                 blob = fh.read()
-            stored = pickle.loads(zlib.decompress(blob))  # noqa: S301  (our own cache directory)
         except FileNotFoundError:
             return None  # not cached
-        except Exception:  # a torn or foreign file: fetch the page again
+        try:
+            stored = pickle.loads(zlib.decompress(blob))  # noqa: S301  (our own cache directory)
+        except Exception as exc:  # a torn or foreign file: fetch the page again, and say so
+            logger.warning("httpcache: unreadable entry %s (%s), fetching %s again", path, exc, request.url)
+            spider.crawler.stats.inc_value("httpcache/unreadable")
             return None
         if 0 < self.expiration_secs < time.time() - stored["timestamp"]:
             return None  # expired

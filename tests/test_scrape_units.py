@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 
@@ -15,11 +16,11 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 
+from pipeline import schemas
 from pipeline.demo_shop.catalog import synthetic_catalog, transcode
 from pipeline.demo_shop.storefronts.base import png_header_bomb
 from pipeline.imagegate import ImageRejected
 from pipeline.retailers import Retailer
-from pipeline import schemas
 from pipeline.scrape import CrawlOutput, build_tables, known_images
 from scrapers.images import Limits, inspect
 from scrapers.middlewares import BackoffRetryMiddleware, PrivateNetworkMiddleware, retry_after_seconds
@@ -109,7 +110,7 @@ def test_private_addresses_are_allowed_only_at_the_retailers_own_origin():
 
 
 def test_retry_after_header_forms():
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert retry_after_seconds(b"120") == 120
     assert retry_after_seconds(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
@@ -296,7 +297,7 @@ def test_product_feed_exporter_writes_the_lines_scrapy_writes():
         assert fast.getvalue() == generic.getvalue()
 
 
-def test_one_file_cache_storage_round_trip_and_misses(tmp_path):
+def test_one_file_cache_storage_round_trip_and_misses(tmp_path, caplog):
     """The HTTP cache keeps a response as one file and gives back the same response; a missing,
     torn or expired entry is a miss (the page is fetched again)."""
     import pickle
@@ -330,4 +331,7 @@ def test_one_file_cache_storage_round_trip_and_misses(tmp_path):
     files[0].write_bytes(zlib.compress(pickle.dumps(stored)))
     assert storage.retrieve_response(spider, Request(request.url)) is None, "expired"
     files[0].write_bytes(files[0].read_bytes()[:10])
-    assert storage.retrieve_response(spider, Request(request.url)) is None, "torn"
+    with caplog.at_level(logging.WARNING, logger="scrapers.extensions"):
+        assert storage.retrieve_response(spider, Request(request.url)) is None, "torn"
+    assert "unreadable entry" in caplog.text and request.url in caplog.text
+    assert crawler.stats.get_value("httpcache/unreadable") == 1

@@ -145,7 +145,8 @@ def feature_dataset(
     which Airflow records as an error in the training task's log."""
     import tensorflow as tf
 
-    arrays = inputs if isinstance(inputs, tuple) else (inputs,)
+    several = isinstance(inputs, tuple)
+    arrays = inputs if several else (inputs,)
     n = len(next(iter(labels.values())))
     rng = np.random.default_rng(seed)
 
@@ -154,9 +155,9 @@ def feature_dataset(
         for start in range(0, n, batch_size):
             rows = order[start : start + batch_size]
             x = tuple(a[rows].astype(np.float32) for a in arrays)
-            yield (x if isinstance(inputs, tuple) else x[0]), {k: v[rows] for k, v in labels.items()}
+            yield (x if several else x[0]), {k: v[rows] for k, v in labels.items()}
 
     x_spec = tuple(tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in arrays)
     y_spec = {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for k, v in labels.items()}
-    signature = (x_spec if isinstance(inputs, tuple) else x_spec[0], y_spec)
+    signature = (x_spec if several else x_spec[0], y_spec)
     return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)
