@@ -310,3 +310,50 @@ def test_the_photo_beside_the_title_is_the_image_of_a_page_without_image_meta():
     html = html.replace("<header>", '<header><img src="https://img.example/logo.png" alt="Shop logo">')
     p = extract_product(html, "https://market.example/dp/B01GOH7PKA")
     assert p["image_urls"] == ["https://img.example/I/71abc.jpg"]
+
+
+def test_an_xhtml_page_with_an_xml_encoding_declaration_is_read():
+    """Real XHTML pages open with ``<?xml ... encoding="..."?>``; lxml refuses such a page given
+    as text, which lost it with a ValueError in the spider's callback."""
+    html = '<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html>' + BOOK.replace("Darkseid", "Darkséid")
+    p = extract_product(html, URL)
+    assert (p["title"], p["price"]) == ("The Legend of Darkséid", Decimal("22.50"))
+
+
+SHOE_URL = "https://shop.example/trail-running-shoe/p/AB12345?categoryId=cat00127"
+CART = '<span class="price">€ 89,95</span><button>Add to cart</button>'
+
+
+def test_a_promotion_h1_before_the_product_is_not_the_title():
+    """A banner's or a dialog's ``<h1>`` shares no word with the URL or ``<title>``; the product's does."""
+    html = page(
+        "<div class='promo'><h1>Free shipping above $35</h1></div><h1>Trail Running Shoe</h1>" + CART,
+        head="<title>Trail Running Shoe | Shop</title>",
+    )
+    assert extract_product(html, SHOE_URL)["title"] == "Trail Running Shoe"
+
+
+def test_when_no_h1_names_the_product_the_document_title_that_the_url_spells_does():
+    html = page("<h1>Shipping information</h1><h1>Returns</h1>" + CART, head="<title>Trail Running Shoe - Shop</title>")
+    assert extract_product(html, SHOE_URL)["title"] == "Trail Running Shoe"
+    other = page("<h1>Shipping information</h1>" + CART, head="<title>Customer care - Shop</title>")
+    assert extract_product(other, SHOE_URL)["title"] == "Shipping information", "no evidence: the first h1"
+
+
+def test_without_an_h1_a_home_page_or_a_site_name_is_no_product_title():
+    website = page(
+        CART, head='<meta property="og:type" content="website"><meta property="og:title" content="Shop deals">'
+    )
+    assert extract_product(website, "https://shop.example/") is None
+    site_name = page(CART, head='<meta property="og:title" content="Shop.example">')
+    assert extract_product(site_name, "https://www.shop.example/customer-care/") is None
+
+
+def test_a_category_or_store_query_parameter_is_no_sku():
+    html = page(
+        "<h1>Trail Running Shoe</h1>" + CART + '<input type="hidden" name="c" value="cat00127">'
+        '<input type="hidden" name="product" value="AB12345">'
+    )
+    assert extract_product(html, SHOE_URL)["sku"] == "AB12345"
+    only_category = page("<h1>Trail Running Shoe</h1>" + CART + '<input type="hidden" name="c" value="cat00127">')
+    assert extract_product(only_category, "https://shop.example/trail-running-shoe?categoryId=cat00127")["sku"] is None

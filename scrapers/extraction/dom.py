@@ -2,8 +2,8 @@
 
 Only used where JSON-LD and microdata found no product, and only to fill fields the markup
 left empty; it never overrides structured data, and never runs on a page about an article.
-A page counts as a product page when it has a title (the first ``<h1>`` with words, else
-``og:title`` / ``twitter:title``), a price, and an add-to-cart control (at most four outside
+A page counts as a product page when it has a title (:func:`dom_title`, else
+:func:`meta_title`), a price, and an add-to-cart control (at most four outside
 boxes of their own, blocks with a heading such as other sellers, a bundle or a carousel: a
 listing has one per product), OpenGraph product meta or a Twitter card that labels a price;
 or, with no price and no cart, when it says it is sold out and carries an identifier (a
@@ -137,6 +137,7 @@ WAS_TEXT = re.compile(
 MAX_CARTS = 4  # add to cart, buy now, a sticky copy, another offer's; a listing has one per product
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
+NOT_ID_PARAM = re.compile(r"cat|store|shop|lang|session|sid|user|page|sort|ref|utm|campaign|aff|seo|nav", re.I)
 STRUCK = "ancestor-or-self::*[self::del or self::s or self::strike]"
 LINK_BUTTONS = (  # links styled as buttons: class or id naming a button
     "//a[contains(translate(@class, 'BTNU', 'btnu'), 'btn') or contains(translate(@class, 'BUTON', 'buton'), 'button')"
@@ -151,6 +152,8 @@ CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more o
 BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
 SCAN = 5000  # elements after the title looked at for its price
 TITLE = "(//h1[normalize-space()])[1]"  # the first heading with words (a logo's <h1> has none)
+WORD = re.compile(r"[^\W_]{3,}")  # a word for comparing titles and URLs
+TITLE_SEPARATORS = re.compile(r"\s+[|\u2013\u2014-]\s+|\s*\|\s*")  # "Name | Shop", "Name - Shop"
 
 
 def _meta(tree: Any, *names: str) -> str | None:
@@ -389,11 +392,13 @@ def dom_gtin(tree: Any) -> str | None:
 
 def url_ids(page_url: str) -> list[str]:
     """Identifiers the page URL may carry, most specific first: values of id-like query
-    parameters (``?pid=``, ``?sku=``), then path tokens with a digit from the last one, each
+    parameters (``?pid=``, ``?sku=``; not a category's, store's, session's or the like), then path tokens with a digit from the last one, each
     followed by its trailing digits (``p400105394`` → ``400105394``, ``c7200a278526196`` →
     ``278526196``)."""
     parts = urlsplit(page_url)
-    ids = [v for k, vs in parse_qs(parts.query).items() if ID_PARAM.search(k) for v in vs]
+    ids = [
+        v for k, vs in parse_qs(parts.query).items() if ID_PARAM.search(k) and not NOT_ID_PARAM.search(k) for v in vs
+    ]
     for token in reversed(URL_TOKEN.findall(unquote(parts.path))):
         digits = re.search(r"\d{5,}$", token)
         ids += [token, digits.group()] if digits and digits.group() != token else [token]
@@ -487,15 +492,50 @@ def _around(el: Any) -> Any:
     return parent if parent is not None else el
 
 
+def _text_words(text: str) -> set[str]:
+    return set(WORD.findall(text.lower()))
+
+
+def _url_words(page_url: str) -> set[str]:
+    return _text_words(unquote(urlsplit(page_url).path.replace("+", " ")))
+
+
+def dom_title(tree: Any, page_url: str) -> str | None:
+    """The first ``<h1>`` that shares a word with the URL's path or the document's ``<title>``
+    (a promotion banner or a dialog's heading shares none); when no ``<h1>`` does, the
+    ``<title>``'s first segment if at least two of its words are in the URL's path; else the
+    first ``<h1>`` with words."""
+    headings = [clean_text(_text(h)) for h in tree.xpath("//h1[normalize-space()]")]
+    document = clean_text(" ".join(tree.xpath("//head/title//text()"))) or ""
+    url_words = _url_words(page_url)
+    for heading in headings:
+        if heading and _text_words(heading) & (url_words | _text_words(document)):
+            return heading
+    segment = clean_text(TITLE_SEPARATORS.split(document)[0])
+    if segment and len(_text_words(segment) & url_words) >= 2:
+        return segment
+    return headings[0] if headings else None
+
+
+def meta_title(tree: Any, page_url: str) -> str | None:
+    """``og:title`` / ``twitter:title``, unless the page says it is a website (a home page) or
+    the title is only the site's name (all its words in the host name)."""
+    title = clean_text(_meta(tree, "og:title", "twitter:title"))
+    if not title or (_meta(tree, "og:type") or "").lower() == "website":
+        return None
+    host = (urlsplit(page_url).hostname or "").lower()
+    return None if all(word in host for word in _text_words(title)) else title
+
+
 def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     """The product of a page without product markup, or None when it is not a product page."""
     h1 = tree.xpath(TITLE)
-    title = clean_text(_text(h1[0])) if h1 else None
+    title = dom_title(tree, page_url)
     og_product = (_meta(tree, "og:type") or "").lower().startswith("product")
     price_card = any("price" in (_meta(tree, f"twitter:label{n}") or "").lower() for n in ("1", "2"))
     carts = len(controls := cart_controls(tree))
     if not title and (og_product or price_card or carts):
-        title = clean_text(_meta(tree, "og:title", "twitter:title"))
+        title = meta_title(tree, page_url)
     own = own_carts(tree, h1[0] if h1 else None, controls)
     if not title or own > MAX_CARTS:
         return None  # a listing: more cart buttons than a product page has outside boxes of their own

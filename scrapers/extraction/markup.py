@@ -27,8 +27,10 @@ _JSONLD, _MICRODATA, _OPENGRAPH = JsonLdExtractor(), MicrodataExtractor(), OpenG
 
 
 def parse(html: str) -> lxml.html.HtmlElement:
-    """The page as an lxml tree (what every extractor here reads)."""
-    return parse_html(html, encoding="utf-8")
+    """The page as an lxml tree (what every extractor here reads). The text goes to lxml as
+    UTF-8 bytes: given a ``str``, lxml refuses an XHTML page that opens with an XML
+    declaration naming its encoding."""
+    return parse_html(html.encode("utf-8", "surrogatepass"), encoding="utf-8")
 
 
 def jsonld(tree: Any) -> list[dict]:
