@@ -357,3 +357,24 @@ def test_a_category_or_store_query_parameter_is_no_sku():
     assert extract_product(html, SHOE_URL)["sku"] == "AB12345"
     only_category = page("<h1>Trail Running Shoe</h1>" + CART + '<input type="hidden" name="c" value="cat00127">')
     assert extract_product(only_category, "https://shop.example/trail-running-shoe?categoryId=cat00127")["sku"] is None
+
+
+def test_image_buttons_and_cart_forms_named_by_their_platform_are_cart_controls():
+    """An ``<input type="image">`` says "Add to basket" in its ``alt``/``title`` only; a cart form
+    posts ``action=add_product`` or is named ``cart_add_…``, with a button that says "Buy!"."""
+    price = '<span class="productPrice">£17.26</span>'
+    image = page(
+        "<h1>Hearing Aid</h1>" + price + '<form name="cart_quantity" action="/product_info.php?action=add_product">'
+        '<input type="image" src="/b/button_in_cart.png" alt="Add to basket" title=" Add to basket "></form>'
+    )
+    assert (extract_product(image, URL) or {}).get("price") == Decimal("17.26")
+    named = page(
+        "<h1>Hearing Aid</h1>" + price + '<form id="cart_add_725292" action="/cart.php">'
+        '<input type="submit" value="Buy!"></form>'
+    )
+    assert (extract_product(named, URL) or {}).get("availability") == "in_stock"
+    unrelated = page(
+        "<h1>Hearing Aid</h1>" + price + '<form action="/reviews"><input type="image" alt="Your cart" name="ADD1">'
+        "</form>"
+    )
+    assert extract_product(unrelated, URL) is None, "words of two attributes do not join into a cart word"

@@ -41,7 +41,7 @@ from scrapers.extraction.markup import largest
 from scrapers.items import clean_text, to_availability, to_gtin
 
 CART = re.compile(
-    r"add[\s_-]*to[\s_-]*(cart|bag|basket|trolley)|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
+    r"add[\s_-]*(to[\s_-]*)?(cart|bag|basket|trolley)|(cart|basket)[_-]?add|action=add_product|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
     r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen"
     r"|adicionar\s+ao\s+carrinho|(do|v)\s+ko[šs][ií]k|ko[šs]aric|do\s+koszyka|în\s+co[șs]|[вк]\s+корзин|sepete\s+ekle"
     r"|l[äa]gg\s+i\s+varukorg|ostoskori|加入購物車|加入购物车|カートに入れる|장바구니|הוסף\s+לסל|أضف\s+إلى\s+السلة",
@@ -193,8 +193,8 @@ def currency_code(sign: str | None) -> str | None:
 
 
 def cart_controls(tree: Any) -> list[Any]:
-    """The page's add-to-cart controls (buttons, submit inputs, links styled as buttons; by text,
-    value, name, id or class); a cart form counts
+    """The page's add-to-cart controls (buttons, submit and image inputs, links styled as
+    buttons; by text, value, alt text, title, name, id or class); a cart form counts
     once, with or without cart words on its buttons, and not at all without a button."""
     counted: list[Any] = []
     for el in tree.xpath(
@@ -204,7 +204,10 @@ def cart_controls(tree: Any) -> list[Any]:
         words = " ".join(
             [
                 _text(el) if el.tag != "form" else "",
-                *(el.get(a) or "" for a in ("value", "name", "id", "class", "aria-label", "action", "data-action")),
+                *(
+                    el.get(a) or ""
+                    for a in ("value", "alt", "title", "name", "id", "class", "aria-label", "action", "data-action")
+                ),
             ]
         )
         if el.tag == "form" and not el.xpath(SUBMITS):
