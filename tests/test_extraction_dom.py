@@ -378,3 +378,32 @@ def test_image_buttons_and_cart_forms_named_by_their_platform_are_cart_controls(
         "</form>"
     )
     assert extract_product(unrelated, URL) is None, "words of two attributes do not join into a cart word"
+
+
+def test_a_heading_named_for_the_price_shows_the_price():
+    html = page(
+        '<h1>Saxophone Repair Kit</h1><form action="/cart?action=add_product">'
+        '<h2 id="productPrices" class="productGeneral">$18.99</h2><h3>Related</h3>'
+        '<input type="image" src="/b/cart.gif" alt="Add to Cart"></form>'
+    )
+    assert extract_product(html, URL)["price"] == Decimal("18.99")
+    unnamed = page("<h1>Saxophone Repair Kit</h1><div><h2>$18.99</h2></div><button>Add to cart</button>")
+    assert extract_product(unnamed, URL) is None, "a heading not named for the price is a card's title"
+
+
+def test_a_regular_price_is_the_price_unless_a_sale_price_is_beside_it():
+    """Magento shows the current price as ``regular-price`` when there is no sale, and
+    ``old-price`` / ``special-price`` when there is one."""
+    cart = '<button class="btn-cart">In den Warenkorb</button>'
+    regular = (
+        '<div class="price-box"><span class="regular-price" id="product-price-2207"><span class="price">999,00 €'
+        '</span></span><span class="label">Barpreis inkl. 19% MwSt.</span></div>'
+    )
+    assert extract_product(page("<h1>Digitalpiano</h1>" + regular + cart), URL)["price"] == Decimal("999.00")
+    sale = (
+        '<div class="price-box"><span class="regular-price"><span class="price">999,00 €</span></span>'
+        '<span class="special-price"><span class="price">899,00 €</span></span></div>'
+    )
+    assert extract_product(page("<h1>Digitalpiano</h1>" + sale + cart), URL)["price"] == Decimal("899.00")
+    flat = '<div><span class="price regular">$50.00</span> <span class="price sale">$40.00</span></div>'
+    assert extract_product(page("<h1>Digitalpiano</h1>" + flat + cart), URL)["price"] == Decimal("40.00")

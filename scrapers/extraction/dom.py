@@ -15,7 +15,7 @@ then the first element after the ``<h1>`` named like a price (class/id words) th
 amount (the lowest of a range "$9.49 - $12.49"), else the
 first element there whose whole text is one amount with its currency ("22,50 €"). Neither may
 be struck through (tag, ``style``, or an attribute such as ``data-strike="true"``), named or
-worded as a former/list price, or sit in a block of its own that has a heading before it (a
+worded as a former/list price (a "regular" one only beside a sale price), or sit in a block of its own that has a heading before it (a
 card of a listing or carousel; a subtitle beside the title is no card).
 Cart buttons and sold-out words are read in the languages of the shops seen so far.
 Images come from ``og:image`` and the like, else the first photo (not a logo, icon, sprite or
@@ -48,13 +48,13 @@ CART = re.compile(
     re.I,
 )
 PRICE_NAME = re.compile(r"price|preis|prix|precio|prezzo|prijs|amount", re.I)
+SALE = frozenset({"sale", "special", "promo", "now"})  # class words of a price that supersedes a "regular" one
 NOT_CURRENT = frozenset(
     {  # words of a class/id naming a price that is not the one to pay now
         "old",
         "was",
         "before",
         "list",
-        "regular",
         "strike",
         "strikethrough",
         "crossed",
@@ -240,6 +240,18 @@ def _not_current(el: Any) -> bool:
     )
 
 
+def _class_words(el: Any) -> set[str]:
+    return _words(" ".join(el.get(a) or "" for a in ("class", "id")))
+
+
+def _superseded(el: Any, box: Any) -> bool:
+    """A "regular" price (Magento's current price when there is no sale) in a box that also
+    shows a sale or special price."""
+    return "regular" in _class_words(el) and any(
+        _class_words(d) & SALE for d in box.iter() if isinstance(d.tag, str) and d is not el
+    )
+
+
 def _disowned(el: Any, stop: Any) -> bool:
     """``el`` or an element between it and ``stop`` is not the current price."""
     for node in (el, *el.iterancestors()):
@@ -261,6 +273,8 @@ def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
     for child in el.iterdescendants():
         if not isinstance(child.tag, str) or child.tag in ("script", "style") or _disowned(child, el):
             continue
+        if any(_superseded(a, el) for a in (child, *child.iterancestors()) if a is not el and el in a.iterancestors()):
+            continue  # the regular price beside a sale price
         if any(_not_current(d) for d in child.iterdescendants() if isinstance(d.tag, str)):
             continue  # a cell holding the struck-through "was" price
         amount, sign = _amount(_text(child))
@@ -341,10 +355,14 @@ def _price_after(h1: Any, tree: Any, title_line: set, order: dict) -> tuple[Deci
     scope = h1.xpath("following::*") if h1 is not None else tree.xpath("//body//*")
     bare: tuple[Decimal | None, str | None] = (None, None)
     for el in scope[:SCAN]:
-        if not isinstance(el.tag, str) or el.tag in ("script", "style", "option", "select", "input", *HEADINGS):
+        if not isinstance(el.tag, str) or el.tag in ("script", "style", "option", "select", "input"):
             continue
         names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid", "data-test"))
         named = bool(PRICE_NAME.search(names)) and not _words(names) & NOT_CURRENT
+        if named and el.getparent() is not None and _superseded(el, el.getparent()):
+            continue  # the regular price beside a sale price
+        if el.tag in HEADINGS and not named:
+            continue  # a card's title; a heading named for the price (``<h2 id="productPrices">``) is one
         if not named and bare[0] is not None:
             continue
         amount, currency = _shown_price(el) if named else _bare_amount(el)
