@@ -139,6 +139,14 @@ def to_price(value: Any) -> Decimal | None:
     return number.quantize(PRICE_PLACES) if number.as_tuple().exponent < -MONEY.scale else number
 
 
+ID_SCHEME = re.compile(r"^(sku|id|isbn|ean|upc|gtin\d*|mpn|asin)\s*:\s*", re.I)
+
+
+def bare_id(value: str) -> str:
+    """A product identifier without its scheme prefix: ``sku:856802`` → ``856802``."""
+    return ID_SCHEME.sub("", value)
+
+
 def to_gtin(value: Any) -> str | None:
     """A GTIN-8/12/13/14 whose check digit is right (spaces and dashes dropped), else None."""
     if value is None or isinstance(value, bool):

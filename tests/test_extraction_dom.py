@@ -407,3 +407,8 @@ def test_a_regular_price_is_the_price_unless_a_sale_price_is_beside_it():
     assert extract_product(page("<h1>Digitalpiano</h1>" + sale + cart), URL)["price"] == Decimal("899.00")
     flat = '<div><span class="price regular">$50.00</span> <span class="price sale">$40.00</span></div>'
     assert extract_product(page("<h1>Digitalpiano</h1>" + flat + cart), URL)["price"] == Decimal("40.00")
+
+
+def test_orphan_product_id_markup_with_a_scheme_prefix_is_the_bare_identifier():
+    html = page('<h1>Guest Towels</h1><meta itemprop="productID" content="sku:856802">' + CART)
+    assert extract_product(html, URL)["sku"] == "856802"

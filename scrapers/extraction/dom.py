@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from price_parser import Price
 
 from scrapers.extraction.markup import largest
-from scrapers.items import clean_text, to_availability, to_gtin
+from scrapers.items import bare_id, clean_text, to_availability, to_gtin
 
 CART = re.compile(
     r"add[\s_-]*(to[\s_-]*)?(cart|bag|basket|trolley)|(cart|basket)[_-]?add|action=add_product|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
@@ -396,7 +396,7 @@ def dom_sku(tree: Any) -> str | None:
     """An identifier from orphan ``itemprop="sku"`` markup, ``data-sku``, or printed next to a
     label such as "SKU:" or "Item #"."""
     for el in tree.xpath('//*[@itemprop="sku" or @itemprop="productID"]'):
-        value = (el.get("content") or _text(el)).strip()
+        value = bare_id((el.get("content") or _text(el)).strip())
         if SKU_VALUE.fullmatch(value):
             return value
     for el in tree.xpath("//*[@data-sku or @data-product-sku]"):

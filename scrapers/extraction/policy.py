@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from scrapers.items import InvalidProduct, clean_text, to_availability, to_gtin, to_price
+from scrapers.items import InvalidProduct, bare_id, clean_text, to_availability, to_gtin, to_price
 
 PRODUCT_TYPES = frozenset(
     {
@@ -310,7 +310,7 @@ def _sku(node: dict) -> str | None:
     if sku:
         return sku
     product_id = text(node.get("productID"))
-    return re.sub(r"^(sku|id|isbn|ean|upc|gtin\d*|mpn|asin)\s*:\s*", "", product_id, flags=re.I) if product_id else None
+    return bare_id(product_id) if product_id else None
 
 
 # -- the product -------------------------------------------------------------------------------------
