@@ -508,3 +508,4 @@ def test_an_image_of_another_scheme_beside_a_good_one_is_kept_in_page_order():
 def test_product_id_with_a_scheme_prefix_is_the_bare_identifier():
     for product_id in ("isbn:9780552173742", "ISBN: 9780552173742", "sku:9780552173742"):
         assert extract_product(page(ld(product(productID=product_id))), URL)["sku"] == "9780552173742"
+    assert extract_product(page(ld(product(sku="sku:856802", productID="856802"))), URL)["sku"] == "856802"

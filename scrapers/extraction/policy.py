@@ -306,11 +306,8 @@ def _gtin(node: dict) -> str | None:
 
 
 def _sku(node: dict) -> str | None:
-    sku = text(node.get("sku"))
-    if sku:
-        return sku
-    product_id = text(node.get("productID"))
-    return bare_id(product_id) if product_id else None
+    value = text(node.get("sku")) or text(node.get("productID"))
+    return bare_id(value) if value else None
 
 
 # -- the product -------------------------------------------------------------------------------------
