@@ -412,3 +412,28 @@ def test_a_regular_price_is_the_price_unless_a_sale_price_is_beside_it():
 def test_orphan_product_id_markup_with_a_scheme_prefix_is_the_bare_identifier():
     html = page('<h1>Guest Towels</h1><meta itemprop="productID" content="sku:856802">' + CART)
     assert extract_product(html, URL)["sku"] == "856802"
+
+
+def test_a_price_in_a_bootstrap_list_is_the_price_and_a_list_price_is_not():
+    """``list-unstyled`` is layout, ``list-price`` a former price; the currency sign may sit in
+    a span of its own."""
+    prices = (
+        '<ul class="list-unstyled prices"><li id="price"><span class="ourPrice">Our price</span>'
+        '<span class="price-string">£</span><span class="price price-string">5.99</span></li>'
+        '<li id="rrp" class="rrp muted">RRP £26.97</li></ul>'
+    )
+    html = page("<h1>Three Books</h1>" + prices + '<form action="OrderItemAdd"><button>Add to basket</button></form>')
+    assert extract_product(html, URL)["price"] == Decimal("5.99")
+    listed = page(
+        '<h1>Three Books</h1><span class="list-price">£26.97</span><span class="price">£5.99</span>'
+        "<button>Add to basket</button>"
+    )
+    assert extract_product(listed, URL)["price"] == Decimal("5.99")
+
+
+def test_a_home_page_is_no_product_page():
+    html = page("<h1>Ultimate source for lutherie</h1><span class='price'>68,00 €</span><button>Add to cart</button>")
+    for home in ("https://shop.example/", "https://shop.example/fr/", "https://shop.example/index.php"):
+        assert extract_product(html, home) is None, home
+    assert extract_product(html, "https://shop.example/?product=12")["price"] == Decimal("68.00")
+    assert extract_product(html, "https://shop.example/tonewood-set")["price"] == Decimal("68.00")

@@ -1,7 +1,8 @@
 """The product of a page that carries no structured product data, read from its HTML.
 
 Only used where JSON-LD and microdata found no product, and only to fill fields the markup
-left empty; it never overrides structured data, and never runs on a page about an article.
+left empty; it never overrides structured data, and never runs on a page about an article
+or on a home page.
 A page counts as a product page when it has a title (:func:`dom_title`, else
 :func:`meta_title`), a price, and an add-to-cart control (at most four outside
 boxes of their own, blocks with a heading such as other sellers, a bundle or a carousel: a
@@ -54,7 +55,6 @@ NOT_CURRENT = frozenset(
         "old",
         "was",
         "before",
-        "list",
         "strike",
         "strikethrough",
         "crossed",
@@ -152,6 +152,7 @@ CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more o
 BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
 SCAN = 5000  # elements after the title looked at for its price
 TITLE = "(//h1[normalize-space()])[1]"  # the first heading with words (a logo's <h1> has none)
+HOME_PATH = re.compile(r"/?([a-z]{2}([_-][a-z]{2})?/?)?(index\.\w+)?", re.I)
 WORD = re.compile(r"[^\W_]{3,}")  # a word for comparing titles and URLs
 TITLE_SEPARATORS = re.compile(r"\s+[|\u2013\u2014-]\s+|\s*\|\s*")  # "Name | Shop", "Name - Shop"
 
@@ -231,13 +232,20 @@ def _struck(el: Any) -> bool:
     )
 
 
+def _names_not_current(names: str) -> bool:
+    """Class/id names that say a price is not the one to pay now: a :data:`NOT_CURRENT` word,
+    or "list" in the same name as "price" (``list-price``, ``listPrice``; not Bootstrap's
+    ``list-unstyled``)."""
+    for name in names.split():
+        words = _words(name)
+        if words & NOT_CURRENT or {"list", "price"} <= words:
+            return True
+    return False
+
+
 def _not_current(el: Any) -> bool:
     """Struck through, or named as a was/list/unit/... price."""
-    return (
-        _struck(el)
-        or bool(_words(" ".join(el.get(a) or "" for a in ("class", "id"))) & NOT_CURRENT)
-        or el.xpath(STRUCK)
-    )
+    return _struck(el) or _names_not_current(" ".join(el.get(a) or "" for a in ("class", "id"))) or el.xpath(STRUCK)
 
 
 def _class_words(el: Any) -> set[str]:
@@ -358,7 +366,7 @@ def _price_after(h1: Any, tree: Any, title_line: set, order: dict) -> tuple[Deci
         if not isinstance(el.tag, str) or el.tag in ("script", "style", "option", "select", "input"):
             continue
         names = " ".join(el.get(a) or "" for a in ("class", "id", "data-testid", "data-test"))
-        named = bool(PRICE_NAME.search(names)) and not _words(names) & NOT_CURRENT
+        named = bool(PRICE_NAME.search(names)) and not _names_not_current(names)
         if named and el.getparent() is not None and _superseded(el, el.getparent()):
             continue  # the regular price beside a sale price
         if el.tag in HEADINGS and not named:
@@ -548,8 +556,16 @@ def meta_title(tree: Any, page_url: str) -> str | None:
     return None if all(word in host for word in _text_words(title)) else title
 
 
+def home_page(page_url: str) -> bool:
+    """The site's root, or a language's (``/``, ``/fr/``, ``/en-gb/``), without a query."""
+    parts = urlsplit(page_url)
+    return not parts.query and bool(HOME_PATH.fullmatch(parts.path))
+
+
 def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     """The product of a page without product markup, or None when it is not a product page."""
+    if home_page(page_url):
+        return None  # a home page shows products, it is none
     h1 = tree.xpath(TITLE)
     title = dom_title(tree, page_url)
     og_product = (_meta(tree, "og:type") or "").lower().startswith("product")
