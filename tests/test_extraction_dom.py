@@ -437,3 +437,13 @@ def test_a_home_page_is_no_product_page():
         assert extract_product(html, home) is None, home
     assert extract_product(html, "https://shop.example/?product=12")["price"] == Decimal("68.00")
     assert extract_product(html, "https://shop.example/tonewood-set")["price"] == Decimal("68.00")
+
+
+def test_a_button_that_says_only_buy_in_the_shops_language_is_a_cart_control():
+    for word in ("Koupit", "Kaufen", "Buy!"):
+        html = page(
+            f"<h1>Obestavba Irys</h1><span class='price'>21 777 Kč</span><form><input type='submit' value='{word}'></form>"
+        )
+        assert (extract_product(html, URL) or {}).get("price") == Decimal("21777"), word
+    sentence = page("<h1>Obestavba Irys</h1><span class='price'>21 777 Kč</span><a class='btn'>Buy gift cards</a>")
+    assert extract_product(sentence, URL) is None, "a buy word inside a longer label is no cart button"

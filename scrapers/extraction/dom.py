@@ -48,6 +48,10 @@ CART = re.compile(
     r"|l[äa]gg\s+i\s+varukorg|ostoskori|加入購物車|加入购物车|カートに入れる|장바구니|הוסף\s+לסל|أضف\s+إلى\s+السلة",
     re.I,
 )
+BUY = re.compile(  # a button that says only "Buy", in the shops' languages
+    r"\W*(buy|koupit|kúpiť|kupić|kup|kaufen|acheter|comprar|compra|acquista|köp|kjøp|køb|osta|купить|satın al)\W*",
+    re.I,
+)
 PRICE_NAME = re.compile(r"price|preis|prix|precio|prezzo|prijs|amount", re.I)
 SALE = frozenset({"sale", "special", "promo", "now"})  # class words of a price that supersedes a "regular" one
 NOT_CURRENT = frozenset(
@@ -213,7 +217,10 @@ def cart_controls(tree: Any) -> list[Any]:
         )
         if el.tag == "form" and not el.xpath(SUBMITS):
             continue  # a cart form with nothing to press (a sold-out page keeps its form)
-        if CART.search(words) and not any(el in c.iterdescendants() for c in counted if c.tag == "form"):
+        label = _text(el) or el.get("value") or el.get("alt") or "" if el.tag != "form" else ""
+        if (CART.search(words) or BUY.fullmatch(label.strip())) and not any(
+            el in c.iterdescendants() for c in counted if c.tag == "form"
+        ):
             counted.append(el)
     return counted
 
