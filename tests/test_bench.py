@@ -53,6 +53,20 @@ def _pages(folder: Path) -> Path:
     return folder
 
 
+def _annotated_pages(folder: Path) -> Path:
+    """A formasaurus-shaped data folder: ``index.json`` (URL and form types) and ``html/``."""
+    (folder / "html").mkdir(parents=True)
+    cart = "<h1>Linen Shirt</h1><span class='price'>19,90 €</span><form><button>Add to cart</button></form>"
+    (folder / "html" / "1.html").write_text(f"<html><body>{cart}</body></html>")
+    (folder / "html" / "2.html").write_text("<html><body><h1>Log in</h1><form><input name='user'></form></body></html>")
+    index = {
+        "html/1.html": {"url": "https://shop.example/linen-shirt", "forms": ["b"]},
+        "html/2.html": {"url": "https://forum.example/login", "forms": ["l"]},
+    }
+    (folder / "index.json").write_text(json.dumps(index))
+    return folder
+
+
 # script → the arguments that make it run in seconds, given a scratch folder
 TINY: dict[str, Callable[[Path], list[str]]] = {
     "crawl_alone": lambda tmp: ["--products", "30"],
@@ -65,6 +79,7 @@ TINY: dict[str, Callable[[Path], list[str]]] = {
     ],
     "embed_index": lambda tmp: ["--parts", "annoy", "--annoy-sizes", "300", "--queries", "20", "--dim", "8"],
     "extraction": lambda tmp: [str(_pages(tmp / "pages"))],
+    "page_sweep": lambda tmp: [str(_annotated_pages(tmp / "data")), "--list"],
     "scrape": lambda tmp: ["--limit", "12", "--products", "12", "--steady-products", "12", "--bench-seconds", "1"],
     "train": lambda tmp: [
         *("--images", "24", "--image-size", "32", "--batch-size", "8"),
