@@ -252,11 +252,15 @@ def _names_not_current(names: str) -> bool:
 
 def _not_current(el: Any) -> bool:
     """Struck through, or named as a was/list/unit/... price."""
-    return _struck(el) or _names_not_current(" ".join(el.get(a) or "" for a in ("class", "id"))) or el.xpath(STRUCK)
+    return _struck(el) or _names_not_current(_class_names(el)) or el.xpath(STRUCK)
+
+
+def _class_names(el: Any) -> str:
+    return " ".join(el.get(a) or "" for a in ("class", "id"))
 
 
 def _class_words(el: Any) -> set[str]:
-    return _words(" ".join(el.get(a) or "" for a in ("class", "id")))
+    return _words(_class_names(el))
 
 
 def _superseded(el: Any, box: Any) -> bool:
@@ -268,11 +272,12 @@ def _superseded(el: Any, box: Any) -> bool:
 
 
 def _disowned(el: Any, stop: Any) -> bool:
-    """``el`` or an element between it and ``stop`` is not the current price."""
+    """``el`` or an element between it and ``stop`` is not the current price (struck, named
+    so, or a regular price beside a sale price in ``stop``)."""
     for node in (el, *el.iterancestors()):
         if node is stop:
             return False
-        if isinstance(node.tag, str) and _not_current(node):
+        if isinstance(node.tag, str) and (_not_current(node) or _superseded(node, stop)):
             return True
     return False
 
@@ -288,8 +293,6 @@ def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
     for child in el.iterdescendants():
         if not isinstance(child.tag, str) or child.tag in ("script", "style") or _disowned(child, el):
             continue
-        if any(_superseded(a, el) for a in (child, *child.iterancestors()) if a is not el and el in a.iterancestors()):
-            continue  # the regular price beside a sale price
         if any(_not_current(d) for d in child.iterdescendants() if isinstance(d.tag, str)):
             continue  # a cell holding the struck-through "was" price
         amount, sign = _amount(_text(child))
