@@ -16,8 +16,9 @@ then the first element after the ``<h1>`` named like a price (class/id words) th
 amount (the lowest of a range "$9.49 - $12.49"), else the
 first element there whose whole text is one amount with its currency ("22,50 €"). Neither may
 be struck through (tag, ``style``, or an attribute such as ``data-strike="true"``), named or
-worded as a former/list price (a "regular" one only beside a sale price), or sit in a block of its own that has a heading before it (a
-card of a listing or carousel; a subtitle beside the title is no card).
+worded as a former/list price (a "regular" one only beside a sale price), or sit in a block
+of its own that has a heading before it (a card of a listing or carousel; a subtitle beside
+the title is no card).
 Cart buttons and sold-out words are read in the languages of the shops seen so far.
 Images come from ``og:image`` and the like, else the first photo (not a logo, icon, sprite or
 tiny image; its high-resolution source) in the blocks around the title.
@@ -155,7 +156,8 @@ HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
 BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
 SCAN = 5000  # elements after the title looked at for its price
-TITLE = "(//h1[normalize-space()])[1]"  # the first heading with words (a logo's <h1> has none)
+H1S = "//h1[normalize-space()]"  # headings with words (a logo's <h1> has none)
+TITLE = f"({H1S})[1]"
 HOME_PATH = re.compile(r"/?([a-z]{2}([_-][a-z]{2})?/?)?(index\.\w+)?", re.I)
 WORD = re.compile(r"[^\W_]{3,}")  # a word for comparing titles and URLs
 TITLE_SEPARATORS = re.compile(r"\s+[|\u2013\u2014-]\s+|\s*\|\s*")  # "Name | Shop", "Name - Shop"
@@ -206,9 +208,10 @@ def cart_controls(tree: Any) -> list[Any]:
         "//form | //button | //input[@type='submit' or @type='button' or @type='image'] | //a[@role='button'] | "
         + LINK_BUTTONS
     ):
+        text = _text(el) if el.tag != "form" else ""
         words = " ".join(
             [
-                _text(el) if el.tag != "form" else "",
+                text,
                 *(
                     el.get(a) or ""
                     for a in ("value", "alt", "title", "name", "id", "class", "aria-label", "action", "data-action")
@@ -217,7 +220,7 @@ def cart_controls(tree: Any) -> list[Any]:
         )
         if el.tag == "form" and not el.xpath(SUBMITS):
             continue  # a cart form with nothing to press (a sold-out page keeps its form)
-        label = _text(el) or el.get("value") or el.get("alt") or "" if el.tag != "form" else ""
+        label = text or el.get("value") or el.get("alt") or "" if el.tag != "form" else ""
         if (CART.search(words) or BUY.fullmatch(label.strip())) and not any(
             el in c.iterdescendants() for c in counted if c.tag == "form"
         ):
@@ -431,8 +434,8 @@ def dom_gtin(tree: Any) -> str | None:
 
 def url_ids(page_url: str) -> list[str]:
     """Identifiers the page URL may carry, most specific first: values of id-like query
-    parameters (``?pid=``, ``?sku=``; not a category's, store's, session's or the like), then path tokens with a digit from the last one, each
-    followed by its trailing digits (``p400105394`` → ``400105394``, ``c7200a278526196`` →
+    parameters (``?pid=``, ``?sku=``; not a category's, store's, session's or the like), then
+    path tokens with a digit from the last one, each followed by its trailing digits (``p400105394`` → ``400105394``, ``c7200a278526196`` →
     ``278526196``)."""
     parts = urlsplit(page_url)
     ids = [
@@ -539,12 +542,12 @@ def _url_words(page_url: str) -> set[str]:
     return _text_words(unquote(urlsplit(page_url).path.replace("+", " ")))
 
 
-def dom_title(tree: Any, page_url: str) -> str | None:
+def dom_title(tree: Any, h1s: list[Any], page_url: str) -> str | None:
     """The first ``<h1>`` that shares a word with the URL's path or the document's ``<title>``
     (a promotion banner or a dialog's heading shares none); when no ``<h1>`` does, the
     ``<title>``'s first segment if at least two of its words are in the URL's path; else the
-    first ``<h1>`` with words."""
-    headings = [clean_text(_text(h)) for h in tree.xpath("//h1[normalize-space()]")]
+    first ``<h1>`` with words (``h1s``: the page's ``<h1>`` elements with words)."""
+    headings = [clean_text(_text(h)) for h in h1s]
     document = clean_text(" ".join(tree.xpath("//head/title//text()"))) or ""
     url_words = _url_words(page_url)
     for heading in headings:
@@ -576,22 +579,23 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     """The product of a page without product markup, or None when it is not a product page."""
     if home_page(page_url):
         return None  # a home page shows products, it is none
-    h1 = tree.xpath(TITLE)
-    title = dom_title(tree, page_url)
+    h1s = tree.xpath(H1S)
+    h1 = h1s[0] if h1s else None
+    title = dom_title(tree, h1s, page_url)
     og_product = (_meta(tree, "og:type") or "").lower().startswith("product")
     price_card = any("price" in (_meta(tree, f"twitter:label{n}") or "").lower() for n in ("1", "2"))
     carts = len(controls := cart_controls(tree))
     if not title and (og_product or price_card or carts):
         title = meta_title(tree, page_url)
-    own = own_carts(tree, h1[0] if h1 else None, controls)
+    own = own_carts(tree, h1, controls)
     if not title or own > MAX_CARTS:
         return None  # a listing: more cart buttons than a product page has outside boxes of their own
     price, currency = dom_price(tree) if og_product or price_card or carts else (None, None)
-    availability = dom_availability(tree, h1[0] if h1 else None, own)
+    availability = dom_availability(tree, h1, own)
     sku = dom_sku(tree) or url_sku(tree, page_url)
     if price is None and not (availability == "out_of_stock" and sku and not own):
         return None  # a sold-out page shows neither price nor a cart button of its own
-    images = dom_images(tree, h1[0] if h1 else None)
+    images = dom_images(tree, h1)
     return {
         "title": title,
         "price": price,
