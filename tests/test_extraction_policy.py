@@ -341,6 +341,56 @@ def test_listing_of_product_cards_is_not_a_product():
     assert extract_product(page(body=rated), "https://shop.example/c/shoes") is None  # one card a bit richer
 
 
+def test_listing_of_product_cards_without_offers_is_not_a_product():
+    cards = "".join(
+        f'<div itemscope itemtype="https://schema.org/Product" itemid="S{n}"><span itemprop="name">Shirt {n}</span>'
+        f'<meta itemprop="sku" content="S{n}"><img itemprop="image" src="/{n}.jpg"></div>'
+        for n in range(10, 14)
+    )
+    assert extract_product(page(body="<h1>New in</h1>" + cards), "https://shop.example/new") is None
+    own = cards.replace(
+        '<span itemprop="name">Shirt 10</span>',
+        '<span itemprop="name">Shirt 10</span>'
+        '<meta itemprop="brand" content="Joe"><meta itemprop="description" content="Long">'
+        '<meta itemprop="color" content="Navy">',
+    )
+    assert extract_product(page(body=own), URL)["title"] == "Shirt 10", "the page's own product says more"
+
+
+def test_a_microdata_offer_without_properties_is_priced_by_its_text():
+    html = page(
+        body='<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">Oil Rig</span>'
+        '<img itemprop="image" src="/rig.jpg"><p>Our price: '
+        '<span itemprop="offers" itemscope itemtype="https://schema.org/Offer">$41.30</span></p></div>'
+    )
+    assert extract_product(html, URL)["price"] == Decimal("41.30")
+    worded = html.replace("$41.30", "Call us for the price of this rig and its 2 spare bowls, 10mm joint")
+    assert extract_product(worded, URL)["price"] is None, "a sentence is no price"
+
+
+def test_an_empty_product_itemscope_gives_way_to_the_page():
+    """An ``itemscope`` typed Product with no properties (on a gallery, say) is no product: the
+    page's title and price are read from its HTML instead of a nameless, priceless item."""
+    html = page(
+        body='<h1>Console Pack 500 GB</h1><div itemscope itemtype="https://schema.org/Product">'
+        "<h2>More views</h2><img src='/pack-1.jpg'></div><span class='price'>399,99 €</span>"
+        "<button>Add to cart</button>"
+    )
+    p = extract_product(html, URL)
+    assert (p["title"], p["price"], p["currency"]) == ("Console Pack 500 GB", Decimal("399.99"), "EUR")
+
+
+def test_a_nameless_product_takes_the_title_the_page_shows():
+    p = extract_product(
+        page(
+            body=ld(product(name=None, offers=offer("5.00"))) + "<h1>Trail Shoe</h1><span class='price'>€5.00</span>"
+            "<button>Add to cart</button>"
+        ),
+        URL,
+    )
+    assert (p["title"], p["price"]) == ("Trail Shoe", Decimal("5.00"))
+
+
 def test_product_page_with_related_product_cards_alike():
     def item(name: str, url: str = "") -> str:
         link = f'<a itemprop="url" href="{url}">more</a>' if url else ""

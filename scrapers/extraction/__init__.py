@@ -3,7 +3,8 @@
 :mod:`scrapers.extraction.policy` and the DOM fallback of :mod:`scrapers.extraction.dom`.
 
 Sources, best first: JSON-LD, microdata, OpenGraph, then the DOM. The product comes from
-the first source that has one; later sources only fill fields it left empty (a product without
+the first source that has one; later sources only fill fields it left empty (the DOM is read
+when the markup gives no price or no name; a product without
 an identifier takes the one its URL shares with the page, one silent on availability what the
 page says: a cart button is in stock, a "sold out" availability block out of stock). A page whose
 only product evidence is OpenGraph needs a price or an identifier besides ``og:type``
@@ -93,7 +94,7 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
         product = dom
     merged: dict[str, Any] = dict(product or {})
     _merge(merged, og_fields)
-    if merged.get("price") is None and dom is None:
+    if (merged.get("price") is None or not merged.get("title")) and dom is None:
         dom = from_dom(tree, page_url)
         _merge(merged, dom)
     if dom is None:  # the fallback did not read the page; it takes these two from it when it does

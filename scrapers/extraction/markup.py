@@ -81,10 +81,12 @@ def microdata(tree: Any, base_url: str) -> list[dict]:
 def _as_jsonld(value: Any) -> Any:
     if isinstance(value, list):
         return [_as_jsonld(v) for v in value]
-    if isinstance(value, dict) and "properties" in value:
-        node = {key: _as_jsonld(v) for key, v in value["properties"].items()}
+    if isinstance(value, dict) and ("properties" in value or "type" in value):
+        node = {key: _as_jsonld(v) for key, v in (value.get("properties") or {}).items()}
         if isinstance(node.get("name"), str):
             node["name"] = _first_line(node["name"])
+        if not node and isinstance(value.get("value"), str):
+            node["@value"] = value["value"]  # an item without properties: its element's text
         if value.get("type"):
             node["@type"] = value["type"]
         if value.get("id"):

@@ -9,8 +9,9 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   variants); else the one whose ``url``/``@id`` is the page wins, else the one with offers
   and no ``url`` among cards that link elsewhere, else the richest one with offers, else the
   first. Candidates sharing a name or ``inProductGroupWithID`` are variants
-  of one product. Several
-  different products with offers and no clear main one make a listing page: no product.
+  of one product. An item with nothing but its type (an empty ``itemscope``) is no candidate.
+  Several different products with offers (or, when none has offers, several without) and no
+  clear main one make a listing page: no product.
 - **Variants** (``hasVariant`` or same-named nodes): the one whose ``url`` is the page URL
   (``?variant=`` included), or whose ``sku``/``@id`` is the ``?variant=`` value, gives
   price, availability and identity. Without a match the offers of all variants are combined
@@ -20,8 +21,9 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   availability is in stock when any offer is. A ``priceSpecification`` with
   ``priceType`` ``ListPrice``/``StrikethroughPrice`` is the list price beside it.
   A price of 0, an empty object or an unparseable value is no price (the product stays).
-- **Disqualified:** no name (the item is produced, and validation quarantines it as
-  "missing title"); a product on a page whose own subject is an article, recipe
+  A microdata ``Offer`` without properties is priced by its element's short text.
+- **Disqualified:** no name, in the markup or on the page (the item is produced, and
+  validation quarantines it as "missing title"); a product on a page whose own subject is an article, recipe
   or other creative work, unless the product is the page itself; an offer-less,
   price-less, identifier-less OpenGraph-only page (see :mod:`scrapers.extraction`).
 """
@@ -67,6 +69,8 @@ CONTENT_TYPES = frozenset(
 NESTED_SUBJECT = ("mainEntity", "itemReviewed", "itemOffered", "about")
 LIST_PRICE_TYPES = ("listprice", "strikethroughprice", "msrp", "srp")
 IN_STOCK = frozenset({"in_stock", "limited", "preorder", "backorder"})
+BARE_KEYS = frozenset({"@type", "@id", "@value"})  # an item that says nothing else (an empty ``itemscope``)
+OFFER_TEXT = 40  # the longest text of a property-less microdata Offer read as its price ("$41.30")
 LISTING_MARGIN = 2  # the page's own product says at least this many things more than a card
 GTIN_KEYS = ("gtin", "gtin14", "gtin13", "gtin12", "gtin8", "isbn")
 
@@ -136,7 +140,7 @@ def candidates(nodes: list[Any]) -> list[dict]:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if is_product(node):
+        if is_product(node) and set(node) - BARE_KEYS:
             found.append(node)
         for key in NESTED_SUBJECT:
             stack.extend(v for v in reversed(as_list(node.get(key))) if isinstance(v, dict))
@@ -191,7 +195,8 @@ def main_product(nodes: list[Any], page_url: str, *, about_content: bool = False
     here = [c for c in offered if not url_of(c.get("url"))]  # cards link elsewhere; the page's product need not
     if len(here) == 1:
         return here[0], _variants(here[0])
-    if len(offered) >= 3 and _richness(offered[0]) < _richness(offered[1]) + LISTING_MARGIN:
+    alike = offered or sorted(found, key=_richness, reverse=True)
+    if len(alike) >= 3 and _richness(alike[0]) < _richness(alike[1]) + LISTING_MARGIN:
         return None  # a listing: several products alike, none of them the page
     main = offered[0] if offered else found[0]
     return main, _variants(main)
@@ -238,6 +243,8 @@ def offers(value: Any) -> list[dict[str, Any]]:
         price, list_price, currency = _price(offer.get("price")), None, text(offer.get("priceCurrency"))
         if price is None and offer.get("lowPrice") is not None:
             price = _price(offer.get("lowPrice"))
+        if price is None and isinstance(offer.get("@value"), str) and len(offer["@value"].strip()) <= OFFER_TEXT:
+            price = _price(offer["@value"])  # ``<span itemprop="offers" itemscope ...>$41.30</span>``
         for spec in as_list(offer.get("priceSpecification")):
             if not isinstance(spec, dict):
                 continue
