@@ -388,7 +388,9 @@ def test_a_heading_named_for_the_price_shows_the_price():
     )
     assert extract_product(html, URL)["price"] == Decimal("18.99")
     unnamed = page("<h1>Saxophone Repair Kit</h1><div><h2>$18.99</h2></div><button>Add to cart</button>")
-    assert extract_product(unnamed, URL) is None, "a heading not named for the price is a card's title"
+    assert extract_product(unnamed, URL)["price"] == Decimal("18.99"), "a heading that is only an amount shows it"
+    titled = page("<h1>Saxophone Repair Kit</h1><div><h2>Reeds from $18.99</h2></div><button>Add to cart</button>")
+    assert extract_product(titled, URL) is None, "a heading with words is a title, not a price"
 
 
 def test_a_regular_price_is_the_price_unless_a_sale_price_is_beside_it():
@@ -447,3 +449,93 @@ def test_a_button_that_says_only_buy_in_the_shops_language_is_a_cart_control():
         assert (extract_product(html, URL) or {}).get("price") == Decimal("21777"), word
     sentence = page("<h1>Obestavba Irys</h1><span class='price'>21 777 Kč</span><a class='btn'>Buy gift cards</a>")
     assert extract_product(sentence, URL) is None, "a buy word inside a longer label is no cart button"
+
+
+def test_headings_inside_the_buy_box_head_no_other_item():
+    """The form holding the title's cart button, with a seller's heading (or a gallery's) before
+    its price, is the product's buy box; the cross-sell cards after it stay cards."""
+    html = page(
+        "<div class='shop'><h1>Console Pack 500 GB</h1></div>"
+        "<form id='product_addtocart_form' action='/checkout/cart/add'><div class='box'><h4>Sold new by Gameshop</h4>"
+        "<div class='price-box'><span class='price'>399,99 €</span></div>"
+        "<div class='buttons'><button>Add to cart</button></div></div></form>"
+        "<div class='cross'><h4>Accessories</h4><div class='item'><h2>Vertical stand</h2>"
+        "<span class='price'>19,99 €</span></div></div>"
+    )
+    assert extract_product(html, URL)["price"] == Decimal("399.99")
+
+
+def test_hidden_and_label_headings_head_no_box():
+    for heading in (
+        "<h2 class='visually-hidden'>Details</h2>",
+        "<h2 style='display: none'>Details</h2>",
+        "<h3><a href='#size'><span>size:</span> <strong>Please select</strong></a></h3>",
+        "<h3>Quantity:</h3>",
+    ):
+        html = page(
+            f"<div class='detail'><h1>Baja Stripe Sneaker</h1><div id='content'>{heading}"
+            "<div class='product-price'><span class='price-sales'>$52.80</span></div>"
+            "<form action='/cart'><button>Add to cart</button></form></div></div>"
+        )
+        p = extract_product(html, URL) or {}
+        assert (p.get("price"), p.get("availability")) == (Decimal("52.80"), "in_stock"), heading
+
+
+def test_a_heading_that_repeats_the_title_is_the_title_not_a_card():
+    html = page(
+        "<div id='crumbs'><h1>Zhero Gravity Junior</h1></div>"
+        "<div id='info'><div id='code'>#84682</div><h2>Zhero Gravity Junior</h2>"
+        "<div id='item_price'><div class='strike_price'>$54.99</div><div class='sale_price'>$24.99</div></div></div>"
+        "<button>Add to cart</button>"
+    )
+    assert extract_product(html, URL)["price"] == Decimal("24.99")
+
+
+def test_a_link_that_is_only_an_add_to_cart_image_is_a_cart_control():
+    """A hosted store's order form without a button, ordered by an image link outside it."""
+    html = page(
+        "<h1>Zhero Gravity Junior</h1><div class='sale_price'>$24.99</div>"
+        "<form action='/cgi-bin/wg-order' name='frmOrder'><select name='size'><option>4</option></select></form>"
+        "<a href='javascript:checkOrder();'><img src='https://img.example/Graphics/AddToCart.png'></a>"
+    )
+    p = extract_product(html, URL) or {}
+    assert (p.get("price"), p.get("availability")) == (Decimal("24.99"), "in_stock")
+    viewed = html.replace("AddToCart.png", "ViewCart.png")
+    assert extract_product(viewed, URL) is None, "an image link to the cart adds nothing"
+
+
+def test_a_quantity_tier_price_labelled_as_low_as_is_not_the_price():
+    tiers = (
+        "<h1>Acrylic bead, 32mm</h1><div class='asLowAs'>As Low As <span class='asLowAsPrice'>$0.24</span> per bead</div>"
+        "<table class='multiPrice'><tr><th>1 - 14</th><th>15 - 49</th></tr><tr><td>$3.46</td><td>$2.49</td></tr></table>"
+        "<button>Add to cart</button>"
+    )
+    assert extract_product(tiers, URL)["price"] == Decimal("3.46")
+    only = page(
+        "<h1>Acrylic bead, 32mm</h1><p class='minimal-price'><span class='price-label'>As low as:</span>"
+        "<span class='price'>$10.00</span></p><button>Add to cart</button>"
+    )
+    assert extract_product(only, URL)["price"] == Decimal("10.00"), "with no other price it is the one shown"
+
+
+def test_sold_out_sizes_in_the_availability_block_do_not_sell_out_the_product():
+    sizes = "".join(
+        f"<li><span class='size'>{n}\" {'sold out' if n > 36 else ''}</span></li>" for n in (30, 32, 34, 36, 38, 40)
+    )
+    html = page(
+        "<h1>Seersucker Shorts</h1><span id='product_instock'>Size: <ul>"
+        + sizes
+        + "</ul><select><option>40\" - sold out</option></select><strong class='price'>£34.95</strong></span>"
+        "<form action='/basket'><input type='submit' value='Add to basket'></form>"
+    )
+    assert extract_product(html, URL)["availability"] == "in_stock"
+    sold = html.replace("Size: <ul>", "Sold out. Size: <ul>")
+    assert extract_product(sold, URL)["availability"] == "out_of_stock"
+
+
+def test_local_currency_signs_name_their_currency():
+    for shown, code in (("21 777 Kč", "CZK"), ("253.0 грн", "UAH"), ("19 900 Ft", "HUF"), ("47 405 руб.", "RUB")):
+        html = page(f"<h1>Obestavba Irys</h1><span class='price'>{shown}</span><button>Add to cart</button>")
+        assert extract_product(html, URL)["currency"] == code, shown
+    dollars = page("<h1>Obestavba Irys</h1><span class='price'>$21.77</span><button>Add to cart</button>")
+    assert extract_product(dollars, URL)["currency"] is None, "a dollar sign names no one currency"

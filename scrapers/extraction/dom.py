@@ -1,28 +1,32 @@
 """The product of a page that carries no structured product data, read from its HTML.
 
-Only used where JSON-LD and microdata found no product, and only to fill fields the markup
-left empty; it never overrides structured data, and never runs on a page about an article
+Only used where JSON-LD and microdata found no product (or one without a price or a name),
+and only to fill fields the markup left empty; it never overrides structured data, and never runs on a page about an article
 or on a home page.
 A page counts as a product page when it has a title (:func:`dom_title`, else
-:func:`meta_title`), a price, and an add-to-cart control (at most four outside
-boxes of their own, blocks with a heading such as other sellers, a bundle or a carousel: a
-listing has one per product), OpenGraph product meta or a Twitter card that labels a price;
+:func:`meta_title`), a price, and an add-to-cart control (a button, an input, a link styled as
+a button or one that is only an add-to-cart image; at most four outside boxes of their own,
+blocks with a heading such as other sellers, a bundle or a carousel: a listing has one per
+product; a hidden heading, a label such as "Quantity:" or one repeating the title heads no
+box), OpenGraph product meta or a Twitter card that labels a price;
 or, with no price and no cart, when it says it is sold out and carries an identifier (a
 sold-out page shows neither).
 
 The price comes from, in order: ``product:price:amount`` / ``og:price:amount``, microdata
 ``itemprop="price"`` outside any item (not a card's), a ``twitter:data`` labelled as a price,
 then the first element after the ``<h1>`` named like a price (class/id words) that shows one
-amount (the lowest of a range "$9.49 - $12.49"), else the
-first element there whose whole text is one amount with its currency ("22,50 €"). Neither may
-be struck through (tag, ``style``, or an attribute such as ``data-strike="true"``), named or
-worded as a former/list price (a "regular" one only beside a sale price), or sit in a block
-of its own that has a heading before it (a card of a listing or carousel; a subtitle beside
-the title is no card).
+amount (the lowest of a range "$9.49 - $12.49"; not one labelled "As low as", a quantity
+tier's unit price, unless no other is shown), else the first element there whose whole text
+is one amount with its currency ("22,50 €", a heading too). Neither may be struck through
+(tag, ``style``, or an attribute such as ``data-strike="true"``), named or worded as a
+former/list price (a "regular" one only beside a sale price), or sit in a block of its own
+that has a heading before it (a card of a listing or carousel; a subtitle beside the title is
+no card, nor is the buy box: the blocks holding the title's first cart control).
 Cart buttons and sold-out words are read in the languages of the shops seen so far.
 Images come from ``og:image`` and the like, else the first photo (not a logo, icon, sprite or
 tiny image; its high-resolution source) in the blocks around the title.
-Availability comes from OpenGraph or an availability/stock block; the SKU from
+Availability comes from OpenGraph or an availability/stock block (not its lists of sizes,
+where one may be sold out); the SKU from
 ``itemprop="sku"``, ``data-sku``, a value printed next to an "SKU:"-style label, or an
 identifier of the URL (``?pid=``-style parameter, path token or its trailing digits) that
 the page repeats whole (an attribute value, an element's text, a literal in a script); the
@@ -131,6 +135,23 @@ CURRENCY_SIGNS = {
     "A$": "AUD",
     "AU$": "AUD",
     "R$": "BRL",
+    "Kč": "CZK",
+    "Ft": "HUF",
+    "lei": "RON",
+    "kn": "HRK",
+    "грн": "UAH",
+    "₴": "UAH",
+    "руб": "RUB",
+    "руб.": "RUB",
+    "р.": "RUB",
+    "лв": "BGN",
+    "лв.": "BGN",
+    "₺": "TRY",
+    "TL": "TRY",
+    "₪": "ILS",
+    "฿": "THB",
+    "₱": "PHP",
+    "₫": "VND",
 }
 AMOUNTS = re.compile(r"\d+(?:[.,\s]\d+)*")
 RANGE = re.compile(r"\s+[-–—]\s+|(?<=\d)[-–—](?=\D{0,4}\d)")  # the dash of "€ 9,49 - € 12,49"
@@ -139,6 +160,7 @@ WAS_TEXT = re.compile(
     r"|compare\s*at)\b|reg\.)",
     re.I,
 )
+LOW_TEXT = re.compile(r"\s*as\s+low\s+as\b", re.I)  # the label of a quantity tier's lowest unit price
 MAX_CARTS = 4  # add to cart, buy now, a sticky copy, another offer's; a listing has one per product
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
@@ -151,9 +173,14 @@ LINK_BUTTONS = (  # links styled as buttons: class or id naming a button
 HI_RES = ("data-zoom-image", "data-large-image", "data-src", "data-original", "data-lazy-src")
 NOT_PHOTO = re.compile(r"logo|icon|sprite|badge|flag|avatar|rating|stars?\b|spinner|loader|pixel|placeholder", re.I)
 IMAGE_LEVELS = 6  # blocks around the title searched for its photo
+HIDDEN = re.compile(r"visually-?hidden|sr-only|screen-?reader|offscreen|\bhidden\b", re.I)
 SUBMITS = ".//button | .//input[@type='submit' or @type='image' or @type='button'] | .//a[@role='button']"
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
+OWN_STATE_TEXT = (  # an availability block's text, without its lists of variants ("38\" sold out")
+    ".//text()[not(ancestor::script or ancestor::style or ancestor::option"
+    " or ancestor::li[preceding-sibling::li or following-sibling::li])]"
+)
 BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
 SCAN = 5000  # elements after the title looked at for its price
 H1S = "//h1[normalize-space()]"  # headings with words (a logo's <h1> has none)
@@ -201,12 +228,13 @@ def currency_code(sign: str | None) -> str | None:
 
 def cart_controls(tree: Any) -> list[Any]:
     """The page's add-to-cart controls (buttons, submit and image inputs, links styled as
-    buttons; by text, value, alt text, title, name, id or class); a cart form counts
-    once, with or without cart words on its buttons, and not at all without a button."""
+    buttons, links that are only an image; by text, value, alt text, title, name, id, class,
+    or such a link's image: alt text, title or file name); a cart form counts once, with or without cart words on its
+    buttons, and not at all without a button."""
     counted: list[Any] = []
     for el in tree.xpath(
         "//form | //button | //input[@type='submit' or @type='button' or @type='image'] | //a[@role='button'] | "
-        + LINK_BUTTONS
+        "//a[.//img and not(normalize-space())] | " + LINK_BUTTONS
     ):
         text = _text(el) if el.tag != "form" else ""
         words = " ".join(
@@ -216,6 +244,7 @@ def cart_controls(tree: Any) -> list[Any]:
                     el.get(a) or ""
                     for a in ("value", "alt", "title", "name", "id", "class", "aria-label", "action", "data-action")
                 ),
+                *(_image_words(img) for img in (el.iter("img") if el.tag == "a" and not text else ())),
             ]
         )
         if el.tag == "form" and not el.xpath(SUBMITS):
@@ -226,6 +255,12 @@ def cart_controls(tree: Any) -> list[Any]:
         ):
             counted.append(el)
     return counted
+
+
+def _image_words(img: Any) -> str:
+    """What an image says: its alt text, title and file name (``AddToCart.png`` → ``AddToCart``)."""
+    name = urlsplit(img.get("src") or "").path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return " ".join((img.get("alt") or "", img.get("title") or "", unquote(name)))
 
 
 def _words(names: str) -> set[str]:
@@ -304,14 +339,15 @@ def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
     return None, None
 
 
-def dom_price(tree: Any) -> tuple[Decimal | None, str | None]:
-    """(price, currency) shown near the product title (see module doc)."""
+def dom_price(tree: Any, h1: Any, controls: list[Any]) -> tuple[Decimal | None, str | None]:
+    """(price, currency) shown near the product title ``h1`` (see module doc); ``controls``:
+    the page's cart controls (:func:`cart_controls`)."""
     value = _meta(tree, "product:price:amount", "og:price:amount")
     amount = _amount(value)[0] if value else None
     if amount is not None:
         return amount, _meta(tree, "product:price:currency", "og:price:currency")
-    h1 = next(iter(tree.xpath(TITLE)), None)
     title_line, order = title_block(tree, h1)
+    title_line |= buy_box(controls, title_line, order)
     for el in tree.xpath('//*[@itemprop="price"]'):  # microdata outside any Product item
         if _owned_by_title(el, title_line, order):
             amount, currency = _shown_price(el)
@@ -334,18 +370,37 @@ def _bare_amount(el: Any) -> tuple[Decimal | None, str | None]:
     amount, sign = _amount(text)
     if amount is None or not sign or re.search(r"[^\W\d_]", AMOUNTS.sub("", text).replace(sign, "")):
         return None, None  # no currency, or words besides it: "Free delivery over 50 €"
-    label = el.xpath("preceding::text()[normalize-space()][1]")
-    if label and WAS_TEXT.match(str(label[0])):
+    if _label(el, WAS_TEXT):
         return None, None  # "List Price: | $120.00"
     return amount, currency_code(sign)
 
 
+def _label(el: Any, words: re.Pattern) -> bool:
+    """The text just before ``el`` (its label) starts with ``words``."""
+    label = el.xpath("preceding::text()[normalize-space()][1]")
+    return bool(label and words.match(str(label[0])))
+
+
 def title_block(tree: Any, h1: Any) -> tuple[set, dict]:
-    """The elements that hold the title (the ``<h1>``'s ancestors, else ``<html>``/``<body>``)
-    and every element's position in the document."""
+    """The elements that hold the title (the ancestors of the ``<h1>`` and of any heading that
+    repeats it, else ``<html>``/``<body>``) and every element's position in the document."""
     root = (h1 if h1 is not None else tree).getroottree().getroot()
     order = {el: i for i, el in enumerate(root.iter())}
-    return (set(h1.iterancestors()) if h1 is not None else set(root.xpath("/html | /html/body"))), order
+    if h1 is None:
+        return set(root.xpath("/html | /html/body")), order
+    title = _text(h1)
+    repeats = [h for h in root.iter(*HEADINGS) if h is not h1 and _text(h) == title]
+    return set(h1.iterancestors()).union(*(h.iterancestors() for h in repeats)), order
+
+
+def buy_box(controls: list[Any], title_line: set, order: dict) -> set:
+    """The first cart control that is the title's own (not in a box) and the blocks holding it:
+    the product's buy box, whose headings ("Sold by ...", "More views") head no other item."""
+    own = next((c for c in controls if not _in_a_box(c, title_line, order, HEADINGS)), None)
+    if own is None:
+        return set()
+    buttons = own.xpath(SUBMITS) if own.tag == "form" else []
+    return {own, *own.iterancestors()}.union(*({b, *b.iterancestors()} for b in buttons))
 
 
 def _in_a_box(el: Any, title_line: set, order: dict, headings: tuple[str, ...]) -> bool:
@@ -354,9 +409,20 @@ def _in_a_box(el: Any, title_line: set, order: dict, headings: tuple[str, ...]) 
     for block in el.iterancestors():
         if block in title_line:
             return False
-        if any(order[h] < order[el] for h in block.iter(*headings)):
+        if any(order[h] < order[el] and _heads_a_box(h) for h in block.iter(*headings)):
             return True
     return False
+
+
+def _heads_a_box(heading: Any) -> bool:
+    """A heading that can head another item's box: shown (no ``hidden`` attribute, no
+    ``display: none``, no class for screen readers only) and no label ("Quantity:", or
+    "<span>Size:</span> M": its first or whole text ends with a colon)."""
+    style = (heading.get("style") or "").replace(" ", "").lower()
+    if heading.get("hidden") is not None or "display:none" in style or HIDDEN.search(heading.get("class") or ""):
+        return False
+    first = heading.xpath("string(.//text()[normalize-space()][1])").strip()
+    return not (first.endswith(":") or _text(heading).endswith(":"))
 
 
 def _owned_by_title(el: Any, title_line: set, order: dict) -> bool:
@@ -371,10 +437,12 @@ def _owned_by_title(el: Any, title_line: set, order: dict) -> bool:
 
 
 def _price_after(h1: Any, tree: Any, title_line: set, order: dict) -> tuple[Decimal | None, str | None]:
-    """The title's price: the first price-named element after it showing one amount, else the
-    first bare amount there (see module doc); ``title_line``, ``order``: :func:`title_block`."""
+    """The title's price: the first price-named element after it showing one amount (not
+    labelled "As low as"), else the first bare amount there, else a price labelled "As low as"
+    (see module doc); ``title_line``, ``order``: :func:`title_block`."""
     scope = h1.xpath("following::*") if h1 is not None else tree.xpath("//body//*")
     bare: tuple[Decimal | None, str | None] = (None, None)
+    low: tuple[Decimal | None, str | None] = (None, None)
     for el in scope[:SCAN]:
         if not isinstance(el.tag, str) or el.tag in ("script", "style", "option", "select", "input"):
             continue
@@ -382,17 +450,18 @@ def _price_after(h1: Any, tree: Any, title_line: set, order: dict) -> tuple[Deci
         named = bool(PRICE_NAME.search(names)) and not _names_not_current(names)
         if named and el.getparent() is not None and _superseded(el, el.getparent()):
             continue  # the regular price beside a sale price
-        if el.tag in HEADINGS and not named:
-            continue  # a card's title; a heading named for the price (``<h2 id="productPrices">``) is one
         if not named and bare[0] is not None:
             continue
         amount, currency = _shown_price(el) if named else _bare_amount(el)
         if amount is None or not _owned_by_title(el, title_line, order):
             continue
-        if named:
+        if named and _label(el, LOW_TEXT):
+            low = low if low[0] is not None else (amount, currency)
+        elif named:
             return amount, currency
-        bare = (amount, currency)
-    return bare
+        else:
+            bare = (amount, currency)
+    return bare if bare[0] is not None else low
 
 
 def _labelled(tree: Any, label: re.Pattern, accept: Callable[[str], str | None]) -> str | None:
@@ -465,7 +534,7 @@ def url_sku(tree: Any, page_url: str) -> str | None:
 
 def dom_availability(tree: Any, h1: Any, carts: int) -> str:
     """OpenGraph availability, else an element named for availability/stock that says sold out
-    or in stock, else sold out when the title's block says so and there is nothing to buy;
+    or in stock (outside its lists of sizes or colours, where one may be sold out), else sold out when the title's block says so and there is nothing to buy;
     ``carts``: the title's own cart controls (:func:`own_carts`)."""
     stated = to_availability(_meta(tree, "product:availability", "og:availability", "availability"))
     if stated != "unknown":
@@ -475,7 +544,7 @@ def dom_availability(tree: Any, h1: Any, carts: int) -> str:
         'contains(translate(@class, "AVILBTYS", "avilbtys"), "availab") or '
         'contains(translate(@id, "STOCK", "stock"), "stock")]'
     )[:20]:
-        words = _text(el)[:200]
+        words = " ".join(" ".join(el.xpath(OWN_STATE_TEXT)).split())[:200]
         if OUT_OF_STOCK.search(words):
             return "out_of_stock"
         if IN_STOCK.search(words):
@@ -590,7 +659,7 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     own = own_carts(tree, h1, controls)
     if not title or own > MAX_CARTS:
         return None  # a listing: more cart buttons than a product page has outside boxes of their own
-    price, currency = dom_price(tree) if og_product or price_card or carts else (None, None)
+    price, currency = dom_price(tree, h1, controls) if og_product or price_card or carts else (None, None)
     availability = dom_availability(tree, h1, own)
     sku = dom_sku(tree) or url_sku(tree, page_url)
     if price is None and not (availability == "out_of_stock" and sku and not own):
