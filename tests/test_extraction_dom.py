@@ -539,3 +539,14 @@ def test_local_currency_signs_name_their_currency():
         assert extract_product(html, URL)["currency"] == code, shown
     dollars = page("<h1>Obestavba Irys</h1><span class='price'>$21.77</span><button>Add to cart</button>")
     assert extract_product(dollars, URL)["currency"] is None, "a dollar sign names no one currency"
+
+
+def test_without_an_h1_the_heading_the_document_title_starts_with_is_the_title():
+    html = page(
+        "<h3>Customer login</h3><table><tr><td><h2>Leonin Snarecaster</h2><h3>Duel Decks</h3>"
+        "<form class='cart_add' action='/cart.php'>Price: <strong>$0.49</strong><input type='submit' value='Buy!'>"
+        "</form></td></tr></table>",
+        head="<title>Leonin Snarecaster (Duel Decks: Speed vs. Cunning)</title>",
+    )
+    p = extract_product(html, "https://cards.example/carddisplay.php?product=725292") or {}
+    assert (p.get("title"), p.get("price")) == ("Leonin Snarecaster", Decimal("0.49"))

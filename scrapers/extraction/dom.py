@@ -3,8 +3,8 @@
 Only used where JSON-LD and microdata found no product (or one without a price or a name),
 and only to fill fields the markup left empty; it never overrides structured data, and never runs on a page about an article
 or on a home page.
-A page counts as a product page when it has a title (:func:`dom_title`, else
-:func:`meta_title`), a price, and an add-to-cart control (a button, an input, a link styled as
+A page counts as a product page when it has a title (:func:`dom_title` over the ``<h1>``
+headings, else :func:`titled_headings`; else :func:`meta_title`), a price, and an add-to-cart control (a button, an input, a link styled as
 a button or one that is only an add-to-cart image; at most four outside boxes of their own,
 blocks with a heading such as other sellers, a bundle or a carousel: a listing has one per
 product; a hidden heading, a label such as "Quantity:" or one repeating the title heads no
@@ -628,6 +628,19 @@ def dom_title(tree: Any, h1s: list[Any], page_url: str) -> str | None:
     return headings[0] if headings else None
 
 
+def titled_headings(tree: Any) -> list[Any]:
+    """For a page without an ``<h1>`` with words: the ``<h2>``/``<h3>`` headings of two words or
+    more that the document's ``<title>`` starts with (``<h2>Leonin Snarecaster</h2>`` under
+    ``<title>Leonin Snarecaster (Duel Decks)</title>``), in document order."""
+    document = (clean_text(" ".join(tree.xpath("//head/title//text()"))) or "").lower()
+    found = []
+    for h in tree.xpath("//h2[normalize-space()] | //h3[normalize-space()]"):
+        text = (clean_text(_text(h)) or "").lower()
+        if len(text.split()) >= 2 and document.startswith(text):
+            found.append(h)
+    return found
+
+
 def meta_title(tree: Any, page_url: str) -> str | None:
     """``og:title`` / ``twitter:title``, unless the page says it is a website (a home page) or
     the title is only the site's name (all its words in the host name)."""
@@ -648,7 +661,7 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     """The product of a page without product markup, or None when it is not a product page."""
     if home_page(page_url):
         return None  # a home page shows products, it is none
-    h1s = tree.xpath(H1S)
+    h1s = tree.xpath(H1S) or titled_headings(tree)
     h1 = h1s[0] if h1s else None
     title = dom_title(tree, h1s, page_url)
     og_product = (_meta(tree, "og:type") or "").lower().startswith("product")
