@@ -1,12 +1,13 @@
 """Product data from a product page's HTML, built on ``extruct`` (markup), ``price-parser``
 (money) and ``w3lib`` (entities, URLs); Vitrine's own code is the policy of
-:mod:`scrapers.extraction.policy` and the DOM fallback of :mod:`scrapers.extraction.dom`.
+:mod:`scrapers.extraction.policy` and the DOM fallback of :mod:`scrapers.extraction.dom`
+(with :mod:`scrapers.extraction.layout` and :mod:`scrapers.extraction.prices`).
 
 Sources, best first: JSON-LD, microdata, OpenGraph, then the DOM. The product comes from
 the first source that has one; later sources only fill fields it left empty (the DOM is read
-when the markup gives no price or no name; a product without
-an identifier takes the one its URL shares with the page, one silent on availability what the
-page says: a cart button is in stock, a "sold out" availability block out of stock). A page whose
+when the markup gives no price or no name; a product without an identifier takes the one its
+URL shares with the page, one silent on availability what the page says: a cart button is in
+stock, a "sold out" availability block out of stock). A page whose
 only product evidence is OpenGraph needs a price or an identifier besides ``og:type``
 (a site-wide ``og:type=product`` is not a product). Pure: tested on strings.
 """

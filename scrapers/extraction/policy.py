@@ -23,8 +23,8 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   A price of 0, an empty object or an unparseable value is no price (the product stays).
   A microdata ``Offer`` without properties is priced by its element's short text.
 - **Disqualified:** no name, in the markup or on the page (the item is produced, and
-  validation quarantines it as "missing title"); a product on a page whose own subject is an article, recipe
-  or other creative work, unless the product is the page itself; an offer-less,
+  validation quarantines it as "missing title"); a product on a page whose own subject is an
+  article, recipe or other creative work, unless the product is the page itself; an offer-less,
   price-less, identifier-less OpenGraph-only page (see :mod:`scrapers.extraction`).
 """
 

@@ -1,0 +1,142 @@
+"""Where things sit on a page without product markup: the title's block, boxes of other
+items, and the add-to-cart controls (read by :mod:`scrapers.extraction.prices` and
+:mod:`scrapers.extraction.dom`).
+
+A box of another item is a block of its own, below the one it shares with the title, that
+has a heading before the element: a card of a listing or a carousel, another seller's offer,
+a bundle. A hidden heading, a label ("Quantity:") or one repeating the title heads no box,
+and the buy box (the blocks holding the title's first cart control of its own) belongs to the
+title. Cart controls are buttons, submit and image inputs, links styled as buttons and links
+that are only an add-to-cart image, in the languages of the shops seen so far.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+CART = re.compile(
+    r"add[\s_-]*(to[\s_-]*)?(cart|bag|basket|trolley)|(cart|basket)[_-]?add|action=add_product|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
+    r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen"
+    r"|adicionar\s+ao\s+carrinho|(do|v)\s+ko[šs][ií]k|ko[šs]aric|do\s+koszyka|în\s+co[șs]|[вк]\s+корзин|sepete\s+ekle"
+    r"|l[äa]gg\s+i\s+varukorg|ostoskori|加入購物車|加入购物车|カートに入れる|장바구니|הוסף\s+לסל|أضف\s+إلى\s+السلة",
+    re.I,
+)
+BUY = re.compile(  # a button that says only "Buy", in the shops' languages
+    r"\W*(buy|koupit|kúpiť|kupić|kup|kaufen|acheter|comprar|compra|acquista|köp|kjøp|køb|osta|купить|satın al)\W*",
+    re.I,
+)
+MAX_CARTS = 4  # add to cart, buy now, a sticky copy, another offer's; a listing has one per product
+LINK_BUTTONS = (  # links styled as buttons: class or id naming a button
+    "//a[contains(translate(@class, 'BTNU', 'btnu'), 'btn') or contains(translate(@class, 'BUTON', 'buton'), 'button')"
+    " or contains(translate(@id, 'BTNU', 'btnu'), 'btn') or contains(translate(@id, 'BUTON', 'buton'), 'button')]"
+)
+HIDDEN = re.compile(r"visually-?hidden|sr-only|screen-?reader|offscreen|\bhidden\b", re.I)
+SUBMITS = ".//button | .//input[@type='submit' or @type='image' or @type='button'] | .//a[@role='button']"
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
+H1S = "//h1[normalize-space()]"  # headings with words (a logo's <h1> has none)
+TITLE = f"({H1S})[1]"
+
+
+def meta_content(tree: Any, *names: str) -> str | None:
+    """The first non-empty ``content`` of a ``<meta>`` with one of these property/name/itemprop names."""
+    for name in names:
+        for value in tree.xpath(f'//meta[@property="{name}" or @name="{name}" or @itemprop="{name}"]/@content'):
+            if value.strip():
+                return value.strip()
+    return None
+
+
+def text_of(el: Any) -> str:
+    """An element's visible text (no scripts or styles), whitespace collapsed."""
+    return " ".join(" ".join(el.xpath(".//text()[not(ancestor::script) and not(ancestor::style)]")).split())
+
+
+def cart_controls(tree: Any) -> list[Any]:
+    """The page's add-to-cart controls (buttons, submit and image inputs, links styled as
+    buttons, links that are only an image; by text, value, alt text, title, name, id, class,
+    or such a link's image: alt text, title or file name); a cart form counts once, with or
+    without cart words on its buttons, and not at all without a button."""
+    counted: list[Any] = []
+    for el in tree.xpath(
+        "//form | //button | //input[@type='submit' or @type='button' or @type='image'] | //a[@role='button'] | "
+        "//a[.//img and not(normalize-space())] | " + LINK_BUTTONS
+    ):
+        text = text_of(el) if el.tag != "form" else ""
+        words = " ".join(
+            [
+                text,
+                *(
+                    el.get(a) or ""
+                    for a in ("value", "alt", "title", "name", "id", "class", "aria-label", "action", "data-action")
+                ),
+                *(_image_words(img) for img in (el.iter("img") if el.tag == "a" and not text else ())),
+            ]
+        )
+        if el.tag == "form" and not el.xpath(SUBMITS):
+            continue  # a cart form with nothing to press (a sold-out page keeps its form)
+        label = text or el.get("value") or el.get("alt") or "" if el.tag != "form" else ""
+        if (CART.search(words) or BUY.fullmatch(label.strip())) and not any(
+            el in c.iterdescendants() for c in counted if c.tag == "form"
+        ):
+            counted.append(el)
+    return counted
+
+
+def _image_words(img: Any) -> str:
+    """What an image says: its alt text, title and file name (``AddToCart.png`` → ``AddToCart``)."""
+    name = urlsplit(img.get("src") or "").path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return " ".join((img.get("alt") or "", img.get("title") or "", unquote(name)))
+
+
+def title_block(tree: Any, h1: Any) -> tuple[set, dict]:
+    """The elements that hold the title (the ancestors of the ``<h1>`` and of any heading that
+    repeats it, else ``<html>``/``<body>``) and every element's position in the document."""
+    root = (h1 if h1 is not None else tree).getroottree().getroot()
+    order = {el: i for i, el in enumerate(root.iter())}
+    if h1 is None:
+        return set(root.xpath("/html | /html/body")), order
+    title = text_of(h1)
+    repeats = [h for h in root.iter(*HEADINGS) if h is not h1 and text_of(h) == title]
+    return set(h1.iterancestors()).union(*(h.iterancestors() for h in repeats)), order
+
+
+def buy_box(controls: list[Any], title_line: set, order: dict) -> set:
+    """The first cart control that is the title's own (not in a box) and the blocks holding it:
+    the product's buy box, whose headings ("Sold by ...", "More views") head no other item."""
+    own = next((c for c in controls if not in_a_box(c, title_line, order, HEADINGS)), None)
+    if own is None:
+        return set()
+    buttons = own.xpath(SUBMITS) if own.tag == "form" else []
+    return {own, *own.iterancestors()}.union(*({b, *b.iterancestors()} for b in buttons))
+
+
+def in_a_box(el: Any, title_line: set, order: dict, headings: tuple[str, ...]) -> bool:
+    """``el`` sits in a block of its own, below the one it shares with the title, that has a
+    heading before it: a card of a listing or a carousel, another seller's box, a bundle."""
+    for block in el.iterancestors():
+        if block in title_line:
+            return False
+        if any(order[h] < order[el] and _heads_a_box(h) for h in block.iter(*headings)):
+            return True
+    return False
+
+
+def _heads_a_box(heading: Any) -> bool:
+    """A heading that can head another item's box: shown (no ``hidden`` attribute, no
+    ``display: none``, no class for screen readers only) and no label ("Quantity:", or
+    "<span>Size:</span> M": its first or whole text ends with a colon)."""
+    style = (heading.get("style") or "").replace(" ", "").lower()
+    if heading.get("hidden") is not None or "display:none" in style or HIDDEN.search(heading.get("class") or ""):
+        return False
+    first = heading.xpath("string(.//text()[normalize-space()][1])").strip()
+    return not (first.endswith(":") or text_of(heading).endswith(":"))
+
+
+def own_carts(tree: Any, h1: Any, controls: list[Any]) -> int:
+    """How many cart controls are the title's own: outside boxes with a heading of their own
+    (another seller's offer, a bundle "frequently bought together", a carousel)."""
+    title_line, order = title_block(tree, h1)
+    return sum(not in_a_box(c, title_line, order, HEADINGS) for c in controls)
