@@ -8,7 +8,12 @@
 ``{id: {field: value or [accepted values]}}`` with ``url`` (the page's address),
 ``product: false`` for a page that is not a product page, and any of ``price``,
 ``availability`` (``InStock``/``OutOfStock`` or schema.org words), ``sku``, ``title``,
-``currency``, ``brand``, ``gtin``, ``images``.
+``currency``, ``brand``, ``gtin``, ``images``. ``--truth FILE`` reads it from elsewhere:
+``bench/formasaurus-truth.json`` labels 100 pages of the ``formasaurus`` sdist (see
+``bench/page_sweep.py`` for the download)::
+
+    .venv/bin/python -m bench.extraction /tmp/fs/formasaurus-0.10.0/formasaurus/data \\
+        --truth bench/formasaurus-truth.json
 
 The metric is the benchmark's (its ``evaluate.py``): per field, at most one predicted value
 against the accepted ones; a right value is a true positive; a wrong one a false positive,
@@ -188,10 +193,11 @@ def score(rows: list[tuple[set, Any]]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pages_dir", type=Path)
+    parser.add_argument("--truth", type=Path, help="the ground truth, if not PAGES_DIR/ground-truth.json")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args()
-    root = dataset_root(args.pages_dir)
-    truth_path = root / "ground-truth.json"
+    root = dataset_root(args.pages_dir) if args.truth is None else args.pages_dir
+    truth_path = args.truth or root / "ground-truth.json"
     if not truth_path.is_file():
         print(f"error: {truth_path} not found", file=sys.stderr)
         return 2

@@ -51,3 +51,17 @@ def test_reads_the_benchmarks_layout(tmp_path: Path):
     (data / "html" / "abc.html.gz").write_bytes(gzip.compress(b"<html></html>"))
     assert dataset_root(tmp_path) == data
     assert set(pages(data)) == {"abc"}
+
+
+def test_scores_a_folder_against_a_ground_truth_kept_elsewhere(tmp_path: Path, monkeypatch, capsys):
+    from bench import extraction
+
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html" / "7.html").write_text(
+        '<html><body><h1>Trail Shoe</h1><span class="price">€45.50</span><button>Add to cart</button></body></html>'
+    )
+    truth = tmp_path / "labels.json"
+    truth.write_text(json.dumps({"7": {"url": "https://shop.example/p/trail-shoe", "price": "45.50"}}))
+    monkeypatch.setattr("sys.argv", ["extraction", str(tmp_path), "--truth", str(truth)])
+    assert extraction.main() == 0
+    assert any(line.split()[:3] == ["price", "1", "1.000"] for line in capsys.readouterr().out.splitlines())
