@@ -284,6 +284,7 @@ def test_sku_labels_of_other_languages():
         ("Артикул:", "73556"),
         ("Код товара:", "01245"),
         ("Artikelnummer", "4711-2"),
+        ("Kód tovaru:", "g36173"),
     ):
         html = page(
             f'<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to cart</button><p><span>{label}</span> <b>{value}</b></p>'
@@ -550,3 +551,19 @@ def test_without_an_h1_the_heading_the_document_title_starts_with_is_the_title()
     )
     p = extract_product(html, "https://cards.example/carddisplay.php?product=725292") or {}
     assert (p.get("title"), p.get("price")) == ("Leonin Snarecaster", Decimal("0.49"))
+
+
+def test_markup_without_an_identifier_takes_the_one_the_page_prints_before_the_urls():
+    """Microdata naming and pricing the product but giving no SKU: the reference printed on
+    the page ("Artikelnummer: 8570931"), else ``data-sku``, wins over the URL's id."""
+    item = (
+        '<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Kawai ES100W</h1>'
+        '<img itemprop="image" src="/es100.jpg"><div itemprop="offers" itemscope itemtype="https://schema.org/Offer">'
+        '<meta itemprop="price" content="47405"><meta itemprop="priceCurrency" content="RUB"></div></div>'
+    )
+    url = "https://shop.example/catalog/detail/62523/"
+    printed = page(item + "<p>Artikelnummer: 8570931</p><p>62523</p>")
+    assert extract_product(printed, url)["sku"] == "8570931"
+    data = page(item + '<form action="/cart/add" data-sku="2731080"><button>Add to cart</button></form><p>62523</p>')
+    assert extract_product(data, url)["sku"] == "2731080"
+    assert extract_product(page(item + "<p>62523</p>"), url)["sku"] == "62523", "else the URL's id the page repeats"

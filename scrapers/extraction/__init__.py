@@ -5,8 +5,8 @@
 
 Sources, best first: JSON-LD, microdata, OpenGraph, then the DOM. The product comes from
 the first source that has one; later sources only fill fields it left empty (the DOM is read
-when the markup gives no price or no name; a product without an identifier takes the one its
-URL shares with the page, one silent on availability what the page says: a cart button is in
+when the markup gives no price or no name; a product without an identifier takes the one the
+page prints ("SKU: …", orphan ``itemprop="sku"``), else the one its URL shares with the page, one silent on availability what the page says: a cart button is in
 stock, a "sold out" availability block out of stock). A page whose
 only product evidence is OpenGraph needs a price or an identifier besides ``og:type``
 (a site-wide ``og:type=product`` is not a product). Pure: tested on strings.
@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from scrapers.extraction import markup, policy
-from scrapers.extraction.dom import from_dom, page_availability, url_sku
+from scrapers.extraction.dom import dom_sku, from_dom, page_availability, url_sku
 from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_price
 
 # What a page yields: every product field except those the spider knows itself (id, shop, page URL,
@@ -99,8 +99,8 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
         dom = from_dom(tree, page_url)
         _merge(merged, dom)
     if dom is None:  # the fallback did not read the page; it takes these two from it when it does
-        if not merged.get("sku"):  # markup without an identifier: the one the URL shares with the page
-            merged["sku"] = url_sku(tree, page_url)
+        if not merged.get("sku"):  # markup without an identifier: the one the page prints or its URL shares
+            merged["sku"] = dom_sku(tree) or url_sku(tree, page_url)
         if merged.get("availability") in (None, "unknown"):  # markup silent on it: what the page says
             merged["availability"] = page_availability(tree)
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)

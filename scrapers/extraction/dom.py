@@ -46,7 +46,7 @@ IN_STOCK = re.compile(
 SKU_LABEL = re.compile(
     r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
     r"|product\s*(?:code|no\.?|number|id)|style\s*(?:#|no\.?|number)|réf(?:érence)?\.?|ref\.?|artikelnummer"
-    r"|[šs]ifra|k[óo]d(?:\s+produktu)?|c[óo]digo|codice|cod\s+produs|numer\s+katalogowy|артикул|код(?:\s+товара)?)"
+    r"|[šs]ifra|k[óo]d(?:\s+(?:produktu|tovaru|zbo[žz][íi]))?|c[óo]digo|codice|cod\s+produs|numer\s+katalogowy|артикул|код(?:\s+товара)?)"
     r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$",
     re.I,
 )
