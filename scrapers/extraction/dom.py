@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from scrapers.extraction.layout import H1S, MAX_CARTS, TITLE, cart_controls, meta_content, own_carts, text_of
+from scrapers.extraction.layout import H1S, MAX_CARTS, TITLE, cart_controls, meta_content, text_of, title_block
 from scrapers.extraction.markup import largest
 from scrapers.extraction.prices import dom_price
 from scrapers.items import bare_id, clean_text, to_availability, to_gtin
@@ -144,7 +144,8 @@ def url_sku(tree: Any, page_url: str) -> str | None:
 def dom_availability(tree: Any, h1: Any, carts: int) -> str:
     """OpenGraph availability, else an element named for availability/stock that says sold out
     or in stock (outside its lists of sizes or colours, where one may be sold out), else sold
-    out when the title's block says so and there is nothing to buy; ``carts``: the title's own cart controls (:func:`own_carts`)."""
+    out when the title's block says so and there is nothing to buy; ``carts``: how many cart
+    controls are the title's own (:class:`~scrapers.extraction.layout.TitleBlock`)."""
     stated = to_availability(meta_content(tree, "product:availability", "og:availability", "availability"))
     if stated != "unknown":
         return stated
@@ -166,7 +167,7 @@ def dom_availability(tree: Any, h1: Any, carts: int) -> str:
 def page_availability(tree: Any) -> str:
     """What the page says of availability (:func:`dom_availability`), for markup that says nothing."""
     h1 = next(iter(tree.xpath(TITLE)), None)
-    return dom_availability(tree, h1, own_carts(tree, h1, cart_controls(tree)))
+    return dom_availability(tree, h1, len(title_block(tree, h1, cart_controls(tree)).own_carts))
 
 
 def _photo(img: Any) -> str | None:
@@ -215,13 +216,17 @@ def _url_words(page_url: str) -> set[str]:
     return _text_words(unquote(urlsplit(page_url).path.replace("+", " ")))
 
 
+def _document_title(tree: Any) -> str:
+    return clean_text(" ".join(tree.xpath("//head/title//text()"))) or ""
+
+
 def dom_title(tree: Any, h1s: list[Any], page_url: str) -> str | None:
     """The first ``<h1>`` that shares a word with the URL's path or the document's ``<title>``
     (a promotion banner or a dialog's heading shares none); when no ``<h1>`` does, the
     ``<title>``'s first segment if at least two of its words are in the URL's path; else the
     first ``<h1>`` with words (``h1s``: the page's ``<h1>`` elements with words)."""
     headings = [clean_text(text_of(h)) for h in h1s]
-    document = clean_text(" ".join(tree.xpath("//head/title//text()"))) or ""
+    document = _document_title(tree)
     url_words = _url_words(page_url)
     for heading in headings:
         if heading and _text_words(heading) & (url_words | _text_words(document)):
@@ -236,7 +241,7 @@ def titled_headings(tree: Any) -> list[Any]:
     """For a page without an ``<h1>`` with words: the ``<h2>``/``<h3>`` headings of two words or
     more that the document's ``<title>`` starts with (``<h2>Leonin Snarecaster</h2>`` under
     ``<title>Leonin Snarecaster (Duel Decks)</title>``), in document order."""
-    document = (clean_text(" ".join(tree.xpath("//head/title//text()"))) or "").lower()
+    document = _document_title(tree).lower()
     found = []
     for h in tree.xpath("//h2[normalize-space()] | //h3[normalize-space()]"):
         text = (clean_text(text_of(h)) or "").lower()
@@ -273,10 +278,11 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     carts = len(controls := cart_controls(tree))
     if not title and (og_product or price_card or carts):
         title = meta_title(tree, page_url)
-    own = own_carts(tree, h1, controls)
+    block = title_block(tree, h1, controls)
+    own = len(block.own_carts)
     if not title or own > MAX_CARTS:
         return None  # a listing: more cart buttons than a product page has outside boxes of their own
-    price, currency = dom_price(tree, h1, controls) if og_product or price_card or carts else (None, None)
+    price, currency = dom_price(tree, h1, block) if og_product or price_card or carts else (None, None)
     availability = dom_availability(tree, h1, own)
     sku = dom_sku(tree) or url_sku(tree, page_url)
     if price is None and not (availability == "out_of_stock" and sku and not own):

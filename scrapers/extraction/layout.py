@@ -13,6 +13,7 @@ that are only an add-to-cart image, in the languages of the shops seen so far.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -91,24 +92,38 @@ def _image_words(img: Any) -> str:
     return " ".join((img.get("alt") or "", img.get("title") or "", unquote(name)))
 
 
-def title_block(tree: Any, h1: Any) -> tuple[set, dict]:
-    """The elements that hold the title (the ancestors of the ``<h1>`` and of any heading that
-    repeats it, else ``<html>``/``<body>``) and every element's position in the document."""
+@dataclass(frozen=True)
+class TitleBlock:
+    """Where the title sits: the elements that hold it (``line``), every element's position in
+    the document (``order``) and the cart controls that are the title's own (``own_carts``:
+    outside boxes with a heading of their own, such as another seller's offer, a bundle
+    "frequently bought together" or a carousel)."""
+
+    line: set
+    order: dict
+    own_carts: list
+
+
+def title_block(tree: Any, h1: Any, controls: list[Any]) -> TitleBlock:
+    """The :class:`TitleBlock` of the title ``h1`` (its ancestors and those of any heading that
+    repeats it; without a title, ``<html>``/``<body>``); ``controls``: :func:`cart_controls`."""
     root = (h1 if h1 is not None else tree).getroottree().getroot()
     order = {el: i for i, el in enumerate(root.iter())}
     if h1 is None:
-        return set(root.xpath("/html | /html/body")), order
-    title = text_of(h1)
-    repeats = [h for h in root.iter(*HEADINGS) if h is not h1 and text_of(h) == title]
-    return set(h1.iterancestors()).union(*(h.iterancestors() for h in repeats)), order
+        line = set(root.xpath("/html | /html/body"))
+    else:
+        title = text_of(h1)
+        repeats = [h for h in root.iter(*HEADINGS) if h is not h1 and text_of(h) == title]
+        line = set(h1.iterancestors()).union(*(h.iterancestors() for h in repeats))
+    return TitleBlock(line, order, [c for c in controls if not in_a_box(c, line, order, HEADINGS)])
 
 
-def buy_box(controls: list[Any], title_line: set, order: dict) -> set:
-    """The first cart control that is the title's own (not in a box) and the blocks holding it:
+def buy_box(block: TitleBlock) -> set:
+    """The title's first own cart control and the blocks holding it (a form's, its buttons'):
     the product's buy box, whose headings ("Sold by ...", "More views") head no other item."""
-    own = next((c for c in controls if not in_a_box(c, title_line, order, HEADINGS)), None)
-    if own is None:
+    if not block.own_carts:
         return set()
+    own = block.own_carts[0]
     buttons = own.xpath(SUBMITS) if own.tag == "form" else []
     return {own, *own.iterancestors()}.union(*({b, *b.iterancestors()} for b in buttons))
 
@@ -133,10 +148,3 @@ def _heads_a_box(heading: Any) -> bool:
         return False
     first = heading.xpath("string(.//text()[normalize-space()][1])").strip()
     return not (first.endswith(":") or text_of(heading).endswith(":"))
-
-
-def own_carts(tree: Any, h1: Any, controls: list[Any]) -> int:
-    """How many cart controls are the title's own: outside boxes with a heading of their own
-    (another seller's offer, a bundle "frequently bought together", a carousel)."""
-    title_line, order = title_block(tree, h1)
-    return sum(not in_a_box(c, title_line, order, HEADINGS) for c in controls)

@@ -20,7 +20,7 @@ from typing import Any
 
 from price_parser import Price
 
-from scrapers.extraction.layout import CARD_TITLES, buy_box, in_a_box, meta_content, text_of, title_block
+from scrapers.extraction.layout import CARD_TITLES, TitleBlock, buy_box, in_a_box, meta_content, text_of
 
 PRICE_NAME = re.compile(r"price|preis|prix|precio|prezzo|prijs|amount", re.I)
 SALE = frozenset({"sale", "special", "promo", "now"})  # class words of a price that supersedes a "regular" one
@@ -206,15 +206,14 @@ def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
     return None, None
 
 
-def dom_price(tree: Any, h1: Any, controls: list[Any]) -> tuple[Decimal | None, str | None]:
-    """(price, currency) shown near the product title ``h1`` (see module doc); ``controls``:
-    the page's cart controls (:func:`cart_controls`)."""
+def dom_price(tree: Any, h1: Any, block: TitleBlock) -> tuple[Decimal | None, str | None]:
+    """(price, currency) shown near the product title ``h1`` (see module doc); ``block``: its
+    :class:`~scrapers.extraction.layout.TitleBlock`."""
     value = meta_content(tree, "product:price:amount", "og:price:amount")
     amount = _amount(value)[0] if value else None
     if amount is not None:
         return amount, meta_content(tree, "product:price:currency", "og:price:currency")
-    title_line, order = title_block(tree, h1)
-    title_line |= buy_box(controls, title_line, order)
+    title_line, order = block.line | buy_box(block), block.order
     for el in tree.xpath('//*[@itemprop="price"]'):  # microdata outside any Product item
         if _owned_by_title(el, title_line, order):
             amount, currency = _shown_price(el)
@@ -262,7 +261,8 @@ def _owned_by_title(el: Any, title_line: set, order: dict) -> bool:
 def _price_after(h1: Any, tree: Any, title_line: set, order: dict) -> tuple[Decimal | None, str | None]:
     """The title's price: the first price-named element after it showing one amount (not
     labelled "As low as"), else the first bare amount there, else a price labelled "As low as"
-    (see module doc); ``title_line``, ``order``: :func:`title_block`."""
+    (see module doc); ``title_line``, ``order``: the title's block with its buy box, and the
+    document order (:class:`~scrapers.extraction.layout.TitleBlock`)."""
     scope = h1.xpath("following::*") if h1 is not None else tree.xpath("//body//*")
     bare: tuple[Decimal | None, str | None] = (None, None)
     low: tuple[Decimal | None, str | None] = (None, None)
