@@ -45,6 +45,39 @@ AVAILABILITY = ("in_stock", "out_of_stock", "preorder", "backorder", "discontinu
 # CDN query parameters that select a rendition of the same image, not a different image
 RENDITION_PARAMS = frozenset({"v", "width", "height", "w", "h", "crop", "quality"})
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+CURRENCY_SIGNS = {  # signs only one currency uses (not $ or kr)
+    "€": "EUR",
+    "£": "GBP",
+    "¥": "JPY",
+    "₹": "INR",
+    "₩": "KRW",
+    "₽": "RUB",
+    "zł": "PLN",
+    "kr": None,
+    "US$": "USD",
+    "C$": "CAD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "R$": "BRL",
+    "Kč": "CZK",
+    "Ft": "HUF",
+    "lei": "RON",
+    "kn": "HRK",
+    "грн": "UAH",
+    "₴": "UAH",
+    "руб": "RUB",
+    "руб.": "RUB",
+    "р.": "RUB",
+    "лв": "BGN",
+    "лв.": "BGN",
+    "₺": "TRY",
+    "TL": "TRY",
+    "₪": "ILS",
+    "฿": "THB",
+    "₱": "PHP",
+    "₫": "VND",
+}
 MAX_PRICE = Decimal("1e12")  # above this a "price" is a misread (an id, a phone number, 1e308)
 PRICE_PLACES = Decimal(1).scaleb(-MONEY.scale)  # what the lake's money columns keep
 PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")  # schema.org's form: "." is always the decimal point
@@ -137,6 +170,20 @@ def to_price(value: Any) -> Decimal | None:
     if not number.is_finite() or number < 0 or number >= MAX_PRICE:
         raise InvalidProduct(f"bad price {value!r}")
     return number.quantize(PRICE_PLACES) if number.as_tuple().exponent < -MONEY.scale else number
+
+
+def to_currency(sign: str | None) -> str | None:
+    """ISO 4217 code of a currency code or sign as written (``eur``, ``€``, ``Kč``); None when
+    absent or ambiguous (``$``, ``kr``)."""
+    if not sign:
+        return None
+    sign = sign.strip()
+    return sign.upper() if re.fullmatch(r"[A-Za-z]{3}", sign) else CURRENCY_SIGNS.get(sign)
+
+
+def price_currency(value: Any) -> str | None:
+    """The currency a price text names (``"19.99 USD"``, ``"27,63£"``), else None."""
+    return to_currency(Price.fromstring(value).currency) if isinstance(value, str) else None
 
 
 ID_SCHEME = re.compile(r"^(sku|id|isbn|ean|upc|gtin\d*|mpn|asin)\s*:\s*", re.I)

@@ -559,3 +559,17 @@ def test_product_id_with_a_scheme_prefix_is_the_bare_identifier():
     for product_id in ("isbn:9780552173742", "ISBN: 9780552173742", "sku:9780552173742"):
         assert extract_product(page(ld(product(productID=product_id))), URL)["sku"] == "9780552173742"
     assert extract_product(page(ld(product(sku="sku:856802", productID="856802"))), URL)["sku"] == "856802"
+
+
+def test_an_offer_without_price_currency_takes_the_one_its_price_names():
+    named = extract_product(page(ld(product(offers={"@type": "Offer", "price": "19.99 USD"}))), URL)
+    assert (named["price"], named["currency"]) == (Decimal("19.99"), "USD")
+    html = page(
+        body='<div itemscope itemtype="https://schema.org/Product"><span itemprop="name">Steel wheel</span>'
+        '<img itemprop="image" src="/w.jpg"><div itemprop="offers" itemscope itemtype="https://schema.org/Offer">'
+        '<span itemprop="price" class="prix">27,63<span class="devise">£</span></span></div></div>'
+    )
+    signed = extract_product(html, URL)
+    assert (signed["price"], signed["currency"]) == (Decimal("27.63"), "GBP")
+    dollars = extract_product(page(ld(product(offers={"@type": "Offer", "price": "$19.99"}))), URL)
+    assert dollars["currency"] is None, "a dollar sign names no one currency"

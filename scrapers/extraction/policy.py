@@ -21,7 +21,8 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   availability is in stock when any offer is. A ``priceSpecification`` with
   ``priceType`` ``ListPrice``/``StrikethroughPrice`` is the list price beside it.
   A price of 0, an empty object or an unparseable value is no price (the product stays).
-  A microdata ``Offer`` without properties is priced by its element's short text.
+  A microdata ``Offer`` without properties is priced by its element's short text. Without
+  ``priceCurrency``, the currency is the one the price text names (``"19.99 USD"``, ``"27,63£"``).
 - **Disqualified:** no name, in the markup or on the page (the item is produced, and
   validation quarantines it as "missing title"); a product on a page whose own subject is an
   article, recipe or other creative work, unless the product is the page itself; an offer-less,
@@ -35,7 +36,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from scrapers.items import InvalidProduct, bare_id, clean_text, to_availability, to_gtin, to_price
+from scrapers.items import InvalidProduct, bare_id, clean_text, price_currency, to_availability, to_gtin, to_price
 
 PRODUCT_TYPES = frozenset(
     {
@@ -240,7 +241,8 @@ def offers(value: Any) -> list[dict[str, Any]]:
         if not isinstance(offer, dict):
             continue
         nested = offers(offer.get("offers")) if offer.get("offers") else []
-        price, list_price, currency = _price(offer.get("price")), None, text(offer.get("priceCurrency"))
+        price, list_price = _price(offer.get("price")), None
+        currency = text(offer.get("priceCurrency")) or price_currency(offer.get("price") or offer.get("@value"))
         if price is None and offer.get("lowPrice") is not None:
             price = _price(offer.get("lowPrice"))
         if price is None and isinstance(offer.get("@value"), str) and len(offer["@value"].strip()) <= OFFER_TEXT:

@@ -21,6 +21,7 @@ from typing import Any
 from price_parser import Price
 
 from scrapers.extraction.layout import CARD_TITLES, TitleBlock, buy_box, in_a_box, meta_content, text_of
+from scrapers.items import to_currency
 
 PRICE_NAME = re.compile(r"price|preis|prix|precio|prezzo|prijs|amount", re.I)
 SALE = frozenset({"sale", "special", "promo", "now"})  # class words of a price that supersedes a "regular" one
@@ -61,39 +62,6 @@ NOT_CURRENT = frozenset(
         "max",
     }
 )
-CURRENCY_SIGNS = {
-    "€": "EUR",
-    "£": "GBP",
-    "¥": "JPY",
-    "₹": "INR",
-    "₩": "KRW",
-    "₽": "RUB",
-    "zł": "PLN",
-    "kr": None,
-    "US$": "USD",
-    "C$": "CAD",
-    "CA$": "CAD",
-    "A$": "AUD",
-    "AU$": "AUD",
-    "R$": "BRL",
-    "Kč": "CZK",
-    "Ft": "HUF",
-    "lei": "RON",
-    "kn": "HRK",
-    "грн": "UAH",
-    "₴": "UAH",
-    "руб": "RUB",
-    "руб.": "RUB",
-    "р.": "RUB",
-    "лв": "BGN",
-    "лв.": "BGN",
-    "₺": "TRY",
-    "TL": "TRY",
-    "₪": "ILS",
-    "฿": "THB",
-    "₱": "PHP",
-    "₫": "VND",
-}
 AMOUNTS = re.compile(r"\d+(?:[.,\s]\d+)*")
 RANGE = re.compile(r"\s+[-–—]\s+|(?<=\d)[-–—](?=\D{0,4}\d)")  # the dash of "€ 9,49 - € 12,49"
 WAS_TEXT = re.compile(
@@ -121,13 +89,6 @@ def _amount(text: str) -> tuple[Decimal | None, str | None]:
     if parsed.amount is None or parsed.amount <= 0:
         return None, None
     return parsed.amount, (parsed.currency or "").strip() or None
-
-
-def currency_code(sign: str | None) -> str | None:
-    """ISO 4217 code of a currency sign; None when absent or ambiguous (``$``, ``kr``)."""
-    if not sign:
-        return None
-    return sign.upper() if re.fullmatch(r"[A-Za-z]{3}", sign) else CURRENCY_SIGNS.get(sign)
 
 
 def _words(names: str) -> set[str]:
@@ -194,7 +155,7 @@ def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
     content = el.get("content")
     amount, sign = _amount(content or text_of(el))
     if amount is not None and (sign or content):
-        return amount, currency_code(sign)
+        return amount, to_currency(sign)
     for child in el.iterdescendants():
         if not isinstance(child.tag, str) or child.tag in ("script", "style") or _disowned(child, el):
             continue
@@ -202,7 +163,7 @@ def _shown_price(el: Any) -> tuple[Decimal | None, str | None]:
             continue  # a cell holding the struck-through "was" price
         amount, sign = _amount(text_of(child))
         if amount is not None and sign:
-            return amount, currency_code(sign)
+            return amount, to_currency(sign)
     return None, None
 
 
@@ -224,7 +185,7 @@ def dom_price(tree: Any, h1: Any, block: TitleBlock) -> tuple[Decimal | None, st
         if "price" in label or "preis" in label or "prix" in label:
             amount, sign = _amount(meta_content(tree, f"twitter:data{n}") or "")
             if amount is not None:
-                return amount, currency_code(sign)
+                return amount, to_currency(sign)
     return _price_after(h1, tree, title_line, order)
 
 
@@ -238,7 +199,7 @@ def _bare_amount(el: Any) -> tuple[Decimal | None, str | None]:
         return None, None  # no currency, or words besides it: "Free delivery over 50 €"
     if _label(el, WAS_TEXT):
         return None, None  # "List Price: | $120.00"
-    return amount, currency_code(sign)
+    return amount, to_currency(sign)
 
 
 def _label(el: Any, words: re.Pattern) -> bool:
