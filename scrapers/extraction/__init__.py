@@ -6,10 +6,11 @@
 Sources, best first: JSON-LD, microdata, OpenGraph, then the DOM. The product comes from
 the first source that has one; later sources only fill fields it left empty (the DOM is read
 when the markup gives no price or no name; a product without an identifier takes the one the
-page prints ("SKU: …", orphan ``itemprop="sku"``), else the one its URL shares with the page, one silent on availability what the page says: a cart button is in
-stock, a "sold out" availability block out of stock). A page whose
-only product evidence is OpenGraph needs a price or an identifier besides ``og:type``
-(a site-wide ``og:type=product`` is not a product). Pure: tested on strings.
+page prints ("SKU: …", orphan ``itemprop="sku"``), else the one its URL shares with the page;
+one silent on availability what the page says: a cart button is in stock, a "sold out"
+availability block out of stock). A page whose only product evidence is OpenGraph needs a
+price or an identifier besides ``og:type`` (a site-wide ``og:type=product`` is not a
+product). Pure: tested on strings.
 """
 
 from __future__ import annotations
