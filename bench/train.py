@@ -63,7 +63,8 @@ def training_arm(vocab: dict[str, list[str]], size: int, policy: str, jit: bool 
 
     from pipeline.model import build_model
     from pipeline.train.config import TrainConfig
-    from pipeline.train.train import _training_model, masked_loss
+    from pipeline.train.losses import masked_loss
+    from pipeline.train.train import _training_model
 
     keras.mixed_precision.set_global_policy(policy)
     try:

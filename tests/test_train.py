@@ -26,13 +26,8 @@ from pipeline.train.folder_import import import_labelled_folder
 from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
 from pipeline.train.data import make_dataset
 from pipeline.train.config import GateConfig, TrainConfig, option_names, split_options
-from pipeline.train.train import (
-    _fit_phase,
-    _training_model,
-    class_weights,
-    masked_loss,
-    train_candidate,
-)
+from pipeline.train.losses import class_weights, masked_loss, similarity_labels, similarity_loss
+from pipeline.train.train import _fit_phase, _training_model, train_candidate
 from pipeline.train.trainset import build_training_set, read_training_set
 from tests.support.attributes import write_duplicate_groups, write_labelled_folder
 
@@ -82,6 +77,41 @@ def test_masked_loss_ignores_missing_labels_and_smooths() -> None:
     smooth = float(np.sum(masked_loss(np.ones(3, "float32"), 0.1)(y, probs)))
     uniform = -(np.log(probs[0]).mean() + np.log(probs[1]).mean()) / 2
     assert np.isclose(smooth, 0.9 * plain + 0.1 * uniform, atol=1e-5)
+
+
+def test_similarity_ids_are_equal_exactly_when_every_attribute_is() -> None:
+    labels = {"category": np.array([0, 0, 1, 0, -1, 2]), "color": np.array([3, 3, 3, 4, 3, 0])}
+    ids = similarity_labels(labels, {"category": 3, "color": 5})
+    assert ids[0] == ids[1] and len({ids[0], ids[2], ids[3], ids[5]}) == 4
+    assert ids[4] == -1  # one attribute unlabelled: similar to nothing
+    assert ids.dtype == np.int32
+
+
+def _unit(rows: list[list[float]]) -> np.ndarray:
+    z = np.array(rows, "float32")
+    return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+
+def test_similarity_loss_rewards_similar_pairs_close_and_skips_anchors_without_one() -> None:
+    loss = similarity_loss(temperature=0.1)
+    y = np.array([0, 0, 1, 1])
+    together = _unit([[1, 0], [1, 0.1], [0, 1], [0.1, 1]])
+    crossed = _unit([[1, 0], [0, 1], [1, 0.1], [0.1, 1]])
+    assert float(np.sum(loss(y, together))) < 0.1 < float(np.sum(loss(y, crossed)))
+    # an example without a similar one (label 2, or unlabelled) is no anchor, but still a negative
+    lonely = np.array([0, 0, 2, -1])
+    pair_only = float(np.sum(loss(lonely, _unit([[1, 0], [1, 0.1], [0, 1], [0.1, 1]]))))
+    near_negatives = float(np.sum(loss(lonely, _unit([[1, 0], [1, 0.1], [1, 0.05], [1, 0.08]]))))
+    assert pair_only < 0.01 < near_negatives
+    assert float(np.sum(loss(np.array([0, 1, -1]), _unit([[1, 0], [0, 1], [1, 1]])))) == 0.0
+
+
+def test_similarity_attributes_must_be_trained_heads_and_weight_zero_turns_it_off() -> None:
+    assert TrainConfig().similarity_heads(["category", "color", "pattern"]) == ["category", "color"]
+    assert TrainConfig().similarity_heads(["color"]) == ["color"]  # an untrained default is left out
+    assert TrainConfig(similarity_weight=0).similarity_heads(["category", "color"]) == []
+    with pytest.raises(ValueError, match=r"similarity_attributes .*\['sleeve'\]"):
+        TrainConfig(similarity_attributes=["category", "sleeve"]).similarity_heads(["category", "color"])
 
 
 def test_head_loss_weights_default_to_one_and_reject_unknown_heads() -> None:
@@ -173,6 +203,7 @@ def test_pretrained_backbone_file_is_loaded_frozen_then_top_fine_tuned(data_lake
     result = train_candidate(data_lake, uri, config, verbose=0)
     trained = backbone_of(load_model(data_lake, result.version).keras_model)
     assert [e["phase"] for e in result.history] == [1, 2]
+    assert all("embedding_loss" in e for e in result.history)  # end to end too
     cut = int(len(trained.layers) * 0.7)
     for i, (before, after) in enumerate(zip(source.layers, trained.layers)):
         same = all(np.array_equal(a, b) for a, b in zip(before.get_weights(), after.get_weights()))
@@ -281,6 +312,7 @@ def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow
     version = candidates[0]
     meta = read_metadata(lake, version)
     assert meta["trained"] and [e["phase"] for e in meta["history"]] == [1, 2]
+    assert all("val_embedding_loss" in e for e in meta["history"])  # the similarity loss, both phases
     report = f"{layout.model_prefix(version)}/report"
     for name in ("report.html", "metrics.json", "curves.png", "confusion_category.png", "confusion_color.png"):
         assert lake.exists(f"{report}/{name}"), name

@@ -12,6 +12,7 @@ from pipeline.config import ConfigError
 from pipeline.model import BACKBONES, DEFAULT_BACKBONE
 
 DEFAULT_LOSS_WEIGHTS = {"color": 2.5}
+DEFAULT_SIMILARITY_ATTRIBUTES = ["category", "color"]  # the neighbours visual search should return
 # Absolute floors on test accuracy below which a candidate is never promoted (README, "Promotion gate")
 DEFAULT_ACCURACY_FLOORS = {"category": 0.6, "color": 0.5, "pattern": 0.5}
 
@@ -75,11 +76,30 @@ class TrainConfig:
         maximum=4,
     )
     batch_size: int = option(64, "images (or cached views) per step", type="integer", minimum=1)
+    feature_batch_size: int = option(
+        256,
+        "pretrained backbone: cached views per step while the heads train (phase 1; a larger "
+        "batch holds more similar pairs for the similarity loss)",
+        type="integer",
+        minimum=2,
+    )
     patience: int = option(5, "epochs without a better validation loss before a phase stops", type="integer", minimum=1)
     class_weight_power: float = option(
         0.3, "class weights ∝ frequency^-power (0: none, 1: fully balanced)", type="number", minimum=0, maximum=1
     )
     loss_weights: dict[str, float] = option(DEFAULT_LOSS_WEIGHTS, "per-head loss weight, others 1", type="object")
+    similarity_weight: float = option(
+        1.0,
+        "loss weight of the embedding's supervised contrastive term (0: off): images that share "
+        "every similarity attribute are pulled together, the rest of the batch pushed apart",
+        type="number",
+        minimum=0,
+    )
+    similarity_attributes: list[str] = option(
+        DEFAULT_SIMILARITY_ATTRIBUTES,
+        "attributes two images must share to be neighbours in the embedding (visual search)",
+        type="array",
+    )
     label_smoothing: float = option(
         0.1, "target mass spread evenly over the classes (weak labels are noisy)", type="number", minimum=0, maximum=0.5
     )
@@ -110,6 +130,14 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"loss_weights names heads that are not trained: {unknown}; heads: {heads}")
         return {h: float(self.loss_weights.get(h, 1.0)) for h in heads}
+
+    def similarity_heads(self, heads: list[str]) -> list[str]:
+        """The trained heads that define similar images ([] when the similarity loss is off);
+        the defaults that are not trained are left out, any other name is an error."""
+        unknown = sorted(set(self.similarity_attributes) - set(heads) - set(DEFAULT_SIMILARITY_ATTRIBUTES))
+        if unknown:
+            raise ConfigError(f"similarity_attributes names heads that are not trained: {unknown}; heads: {heads}")
+        return [h for h in self.similarity_attributes if h in heads] if self.similarity_weight else []
 
 
 @dataclass

@@ -88,15 +88,21 @@ def make_dataset(
     shuffle: bool,
     seed: int = 0,
     cache: str | Path | None = "",
+    similar: dict[str, int] | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 images [B,S,S,3] in [0,255], {attr: int32 [B]}).
 
     ``cache``: "" caches decoded images in memory, a path caches them to that file, None
-    disables caching (every epoch decodes again).
+    disables caching (every epoch decodes again). ``similar`` (attribute → number of values):
+    the labels also hold ``embedding``, the similarity ids of the similarity loss.
     """
     import tensorflow as tf
 
+    from pipeline.train.losses import similarity_labels
+
     labels = encode_labels(table, attributes)
+    if similar:
+        labels["embedding"] = similarity_labels(labels, similar)
     keys = table.column("image_key").to_pylist()
     load = _loader(lake, image_size)
 

@@ -7,8 +7,11 @@ decoded images: phase 1 trains the heads (backbone frozen when a weights file wa
 random backbone is trained too, freezing random features would be pointless), phase 2
 fine-tunes with a lower learning rate (the top of a loaded backbone, all of a scratch one). Each
 phase stops early on validation loss and keeps its best weights (by default an exponential
-moving average of them); phase 2's weights are kept only if they beat phase 1's. Losses are
-masked (an image without a label for one head still trains the others) and class-weighted.
+moving average of them); phase 2's weights are kept only if they beat phase 1's. Losses
+(:mod:`pipeline.train.losses`) are masked (an image without a label for one head still trains
+the others) and class-weighted; a supervised contrastive term on the embedding
+(``similarity_weight``) pulls images that share the ``similarity_attributes`` together, so
+visual-search neighbours agree on them.
 Mixed precision and XLA are used when a GPU is present (``precision``).
 """
 
@@ -28,6 +31,7 @@ from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
 from pipeline.train.checkpoint import Checkpoint
 from pipeline.train.config import TrainConfig
+from pipeline.train.losses import class_weights, masked_accuracy, masked_loss, similarity_labels, similarity_loss
 
 if TYPE_CHECKING:
     import keras
@@ -41,70 +45,6 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     images_per_second: float = 0.0
     rates: dict[str, float] = field(default_factory=dict)  # per stage images (or views) per second
-
-
-def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
-    """Per-class loss weights ∝ frequency^-power, normalized to mean 1 over labelled samples."""
-    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
-    weights = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
-    labelled = counts.sum()
-    if labelled:
-        weights /= (weights * counts).sum() / labelled
-    return weights.astype(np.float32)
-
-
-def masked_loss(weights: np.ndarray, label_smoothing: float = 0.0) -> keras.losses.Loss:
-    """Sparse cross-entropy that ignores label -1, weighted per class, averaged over labelled,
-    with ``label_smoothing`` of the target mass spread uniformly over the classes."""
-    import keras
-    from keras import ops
-
-    class MaskedSparseCrossEntropy(keras.losses.Loss):
-        def __init__(self) -> None:
-            super().__init__(name="masked_sparse_ce", reduction="sum")
-            self.class_weights = ops.convert_to_tensor(weights, "float32")
-
-        def call(self, y_true, y_pred):
-            y = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-            mask = ops.cast(y >= 0, "float32")
-            safe = ops.maximum(y, 0)
-            probs = ops.cast(y_pred, "float32")
-            ce = keras.losses.sparse_categorical_crossentropy(safe, probs)
-            if label_smoothing:
-                uniform = -ops.mean(ops.log(ops.clip(probs, 1e-7, 1.0)), axis=-1)
-                ce = (1.0 - label_smoothing) * ce + label_smoothing * uniform
-            w = ops.take(self.class_weights, safe) * mask
-            return ce * w / ops.maximum(ops.sum(mask), 1.0)
-
-    return MaskedSparseCrossEntropy()
-
-
-def masked_accuracy() -> keras.metrics.Metric:
-    """Accuracy over labelled samples only."""
-    import keras
-    from keras import ops
-
-    class MaskedAccuracy(keras.metrics.Metric):
-        def __init__(self) -> None:
-            super().__init__(name="acc")
-            self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
-            self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-
-        def update_state(self, y_true, y_pred, sample_weight=None):
-            y = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-            mask = y >= 0
-            hit = ops.logical_and(mask, ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y))
-            self.correct.assign_add(ops.sum(ops.cast(hit, "float32")))
-            self.total.assign_add(ops.sum(ops.cast(mask, "float32")))
-
-        def result(self):
-            return self.correct / ops.maximum(self.total, 1.0)
-
-        def reset_state(self):
-            self.correct.assign(0.0)
-            self.total.assign(0.0)
-
-    return MaskedAccuracy()
 
 
 def _time_budget(deadline: float | None) -> keras.callbacks.Callback:
@@ -132,8 +72,9 @@ def has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def _training_model(model: keras.Model, attributes: list[str], config: TrainConfig) -> keras.Model:
-    """The model as trained: augmentation in front, only the attribute heads as outputs."""
+def _training_model(model: keras.Model, outputs: list[str], config: TrainConfig) -> keras.Model:
+    """The model as trained: augmentation in front, only the trained ``outputs`` (the
+    attribute heads, and the embedding when the similarity loss is on)."""
     import keras
 
     from pipeline.train.augment import augmentation
@@ -141,7 +82,7 @@ def _training_model(model: keras.Model, attributes: list[str], config: TrainConf
     inputs = keras.Input(model.input_shape[1:], name="image")
     x = augmentation(config.seed)(inputs) if config.augment else inputs
     out = model(x)
-    return keras.Model(inputs, {a: out[a] for a in attributes}, name="training")
+    return keras.Model(inputs, {a: out[a] for a in outputs}, name="training")
 
 
 def _set_trainable(model: keras.Model, phase: int, config: TrainConfig) -> None:
@@ -196,7 +137,7 @@ def _fit_phase(
         optimizer=optimizer,
         loss=losses,
         loss_weights=loss_weights,
-        metrics={a: [masked_accuracy()] for a in losses},
+        metrics={a: [masked_accuracy()] for a in losses if a != "embedding"},
         jit_compile=jit,
     )
     stop = keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)
@@ -220,6 +161,11 @@ def _fit_phase(
     return logs, best, train_model.get_weights()
 
 
+def _with_similarity(labels: dict[str, np.ndarray], similar: dict[str, int]) -> dict[str, np.ndarray]:
+    """The labels, plus the embedding's similarity ids when the similarity loss is on."""
+    return {**labels, "embedding": similarity_labels(labels, similar)} if similar else labels
+
+
 def _phase1_deadline(start: float, deadline: float | None, config: TrainConfig) -> float | None:
     """With a time budget, fine-tuning keeps a quarter of what is left after ``start``."""
     return start + 0.75 * (deadline - start) if deadline and config.finetune_epochs else deadline
@@ -228,13 +174,15 @@ def _phase1_deadline(start: float, deadline: float | None, config: TrainConfig) 
 @dataclass(frozen=True)
 class _Run:
     """What either training path reads: the lake, the train and val splits, the vocabularies,
-    the masked losses, the keyword arguments every ``_fit_phase`` shares, and the start time."""
+    the masked losses (keyed by trained output), the number of values of each similarity
+    attribute, the keyword arguments every ``_fit_phase`` shares, and the start time."""
 
     lake: Lake
     train_t: Any
     val_t: Any
     vocab: dict[str, list[str]]
     losses: dict
+    similar: dict[str, int]
     common: dict
     start: float
 
@@ -263,9 +211,17 @@ def _train_end_to_end(
         shuffle=True,
         seed=config.seed,
         cache=cache("train"),
+        similar=run.similar,
     )
     val_ds = make_dataset(
-        run.lake, run.val_t, run.vocab, config.image_size, config.batch_size, shuffle=False, cache=cache("val")
+        run.lake,
+        run.val_t,
+        run.vocab,
+        config.image_size,
+        config.batch_size,
+        shuffle=False,
+        cache=cache("val"),
+        similar=run.similar,
     )
     model = build_model(
         run.vocab,
@@ -276,7 +232,7 @@ def _train_end_to_end(
         seed=config.seed,
         cache_dir=cache_dir,
     )
-    train_model = _training_model(model, list(run.vocab), config)
+    train_model = _training_model(model, list(run.losses), config)
     resume = checkpoint.load(train_model) if checkpoint else None  # a retry goes on from there
     history = list(resume.history) if resume else []
 
@@ -335,11 +291,13 @@ def _train_pretrained(run: _Run) -> tuple[keras.Model, list[dict[str, float]], i
     rates = {"extract_views_per_s": (len(train_f) + len(val_f)) / max(extraction_s, 1e-9)}
     heads = build_heads(run.vocab, embedding_dim=config.embedding_dim, seed=config.seed)
     model = assemble(net, heads, size)
-    heads_model = keras.Model(heads.input, {a: heads.output[a] for a in run.vocab}, name="heads_training")
+    heads_model = keras.Model(heads.input, {a: heads.output[a] for a in run.losses}, name="heads_training")
+    train_y, val_y = (_with_similarity(f.labels, run.similar) for f in (train_f, val_f))
+    fbs = config.feature_batch_size
     train_ds = feature_dataset(
-        (train_f.pooled, train_f.low, train_f.small), train_f.labels, bs, shuffle=True, seed=config.seed
+        (train_f.pooled, train_f.low, train_f.small), train_y, fbs, shuffle=True, seed=config.seed
     )
-    val_ds = feature_dataset((val_f.pooled, val_f.low, val_f.small), val_f.labels, bs, shuffle=False)
+    val_ds = feature_dataset((val_f.pooled, val_f.low, val_f.small), val_y, fbs, shuffle=False)
     t1 = time.monotonic()
     history, best1, _ = _fit_phase(
         heads_model,
@@ -362,7 +320,7 @@ def _train_pretrained(run: _Run) -> tuple[keras.Model, list[dict[str, float]], i
         small = keras.Input((SMALL, SMALL, 3), name="small")
         pooled = layers.GlobalAveragePooling2D(name="pool")(net.apply(mid, cut, N_BLOCKS, stem=False))
         out = heads([pooled, low, small])
-        top_model = keras.Model([mid, low, small], {a: out[a] for a in run.vocab}, name="top_training")
+        top_model = keras.Model([mid, low, small], {a: out[a] for a in run.losses}, name="top_training")
         for name, layer in net.layers.items():
             block = (
                 int(name[5:].split("_")[0])
@@ -371,9 +329,9 @@ def _train_pretrained(run: _Run) -> tuple[keras.Model, list[dict[str, float]], i
             )
             layer.trainable = block >= cut and not isinstance(layer, layers.BatchNormalization)
         train_ds = feature_dataset(
-            (train_f.cut, train_f.low, train_f.small), train_f.labels, bs, shuffle=True, seed=config.seed
+            (train_f.cut, train_f.low, train_f.small), train_y, bs, shuffle=True, seed=config.seed
         )
-        val_ds = feature_dataset((val_f.cut, val_f.low, val_f.small), val_f.labels, bs, shuffle=False)
+        val_ds = feature_dataset((val_f.cut, val_f.low, val_f.small), val_y, bs, shuffle=False)
         t2 = time.monotonic()
         logs2, best2, _ = _fit_phase(top_model, train_ds, val_ds, 2, losses=run.losses, **run.common)
         history += logs2
@@ -425,16 +383,19 @@ def train_candidate(
     gpu = has_gpu()
     policy = config.precision if config.precision != "auto" else "mixed_float16" if gpu else "float32"
     keras.mixed_precision.set_global_policy(policy)
-    common = dict(
-        config=config, deadline=deadline, jit=gpu, verbose=verbose, loss_weights=config.head_weights(list(vocab))
-    )
+    loss_weights = config.head_weights(list(vocab))
     losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
+    similar = {a: len(vocab[a]) for a in config.similarity_heads(list(vocab))}
+    if similar:
+        losses["embedding"] = similarity_loss()
+        loss_weights["embedding"] = config.similarity_weight
+    common = dict(config=config, deadline=deadline, jit=gpu, verbose=verbose, loss_weights=loss_weights)
     log.info(
         f"training {config.backbone} @ {config.image_size}px on {train_t.num_rows} images "
         f"(val {val_t.num_rows}), heads {common['loss_weights']}, gpu={gpu}, {policy}"
     )
     try:
-        run = _Run(lake, train_t, val_t, vocab, losses, common, start)
+        run = _Run(lake, train_t, val_t, vocab, losses, similar, common, start)
         if config.backbone in PRETRAINED:  # not checkpointed: a retry extracts the features again
             model, history, seen, rates = _train_pretrained(run)
         else:
