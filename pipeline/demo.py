@@ -83,15 +83,13 @@ def print_summary(lake: Lake, seconds: float) -> None:
 DEMO_PRODUCTS = 200
 
 # The demo's retrain: heads only on the pretrained backbone's features (about 40 s on 2 cores);
-# the demo catalog is small, so the gate's minimum test-set size is lowered for it, and so is
-# the heads' batch (a few hundred cached views: the default 256 would make 2 steps an epoch).
+# the demo catalog is small, so the gate's minimum test-set size is lowered for it.
 DEMO_RETRAIN = {
     "attributes": ["category", "color", "pattern"],
     "image_size": 96,
     "epochs": 25,
     "finetune_epochs": 0,
     "views": 2,
-    "feature_batch_size": 64,
     "min_test_images": 30,
 }
 

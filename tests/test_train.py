@@ -27,7 +27,7 @@ from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
 from pipeline.train.data import make_dataset
 from pipeline.train.config import GateConfig, TrainConfig, option_names, split_options
 from pipeline.train.losses import class_weights, masked_loss, similarity_labels, similarity_loss
-from pipeline.train.train import _fit_phase, _training_model, train_candidate
+from pipeline.train.train import _fit_phase, _training_model, heads_batch_size, train_candidate
 from pipeline.train.trainset import build_training_set, read_training_set
 from tests.support.attributes import write_duplicate_groups, write_labelled_folder
 
@@ -112,6 +112,14 @@ def test_similarity_attributes_must_be_trained_heads_and_weight_zero_turns_it_of
     assert TrainConfig(similarity_weight=0).similarity_heads(["category", "color"]) == []
     with pytest.raises(ValueError, match=r"similarity_attributes .*\['sleeve'\]"):
         TrainConfig(similarity_attributes=["category", "sleeve"]).similarity_heads(["category", "color"])
+
+
+def test_heads_batch_shrinks_on_a_small_training_set_but_not_below_batch_size() -> None:
+    config = TrainConfig(batch_size=64, feature_batch_size=256)
+    assert heads_batch_size(20_000, config) == 256
+    assert heads_batch_size(4_800, config) == 150  # 32 steps an epoch
+    assert heads_batch_size(600, config) == 64
+    assert heads_batch_size(20_000, TrainConfig(batch_size=64, feature_batch_size=32)) == 32
 
 
 def test_head_loss_weights_default_to_one_and_reject_unknown_heads() -> None:

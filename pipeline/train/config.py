@@ -79,7 +79,8 @@ class TrainConfig:
     feature_batch_size: int = option(
         256,
         "pretrained backbone: cached views per step while the heads train (phase 1; a larger "
-        "batch holds more similar pairs for the similarity loss)",
+        "batch holds more similar pairs for the similarity loss); smaller on a small training "
+        "set, so that an epoch has at least 32 steps, but never below batch_size",
         type="integer",
         minimum=2,
     )

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import keras
 
 log = logging.getLogger(__name__)
+MIN_HEAD_STEPS = 32  # steps per phase 1 epoch on cached features, at least (see heads_batch_size)
 
 
 @dataclass
@@ -166,6 +167,13 @@ def _with_similarity(labels: dict[str, np.ndarray], similar: dict[str, int]) -> 
     return {**labels, "embedding": similarity_labels(labels, similar)} if similar else labels
 
 
+def heads_batch_size(views: int, config: TrainConfig) -> int:
+    """Phase 1's batch on cached features: ``feature_batch_size``, but on a small training set
+    no larger than gives MIN_HEAD_STEPS steps an epoch (never below ``batch_size``): a few
+    large steps an epoch leave the heads undertrained."""
+    return min(config.feature_batch_size, max(config.batch_size, views // MIN_HEAD_STEPS))
+
+
 def _phase1_deadline(start: float, deadline: float | None, config: TrainConfig) -> float | None:
     """With a time budget, fine-tuning keeps a quarter of what is left after ``start``."""
     return start + 0.75 * (deadline - start) if deadline and config.finetune_epochs else deadline
@@ -293,7 +301,7 @@ def _train_pretrained(run: _Run) -> tuple[keras.Model, list[dict[str, float]], i
     model = assemble(net, heads, size)
     heads_model = keras.Model(heads.input, {a: heads.output[a] for a in run.losses}, name="heads_training")
     train_y, val_y = (_with_similarity(f.labels, run.similar) for f in (train_f, val_f))
-    fbs = config.feature_batch_size
+    fbs = heads_batch_size(len(train_f), config)
     train_ds = feature_dataset(
         (train_f.pooled, train_f.low, train_f.small), train_y, fbs, shuffle=True, seed=config.seed
     )
