@@ -339,7 +339,9 @@ def _train_pretrained(run: _Run) -> tuple[keras.Model, list[dict[str, float]], i
         train_ds = feature_dataset(
             (train_f.cut, train_f.low, train_f.small), train_y, bs, shuffle=True, seed=config.seed
         )
-        val_ds = feature_dataset((val_f.cut, val_f.low, val_f.small), val_y, bs, shuffle=False)
+        # validated in phase 1's batches: the contrastive loss depends on the batch size, and the
+        # two phases' validation losses decide which weights are kept
+        val_ds = feature_dataset((val_f.cut, val_f.low, val_f.small), val_y, fbs, shuffle=False)
         t2 = time.monotonic()
         logs2, best2, _ = _fit_phase(top_model, train_ds, val_ds, 2, losses=run.losses, **run.common)
         history += logs2
