@@ -98,11 +98,9 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    from pipeline.train.losses import similarity_labels
+    from pipeline.train.losses import with_similarity
 
-    labels = encode_labels(table, attributes)
-    if similar:
-        labels["embedding"] = similarity_labels(labels, similar)
+    labels = with_similarity(encode_labels(table, attributes), similar)
     keys = table.column("image_key").to_pylist()
     load = _loader(lake, image_size)
 

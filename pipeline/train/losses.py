@@ -95,6 +95,11 @@ def similarity_labels(labels: Mapping[str, np.ndarray], sizes: Mapping[str, int]
     return np.where(missing, -1, joint).astype(np.int32)
 
 
+def with_similarity(labels: dict[str, np.ndarray], similar: Mapping[str, int] | None) -> dict[str, np.ndarray]:
+    """The labels, plus ``embedding``: their :func:`similarity_labels` when ``similar`` is set."""
+    return {**labels, "embedding": similarity_labels(labels, similar)} if similar else labels
+
+
 def similarity_loss(temperature: float = SIMILARITY_TEMPERATURE) -> keras.losses.Loss:
     """Supervised contrastive loss (Khosla et al., 2020) on unit embeddings: for each labelled
     example with a similar one in the batch, the mean over those of

@@ -31,7 +31,7 @@ from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
 from pipeline.train.checkpoint import Checkpoint
 from pipeline.train.config import TrainConfig
-from pipeline.train.losses import class_weights, masked_accuracy, masked_loss, similarity_labels, similarity_loss
+from pipeline.train.losses import class_weights, masked_accuracy, masked_loss, similarity_loss, with_similarity
 
 if TYPE_CHECKING:
     import keras
@@ -160,11 +160,6 @@ def _fit_phase(
     ]
     best = min((e["val_loss"] for e in logs), default=math.inf)
     return logs, best, train_model.get_weights()
-
-
-def _with_similarity(labels: dict[str, np.ndarray], similar: dict[str, int]) -> dict[str, np.ndarray]:
-    """The labels, plus the embedding's similarity ids when the similarity loss is on."""
-    return {**labels, "embedding": similarity_labels(labels, similar)} if similar else labels
 
 
 def heads_batch_size(views: int, config: TrainConfig) -> int:
@@ -300,7 +295,7 @@ def _train_pretrained(run: _Run) -> tuple[keras.Model, list[dict[str, float]], i
     heads = build_heads(run.vocab, embedding_dim=config.embedding_dim, seed=config.seed)
     model = assemble(net, heads, size)
     heads_model = keras.Model(heads.input, {a: heads.output[a] for a in run.losses}, name="heads_training")
-    train_y, val_y = (_with_similarity(f.labels, run.similar) for f in (train_f, val_f))
+    train_y, val_y = (with_similarity(f.labels, run.similar) for f in (train_f, val_f))
     fbs = heads_batch_size(len(train_f), config)
     train_ds = feature_dataset(
         (train_f.pooled, train_f.low, train_f.small), train_y, fbs, shuffle=True, seed=config.seed
