@@ -13,6 +13,7 @@ from pipeline.model import BACKBONES, DEFAULT_BACKBONE
 
 DEFAULT_LOSS_WEIGHTS = {"color": 2.5}
 DEFAULT_SIMILARITY_ATTRIBUTES = ["category", "color"]  # the neighbours visual search should return
+MIN_HEAD_STEPS = 32  # steps per phase 1 epoch on cached features, at least (train.heads_batch_size)
 # Absolute floors on test accuracy below which a candidate is never promoted (README, "Promotion gate")
 DEFAULT_ACCURACY_FLOORS = {"category": 0.6, "color": 0.5, "pattern": 0.5}
 
@@ -80,7 +81,7 @@ class TrainConfig:
         256,
         "pretrained backbone: cached views per step while the heads train (phase 1; a larger "
         "batch holds more similar pairs for the similarity loss); smaller on a small training "
-        "set, so that an epoch has at least 32 steps, but never below batch_size",
+        f"set, so that an epoch has at least {MIN_HEAD_STEPS} steps, but never below batch_size",
         type="integer",
         minimum=2,
     )

@@ -30,14 +30,13 @@ import numpy as np
 from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
 from pipeline.train.checkpoint import Checkpoint
-from pipeline.train.config import TrainConfig
+from pipeline.train.config import MIN_HEAD_STEPS, TrainConfig
 from pipeline.train.losses import class_weights, masked_accuracy, masked_loss, similarity_loss, with_similarity
 
 if TYPE_CHECKING:
     import keras
 
 log = logging.getLogger(__name__)
-MIN_HEAD_STEPS = 32  # steps per phase 1 epoch on cached features, at least (see heads_batch_size)
 
 
 @dataclass
