@@ -214,6 +214,15 @@ def test_an_offer_without_availability_takes_the_pages():
     assert extract_product(_ld_page({"price": "10.00"}, ""), URL)["availability"] == "unknown"
 
 
+def test_an_offer_without_availability_on_a_page_titled_by_an_h2_reads_the_block_around_it():
+    product = {"@type": "Product", "name": "Trail Shoe", "sku": "TS-1", "offers": {"@type": "Offer", "price": "10.00"}}
+    sold_out = page(
+        "<div><h2>Trail Shoe</h2><p>Sold out</p></div>",
+        head=f'<title>Trail Shoe | Shop</title><script type="application/ld+json">{json.dumps(product)}</script>',
+    )
+    assert extract_product(sold_out, URL)["availability"] == "out_of_stock"
+
+
 def test_a_stated_availability_is_never_overridden_by_the_page():
     stated = _ld_page(
         {"price": "10.00", "availability": "https://schema.org/InStock"}, '<p class="availability">Sold out</p>'

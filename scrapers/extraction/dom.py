@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from scrapers.extraction.layout import H1S, MAX_CARTS, TITLE, cart_controls, meta_content, text_of, title_block
+from scrapers.extraction.layout import H1S, MAX_CARTS, cart_controls, meta_content, text_of, title_block
 from scrapers.extraction.markup import largest
 from scrapers.extraction.prices import dom_price
 from scrapers.items import bare_id, clean_text, to_availability, to_gtin
@@ -166,7 +166,8 @@ def dom_availability(tree: Any, h1: Any, carts: int) -> str:
 
 def page_availability(tree: Any) -> str:
     """What the page says of availability (:func:`dom_availability`), for markup that says nothing."""
-    h1 = next(iter(tree.xpath(TITLE)), None)
+    h1s = title_headings(tree)
+    h1 = h1s[0] if h1s else None
     return dom_availability(tree, h1, len(title_block(tree, h1, cart_controls(tree)).own_carts))
 
 
@@ -250,6 +251,12 @@ def titled_headings(tree: Any) -> list[Any]:
     return found
 
 
+def title_headings(tree: Any) -> list[Any]:
+    """The headings that may hold the product's title: the ``<h1>`` with words, else
+    :func:`titled_headings`."""
+    return tree.xpath(H1S) or titled_headings(tree)
+
+
 def meta_title(tree: Any, page_url: str) -> str | None:
     """``og:title`` / ``twitter:title``, unless the page says it is a website (a home page) or
     the title is only the site's name (all its words in the host name)."""
@@ -270,7 +277,7 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
     """The product of a page without product markup, or None when it is not a product page."""
     if home_page(page_url):
         return None  # a home page shows products, it is none
-    h1s = tree.xpath(H1S) or titled_headings(tree)
+    h1s = title_headings(tree)
     h1 = h1s[0] if h1s else None
     title = dom_title(tree, h1s, page_url)
     og_product = (meta_content(tree, "og:type") or "").lower().startswith("product")

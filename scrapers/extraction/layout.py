@@ -38,7 +38,6 @@ SUBMITS = ".//button | .//input[@type='submit' or @type='image' or @type='button
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 CARD_TITLES = HEADINGS[:4]  # near a price, h5/h6 are labels ("Buy new:") more often than card titles
 H1S = "//h1[normalize-space()]"  # headings with words (a logo's <h1> has none)
-TITLE = f"({H1S})[1]"
 
 
 def meta_content(tree: Any, *names: str) -> str | None:
