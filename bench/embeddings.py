@@ -6,6 +6,9 @@ For each model, side by side on the same images:
 - crop / pad retrieval: each test image is cropped 5% per side and padded 10% per side
   (``vitrine dedup-eval``'s variants); the rate at which the original is the variant's
   nearest neighbour among all test images;
+- for a model whose embedding blends in its heads' probabilities (``similarity_blend``), the
+  same on the learned projection alone (the embedding's first ``embedding_dim`` components,
+  renormalized);
 - for a pretrained model, the same on its raw pooled backbone features reduced by PCA to 128
   and 256 dimensions (fitted on the train split), beside the learned 128-d projection.
 
@@ -93,13 +96,23 @@ def main() -> None:
             return np.asarray(m.predict(x, batch_size=64, verbose=0)["embedding"])
 
         base = _images(lake, keys, size, None)
-        emb = embed(base)
-        crop = variant_retrieval(emb, embed(_images(lake, keys, size, "crop")))
-        pad = variant_retrieval(emb, embed(_images(lake, keys, size, "pad")))
-        print(
-            f"{version} ({model.backbone} @ {size}px, learned {emb.shape[1]}-d): "
-            f"precision@{K} {precision_at_k(emb, labels, groups):.3f}  crop 5% {crop:.3f}  pad 10% {pad:.3f}"
+        emb, crops, pads = (
+            embed(base),
+            embed(_images(lake, keys, size, "crop")),
+            embed(_images(lake, keys, size, "pad")),
         )
+        projection = int(model.metadata.get("config", {}).get("embedding_dim", emb.shape[1]))
+        views = [("embedding", emb.shape[1])] + (
+            [("projection alone", projection)] if projection < emb.shape[1] else []
+        )
+        for name, dims in views:
+            e, c, p = emb[:, :dims], crops[:, :dims], pads[:, :dims]
+            print(
+                f"{version} ({model.backbone} @ {size}px, {name}, {dims}-d): "
+                f"precision@{K} {precision_at_k(e, labels, groups):.3f}  crop 5% {variant_retrieval(e, c):.3f}  "
+                f"pad 10% {variant_retrieval(e, p):.3f}",
+                flush=True,
+            )
         if model.backbone == "efficientnet_lite0":
             from sklearn.decomposition import PCA
 

@@ -1,10 +1,14 @@
-"""The multi-head attribute model (Keras 3): one shared backbone, an L2-normalized embedding,
+"""The multi-head attribute model (Keras 3): one shared backbone, an L2-normalized projection,
 one softmax head per attribute.
 
 Input: float32 RGB in [0, 255], shape (N, S, S, 3); rescaling happens inside the model.
 Outputs: a dict {"embedding": (N, D) unit vectors, "<attr>": (N, n_values) softmax}. The heads
-read the embedding (scaled, as in cosine-softmax classifiers), so nearest neighbours in the
-index and the predicted attributes come from the same representation.
+read the projection (scaled, as in cosine-softmax classifiers), so nearest neighbours in the
+index and the predicted attributes come from the same representation. The embedding is the
+projection itself, or (:func:`blended`, the registered model) the projection with some heads'
+probabilities appended: each part unit-length and weighted, the whole renormalized, so that
+the cosine of two embeddings is a weighted sum of their projections' cosine and their
+predicted attributes' agreement.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ COLOR_BINS = 32  # channels of the learned color histogram
 HIST_LEVELS = 6  # levels per RGB channel of the fixed foreground color histogram (6³ colors)
 HIST_SHARPNESS = 400.0  # inverse temperature of a pixel's soft assignment to those colors
 COSINE_SCALE = 16.0  # logits = scale * <unit embedding, W>: lets unit vectors reach confident softmax
+Blend = dict[str, float]  # attribute → weight of its predicted probabilities in the embedding
 
 
 def _compact_backbone(image_size: int, widths: tuple[int, ...] = (24, 48, 96, 192, 256)) -> keras.Model:
@@ -119,9 +124,8 @@ def build_model(
         if weights:
             raise ValueError(f"backbone {backbone!r} brings its own ImageNet weights; `weights` is for the others")
         net = pretrained()
-        return assemble(
-            net, build_heads(attributes, embedding_dim=embedding_dim, dropout=dropout, seed=seed), image_size
-        )
+        heads = build_heads(attributes, embedding_dim=embedding_dim, dropout=dropout, seed=seed)
+        return assemble(net, heads, image_size)
     base = build_backbone(backbone, image_size)
     if weights:
         base.load_weights(str(resolve_weights(weights, cache_dir)))
@@ -153,16 +157,44 @@ def _color_branches(pixels: keras.KerasTensor, bins: int, thumb_pool: int) -> li
 def _embedding_and_heads(
     x: keras.KerasTensor, attributes: dict[str, list[str]], embedding_dim: int
 ) -> dict[str, keras.KerasTensor]:
-    """Features → {"embedding": unit vector, "<attr>": softmax over the scaled embedding}."""
+    """Features → {"embedding": unit vector, "<attr>": softmax over the scaled projection}."""
     from keras import layers
 
     x = layers.Dense(embedding_dim, name="embedding_dense")(x)
-    embedding = layers.UnitNormalization(name="embedding", dtype="float32")(x)
-    scaled = layers.Rescaling(COSINE_SCALE, name="cosine_scale", dtype="float32")(embedding)
-    outputs = {"embedding": embedding}
+    projection = layers.UnitNormalization(name="projection", dtype="float32")(x)
+    scaled = layers.Rescaling(COSINE_SCALE, name="cosine_scale", dtype="float32")(projection)
+    outputs = {"embedding": projection}
     for name, values in attributes.items():
         outputs[name] = layers.Dense(len(values), activation="softmax", name=name, dtype="float32")(scaled)
     return outputs
+
+
+def blended(model: keras.Model, blend: Blend) -> keras.Model:
+    """The same model (its layers and weights shared) whose embedding appends the ``blend``
+    heads' probabilities, each unit-length times its weight, to the projection, renormalized."""
+    import keras
+    from keras import layers
+
+    if not blend:
+        return model
+    outputs = dict(model.output)
+    missing = sorted(set(blend) - set(outputs))
+    if missing:
+        raise ValueError(f"blend names heads the model lacks: {missing}")
+    parts = [outputs["embedding"]] + [
+        layers.Rescaling(weight, name=f"{name}_blend", dtype="float32")(
+            layers.UnitNormalization(name=f"{name}_unit", dtype="float32")(outputs[name])
+        )
+        for name, weight in blend.items()
+    ]
+    joined = layers.Concatenate(name="blended", dtype="float32")(parts)
+    outputs["embedding"] = layers.UnitNormalization(name="embedding", dtype="float32")(joined)
+    return keras.Model(model.inputs, outputs, name=model.name)
+
+
+def embedding_dim_of(model: keras.Model) -> int:
+    """The length of the model's ``embedding`` output (its index's dimension)."""
+    return int(model.output["embedding"].shape[-1])
 
 
 def foreground_histogram(pixels: keras.KerasTensor) -> keras.KerasTensor:

@@ -82,12 +82,14 @@ def register_model(
     attributes: dict[str, list[str]],
     image_size: int,
     backbone: str,
-    embedding_dim: int,
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     version: str | None = None,
 ) -> str:
-    """Save a model as a new version (model file first, metadata last); returns the version."""
+    """Save a model as a new version (model file first, metadata last); returns the version.
+    The metadata's ``embedding_dim`` is the length of the model's ``embedding`` output."""
+    from pipeline.model import embedding_dim_of
+
     version = version or new_version()
     prefix = layout.model_prefix(version)
     with tempfile.TemporaryDirectory(prefix="vitrine-model-") as tmp:
@@ -99,7 +101,7 @@ def register_model(
         "version": version,
         "attributes": attributes,
         "image_size": image_size,
-        "embedding_dim": embedding_dim,
+        "embedding_dim": embedding_dim_of(model),
         "backbone": backbone,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "metrics": metrics or {},
@@ -196,7 +198,6 @@ def ensure_production_model(lake: Lake, image_size: int = Settings.image_size) -
             attributes=config["attributes"],
             image_size=config["image_size"],
             backbone=config["backbone"],
-            embedding_dim=config["embedding_dim"],
             extra={"trained": False, "seed": config["seed"]},
             version=version,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.model import BACKBONES, backbone_of, build_model
+from pipeline.model import BACKBONES, backbone_of, blended, build_model, embedding_dim_of
 
 VOCAB = {"category": ["a", "b", "c"], "color": ["red", "blue"]}
 
@@ -23,6 +23,24 @@ def test_outputs_are_a_dict_of_unit_embeddings_and_softmax_heads(backbone: str) 
         p = np.asarray(out[name])
         assert p.shape == (4, len(values))
         np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("backbone", ["compact", "efficientnet_lite0"])
+def test_a_blended_embedding_appends_the_weighted_unit_probabilities_to_the_projection(backbone: str) -> None:
+    plain = build_model(VOCAB, 32, backbone=backbone, embedding_dim=16, seed=3)
+    blend = blended(plain, {"color": 0.5})
+    assert {id(w) for w in blend.weights} == {id(w) for w in plain.weights}  # shared, none added
+    x = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    p, b = plain(x, training=False), blend(x, training=False)
+    color = np.asarray(p["color"])
+    expected = np.hstack([np.asarray(p["embedding"]), 0.5 * color / np.linalg.norm(color, axis=1, keepdims=True)])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(b["embedding"]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(b["category"]), np.asarray(p["category"]), atol=1e-6)
+    assert embedding_dim_of(blend) == 16 + len(VOCAB["color"]) and embedding_dim_of(plain) == 16
+    assert blended(plain, {}) is plain
+    with pytest.raises(ValueError, match=r"blend names heads the model lacks: \['pattern'\]"):
+        blended(plain, {"pattern": 1.0})
 
 
 def test_same_seed_same_model() -> None:

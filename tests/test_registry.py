@@ -23,7 +23,7 @@ VOCAB = {"category": ["a", "b", "c"], "color": ["red", "blue"]}
 
 def _register(lake, seed: int = 0) -> str:
     model = build_model(VOCAB, 32, backbone="compact", embedding_dim=8, seed=seed)
-    return register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8)
+    return register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact")
 
 
 def test_ensure_production_model_registers_a_real_initial_model_once(lake) -> None:

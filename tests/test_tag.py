@@ -17,7 +17,7 @@ VOCAB = {"category": ["tshirts_tops", "trousers"], "color": ["red", "blue", "gre
 
 def _model(lake) -> str:
     model = build_model(VOCAB, 32, backbone="compact", embedding_dim=8)
-    return register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8)
+    return register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact")
 
 
 def test_tag_items_writes_one_row_per_item_and_is_idempotent(lake, caplog) -> None:
@@ -64,9 +64,7 @@ def test_a_second_run_tags_only_new_images(lake, caplog) -> None:
 def test_an_untrained_model_leaves_every_value_empty(lake, caplog) -> None:
     items_uri = write_items(lake, n=4)
     model = build_model(VOCAB, 32, backbone="compact", embedding_dim=8)
-    version = register_model(
-        lake, model, attributes=VOCAB, image_size=32, backbone="compact", embedding_dim=8, extra={"trained": False}
-    )
+    version = register_model(lake, model, attributes=VOCAB, image_size=32, backbone="compact", extra={"trained": False})
     lake.delete(f"{layout.model_prefix(version)}/{MODEL_FILE}")  # nothing to predict: the model is not loaded
     tag_items(lake, items_uri, version, batch_size=4)
     rows = lake.read_table(layout.table("attributes"), partitions={"model_version": version}).to_pylist()

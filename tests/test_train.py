@@ -106,10 +106,11 @@ def test_similarity_loss_rewards_similar_pairs_close_and_skips_anchors_without_o
     assert float(np.sum(loss(np.array([0, 1, -1]), _unit([[1, 0], [0, 1], [1, 1]])))) == 0.0
 
 
-def test_similarity_attributes_must_be_trained_heads_and_weight_zero_turns_it_off() -> None:
+def test_similarity_attributes_must_be_trained_heads_and_each_weight_zero_turns_its_use_off() -> None:
     assert TrainConfig().similarity_heads(["category", "color", "pattern"]) == ["category", "color"]
     assert TrainConfig().similarity_heads(["color"]) == ["color"]  # an untrained default is left out
-    assert TrainConfig(similarity_weight=0).similarity_heads(["category", "color"]) == []
+    assert TrainConfig().blend(["category", "color", "pattern"]) == {"category": 0.5, "color": 0.5}
+    assert TrainConfig(similarity_blend=0).blend(["category", "color"]) == {}
     with pytest.raises(ValueError, match=r"similarity_attributes .*\['sleeve'\]"):
         TrainConfig(similarity_attributes=["category", "sleeve"]).similarity_heads(["category", "color"])
 
@@ -355,7 +356,6 @@ def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow
         attributes=vocab,
         image_size=32,
         backbone="compact",
-        embedding_dim=128,
     )
     gate = evaluate_candidate(lake, worse, decision["trainset"], GateConfig(min_improvement=0.0, min_test_images=10))
     assert gate["candidate_score"] < gate["production_score"]

@@ -46,7 +46,12 @@ class TrainConfig:
         "blocks fine-tuned); compact: small CNN trained from scratch",
         enum=list(BACKBONES),
     )
-    embedding_dim: int = option(128, "dimension of the similarity embedding", type="integer", minimum=8)
+    embedding_dim: int = option(
+        128,
+        "dimension of the learned projection, the embedding's first part (similarity_blend appends the rest)",
+        type="integer",
+        minimum=8,
+    )
     weights: str | None = option(
         None, "keras.applications backbones: a .weights.h5 path, file:// or s3:// URI", type=["null", "string"]
     )
@@ -102,6 +107,13 @@ class TrainConfig:
         "attributes two images must share to be neighbours in the embedding (visual search)",
         type="array",
     )
+    similarity_blend: float = option(
+        0.5,
+        "weight in the exported embedding (what visual search looks up) of each similarity "
+        "attribute's predicted probabilities, appended to the learned projection (0: the projection alone)",
+        type="number",
+        minimum=0,
+    )
     label_smoothing: float = option(
         0.1, "target mass spread evenly over the classes (weak labels are noisy)", type="number", minimum=0, maximum=0.5
     )
@@ -134,12 +146,16 @@ class TrainConfig:
         return {h: float(self.loss_weights.get(h, 1.0)) for h in heads}
 
     def similarity_heads(self, heads: list[str]) -> list[str]:
-        """The trained heads that define similar images ([] when the similarity loss is off);
-        the defaults that are not trained are left out, any other name is an error."""
+        """The trained heads that define similar images; the defaults that are not trained
+        are left out, any other name is an error."""
         unknown = sorted(set(self.similarity_attributes) - set(heads) - set(DEFAULT_SIMILARITY_ATTRIBUTES))
         if unknown:
             raise ConfigError(f"similarity_attributes names heads that are not trained: {unknown}; heads: {heads}")
-        return [h for h in self.similarity_attributes if h in heads] if self.similarity_weight else []
+        return [h for h in self.similarity_attributes if h in heads]
+
+    def blend(self, heads: list[str]) -> dict[str, float]:
+        """The heads whose probabilities the exported embedding appends, with their weight."""
+        return {h: self.similarity_blend for h in self.similarity_heads(heads)} if self.similarity_blend else {}
 
 
 @dataclass

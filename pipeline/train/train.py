@@ -9,9 +9,10 @@ fine-tunes with a lower learning rate (the top of a loaded backbone, all of a sc
 phase stops early on validation loss and keeps its best weights (by default an exponential
 moving average of them); phase 2's weights are kept only if they beat phase 1's. Losses
 (:mod:`pipeline.train.losses`) are masked (an image without a label for one head still trains
-the others) and class-weighted; a supervised contrastive term on the embedding
+the others) and class-weighted; a supervised contrastive term on the embedding's projection
 (``similarity_weight``) pulls images that share the ``similarity_attributes`` together, so
-visual-search neighbours agree on them.
+visual-search neighbours agree on them. The registered model's embedding appends those heads'
+probabilities to the projection (``similarity_blend``, :func:`pipeline.model.blended`).
 Mixed precision and XLA are used when a GPU is present (``precision``).
 """
 
@@ -367,7 +368,7 @@ def train_candidate(
     """
     import keras
 
-    from pipeline.model import PRETRAINED, build_model
+    from pipeline.model import PRETRAINED, blended, build_model
     from pipeline.registry import register_model
     from pipeline.taxonomy import load_taxonomy
     from pipeline.train.data import encode_labels
@@ -389,7 +390,7 @@ def train_candidate(
     keras.mixed_precision.set_global_policy(policy)
     loss_weights = config.head_weights(list(vocab))
     losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
-    similar = {a: len(vocab[a]) for a in config.similarity_heads(list(vocab))}
+    similar = {a: len(vocab[a]) for a in config.similarity_heads(list(vocab))} if config.similarity_weight else {}
     if similar:
         losses["embedding"] = similarity_loss()
         loss_weights["embedding"] = config.similarity_weight
@@ -406,9 +407,14 @@ def train_candidate(
             model, history, seen, rates = _train_end_to_end(run, checkpoint, cache_dir)
         keras.mixed_precision.set_global_policy("float32")
         export = build_model(
-            vocab, config.image_size, backbone=config.backbone, embedding_dim=config.embedding_dim, seed=config.seed
+            vocab,
+            config.image_size,
+            backbone=config.backbone,
+            embedding_dim=config.embedding_dim,
+            seed=config.seed,
         )
         export.set_weights(model.get_weights())
+        export = blended(export, config.blend(list(vocab)))
     finally:
         keras.mixed_precision.set_global_policy("float32")
     elapsed = time.monotonic() - start
@@ -420,7 +426,6 @@ def train_candidate(
             attributes=vocab,
             image_size=config.image_size,
             backbone=config.backbone,
-            embedding_dim=config.embedding_dim,
             extra={
                 "trained": True,
                 "training_set": trainset_uri,

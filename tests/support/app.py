@@ -107,9 +107,7 @@ def register(lake: Lake, model, vocab: dict, version: str = MODEL_VERSION) -> st
     from pipeline.registry import exists, register_model
 
     if not exists(lake, version):
-        register_model(
-            lake, model, attributes=vocab, image_size=IMAGE_SIZE, backbone="compact", embedding_dim=32, version=version
-        )
+        register_model(lake, model, attributes=vocab, image_size=IMAGE_SIZE, backbone="compact", version=version)
     return version
 
 

@@ -124,7 +124,6 @@ def register(lake: Lake, model: TinyModel) -> str:
             attributes=model.attributes,
             image_size=model.image_size,
             backbone="tiny",
-            embedding_dim=model.embedding_dim,
             version=model.version,
         )
     return model.version
