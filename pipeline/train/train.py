@@ -407,11 +407,7 @@ def train_candidate(
             model, history, seen, rates = _train_end_to_end(run, checkpoint, cache_dir)
         keras.mixed_precision.set_global_policy("float32")
         export = build_model(
-            vocab,
-            config.image_size,
-            backbone=config.backbone,
-            embedding_dim=config.embedding_dim,
-            seed=config.seed,
+            vocab, config.image_size, backbone=config.backbone, embedding_dim=config.embedding_dim, seed=config.seed
         )
         export.set_weights(model.get_weights())
         export = blended(export, config.blend(list(vocab)))
