@@ -26,22 +26,8 @@ import numpy as np
 from pipeline.dedup import transforms
 from pipeline.imageio import decode_bytes
 from pipeline.lake import Lake
-
-K = 5
-
-
-def precision_at_k(emb: np.ndarray, labels: list[tuple], groups: list[str], k: int = K) -> float:
-    """Mean share of the k nearest neighbours (other groups) whose labels equal the query's."""
-    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-    sims = emb @ emb.T
-    g = np.array(groups)
-    sims[g[:, None] == g[None, :]] = -np.inf  # itself and its near-duplicates are not neighbours
-    labelled = [i for i, lab in enumerate(labels) if None not in lab]
-    hits = []
-    for i in labelled:
-        nn = np.argsort(-sims[i])[:k]
-        hits.append(np.mean([labels[j] == labels[i] for j in nn]))
-    return float(np.mean(hits))
+from pipeline.train.evaluate import RETRIEVAL_K as K
+from pipeline.train.evaluate import precision_at_k
 
 
 def variant_retrieval(base: np.ndarray, variants: np.ndarray) -> float:

@@ -329,6 +329,9 @@ def test_retrain_dag_trains_reports_and_promotes_then_gate_refuses_worse(airflow
     page = lake.read_bytes(f"{report}/report.html").decode()
     for section in ("Split sizes per class", "Hyperparameters", "finetune_blocks", "Tiny test classes"):
         assert section in page, section  # 12 test images: every class is tiny
+    retrieval = metrics["candidate"]["retrieval"]
+    assert retrieval["attributes"] == ["category", "color"] and 0 <= retrieval["precision"] <= 1
+    assert f"Visual search: precision@5 {retrieval['precision']:.4f}; production " in page
     if any(metrics["candidate"]["mistakes"].values()):
         assert "Worst mistakes" in page and 'src="data:image/jpeg;base64,' in page
     decision = metrics["decision"]
@@ -445,6 +448,23 @@ def test_retrain_dag_rejects_an_unknown_conf_key(airflow_db, vitrine_env) -> Non
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
     assert str(getattr(run.state, "value", run.state)) == "failed"
     assert states["build_training_set"] == "failed" and states["train"] != "success"
+
+
+def test_precision_at_k_counts_neighbours_of_other_groups_that_share_every_label() -> None:
+    from pipeline.train.evaluate import precision_at_k
+
+    emb = np.array([[1, 0], [1, 0.01], [1, 0.1], [0.9, 0.5], [0, 1], [0.1, 1]], "float32")
+    labels = [("shoe", "red"), ("shoe", "red"), ("shoe", "red"), ("shoe", "blue"), ("bag", None), ("bag", "red")]
+    groups = ["g0", "g0", "g1", "g2", "g3", "g4"]  # rows 0 and 1 are near-duplicates, never neighbours
+    # k=1: row 0 → 2 (hit; 1 is its own group), 1 → 2 (hit), 2 → 1 (hit), 3 → 2 (miss), 5 → 4 (miss:
+    # an unlabelled color is no match); row 4 is no query
+    assert precision_at_k(emb, labels, groups, k=1) == pytest.approx(3 / 5)
+    assert precision_at_k(emb, labels, groups, k=1, chunk=2) == pytest.approx(3 / 5)  # same in chunks
+    # k=5 (the default): rows 0 and 1 have 4 other-group rows to see, a missing 5th is a miss;
+    # hits 1, 1, 2, 0, 0 of 5
+    assert precision_at_k(emb, labels, groups) == pytest.approx((1 + 1 + 2) / 25)
+    assert precision_at_k(emb[:1], labels[:1], groups[:1]) is None  # no neighbour at all
+    assert precision_at_k(emb, [(None, None)] * 6, groups) is None  # no labelled query
 
 
 def test_report_helpers_pick_confident_mistakes_and_count_splits() -> None:

@@ -5,7 +5,9 @@ same images, each model at its own input size). The gate (:func:`promotion_decis
 in :class:`~pipeline.train.config.GateConfig`) refuses a candidate scored on too few test
 images, below an attribute's absolute accuracy floor, or lacking an attribute production
 serves; otherwise it is promoted only if its mean accuracy over the attributes both models
-predict beats production's by ``min_improvement``.
+predict beats production's by ``min_improvement``. The report also gives each model's
+retrieval precision (:func:`precision_at_k` on the embedding: neighbours that share the
+default similarity attributes), which informs and does not gate.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import pyarrow as pa
 
 from pipeline.imageio import lake_reads
 from pipeline.lake import Lake
-from pipeline.train.config import GateConfig
+from pipeline.train.config import DEFAULT_SIMILARITY_ATTRIBUTES, GateConfig
 
 log = logging.getLogger(__name__)
 
 MISTAKES = 12  # worst mistakes per attribute shown in the report
 TINY_CLASS = 10  # test classes with fewer labelled images are flagged in the report
+RETRIEVAL_K = 5  # neighbours per query in the report's retrieval precision
 
 
 def attribute_metrics(truth: Sequence[str | None], pred: Sequence[str], values: list[str]) -> dict[str, Any]:
@@ -53,21 +56,45 @@ def attribute_metrics(truth: Sequence[str | None], pred: Sequence[str], values: 
 
 
 @lake_reads()
-def predict_probabilities(lake: Lake, version: str, table: pa.Table, batch_size: int = 128) -> dict[str, np.ndarray]:
-    """The model's softmax per attribute for each row of ``table`` (same order)."""
+def predict_outputs(lake: Lake, version: str, table: pa.Table, batch_size: int = 128) -> dict[str, np.ndarray]:
+    """The model's softmax per attribute and its embedding for each row of ``table`` (same order)."""
     from pipeline.registry import load_model
     from pipeline.train.data import make_dataset
 
     model = load_model(lake, version)
-    probs: dict[str, list[np.ndarray]] = {a: [] for a in model.attributes}
+    widths = {**{a: len(v) for a, v in model.attributes.items()}, "embedding": model.embedding_dim}
+    outs: dict[str, list[np.ndarray]] = {name: [] for name in widths}
     ds = make_dataset(lake, table, model.attributes, model.image_size, batch_size, shuffle=False, cache=None)
     for images, _ in ds:
         out = model.keras_model(images, training=False)
-        for a in model.attributes:
-            probs[a].append(np.asarray(out[a]))
-    return {
-        a: np.concatenate(p) if p else np.zeros((0, len(model.attributes[a])), np.float32) for a, p in probs.items()
-    }
+        for name in widths:
+            outs[name].append(np.asarray(out[name]))
+    return {name: np.concatenate(o) if o else np.zeros((0, widths[name]), np.float32) for name, o in outs.items()}
+
+
+def precision_at_k(
+    embeddings: np.ndarray, labels: Sequence[tuple], groups: Sequence[str], k: int = RETRIEVAL_K, chunk: int = 512
+) -> float | None:
+    """Pure: the mean share of each fully labelled query's ``k`` nearest neighbours (cosine,
+    images of other dedup groups only) whose labels all equal the query's; None without a
+    labelled query."""
+    emb = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    codes: dict[tuple, int] = {}
+    code = np.array([codes.setdefault(tuple(t), len(codes)) if None not in t else -1 for t in labels])
+    group = np.unique(np.asarray(groups), return_inverse=True)[1]
+    queries = np.flatnonzero(code >= 0)
+    k = min(k, len(emb) - 1)
+    if not len(queries) or k < 1:
+        return None
+    hits = []
+    for start in range(0, len(queries), chunk):
+        q = queries[start : start + chunk]
+        sims = emb[q] @ emb.T
+        sims[group[q][:, None] == group[None, :]] = -np.inf  # itself and its near-duplicates
+        nn = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        valid = np.take_along_axis(sims, nn, axis=1) > -np.inf
+        hits.append(((code[nn] == code[q][:, None]) & valid).mean(axis=1))
+    return float(np.concatenate(hits).mean())
 
 
 def worst_mistakes(
@@ -88,7 +115,7 @@ def evaluate_version(lake: Lake, version: str, table: pa.Table) -> dict[str, Any
     from pipeline.registry import load_model
 
     model = load_model(lake, version)
-    probs = predict_probabilities(lake, version, table)
+    outputs = predict_outputs(lake, version, table)
     keys = table.column("image_key").to_pylist()
     metrics: dict[str, Any] = {
         "version": version,
@@ -100,9 +127,14 @@ def evaluate_version(lake: Lake, version: str, table: pa.Table) -> dict[str, Any
     for attr, values in model.attributes.items():
         if attr in table.column_names:
             truth = table.column(attr).to_pylist()
-            pred = [values[i] for i in probs[attr].argmax(axis=1)]
+            pred = [values[i] for i in outputs[attr].argmax(axis=1)]
             metrics["attributes"][attr] = attribute_metrics(truth, pred, values)
-            metrics["mistakes"][attr] = worst_mistakes(truth, probs[attr], values, keys)
+            metrics["mistakes"][attr] = worst_mistakes(truth, outputs[attr], values, keys)
+    similar = [a for a in DEFAULT_SIMILARITY_ATTRIBUTES if a in table.column_names]
+    if similar:
+        labels = list(zip(*(table.column(a).to_pylist() for a in similar), strict=True))
+        precision = precision_at_k(outputs["embedding"], labels, table.column("group_id").to_pylist())
+        metrics["retrieval"] = {"attributes": similar, "k": RETRIEVAL_K, "precision": precision}
     return metrics
 
 
@@ -234,6 +266,11 @@ def evaluate_candidate(lake: Lake, version: str, trainset_uri: str, gate: GateCo
             log.info(f"  {attr:<10} no labelled test images")
         else:
             log.info(f"  {attr:<10} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
+    retrieval = candidate.get("retrieval") or {}
+    if retrieval.get("precision") is not None:
+        log.info(
+            f"  retrieval  precision@{retrieval['k']} {retrieval['precision']:.4f}  (same {', '.join(retrieval['attributes'])})"
+        )
     log.info("%s", decision["reason"])
     return decision
 

@@ -159,6 +159,19 @@ def _hyperparameters(context: dict) -> str:
     return f"<h2>Hyperparameters</h2>{took}<table>{rows}</table>"
 
 
+def _retrieval(candidate: dict, production: dict | None) -> str:
+    r = candidate.get("retrieval") or {}
+    if r.get("precision") is None:
+        return ""
+    prod = ((production or {}).get("retrieval") or {}).get("precision")
+    versus = f"; production {_fmt(prod)}" if prod is not None else ""
+    return (
+        f"<p>Visual search: precision@{r['k']} {_fmt(r['precision'])}{versus} (share of each test image's "
+        f"{r['k']} nearest neighbours in the embedding, other dedup groups, with the same "
+        f"{html.escape(' and '.join(r['attributes']))})</p>"
+    )
+
+
 def render_html(
     version: str,
     candidate: dict,
@@ -192,7 +205,7 @@ table{{border-collapse:collapse}}.tiny td{{background:#fff3cd}}.warn{{color:#8a6
 production: {html.escape(str(decision.get("production_version")))}</p>
 <table><tr><th>attribute</th><th>n</th><th>accuracy</th><th>macro-F1</th><th>production accuracy</th>
 <th>production macro-F1</th><th>worst recall (test images)</th></tr>{"".join(rows)}</table>
-{_splits_table(context)}{_hyperparameters(context)}{gallery}
+{_retrieval(candidate, production)}{_splits_table(context)}{_hyperparameters(context)}{gallery}
 {images}<p>Raw numbers: <a href="metrics.json">metrics.json</a></p></body></html>"""
 
 
