@@ -200,6 +200,31 @@ def test_a_listing_of_five_cards_without_headings_is_no_product():
     assert extract_product(page("<h1>Shoes</h1>" + cards), "https://shop.example/c/shoes") is None
 
 
+def _card(sku: str) -> str:
+    return (
+        f'<li class="item"><form action="/c/bags/" method="post"><a href="/p/{sku}/"><img src="/i/{sku}.jpg"'
+        f' width="170" height="170"></a><a href="/p/{sku}/" class="name">{sku}</a>'
+        f'<div class="price">230 руб.</div><input type="submit" value="В корзину"></form></li>'
+    )
+
+
+def test_a_category_page_of_a_few_cards_without_headings_is_no_product():
+    cards = "".join(_card(sku) for sku in ("0996-46", "0996-13", "0996-12"))
+    html = page(f'<div class="content"><div class="title"><h1>Shopping bags</h1></div><ul>{cards}</ul></div>')
+    assert extract_product(html, "https://shop.example/c/bags/") is None
+
+
+def test_a_product_whose_buy_box_comes_before_like_cards_of_other_products_is_kept():
+    cards = "".join(_card(sku) for sku in ("0996-13", "0996-12"))
+    html = page(
+        '<div class="content"><h1>Shopping bag 0996-46</h1><img src="/i/0996-46.jpg" width="600" height="600">'
+        '<div class="buy"><div class="price">230 руб.</div><button>В корзину</button></div>'
+        f"<ul>{cards}</ul></div>"
+    )
+    product = extract_product(html, "https://shop.example/p/0996-46/")
+    assert product["title"] == "Shopping bag 0996-46" and product["price"] == Decimal("230")
+
+
 def _ld_page(offer: dict, body: str) -> str:
     product = {"@type": "Product", "name": "Trail Shoe", "sku": "TS-1", "offers": {"@type": "Offer", **offer}}
     return page(f"<h1>Trail Shoe</h1>{body}", head=f'<script type="application/ld+json">{json.dumps(product)}</script>')

@@ -28,7 +28,15 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from scrapers.extraction.layout import H1S, MAX_CARTS, cart_controls, meta_content, text_of, title_block
+from scrapers.extraction.layout import (
+    H1S,
+    MAX_CARTS,
+    cart_controls,
+    listing_cards,
+    meta_content,
+    text_of,
+    title_block,
+)
 from scrapers.extraction.markup import largest
 from scrapers.extraction.prices import dom_price
 from scrapers.items import bare_id, clean_text, to_availability, to_gtin
@@ -287,8 +295,8 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
         title = meta_title(tree, page_url)
     block = title_block(tree, h1, controls)
     own = len(block.own_carts)
-    if not title or own > MAX_CARTS:
-        return None  # a listing: more cart buttons than a product page has outside boxes of their own
+    if not title or own > MAX_CARTS or listing_cards(block):
+        return None  # a listing: more cart buttons than a product page has outside boxes, or cards of like products
     price, currency = dom_price(tree, h1, block) if og_product or price_card or carts else (None, None)
     availability = dom_availability(tree, h1, own)
     sku = dom_sku(tree) or url_sku(tree, page_url)

@@ -127,6 +127,32 @@ def buy_box(block: TitleBlock) -> set:
     return {own, *own.iterancestors()}.union(*({b, *b.iterancestors()} for b in buttons))
 
 
+def listing_cards(block: TitleBlock) -> bool:
+    """The title's first own cart control sits in one of several like cards (siblings of one
+    tag and class below the title's block, each holding an own cart control and a link to a
+    page of its own): a category page of a few products whose cards have no heading."""
+    carts = block.own_carts
+    if len(carts) < 2:
+        return False
+    holders = [{c, *c.iterancestors()} for c in carts]
+    for card in [carts[0], *carts[0].iterancestors()]:
+        parent = card.getparent()
+        if parent is None or card in block.line:
+            return False
+        like = [s for s in parent if s.tag == card.tag and s.get("class") == card.get("class")]
+        cards = [s for s in like if any(s in h for h in holders)]
+        if len(cards) >= 2:
+            links = [_own_link(s) for s in cards]
+            return all(links) and len(set(links)) == len(links)
+    return False
+
+
+def _own_link(card: Any) -> str | None:
+    """The first link of a card that leads to a page (not an anchor, script or mail link)."""
+    hrefs = (h.strip() for h in card.xpath(".//a/@href"))
+    return next((h for h in hrefs if h and not h.startswith(("#", "javascript:", "mailto:"))), None)
+
+
 def in_a_box(el: Any, title_line: set, order: dict, headings: tuple[str, ...]) -> bool:
     """``el`` sits in a block of its own, below the one it shares with the title, that has a
     heading before it: a card of a listing or a carousel, another seller's box, a bundle."""
