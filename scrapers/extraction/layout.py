@@ -6,8 +6,10 @@ A box of another item is a block of its own, below the one it shares with the ti
 has a heading before the element: a card of a listing or a carousel, another seller's offer,
 a bundle. A hidden heading, a label ("Quantity:") or one repeating the title heads no box,
 and the buy box (the blocks holding the title's first cart control of its own) belongs to the
-title. Cart controls are buttons, submit and image inputs, links styled as buttons and links
-that are only an add-to-cart image, in the languages of the shops seen so far.
+title. Like cards (siblings of one tag and class, each with its own cart control and link)
+are a listing's, whether or not they have headings. Cart controls are buttons, submit and
+image inputs, links styled as buttons and links that are only an add-to-cart image, in the
+languages of the shops seen so far.
 """
 
 from __future__ import annotations
