@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.train.config import DEFAULT_SIMILARITY_ATTRIBUTES
+
 EMBEDDING_WEIGHT = 0.7
-CLOSE_MATCH_ATTRIBUTES = ("category", "color")
+CLOSE_MATCH_ATTRIBUTES = tuple(DEFAULT_SIMILARITY_ATTRIBUTES)  # a good match shares these (as in training)
 TARGET_PRECISION = 0.5
 CALIBRATION_K = 10
 CALIBRATION_SAMPLE = 2000
