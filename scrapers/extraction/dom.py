@@ -7,9 +7,9 @@ A page counts as a product page when it has a title (:func:`dom_title` over the 
 headings, else :func:`titled_headings`; else :func:`meta_title`), a price
 (:mod:`scrapers.extraction.prices`), and an add-to-cart control (at most four outside boxes
 of other items, the first not in one of several like cards, :mod:`scrapers.extraction.layout`:
-a listing has one per product), OpenGraph
-product meta or a Twitter card that labels a price; or, with no price and no cart, when it
-says it is sold out and carries an identifier (a sold-out page shows neither).
+a listing has one per product), OpenGraph product meta or a Twitter card that labels a price;
+or, with no price and no cart, when it says it is sold out and carries an identifier (a
+sold-out page shows neither).
 
 Sold-out words are read in the languages of the shops seen so far.
 Images come from ``og:image`` and the like, else the first photo (not a logo, icon, sprite or
