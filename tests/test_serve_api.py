@@ -57,7 +57,11 @@ def test_not_ready_until_a_release_exists(tmp_path):
     holder = ReleaseHolder(Lake(f"file://{tmp_path / 'empty'}"), cache_dir=tmp_path / "cache", poll_seconds=0)
     with TestClient(create_app(holder)) as c:
         assert c.get("/healthz").status_code == 200
-        ready = c.get("/readyz")
+        for _ in range(100):  # the app answers before the poller's first look at the lake
+            ready = c.get("/readyz")
+            if ready.json()["detail"] != "no release loaded yet":
+                break
+            time.sleep(0.05)
         assert ready.status_code == 503 and "no release published yet" in ready.json()["detail"]
         assert c.get("/api/similar", params={"item_id": "x"}).status_code == 503
 
