@@ -68,9 +68,7 @@ def build_release(lake: Lake, n: int, seed: int = 0) -> tuple[str, list[bytes]]:
     rng = np.random.default_rng(seed)
     vocab = {name: list(values) for name, values in CONTRACT_VOCABULARIES.items()}
     model = build_model(vocab, 96, backbone="compact", embedding_dim=DIM, seed=seed)
-    register_model(
-        lake, model, attributes=vocab, image_size=96, backbone="compact", version=MODEL_VERSION
-    )
+    register_model(lake, model, attributes=vocab, image_size=96, backbone="compact", version=MODEL_VERSION)
     catalog = synthetic_catalog(N_PHOTOS, seed=seed)
     photos = [catalog.photo(p) for p in catalog.products]
     keys = []
