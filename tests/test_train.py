@@ -109,6 +109,8 @@ def test_similarity_loss_rewards_similar_pairs_close_and_skips_anchors_without_o
 def test_similarity_attributes_must_be_trained_heads_and_each_weight_zero_turns_its_use_off() -> None:
     assert TrainConfig().similarity_heads(["category", "color", "pattern"]) == ["category", "color"]
     assert TrainConfig().similarity_heads(["color"]) == ["color"]  # an untrained default is left out
+    assert TrainConfig(similarity_weight=0).contrastive_heads(["category", "color"]) == []
+    assert TrainConfig().contrastive_heads(["category", "color", "pattern"]) == ["category", "color"]
     assert TrainConfig().blend(["category", "color", "pattern"]) == {"category": 0.5, "color": 0.5}
     assert TrainConfig(similarity_blend=0).blend(["category", "color"]) == {}
     with pytest.raises(ValueError, match=r"similarity_attributes .*\['sleeve'\]"):

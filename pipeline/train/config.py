@@ -153,6 +153,10 @@ class TrainConfig:
             raise ConfigError(f"similarity_attributes names heads that are not trained: {unknown}; heads: {heads}")
         return [h for h in self.similarity_attributes if h in heads]
 
+    def contrastive_heads(self, heads: list[str]) -> list[str]:
+        """The heads whose shared values define the contrastive term's positives ([] when off)."""
+        return self.similarity_heads(heads) if self.similarity_weight else []
+
     def blend(self, heads: list[str]) -> dict[str, float]:
         """The heads whose probabilities the exported embedding appends, with their weight."""
         return {h: self.similarity_blend for h in self.similarity_heads(heads)} if self.similarity_blend else {}

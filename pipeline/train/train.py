@@ -390,7 +390,7 @@ def train_candidate(
     keras.mixed_precision.set_global_policy(policy)
     loss_weights = config.head_weights(list(vocab))
     losses = {a: masked_loss(w, config.label_smoothing) for a, w in weights.items()}
-    similar = {a: len(vocab[a]) for a in config.similarity_heads(list(vocab))} if config.similarity_weight else {}
+    similar = {a: len(vocab[a]) for a in config.contrastive_heads(list(vocab))}
     if similar:
         losses["embedding"] = similarity_loss()
         loss_weights["embedding"] = config.similarity_weight
