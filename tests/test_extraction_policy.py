@@ -364,8 +364,10 @@ def test_a_microdata_offer_without_properties_is_priced_by_its_text():
         '<span itemprop="offers" itemscope itemtype="https://schema.org/Offer">$41.30</span></p></div>'
     )
     assert extract_product(html, URL)["price"] == Decimal("41.30")
-    worded = html.replace("$41.30", "Call us for the price of this rig and its 2 spare bowls, 10mm joint")
-    assert extract_product(worded, URL)["price"] is None, "a sentence is no price"
+    worded = html.replace("$41.30", "Call us for the price of this rig, or see the €20 bowls beside it")
+    found = extract_product(worded, URL)
+    assert found["price"] is None, "a sentence is no price"
+    assert found["currency"] != "EUR", "nor its currency"
 
 
 def test_an_empty_product_itemscope_gives_way_to_the_page():

@@ -234,6 +234,13 @@ def _price(value: Any) -> Decimal | None:
     return price if price else None
 
 
+def _offer_text(offer: dict) -> str | None:
+    """A property-less microdata Offer's text, where short enough to be its price
+    (``<span itemprop="offers" itemscope ...>$41.30</span>``); a sentence says neither price nor currency."""
+    value = offer.get("@value")
+    return value if isinstance(value, str) and len(value.strip()) <= OFFER_TEXT else None
+
+
 def offers(value: Any) -> list[dict[str, Any]]:
     """Flat offers: Offer, list, AggregateOffer (``lowPrice`` and its own ``offers``)."""
     out: list[dict[str, Any]] = []
@@ -241,12 +248,13 @@ def offers(value: Any) -> list[dict[str, Any]]:
         if not isinstance(offer, dict):
             continue
         nested = offers(offer.get("offers")) if offer.get("offers") else []
+        own_text = _offer_text(offer)
         price, list_price = _price(offer.get("price")), None
-        currency = text(offer.get("priceCurrency")) or price_currency(offer.get("price") or offer.get("@value"))
+        currency = text(offer.get("priceCurrency")) or price_currency(offer.get("price") or own_text)
         if price is None and offer.get("lowPrice") is not None:
             price = _price(offer.get("lowPrice"))
-        if price is None and isinstance(offer.get("@value"), str) and len(offer["@value"].strip()) <= OFFER_TEXT:
-            price = _price(offer["@value"])  # ``<span itemprop="offers" itemscope ...>$41.30</span>``
+        if price is None and own_text:
+            price = _price(own_text)
         for spec in as_list(offer.get("priceSpecification")):
             if not isinstance(spec, dict):
                 continue
