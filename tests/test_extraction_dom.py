@@ -326,6 +326,29 @@ def test_sku_labels_of_other_languages():
         assert extract_product(html, URL)["sku"] == value, label
 
 
+def test_sku_printed_in_the_next_cell_after_a_separator():
+    body = (
+        '<h1>Headlight H11B</h1><span class="price">$44.50</span><button>Add to cart</button>'
+        "<table><tr><td><strong>Stock Code</strong>:</td><td>EIKO-H11B55</td></tr>"
+        "<tr><td><strong>Family</strong>:</td><td>Supreme</td></tr></table>"
+    )
+    assert extract_product(page(body), URL)["sku"] == "EIKO-H11B55"
+
+
+def test_a_labelled_sku_of_capitals_alone_but_no_placeholder():
+    body = '<h1>Box Set</h1><span class="price">£5.99</span><button>Add to basket</button><ul><li><strong>Product code: </strong><span>{}</span></li></ul>'
+    assert extract_product(page(body.format("PHLR")), URL)["sku"] == "PHLR"
+    assert extract_product(page(body.format("NONE")), "https://shop.example/box-set")["sku"] is None
+
+
+def test_sku_from_rdfa_and_from_an_element_classed_sku():
+    body = '<h1>Coccinelle Sweets</h1><span class="price">0,60 €</span><button>Add to cart</button>{}'
+    rdfa = '<div typeof="gr:Offering"><span property="gr:hasStockKeepingUnit" content="LB1617" datatype="xsd:string"></span></div>'
+    assert extract_product(page(body.format(rdfa)), URL)["sku"] == "LB1617"
+    classed = '<span class="meta sku">HB095BLK</span><span class="sku-note">Ships in 2 days</span>'
+    assert extract_product(page(body.format(classed)), URL)["sku"] == "HB095BLK"
+
+
 def test_orphan_price_microdata_of_a_carousel_card_is_not_the_price():
     html = page(
         '<div class="recent"><h3>Recently viewed</h3><span itemprop="price" content="4.99">$4.99</span></div>'

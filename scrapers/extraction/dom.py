@@ -15,8 +15,8 @@ Sold-out words are read in the languages of the shops seen so far.
 Images come from ``og:image`` and the like, else the first photo (not a logo, icon, sprite or
 tiny image; its high-resolution source) in the blocks around the title.
 Availability comes from OpenGraph or an availability/stock block (not its lists of sizes,
-where one may be sold out); the SKU from ``itemprop="sku"``, ``data-sku``, a value printed
-next to an "SKU:"-style label, or an identifier of the URL (``?pid=``-style parameter, path
+where one may be sold out); the SKU from ``itemprop="sku"`` or its RDFa counterparts, ``data-sku``,
+a value printed next to an "SKU:"-style label, the text of an element classed ``sku``, or an identifier of the URL (``?pid=``-style parameter, path
 token or its trailing digits) that the page repeats whole (an attribute value, an element's
 text, a literal in a script); the GTIN from a value next to an "EAN"/"GTIN"/"UPC"/"ISBN"
 label whose check digit is right.
@@ -53,7 +53,7 @@ IN_STOCK = re.compile(
     r"\b(in\s+stock|available|auf\s+lager|lieferbar|en\s+stock|disponible|disponibile|op\s+voorraad)\b", re.I
 )
 SKU_LABEL = re.compile(
-    r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
+    r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|stock\s*(?:code|no\.?|number)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
     r"|product\s*(?:code|no\.?|number|id)|style\s*(?:#|no\.?|number)|réf(?:érence)?\.?|ref\.?|artikelnummer"
     r"|[šs]ifra|k[óo]d(?:\s+(?:produktu|tovaru|zbo[žz][íi]))?|c[óo]digo|codice|cod\s+produs|numer\s+katalogowy|артикул|код(?:\s+товара)?)"
     r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$",
@@ -66,6 +66,11 @@ GTIN_LABEL = re.compile(
 )
 MARKS = re.compile("[\u200e\u200f\u200b\u00a0]")  # direction marks, zero-width and hard spaces
 SKU_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{2,39}")
+LETTER_CODE = re.compile(r"[A-Z]{3,12}")  # a code of capitals alone ("PHLR"), taken only where labelled
+PLACEHOLDERS = frozenset({"NONE", "NULL", "TBA", "TBC", "TBD", "UNKNOWN"})
+SKU_PROPERTY = re.compile(r"(?:^|[:/#])(?:sku|productID|hasStockKeepingUnit)$")  # RDFa ``gr:hasStockKeepingUnit``
+SKU_CLASS = re.compile(r"(?:product[-_]?)?sku", re.I)  # ``<span class="meta sku">HB095BLK</span>``
+SEPARATOR = re.compile(r"[\s:#.\-–]*")  # a text node between a label and its value ("Stock Code", ":", "EIKO-…")
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
 NOT_ID_PARAM = re.compile(r"cat|store|shop|lang|session|sid|user|page|sort|ref|utm|campaign|aff|seo|nav", re.I)
@@ -89,7 +94,8 @@ def _labelled(tree: Any, label: re.Pattern, accept: Callable[[str], str | None])
         match = label.match(text)
         if not match:
             continue
-        value = match.group(1) or (texts[i + 1].strip().lstrip(":# ").strip() if i + 1 < len(texts) else "")
+        after = (t for t in texts[i + 1 : i + 3] if not SEPARATOR.fullmatch(t))
+        value = match.group(1) or next(after, "").strip().lstrip(":# ").strip()
         found = accept(value) if value else None
         if found:
             return found
@@ -97,13 +103,20 @@ def _labelled(tree: Any, label: re.Pattern, accept: Callable[[str], str | None])
 
 
 def _sku_value(value: str) -> str | None:
+    """A labelled code: with a digit, or of capitals alone ("PHLR", not "NONE")."""
+    if LETTER_CODE.fullmatch(value):
+        return None if value in PLACEHOLDERS else value
     return value if SKU_VALUE.fullmatch(value) and re.search(r"\d", value) else None
 
 
 def dom_sku(tree: Any) -> str | None:
-    """An identifier from orphan ``itemprop="sku"`` markup, ``data-sku``, or printed next to a
-    label such as "SKU:" or "Item #"."""
-    for el in tree.xpath('//*[@itemprop="sku" or @itemprop="productID"]'):
+    """An identifier from orphan ``itemprop="sku"`` or RDFa (``property="gr:hasStockKeepingUnit"``)
+    markup, ``data-sku``, printed next to a label such as "SKU:" or "Item #", or the text of an
+    element classed ``sku``."""
+    marked = tree.xpath('//*[@itemprop="sku" or @itemprop="productID"]') + [
+        el for el in tree.xpath("//*[@property]") if SKU_PROPERTY.search(el.get("property").strip())
+    ]
+    for el in marked:
         value = bare_id((el.get("content") or text_of(el)).strip())
         if SKU_VALUE.fullmatch(value):
             return value
@@ -111,7 +124,15 @@ def dom_sku(tree: Any) -> str | None:
         value = (el.get("data-sku") or el.get("data-product-sku") or "").strip()
         if SKU_VALUE.fullmatch(value):
             return value
-    return _labelled(tree, SKU_LABEL, _sku_value)
+    labelled = _labelled(tree, SKU_LABEL, _sku_value)
+    if labelled:
+        return labelled
+    for el in tree.xpath("//body//*[@class][not(*)]"):
+        if any(SKU_CLASS.fullmatch(c) for c in el.get("class").split()):
+            value = _sku_value(text_of(el).strip())
+            if value:
+                return value
+    return None
 
 
 def dom_gtin(tree: Any) -> str | None:
