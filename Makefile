@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/vitrine demo
 
 ## ruff (lint + format check) and mypy on the library, the Scrapy project and the DAGs (pyproject.toml).
-LINTED := pipeline scrapers dags
+LINTED := pipeline scrapers dags tests bench
 lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)

@@ -73,9 +73,9 @@ def _embed_all(lake: Lake, items_uri: str, model, batch_size: int) -> int:
 
 
 def bench_embedding(n_images: int, batch_size: int, repeat: int, per_image: int) -> dict:
+    from pipeline.config import settings
     from pipeline.embed import embed_fn
     from pipeline.imageio import decode_bytes
-    from pipeline.config import settings
     from pipeline.registry import ensure_production_model, load_model
 
     unique = {}

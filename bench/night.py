@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -212,7 +212,7 @@ def task_instances(airflow_home: Path, run: int = -1) -> list[dict[str, Any]]:
         if not value:
             return None
         at = datetime.fromisoformat(value)
-        return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
     return [
         {"task": t, "map_index": m, "start": ts(s), "end": ts(e), "state": st, "run_id": run_id}

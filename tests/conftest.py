@@ -130,9 +130,8 @@ def s3_lake(s3_env, request) -> Lake:
 @pytest.fixture(scope="session")
 def demo_model():
     """The pipeline's model at 32 px, fitted briefly on the synthetic demo catalog (app tests)."""
-    from tests.support.app import fitted_model
-
     from pipeline.demo_shop.catalog import synthetic_catalog
+    from tests.support.app import fitted_model
 
     return fitted_model(synthetic_catalog(80))
 

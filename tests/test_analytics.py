@@ -4,17 +4,16 @@ column for column and type for type; DuckDB reads file:// and s3:// (moto) lakes
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from pipeline import analytics, schemas, sqlgen
 from pipeline.cli import main
 
-NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def write_small_lake(lake) -> None:

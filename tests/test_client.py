@@ -7,12 +7,12 @@ import io
 import json
 
 import pytest
-from tests.support.serve import attributes_uri, embed_all, garment_png, tiny_model, write_catalog
 
 from pipeline import client, layout
 from pipeline.client import CorruptReleaseError, Release, ReleaseError
 from pipeline.index import build_index
 from pipeline.publish import publish_release
+from tests.support.serve import attributes_uri, embed_all, garment_png, tiny_model, write_catalog
 
 MODEL = tiny_model()
 

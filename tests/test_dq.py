@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from pipeline import dq, schemas
 from pipeline.analytics import connect
 from pipeline.config import load_settings
 
-NOW = datetime(2026, 3, 2, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def test_shipped_checks_load_with_the_recall_target_from_settings() -> None:

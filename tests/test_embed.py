@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from tests.support.serve import embed_all, garment_png, tiny_model, write_catalog
 
 from pipeline import embed, layout, schemas
 from pipeline.imagegate import ImageRejected
 from pipeline.imageio import decode_bytes
+from tests.support.serve import embed_all, garment_png, tiny_model, write_catalog
 
 
 def _encode(image: Image.Image, fmt: str, **kw) -> bytes:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from tests.support.serve import embed_all, tiny_model, write_catalog
 
 from pipeline import layout, schemas
 from pipeline.index import build_index
+from tests.support.serve import embed_all, tiny_model, write_catalog
 
 
 def test_build_index_stages_index_items_and_stats(lake):

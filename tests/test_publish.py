@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from tests.support.serve import attributes_uri, embed_all, tiny_model, write_catalog
 
 from pipeline import layout, schemas
 from pipeline.client import Release
 from pipeline.index import build_index
 from pipeline.lake import Lake, sha256_bytes
 from pipeline.publish import PublishError, _advance_latest, apply_retention, list_releases, publish_release
+from tests.support.serve import attributes_uri, embed_all, tiny_model, write_catalog
 
 MODEL = tiny_model()
 
@@ -84,7 +84,6 @@ def test_crash_mid_publish_keeps_latest_and_retry_completes(any_lake, tmp_path):
     assert lake.read_json(layout.LATEST)["release_id"] == first
     assert len(Release.latest(lake, cache_dir=tmp_path / "c1")) == 12  # consumers still see run-1
 
-    items_uri = lake.uri(layout.table("items"))
     index_uri = lake.uri(layout.staging("run-2", "index"))
     second = publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, "run-2", retention=5)
     assert second > first and lake.read_json(layout.LATEST)["release_id"] == second
@@ -104,7 +103,6 @@ def test_crash_before_manifest_verification_is_detected_and_repaired(lake):
     with pytest.raises(PublishError, match="no complete index staged"):  # staging was never cleaned
         publish_release(lake, "unused", lake.uri("staging/nope/index"), MODEL.version, run, retention=5)
     index_uri = lake.uri(layout.staging(run, "index"))
-    items_uri = lake.uri(layout.table("items"))
     assert publish_release(lake, attributes_uri(lake), index_uri, MODEL.version, run, retention=5) == release_id
     assert lake.read_json(layout.LATEST)["release_id"] == release_id
 

@@ -6,7 +6,7 @@ unavailable."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pipeline import schemas
 from pipeline.demo_shop import DemoShop
@@ -63,7 +63,7 @@ def test_unchanged_pages_are_not_fetched_and_delisted_products_turn_unavailable(
 
 
 def test_lastmod_bound_covers_the_precision_given():
-    utc = timezone.utc
+    utc = UTC
     assert lastmod_bound("2026-03-04") == datetime(2026, 3, 5, tzinfo=utc)
     assert lastmod_bound("2026-03-04T10:00:00Z") == datetime(2026, 3, 4, 10, 0, 1, tzinfo=utc)
     assert lastmod_bound("2026-03-04T10:00:00+01:00") == datetime(2026, 3, 4, 9, 0, 1, tzinfo=utc)

@@ -21,12 +21,12 @@ from pipeline.registry import (
     register_model,
 )
 from pipeline.taxonomy import load_taxonomy
+from pipeline.train.config import GateConfig, TrainConfig, option_names, split_options
+from pipeline.train.data import make_dataset
 from pipeline.train.evaluate import evaluate_candidate, promote_if_better, promotion_decision
 from pipeline.train.folder_import import import_labelled_folder
-from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
-from pipeline.train.data import make_dataset
-from pipeline.train.config import GateConfig, TrainConfig, option_names, split_options
 from pipeline.train.losses import class_weights, masked_loss, similarity_labels, similarity_loss
+from pipeline.train.splits import LeakageError, assign_splits, check_no_leakage
 from pipeline.train.train import _fit_phase, _training_model, heads_batch_size, train_candidate
 from pipeline.train.trainset import build_training_set, read_training_set
 from tests.support.attributes import write_duplicate_groups, write_labelled_folder
@@ -278,10 +278,9 @@ def vitrine_env(data_lake, monkeypatch):
 
 
 def _asset_events(uri: str) -> int:
-    from sqlalchemy import func, select
-
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import func, select
 
     with create_session() as session:
         return session.scalar(

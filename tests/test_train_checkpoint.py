@@ -24,7 +24,7 @@ pytestmark = pytest.mark.heavy  # whole DAG runs or training: scheduled first (c
 
 EPOCHS = 5
 PREFIX = "staging/run-1/train-checkpoint"
-TRAIN = """
+TRAIN = f"""
 import logging, sys
 logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 from pipeline.lake import Lake
@@ -32,11 +32,11 @@ from pipeline.train.checkpoint import Checkpoint
 from pipeline.train.config import TrainConfig
 from pipeline.train.train import train_candidate
 lake = Lake(sys.argv[1])
-config = TrainConfig(attributes=["category", "color"], backbone="compact", image_size=32, epochs={epochs}, finetune_epochs=0,
+config = TrainConfig(attributes=["category", "color"], backbone="compact", image_size=32, epochs={EPOCHS}, finetune_epochs=0,
                      batch_size=16, patience=100, ema_momentum=0)
-result = train_candidate(lake, sys.argv[2], config, verbose=0, checkpoint=Checkpoint(lake, "{prefix}"))
+result = train_candidate(lake, sys.argv[2], config, verbose=0, checkpoint=Checkpoint(lake, "{PREFIX}"))
 print("VERSION", result.version)
-""".format(epochs=EPOCHS, prefix=PREFIX)
+"""
 
 
 def test_killed_training_resumes_from_its_last_epoch(tmp_path) -> None:

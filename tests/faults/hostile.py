@@ -107,7 +107,7 @@ class InternalService:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> "InternalService":
+    def __enter__(self) -> InternalService:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 

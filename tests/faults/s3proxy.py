@@ -105,7 +105,7 @@ class FaultProxy:
             return
         h.wfile.write(data)
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 

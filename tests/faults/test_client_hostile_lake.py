@@ -9,13 +9,13 @@ import os
 import stat
 
 import pytest
-from tests.support.serve import attributes_uri, embed_all, tiny_model, write_catalog
 
 from pipeline import client, layout
 from pipeline.client import CorruptReleaseError, Release, ReleaseError
 from pipeline.index import build_index
 from pipeline.lake import sha256_bytes
 from pipeline.publish import publish_release
+from tests.support.serve import attributes_uri, embed_all, tiny_model, write_catalog
 
 MODEL = tiny_model()
 

@@ -8,13 +8,13 @@ import json
 import logging
 
 import pytest
-from tests.support.serve import attributes_uri, embed_all, tiny_model, write_catalog
 
 from pipeline import layout
 from pipeline.client import Release
 from pipeline.config import load_settings
 from pipeline.index import build_index
 from pipeline.publish import publish_release
+from tests.support.serve import attributes_uri, embed_all, tiny_model, write_catalog
 
 MODEL = tiny_model()
 

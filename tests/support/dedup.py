@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -26,7 +26,7 @@ def garment(seed: int, size: int = 256) -> Image.Image:
             draw.ellipse([x0, y0, x1, y1], fill=color)
         else:
             draw.rectangle([x0, y0, x1, y1], fill=color)
-    for k in range(int(rng.integers(2, 6))):
+    for _ in range(int(rng.integers(2, 6))):
         y = int(rng.integers(0, size))
         draw.rectangle([0, y, size, y + size // 32], fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
     return img
@@ -41,7 +41,7 @@ def write_catalog(lake: Lake, listings: list[tuple[str, str, bytes | None, str]]
     images: dict[str, list[dict]] = {}
     products: dict[str, list[dict]] = {}
     shas: dict[str, str] = {}
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     for retailer, local_id, data, title in listings:
         pid = f"{retailer}:{local_id}"
         url = f"https://{retailer}.example/img/{local_id}.jpg"
