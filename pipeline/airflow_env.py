@@ -42,6 +42,7 @@ def airflow_cfg(settings: Settings) -> dict[str, dict[str, str]]:
     return {
         "core": {
             "dags_folder": str(settings.dags_folder),
+            "plugins_folder": str(settings.plugins_folder),
             "load_examples": "False",
             "executor": "LocalExecutor",
             "dags_are_paused_at_creation": "False",

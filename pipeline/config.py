@@ -21,6 +21,7 @@ class Settings:
     lake: str
     retailers_path: Path
     dags_folder: Path = REPO_ROOT / "dags"
+    plugins_folder: Path = REPO_ROOT / "plugins"
     image_size: int = 96
     embed_batch_size: int = 64
     dedup_max_distance: int = 8

@@ -47,6 +47,7 @@ def test_plain_airflow_commands_use_the_prepared_home(tmp_path) -> None:
         cfg = configparser.RawConfigParser()
         cfg.read(home / "airflow" / "airflow.cfg")
         assert cfg.get("core", "dags_folder") == str(REPO_ROOT / "dags")
+        assert cfg.get("core", "plugins_folder") == str(REPO_ROOT / "plugins")
         assert cfg.get("core", "load_examples") == "False"
         assert cfg.get("logging", "base_log_folder") == str(home / "airflow" / "logs")
         secret = cfg.get("api_auth", "jwt_secret")
