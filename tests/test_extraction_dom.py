@@ -68,6 +68,18 @@ def test_the_url_id_shared_with_an_element_or_a_query_parameter():
     assert extract_product(ad, "https://ads.example/tv/c7200a278526196/remote.html")["sku"] == "278526196"
 
 
+def test_of_the_url_ids_the_page_repeats_the_one_it_prints_wins():
+    body = (
+        '<h1>Diner Puzzle</h1><span class="price">$14.99</span><button>Add to cart</button>'
+        '<div class="reviews">ID :\n2015000148</div><script>var prodId = "prod2015000148";</script>'
+    )
+    assert extract_product(page(body), "https://shop.example/diner-puzzle/prod2015000148/")["sku"] == "2015000148"
+    unprinted = body.replace("ID :\n2015000148", "Reviews")
+    assert (
+        extract_product(page(unprinted), "https://shop.example/diner-puzzle/prod2015000148/")["sku"] == "prod2015000148"
+    )
+
+
 def test_no_sku_from_a_url_id_the_page_does_not_repeat():
     body = '<h1>Trail Shoe</h1><span class="price">€ 10,00</span><button>Add to bag</button>'
     assert extract_product(page(body), "https://shop.example/p/TS4711X")["sku"] is None

@@ -17,7 +17,7 @@ tiny image; its high-resolution source) in the blocks around the title.
 Availability comes from OpenGraph or an availability/stock block (not its lists of sizes,
 where one may be sold out); the SKU from ``itemprop="sku"`` or its RDFa counterparts, ``data-sku``,
 a value printed next to an "SKU:"-style label, the text of an element classed ``sku``, or an identifier of the URL (``?pid=``-style parameter, path
-token or its trailing digits) that the page repeats whole (an attribute value, an element's
+token or its trailing digits) that the page repeats whole (printed in a short text first, else an attribute value, an element's
 text, a literal in a script); the GTIN from a value next to an "EAN"/"GTIN"/"UPC"/"ISBN"
 label whose check digit is right.
 """
@@ -72,6 +72,7 @@ SKU_PROPERTY = re.compile(r"(?:^|[:/#])(?:sku|productID|hasStockKeepingUnit)$") 
 SKU_CLASS = re.compile(r"(?:product[-_]?)?sku", re.I)  # ``<span class="meta sku">HB095BLK</span>``
 SEPARATOR = re.compile(r"[\s:#.\-–]*")  # a text node between a label and its value ("Stock Code", ":", "EIKO-…")
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
+PRINTED_ID_TEXT = 60  # the longest text read as printing an identifier ("Item 4711 – in stock")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
 NOT_ID_PARAM = re.compile(r"cat|store|shop|lang|session|sid|user|page|sort|ref|utm|campaign|aff|seo|nav", re.I)
 HI_RES = ("data-zoom-image", "data-large-image", "data-src", "data-original", "data-lazy-src")
@@ -156,19 +157,21 @@ def url_ids(page_url: str) -> list[str]:
 
 
 def url_sku(tree: Any, page_url: str) -> str | None:
-    """An identifier of the page URL (:func:`url_ids`) that the page repeats whole: as an
+    """An identifier of the page URL (:func:`url_ids`) that the page repeats whole: first one
+    it prints (a short text holding it as a word: "ID : 201500014845"), else one in an
     attribute value (a hidden form field posting the product's id), an element's text, or a
     literal in a script: ``/p/AB12345`` with ``value="AB12345"``."""
     ids = url_ids(page_url)
     if not ids:
         return None
+    texts = [str(t).strip() for t in tree.xpath(BODY_TEXT)]
+    printed = {word for t in texts if len(t) <= PRINTED_ID_TEXT for word in t.split()}
     values = {v.strip() for v in tree.xpath("//@*[not(name()='href' or name()='src' or name()='action')]")}
-    values |= {str(t).strip() for t in tree.xpath(BODY_TEXT)}
+    values |= set(texts)
     scripts = " ".join(tree.xpath("//script[not(@type='application/ld+json')]/text()"))
-    for candidate in ids:
-        if candidate in values or re.search(rf"(?<![\w/.%-]){re.escape(candidate)}(?![\w/.%-])", scripts):
-            return candidate
-    return None
+    return next((c for c in ids if c in printed), None) or next(
+        (c for c in ids if c in values or re.search(rf"(?<![\w/.%-]){re.escape(c)}(?![\w/.%-])", scripts)), None
+    )
 
 
 def dom_availability(tree: Any, h1: Any, carts: int) -> str:
