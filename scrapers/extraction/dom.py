@@ -13,13 +13,14 @@ sold-out page shows neither).
 
 Sold-out words are read in the languages of the shops seen so far.
 Images come from ``og:image`` and the like, else the first photo (not a logo, icon, sprite or
-tiny image; its high-resolution source) in the blocks around the title.
-Availability comes from OpenGraph or an availability/stock block (not its lists of sizes,
-where one may be sold out); the SKU from ``itemprop="sku"`` or its RDFa counterparts, ``data-sku``,
-a value printed next to an "SKU:"-style label, the text of an element classed ``sku``, or an identifier of the URL (``?pid=``-style parameter, path
-token or its trailing digits) that the page repeats whole (printed in a short text first, else an attribute value, an element's
-text, a literal in a script); the GTIN from a value next to an "EAN"/"GTIN"/"UPC"/"ISBN"
-label whose check digit is right.
+tiny image; its high-resolution source) in the blocks around the title. Availability comes from
+OpenGraph or an availability/stock block (not its lists of sizes, where one may be sold out);
+the SKU from ``itemprop="sku"`` or its RDFa counterparts, ``data-sku``, a value printed next to
+an "SKU:"-style label, the text of an element classed ``sku``, or an identifier of the URL
+(``?pid=``-style parameter, path token or its trailing digits) that the page repeats whole
+(printed in a short text first, else an attribute value, an element's text, a literal in a
+script); the GTIN from a value next to an "EAN"/"GTIN"/"UPC"/"ISBN" label whose check digit is
+right.
 """
 
 from __future__ import annotations
