@@ -22,6 +22,7 @@ import logging
 import math
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,15 +147,20 @@ def _fit_phase(
         "val_loss", factor=0.5, patience=max(1, config.patience // 2), min_lr=lr / 20
     )
     swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []  # before `stop`: it sees EMA
-    hist = train_model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=epochs,
-        verbose=verbose,
-        shuffle=False,  # the dataset shuffles
-        callbacks=[*swap, stop, plateau, _time_budget(deadline), *(callbacks or [])],
-        initial_epoch=initial_epoch,
-    )
+    with warnings.catch_warnings():
+        # Keras warns "Your input ran out of data" at the end of the first epoch of any input
+        # whose length is unknown (ours: undecodable images are filtered out, cached features
+        # come from a generator), though no steps_per_epoch was asked for (keras-team/keras#23360)
+        warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
+        hist = train_model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            verbose=verbose,
+            shuffle=False,  # the dataset shuffles
+            callbacks=[*swap, stop, plateau, _time_budget(deadline), *(callbacks or [])],
+            initial_epoch=initial_epoch,
+        )
     logs = [
         {**{k: float(v[i]) for k, v in hist.history.items()}, "phase": phase} for i in range(len(hist.history["loss"]))
     ]
