@@ -129,12 +129,10 @@ def dom_sku(tree: Any) -> str | None:
     labelled = _labelled(tree, SKU_LABEL, _sku_value)
     if labelled:
         return labelled
-    for el in tree.xpath("//body//*[@class][not(*)]"):
-        if any(SKU_CLASS.fullmatch(c) for c in el.get("class").split()):
-            value = _sku_value(text_of(el).strip())
-            if value:
-                return value
-    return None
+    classed = (
+        el for el in tree.xpath("//body//*[@class][not(*)]") if any(map(SKU_CLASS.fullmatch, el.get("class").split()))
+    )
+    return next((code for el in classed if (code := _sku_value(text_of(el).strip()))), None)
 
 
 def dom_gtin(tree: Any) -> str | None:
