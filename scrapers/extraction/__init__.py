@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 from scrapers.extraction import markup, policy
-from scrapers.extraction.dom import dom_sku, from_dom, page_availability, url_sku
+from scrapers.extraction.dom import from_dom, page_availability
+from scrapers.extraction.identity import dom_sku, url_sku
 from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_price
 
 # What a page yields: every product field except those the spider knows itself (id, shop, page URL,

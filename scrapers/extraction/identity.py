@@ -1,0 +1,126 @@
+"""The product's identifiers as the page prints them, where its markup gives none: the SKU
+(:func:`dom_sku`: orphan ``itemprop="sku"`` or its RDFa counterparts, ``data-sku``, a value
+printed next to an "SKU:"-style label, the text of an element classed ``sku``; else
+:func:`url_sku`, an identifier of the URL that the page repeats), the GTIN (:func:`dom_gtin`,
+next to an "EAN"/"GTIN"/"UPC"/"ISBN" label, check digit validated). Pure: lxml trees in,
+strings out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from scrapers.extraction.layout import text_of
+from scrapers.items import bare_id, to_gtin
+
+SKU_LABEL = re.compile(
+    r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|stock\s*(?:code|no\.?|number)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
+    r"|product\s*(?:code|no\.?|number|id)|style\s*(?:#|no\.?|number)|réf(?:érence)?\.?|ref\.?|artikelnummer"
+    r"|[šs]ifra|k[óo]d(?:\s+(?:produktu|tovaru|zbo[žz][íi]))?|c[óo]digo|codice|cod\s+produs|numer\s+katalogowy|артикул|код(?:\s+товара)?)"
+    r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$",
+    re.I,
+)
+GTIN_LABEL = re.compile(
+    r"^\s*(?:ean(?:[\s-]*1[34])?|gtin(?:[\s-]*(?:8|12|13|14))?|upc|isbn(?:[\s-]*13)?|barcode)"
+    r"\s*[:#]?\s*(\d[\d\s-]{6,18}\d)?\s*$",
+    re.I,
+)
+MARKS = re.compile("[\u200e\u200f\u200b\u00a0]")  # direction marks, zero-width and hard spaces
+SKU_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{2,39}")
+LETTER_CODE = re.compile(r"[A-Z]{3,12}")  # a code of capitals alone ("PHLR"), taken only where labelled
+PLACEHOLDERS = frozenset({"NONE", "NULL", "TBA", "TBC", "TBD", "UNKNOWN"})
+SKU_PROPERTY = re.compile(r"(?:^|[:/#])(?:sku|productID|hasStockKeepingUnit)$")  # RDFa ``gr:hasStockKeepingUnit``
+SKU_CLASS = re.compile(r"(?:product[-_]?)?sku", re.I)  # ``<span class="meta sku">HB095BLK</span>``
+SEPARATOR = re.compile(r"[\s:#.\-–]*")  # a text node between a label and its value ("Stock Code", ":", "EIKO-…")
+URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
+PRINTED_ID_TEXT = 60  # the longest text read as printing an identifier ("Item 4711 – in stock")
+ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
+NOT_ID_PARAM = re.compile(r"cat|store|shop|lang|session|sid|user|page|sort|ref|utm|campaign|aff|seo|nav", re.I)
+BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
+
+
+def _labelled(tree: Any, label: re.Pattern, accept: Callable[[str], str | None]) -> str | None:
+    """A value printed with its label ("SKU: 123", "EAN13 : <b>978…</b>"), as ``accept`` takes it."""
+    texts = [MARKS.sub("", str(t)) for t in tree.xpath(BODY_TEXT)[:20000]]
+    for i, text in enumerate(texts):
+        match = label.match(text)
+        if not match:
+            continue
+        after = (t for t in texts[i + 1 : i + 3] if not SEPARATOR.fullmatch(t))
+        value = match.group(1) or next(after, "").strip().lstrip(":# ").strip()
+        found = accept(value) if value else None
+        if found:
+            return found
+    return None
+
+
+def _sku_value(value: str) -> str | None:
+    """A labelled code: with a digit, or of capitals alone ("PHLR", not "NONE")."""
+    if LETTER_CODE.fullmatch(value):
+        return None if value in PLACEHOLDERS else value
+    return value if SKU_VALUE.fullmatch(value) and re.search(r"\d", value) else None
+
+
+def dom_sku(tree: Any) -> str | None:
+    """An identifier from orphan ``itemprop="sku"`` or RDFa (``property="gr:hasStockKeepingUnit"``)
+    markup, ``data-sku``, printed next to a label such as "SKU:" or "Item #", or the text of an
+    element classed ``sku``."""
+    marked = tree.xpath('//*[@itemprop="sku" or @itemprop="productID"]') + [
+        el for el in tree.xpath("//*[@property]") if SKU_PROPERTY.search(el.get("property").strip())
+    ]
+    for el in marked:
+        value = bare_id((el.get("content") or text_of(el)).strip())
+        if SKU_VALUE.fullmatch(value):
+            return value
+    for el in tree.xpath("//*[@data-sku or @data-product-sku]"):
+        value = (el.get("data-sku") or el.get("data-product-sku") or "").strip()
+        if SKU_VALUE.fullmatch(value):
+            return value
+    labelled = _labelled(tree, SKU_LABEL, _sku_value)
+    if labelled:
+        return labelled
+    classed = (
+        el for el in tree.xpath("//body//*[@class][not(*)]") if any(map(SKU_CLASS.fullmatch, el.get("class").split()))
+    )
+    return next((code for el in classed if (code := _sku_value(text_of(el).strip()))), None)
+
+
+def dom_gtin(tree: Any) -> str | None:
+    """A GTIN printed next to an "EAN"/"GTIN"/"UPC"/"ISBN" label, check digit validated."""
+    return _labelled(tree, GTIN_LABEL, to_gtin)
+
+
+def url_ids(page_url: str) -> list[str]:
+    """Identifiers the page URL may carry, most specific first: values of id-like query
+    parameters (``?pid=``, ``?sku=``; not a category's, store's, session's or the like), then
+    path tokens with a digit from the last one, each followed by its trailing digits (``p400105394`` → ``400105394``, ``c7200a278526196`` →
+    ``278526196``)."""
+    parts = urlsplit(page_url)
+    ids = [
+        v for k, vs in parse_qs(parts.query).items() if ID_PARAM.search(k) and not NOT_ID_PARAM.search(k) for v in vs
+    ]
+    for token in reversed(URL_TOKEN.findall(unquote(parts.path))):
+        digits = re.search(r"\d{5,}$", token)
+        ids += [token, digits.group()] if digits and digits.group() != token else [token]
+    return [i for i in dict.fromkeys(ids) if SKU_VALUE.fullmatch(i) and re.search(r"\d", i)]
+
+
+def url_sku(tree: Any, page_url: str) -> str | None:
+    """An identifier of the page URL (:func:`url_ids`) that the page repeats whole: first one
+    it prints (a short text holding it as a word: "ID : 201500014845"), else one in an
+    attribute value (a hidden form field posting the product's id), an element's text, or a
+    literal in a script: ``/p/AB12345`` with ``value="AB12345"``."""
+    ids = url_ids(page_url)
+    if not ids:
+        return None
+    texts = [str(t).strip() for t in tree.xpath(BODY_TEXT)]
+    printed = {word for t in texts if len(t) <= PRINTED_ID_TEXT for word in t.split()}
+    values = {v.strip() for v in tree.xpath("//@*[not(name()='href' or name()='src' or name()='action')]")}
+    values |= set(texts)
+    scripts = " ".join(tree.xpath("//script[not(@type='application/ld+json')]/text()"))
+    return next((c for c in ids if c in printed), None) or next(
+        (c for c in ids if c in values or re.search(rf"(?<![\w/.%-]){re.escape(c)}(?![\w/.%-])", scripts)), None
+    )
