@@ -10,8 +10,9 @@
 ``availability`` (``InStock``/``OutOfStock`` or schema.org words), ``sku``, ``title``,
 ``currency``, ``brand``, ``gtin``, ``images``. ``--truth FILE`` reads it from elsewhere:
 ``bench/formasaurus-truth.json`` labels 100 pages of the ``formasaurus`` sdist (see
-``bench/page_sweep.py`` for the download): price, availability, and the SKU of every product
-page that shows one (a page without ``sku`` shows none, so an SKU found there is a false positive)::
+``bench/page_sweep.py`` for the download): price, availability, title, currency, brand, and
+the SKU of every product page that shows one (a page without ``sku`` shows none, so an SKU
+found there is a false positive)::
 
     .venv/bin/python -m bench.extraction /tmp/fs/formasaurus-0.10.0/formasaurus/data \\
         --truth bench/formasaurus-truth.json

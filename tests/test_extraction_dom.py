@@ -636,3 +636,46 @@ def test_markup_without_an_identifier_takes_the_one_the_page_prints_before_the_u
     data = page(item + '<form action="/cart/add" data-sku="2731080"><button>Add to cart</button></form><p>62523</p>')
     assert extract_product(data, url)["sku"] == "2731080"
     assert extract_product(page(item + "<p>62523</p>"), url)["sku"] == "62523", "else the URL's id the page repeats"
+
+
+def _brand(body: str, head: str = "") -> str | None:
+    shop = '<h1>Cake Pan</h1><span class="price">$30.99</span><button>Add to cart</button>'
+    return extract_product(page(shop + body, head=head), "https://shop.example/cake-pan")["brand"]
+
+
+def test_a_brand_printed_with_its_label_or_in_a_spec_table():
+    assert _brand("<ul><li>Brand: Wilton</li><li>Material: steel</li></ul>") == "Wilton"
+    assert _brand("<p><span>Fabricant : </span>Sony</p>") == "Sony"
+    assert _brand("<p>Производитель:<a href='/m/49'>Humminbird</a></p>") == "Humminbird"
+    assert _brand("<table><tr><th>Brand</th><td>MICHELSON DIAMONDS</td></tr></table>") == "MICHELSON DIAMONDS"
+
+
+def test_a_brand_placeholder_or_a_menu_is_no_brand():
+    assert _brand("<p>Márka: <strong> Egyéb </strong></p>") is None
+    assert _brand("<nav><a href='/brands'>Shop by Brand</a><a href='/sale'>Sale</a></nav>") is None
+
+
+def test_a_brand_from_orphan_markup_or_a_twitter_card_but_not_another_items():
+    assert _brand('<meta itemprop="brand" content="Hoffmaster">') == "Hoffmaster"
+    nested = '<li itemprop="brand" itemscope itemtype="http://schema.org/Brand">Manufacturer: Black Leaf</li>'
+    assert _brand(nested) == "Black Leaf"
+    card = '<meta name="twitter:label2" content="Brand"><meta name="twitter:data2" content="Griffin">'
+    assert _brand("", head=card) == "Griffin"
+    related = "".join(
+        f'<div class="card" itemscope itemtype="http://schema.org/Product"><a href="/{name}" itemprop="name">{name}</a>'
+        f'<span itemprop="brand">{brand}</span></div>'
+        for name, brand in (("Muffin Tin", "Nordic Ware"), ("Loaf Pan", "USA Pan"))
+    )
+    product = {"@type": "Product", "name": "Cake Pan", "offers": {"@type": "Offer", "price": "30.99"}}
+    ld = f'<script type="application/ld+json">{json.dumps(product)}</script>'
+    assert _brand(f"<aside>You may also like {related}</aside>", head=ld) is None, "related items' brands"
+
+
+def test_a_microdata_manufacturer_link_is_no_brand_url():
+    item = (
+        '<div itemscope itemtype="http://schema.org/Product"><h1 itemprop="name">Shirt</h1>'
+        '<img itemprop="image" src="/s.jpg"><span itemprop="offers" itemscope itemtype="http://schema.org/Offer">'
+        '<meta itemprop="price" content="145.00"><meta itemprop="priceCurrency" content="USD"></span>'
+        "Other products by <a href='/Search.aspx?m=14' itemprop='manufacturer'>Clothier to the King</a></div>"
+    )
+    assert extract_product(page(item), "https://shop.example/shirt")["brand"] is None

@@ -2,8 +2,10 @@
 (:func:`dom_sku`: orphan ``itemprop="sku"`` or its RDFa counterparts, ``data-sku``, a value
 printed next to an "SKU:"-style label, the text of an element classed ``sku``; else
 :func:`url_sku`, an identifier of the URL that the page repeats), the GTIN (:func:`dom_gtin`,
-next to an "EAN"/"GTIN"/"UPC"/"ISBN" label, check digit validated). Pure: lxml trees in,
-strings out.
+next to an "EAN"/"GTIN"/"UPC"/"ISBN" label, check digit validated) and the brand
+(:func:`dom_brand`: orphan ``itemprop="brand"``/``"manufacturer"``, a Twitter card's "Brand"
+label, a "Brand:"/"Manufacturer:"-style label or a spec table's "Brand" cell). Pure: lxml
+trees in, strings out.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 PRINTED_ID_TEXT = 60  # the longest text read as printing an identifier ("Item 4711 – in stock")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
 NOT_ID_PARAM = re.compile(r"cat|store|shop|lang|session|sid|user|page|sort|ref|utm|campaign|aff|seo|nav", re.I)
+BRAND_WORDS = (
+    r"brand|manufacturer|designer|marke|hersteller|fabricant|marque|marca|merk|producent|výrobce|výrobca"
+    r"|značka|gyártó|márka|producător|производитель|бренд|виробник"
+)
+BRAND_LABEL = re.compile(rf"^\s*(?:{BRAND_WORDS})\s*[:：]\s*(.+?)?\s*$", re.I)  # "Brand: Wilton", "Fabricant : "
+BRAND_CELL = re.compile(rf"\s*(?:{BRAND_WORDS})\s*[:：]?\s*", re.I)  # ``<th>Brand</th><td>…</td>``
+BRAND_NOT = frozenset(  # placeholders: "n/a", "other" in the shops' languages
+    {"n/a", "na", "none", "null", "-", "unknown", "generic", "all", "other", "others", "andere", "sonstige"}
+    | {"autre", "autres", "otro", "otros", "altro", "altri", "egyéb", "inne", "jiné", "другое", "другие", "інше"}
+)
 BODY_TEXT = "//body//text()[normalize-space()][not(ancestor::script) and not(ancestor::style)]"
 
 
@@ -124,3 +136,43 @@ def url_sku(tree: Any, page_url: str) -> str | None:
     return next((c for c in ids if c in printed), None) or next(
         (c for c in ids if c in values or re.search(rf"(?<![\w/.%-]){re.escape(c)}(?![\w/.%-])", scripts)), None
     )
+
+
+def _brand_value(value: str) -> str | None:
+    """A brand name: 2 to 60 characters with a letter, at most six words, no placeholder."""
+    value = " ".join(value.split()).strip(" :")
+    ok = 2 <= len(value) <= 60 and len(value.split()) <= 6 and re.search(r"[^\W\d_]", value)
+    return value if ok and value.casefold() not in BRAND_NOT else None
+
+
+def _brand_of(el: Any) -> str | None:
+    """An orphan ``itemprop="brand"`` element's name: its ``content``, a nested ``name``, or its
+    text without a label ("Manufacturer: Black Leaf")."""
+    named = el.xpath('.//*[@itemprop="name"]')
+    value = el.get("content") or (named[0].get("content") or text_of(named[0]) if named else text_of(el))
+    labelled = BRAND_LABEL.match(value)
+    return _brand_value(labelled.group(1) or "" if labelled else value)
+
+
+def dom_brand(tree: Any) -> str | None:
+    """The brand from orphan ``itemprop="brand"``/``"manufacturer"`` markup (outside any
+    product item), a Twitter card's ``twitter:labelN`` "Brand", a value printed after a
+    "Brand:"-style label (in the same text or the next), or the cell after a spec table's
+    "Brand" header."""
+    for el in tree.xpath('//*[(@itemprop="brand" or @itemprop="manufacturer") and not(ancestor::*[@itemscope])]'):
+        if found := _brand_of(el):
+            return found
+    for n in range(1, 5):
+        label = tree.xpath(f'//meta[@name="twitter:label{n}"]/@content')
+        if label and BRAND_CELL.fullmatch(label[0]):
+            data = tree.xpath(f'//meta[@name="twitter:data{n}"]/@content')
+            if data and (found := _brand_value(data[0])):
+                return found
+    if found := _labelled(tree, BRAND_LABEL, _brand_value):
+        return found
+    for cell in tree.xpath("//th | //dt | //td"):
+        value = cell.getnext()
+        if value is not None and value.tag in ("td", "dd") and BRAND_CELL.fullmatch(text_of(cell)):
+            if found := _brand_value(text_of(value)):
+                return found
+    return None

@@ -102,6 +102,12 @@ def text(value: Any) -> str | None:
     return None
 
 
+def _brand(value: Any) -> str | None:
+    """A brand's or manufacturer's name; not a URL (microdata reads ``<a itemprop="brand">`` as its link)."""
+    name = text(value)
+    return None if name is None or re.match(r"(?:https?:)?//", name) else name
+
+
 def url_of(value: Any) -> str | None:
     for item in as_list(value):
         if isinstance(item, dict):
@@ -351,7 +357,9 @@ def product_fields(product: dict, variants: list[dict], page_url: str) -> dict[s
     group_id = text(product.get("productGroupID"))
     return {
         "title": text(product.get("name")) or (text(variant.get("name")) if variant else None),
-        "brand": text(product.get("brand")) or text(ident.get("brand")),
+        "brand": next(
+            filter(None, map(_brand, (product.get("brand"), ident.get("brand"), product.get("manufacturer")))), None
+        ),
         **deal,
         "sku": identity("sku", _sku),
         "gtin": identity("gtin", _gtin),
