@@ -679,3 +679,19 @@ def test_a_microdata_manufacturer_link_is_no_brand_url():
         "Other products by <a href='/Search.aspx?m=14' itemprop='manufacturer'>Clothier to the King</a></div>"
     )
     assert extract_product(page(item), "https://shop.example/shirt")["brand"] is None
+
+
+def test_a_currency_from_priceCurrency_markup_outside_the_item_or_miscased():
+    item = (
+        '<div itemscope itemtype="http://schema.org/Product"><h1 itemprop="name">Oil Rig</h1>'
+        '<img itemprop="image" src="/rig.jpg"><span itemprop="offers" itemscope itemtype="http://schema.org/Offer">'
+        '<meta itemprop="price" content="41.30">$41.30{}</span></div>'
+    )
+    orphan = '<meta itemprop="priceCurrency" content="USD">'
+    assert extract_product(page(orphan + item.format("")), URL)["currency"] == "USD"
+    assert (
+        extract_product(page(item.format('<span itemprop="pricecurrency" content="EUR"></span>')), URL)["currency"]
+        == "EUR"
+    )
+    switcher = orphan + '<meta itemprop="priceCurrency" content="CAD">'
+    assert extract_product(page(switcher + item.format("")), URL)["currency"] is None, "two currencies name neither"

@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 from scrapers.extraction import markup, policy
 from scrapers.extraction.dom import from_dom, page_availability
 from scrapers.extraction.identity import dom_brand, dom_sku, url_sku
+from scrapers.extraction.prices import markup_currency
 from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_price
 
 # What a page yields: every product field except those the spider knows itself (id, shop, page URL,
@@ -107,6 +108,8 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
             merged["availability"] = page_availability(tree)
     if not merged.get("brand"):
         merged["brand"] = dom_brand(tree)
+    if merged.get("price") is not None and not merged.get("currency"):
+        merged["currency"] = markup_currency(tree)
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
     url = urljoin(page_url, canonical or merged.get("url") or page_url)
     merged["url"] = url

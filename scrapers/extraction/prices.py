@@ -9,7 +9,8 @@ is one amount with its currency ("22,50 €", a heading too). Neither may be str
 (tag, ``style``, or an attribute such as ``data-strike="true"``), named or worded as a
 former/list price (a "regular" one only beside a sale price), or sit in a box of another
 item (:mod:`scrapers.extraction.layout`). Currency signs name their currency where only one
-uses them (not ``$`` or ``kr``).
+uses them (not ``$`` or ``kr``); a page whose markup names no currency takes the one its
+``itemprop="priceCurrency"`` elements outside the product item name (:func:`markup_currency`).
 """
 
 from __future__ import annotations
@@ -246,3 +247,14 @@ def _price_after(h1: Any, tree: Any, title_line: set, order: dict) -> tuple[Deci
         else:
             bare = (amount, currency)
     return bare if bare[0] is not None else low
+
+
+def markup_currency(tree: Any) -> str | None:
+    """The currency code of the page's ``itemprop="priceCurrency"`` elements, matched in any case
+    (an orphan ``<meta>`` before the product's ``itemscope``, a miscased ``pricecurrency`` that
+    microdata parsers do not read), when they all name the same one."""
+    lower = "translate(@itemprop, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+    codes = {
+        to_currency(el.get("content") or text_of(el)) for el in tree.xpath(f"//*[@itemprop][{lower}='pricecurrency']")
+    }
+    return codes.pop() if len(codes) == 1 and None not in codes else None
