@@ -695,3 +695,13 @@ def test_a_currency_from_priceCurrency_markup_outside_the_item_or_miscased():
     )
     switcher = orphan + '<meta itemprop="priceCurrency" content="CAD">'
     assert extract_product(page(switcher + item.format("")), URL)["currency"] is None, "two currencies name neither"
+
+
+def test_a_document_title_gives_the_name_without_its_trailing_barcode():
+    html = (
+        "<html><head><title>Diner Collage 1000 Piece Puzzle: 724819255917 | | Calendars</title></head><body>"
+        "<h1>Free Standard Shipping above $35</h1><div><b>Diner Collage 1000 Piece Puzzle</b>"
+        '<span class="price">$14.99</span><button>Add to cart</button></div></body></html>'
+    )
+    found = extract_product(html, "https://www.puzzles.example/Diner-Collage-1000-Piece-Puzzle/prod2015000148/")
+    assert found["title"] == "Diner Collage 1000 Piece Puzzle"

@@ -57,6 +57,7 @@ OWN_STATE_TEXT = (  # an availability block's text, without its lists of variant
 )
 HOME_PATH = re.compile(r"/?([a-z]{2}([_-][a-z]{2})?/?)?(index\.\w+)?", re.I)
 WORD = re.compile(r"[^\W_]{3,}")  # a word for comparing titles and URLs
+TRAILING_ID = re.compile(r"\s*[:#\u2013-]\s*\d{6,14}\s*$")  # "Name: 724819255917": a barcode, not the name
 TITLE_SEPARATORS = re.compile(r"\s+[|\u2013\u2014-]\s+|\s*\|\s*")  # "Name | Shop", "Name - Shop"
 
 
@@ -143,7 +144,8 @@ def _document_title(tree: Any) -> str:
 def dom_title(tree: Any, h1s: list[Any], page_url: str) -> str | None:
     """The first ``<h1>`` that shares a word with the URL's path or the document's ``<title>``
     (a promotion banner or a dialog's heading shares none); when no ``<h1>`` does, the
-    ``<title>``'s first segment if at least two of its words are in the URL's path; else the
+    ``<title>``'s first segment (without a trailing barcode or id: "Puzzle: 724819255917") if at
+    least two of its words are in the URL's path; else the
     first ``<h1>`` with words (``h1s``: the page's ``<h1>`` elements with words)."""
     headings = [clean_text(text_of(h)) for h in h1s]
     document = _document_title(tree)
@@ -151,7 +153,7 @@ def dom_title(tree: Any, h1s: list[Any], page_url: str) -> str | None:
     for heading in headings:
         if heading and _text_words(heading) & (url_words | _text_words(document)):
             return heading
-    segment = clean_text(TITLE_SEPARATORS.split(document)[0])
+    segment = clean_text(TRAILING_ID.sub("", TITLE_SEPARATORS.split(document)[0]))
     if segment and len(_text_words(segment) & url_words) >= 2:
         return segment
     return headings[0] if headings else None
