@@ -29,7 +29,8 @@ each label alone; ``avail-strict`` counts a missing or unknown availability as a
 is how the benchmark's published extruct numbers were computed (its predictions lack the
 ``availability`` key where extruct found none; fed through this metric they give its table:
 price 0.685, sku 0.537, availability 0.626).
-The other fields are Vitrine's own (text compared case-folded). Printed side by side:
+The other fields are Vitrine's own (text compared case-folded; currencies as ISO codes, the
+ground truth's signs read as the extractor reads them: "€" is EUR, "$" names no one currency). Printed side by side:
 Vitrine's extraction and a plain-extruct baseline built like the benchmark's own (OpenGraph,
 then JSON-LD, then microdata, the later filling over the earlier; the first Product node and
 its first offer).
@@ -48,7 +49,7 @@ from typing import Any
 from price_parser import Price
 
 from scrapers.extraction import extract_product, markup, policy
-from scrapers.items import clean_text, normalize_image_url, to_availability
+from scrapers.items import clean_text, normalize_image_url, to_availability, to_currency
 
 # the benchmark's fields first (price, sku, availability and its two labels), then Vitrine's
 FIELDS = (
@@ -101,7 +102,9 @@ def normalize(field: str, value: Any, url: str) -> Any:
         return normalize_image_url(str(value), url)
     if field in ("title", "brand"):
         return (clean_text(value) or "").casefold() or None
-    return str(value)  # sku, gtin, currency: the exact string, as the benchmark matches them
+    if field == "currency":  # the ISO code, the ground truth's sign read as the extractor reads it
+        return to_currency(str(value)) or str(value)  # ("€" is EUR; "$" names none and stays "$")
+    return str(value)  # sku, gtin: the exact string, as the benchmark matches them
 
 
 def expected(truth: dict, field: str) -> set:

@@ -38,6 +38,11 @@ def test_fields_match_as_the_benchmark_matches_them():
     )  # a GTIN only where listed
     assert expected(truth, "availability") == {"InStock"}  # unless the page says otherwise
     assert predicted(None, "availability", truth["url"]) == "InStock"  # the benchmark fills empty predictions
+    signs = {"url": truth["url"], "currency": ["€"]}  # the benchmark writes the sign the page shows
+    assert predicted({"currency": "EUR"}, "currency", truth["url"]) in expected(signs, "currency")
+    assert predicted({"currency": "USD"}, "currency", truth["url"]) not in expected(
+        {**signs, "currency": ["$"]}, "currency"
+    )
     assert predicted(None, "avail-strict", truth["url"]) is None  # as its extruct numbers were published
     assert predicted({"availability": "unknown"}, "avail-strict", truth["url"]) is None
     sold_out = {"availability": "out_of_stock"}
