@@ -357,9 +357,7 @@ def product_fields(product: dict, variants: list[dict], page_url: str) -> dict[s
     group_id = text(product.get("productGroupID"))
     return {
         "title": text(product.get("name")) or (text(variant.get("name")) if variant else None),
-        "brand": next(
-            filter(None, map(_brand, (product.get("brand"), ident.get("brand"), product.get("manufacturer")))), None
-        ),
+        "brand": _brand(product.get("brand")) or _brand(ident.get("brand")) or _brand(product.get("manufacturer")),
         **deal,
         "sku": identity("sku", _sku),
         "gtin": identity("gtin", _gtin),
