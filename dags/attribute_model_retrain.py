@@ -98,7 +98,7 @@ def attribute_model_retrain():
     @task(outlets=[PRODUCTION_MODEL])
     def promote(decision: dict) -> str:
         """Promote when the candidate wins by `min_improvement`; emits the production-model Asset."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from pipeline.lake import open_lake
         from pipeline.train.evaluate import promote_if_better

@@ -74,7 +74,7 @@ def preflight() -> str:
     Fails at once (AirflowFailException: retries are skipped) with a one-line reason, instead of
     image by image in the crawls.
     """
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from pipeline.lake import open_lake
     from pipeline.preflight import PreflightError, check_lake
