@@ -189,7 +189,7 @@ def blended(model: keras.Model, blend: Blend) -> keras.Model:
     ]
     joined = layers.Concatenate(name="blended", dtype="float32")(parts)
     outputs["embedding"] = layers.UnitNormalization(name="embedding", dtype="float32")(joined)
-    return keras.Model(model.inputs, outputs, name=model.name)
+    return keras.Model(model.input, outputs, name=model.name)  # the same input structure: one image tensor
 
 
 def embedding_dim_of(model: keras.Model) -> int:

@@ -64,7 +64,9 @@ def test_an_s3_error_inside_tf_data_names_the_lake_key(moto_server, monkeypatch)
         with pytest.raises(LakeReadError, match=message):
             load_arrays(faulty, table, ATTRIBUTES, SIZE)
         with pytest.raises(LakeReadError, match=message), lake_reads():  # as around a Keras fit
-            _tiny_model().fit(make_dataset(faulty, table, ATTRIBUTES, SIZE, 2, shuffle=True), epochs=1, verbose=0)
+            _tiny_model().fit(
+                make_dataset(faulty, table, ATTRIBUTES, SIZE, 2, shuffle=True), epochs=1, verbose=0, shuffle=False
+            )
         # tagging and embedding read through inference_dataset, under the same guard
         with pytest.raises(LakeReadError, match=rf"^image {re.escape(bad)}: ClientError: .*\(500\)"), lake_reads():
             list(inference_dataset(faulty, keys, SIZE, 2, failures := {}))
