@@ -705,3 +705,17 @@ def test_a_document_title_gives_the_name_without_its_trailing_barcode():
     )
     found = extract_product(html, "https://www.puzzles.example/Diner-Collage-1000-Piece-Puzzle/prod2015000148/")
     assert found["title"] == "Diner Collage 1000 Piece Puzzle"
+
+
+def test_content_after_the_closing_html_tag_is_read_with_the_rest_of_the_page():
+    # a saved page whose related products follow ``</html>`` (an injected script's markup, a
+    # second document pasted in): libxml2 makes them a second root element
+    html = page(
+        '<div class="product"><h1>57 cm Kettle Barbecue</h1><span class="price">£59.99</span>'
+        '<form action="/cart/add" method="post"><button type="submit">Add to basket</button></form></div>'
+    ) + (
+        '<div class="related"><h2>Customers also bought</h2><ul><li><a href="/p/charcoal">Charcoal 5 kg</a>'
+        '<span class="price">£9.99</span><a class="btn" href="/cart/add?p=2">Add to basket</a></li></ul></div>'
+    )
+    p = extract_product(html, "https://shop.example/p/57-cm-kettle-barbecue")
+    assert (p["title"], p["price"], p["availability"]) == ("57 cm Kettle Barbecue", Decimal("59.99"), "in_stock")
