@@ -146,7 +146,31 @@ def test_in_stock_when_any_offer_is():
 )
 def test_product_nested_under_another_node_or_typed_as_a_subtype(doc):
     p = extract_product(page(ld(doc)), URL)
-    assert p is not None and p["title"] == "Trail Shoe"
+    assert p is not None and (p["title"], p["price"]) == (
+        "Trail Shoe",
+        Decimal("10.00"),
+    )  # the Offer above it prices it
+
+
+def test_microdata_offers_left_outside_a_product_item_that_closes_early():
+    # the Product's itemscope ends after its heading and rating; the offers follow it, one with
+    # the price, one with the availability: the page's product takes them
+    body = """
+    <div itemscope itemtype="http://schema.org/Product"><h1><span itemprop="name">Kettle Barbecue</span></h1>
+      <div itemprop="aggregateRating" itemscope itemtype="http://schema.org/AggregateRating">
+        <meta itemprop="ratingValue" content="4.0"></div></div>
+    <div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+      <p class="normalPrice"><span itemprop="price">59.99</span> <meta itemprop="priceCurrency" content="GBP"></p></div>
+    <div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+      <span><link itemprop="availability" href="http://schema.org/InStock"> Available in stock</span></div>
+    """
+    p = extract_product(page(body=body), URL)
+    assert (p["title"], p["price"], p["currency"], p["availability"]) == (
+        "Kettle Barbecue",
+        Decimal("59.99"),
+        "GBP",
+        "in_stock",
+    )
 
 
 # 6. entities ---------------------------------------------------------------------------------------

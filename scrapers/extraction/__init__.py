@@ -35,7 +35,7 @@ def _structured(nodes: list[dict], page_url: str, about_content: bool) -> dict[s
     chosen = policy.main_product(nodes, page_url, about_content=about_content)
     if chosen is None:
         return None
-    fields = policy.product_fields(*chosen, page_url)
+    fields = policy.product_fields(*chosen, page_url, policy.loose_offers(nodes))
     fields["category_path"] = policy.breadcrumbs(nodes) or policy.category_path(fields.pop("category"))
     return fields
 

@@ -23,6 +23,9 @@ variant applies. Pure functions over JSON-LD-shaped nodes (:mod:`scrapers.extrac
   A price of 0, an empty object or an unparseable value is no price (the product stays).
   A microdata ``Offer`` without properties is priced by its element's short text. Without
   ``priceCurrency``, the currency is the one the price text names (``"19.99 USD"``, ``"27,63£"``).
+  A product without offers takes those published outside any product: an ``Offer`` whose
+  ``itemOffered`` it is, or microdata ``Offer`` items left outside a ``Product`` item that
+  closes too early.
 - **Disqualified:** no name, in the markup or on the page (the item is produced, and
   validation quarantines it as "missing title"); a product on a page whose own subject is an
   article, recipe or other creative work, unless the product is the page itself; an offer-less,
@@ -68,6 +71,7 @@ CONTENT_TYPES = frozenset(
     }
 )
 NESTED_SUBJECT = ("mainEntity", "itemReviewed", "itemOffered", "about")
+OFFER_TYPES = frozenset({"offer", "aggregateoffer"})
 LIST_PRICE_TYPES = ("listprice", "strikethroughprice", "msrp", "srp")
 IN_STOCK = frozenset({"in_stock", "limited", "preorder", "backorder"})
 BARE_KEYS = frozenset({"@type", "@id", "@value"})  # an item that says nothing else (an empty ``itemscope``)
@@ -137,8 +141,9 @@ def _flatten(nodes: list[Any]) -> list[dict]:
     return out
 
 
-def candidates(nodes: list[Any]) -> list[dict]:
-    """Product nodes of the page: top level, or its subject (``mainEntity``...), not in listings."""
+def _subjects(nodes: list[Any]) -> list[dict]:
+    """The page's nodes at the top level (``@graph`` lifted) and those they are about
+    (``mainEntity``...), in document order; never an item of a listing or a product's offers."""
     found: list[dict] = []
     stack = list(reversed(_flatten(nodes)))
     seen: set[int] = set()
@@ -147,11 +152,21 @@ def candidates(nodes: list[Any]) -> list[dict]:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if is_product(node) and set(node) - BARE_KEYS:
-            found.append(node)
+        found.append(node)
         for key in NESTED_SUBJECT:
             stack.extend(v for v in reversed(as_list(node.get(key))) if isinstance(v, dict))
     return found
+
+
+def candidates(nodes: list[Any]) -> list[dict]:
+    """Product nodes of the page: top level, or its subject (``mainEntity``...), not in listings."""
+    return [n for n in _subjects(nodes) if is_product(n) and set(n) - BARE_KEYS]
+
+
+def loose_offers(nodes: list[Any]) -> list[dict]:
+    """Offers published outside any product: an ``Offer`` whose ``itemOffered`` is the product,
+    or microdata whose ``Product`` item closes before its ``itemprop="offers"`` items."""
+    return [n for n in _subjects(nodes) if types(n) & OFFER_TYPES]
 
 
 def content_subject(nodes: list[Any]) -> bool:
@@ -334,10 +349,15 @@ def _sku(node: dict) -> str | None:
 
 
 # -- the product -------------------------------------------------------------------------------------
-def product_fields(product: dict, variants: list[dict], page_url: str) -> dict[str, Any]:
-    """The fields of the chosen product (see module doc); ``price`` etc. already parsed."""
+def product_fields(
+    product: dict, variants: list[dict], page_url: str, loose: list[dict] | None = None
+) -> dict[str, Any]:
+    """The fields of the chosen product (see module doc); ``price`` etc. already parsed.
+    ``loose``: the page's :func:`loose_offers`, the offers of a product that has none."""
     variant = chosen_variant(variants, page_url)
     own = offers(product.get("offers"))
+    if not own and not any(v.get("offers") for v in variants):
+        own = offers(loose)
     if variant is not None:
         deal = combine(offers(variant.get("offers"))) or combine(own)
     else:
