@@ -126,6 +126,23 @@ def test_json_ld_with_cdata_comments_or_trailing_commas(script):
     assert p["title"] == "Trail Shoe" and p["price"] == Decimal("59.00")
 
 
+def test_microdata_after_the_closing_html_tag_is_read():
+    # markup after </html> (libxml2 makes it a second root element) holds the product item
+    html = (
+        page(body='<div itemscope itemtype="http://schema.org/Organization"><span itemprop="name">Shop</span></div>')
+        + '<div itemscope itemtype="http://schema.org/Product"><h1 itemprop="name">Trail Shoe</h1>'
+        '<div itemprop="offers" itemscope itemtype="http://schema.org/Offer"><span itemprop="price">59.99</span>'
+        '<meta itemprop="priceCurrency" content="GBP"></div></div>'
+    )
+    p = extract_product(html, URL)
+    assert (p["title"], p["price"], p["currency"]) == ("Trail Shoe", Decimal("59.99"), "GBP")
+
+
+@pytest.mark.parametrize("html", ["", "  \n", "<!-- nothing -->", "<!DOCTYPE html>"])
+def test_a_page_without_any_element_is_no_product(html):
+    assert extract_product(html, URL) is None  # lxml: "Document is empty"
+
+
 # 4. availability over all offers --------------------------------------------------------------------
 def test_in_stock_when_any_offer_is():
     offers = [offer("70.00", "OutOfStock")] + [offer(f"{60 + i}.00") for i in range(4)]

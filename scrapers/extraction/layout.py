@@ -108,15 +108,13 @@ class TitleBlock:
 def title_block(tree: Any, h1: Any, controls: list[Any]) -> TitleBlock:
     """The :class:`TitleBlock` of the title ``h1`` (its ancestors and those of any heading that
     repeats it; without a title, ``<html>``/``<body>``); ``controls``: :func:`cart_controls`."""
-    # every element in document order: content after ``</html>`` makes libxml2 start another
-    # root element, which the first root's ``iter()`` never reaches but the page's XPath does
-    elements = tree.xpath("//*")
-    order = {el: i for i, el in enumerate(elements)}
+    root = (h1 if h1 is not None else tree).getroottree().getroot()
+    order = {el: i for i, el in enumerate(root.iter())}
     if h1 is None:
-        line = set(tree.xpath("/html | /html/body"))
+        line = set(root.xpath("/html | /html/body"))
     else:
         title = text_of(h1)
-        repeats = [h for h in elements if h.tag in HEADINGS and h is not h1 and text_of(h) == title]
+        repeats = [h for h in root.iter(*HEADINGS) if h is not h1 and text_of(h) == title]
         line = set(h1.iterancestors()).union(*(h.iterancestors() for h in repeats))
     return TitleBlock(line, order, [c for c in controls if not in_a_box(c, line, order, HEADINGS)])
 

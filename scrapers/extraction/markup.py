@@ -13,6 +13,7 @@ import logging
 import re
 from typing import Any
 
+import lxml.etree
 import lxml.html
 from extruct.jsonld import JsonLdExtractor
 from extruct.opengraph import OpenGraphExtractor
@@ -27,10 +28,29 @@ _JSONLD, _MICRODATA, _OPENGRAPH = JsonLdExtractor(), MicrodataExtractor(), OpenG
 
 
 def parse(html: str) -> lxml.html.HtmlElement:
-    """The page as an lxml tree (what every extractor here reads). The text goes to lxml as
+    """The page as one lxml tree (what every extractor here reads). The text goes to lxml as
     UTF-8 bytes: given a ``str``, lxml refuses an XHTML page that opens with an XML
-    declaration naming its encoding."""
-    return parse_html(html.encode("utf-8", "surrogatepass"), encoding="utf-8")
+    declaration naming its encoding. A page without an element (empty, only a comment or a
+    doctype) is an empty document, and markup after ``</html>`` joins the body."""
+    try:
+        tree = parse_html(html.encode("utf-8", "surrogatepass"), encoding="utf-8")
+    except lxml.etree.ParserError:  # "Document is empty"
+        return lxml.html.document_fromstring("<html><body></body></html>")
+    _join_roots(tree)
+    return tree
+
+
+def _join_roots(tree: lxml.html.HtmlElement) -> None:
+    """Move what follows ``</html>`` into the body, as a browser reads it: libxml2 makes it
+    another root element, which the first root's ``iter()`` (and extruct's microdata item
+    index) never reaches though the page's XPath does."""
+    root = tree.getroottree().getroot()
+    extras = [e for e in root.itersiblings() if isinstance(e.tag, str)]
+    body = root.find("body")
+    into = root if body is None else body
+    for extra in extras:
+        for child in list(extra):
+            into.extend(list(child) if child.tag in ("head", "body") else [child])
 
 
 def jsonld(tree: Any) -> list[dict]:
