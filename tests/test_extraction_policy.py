@@ -126,6 +126,15 @@ def test_json_ld_with_cdata_comments_or_trailing_commas(script):
     assert p["title"] == "Trail Shoe" and p["price"] == Decimal("59.00")
 
 
+def test_markup_nested_deeper_than_the_stack_loses_only_itself():
+    deep_json = "[" * 3000 + '{"@type": "Product", "name": "Decoy"}' + "]" * 3000
+    deep_items = '<div itemscope itemtype="https://schema.org/Thing" itemprop="about">' * 1500 + "</div>" * 1500
+    good = ld(product(offers=offer("59.00")))
+    html = page(f'<script type="application/ld+json">{deep_json}</script>{good}', deep_items)
+    p = extract_product(html, URL)  # RecursionError before, from json and from extruct's microdata
+    assert (p["title"], p["price"]) == ("Trail Shoe", Decimal("59.00"))
+
+
 def test_microdata_after_the_closing_html_tag_is_read():
     # markup after </html> (libxml2 makes it a second root element) holds the product item
     html = (

@@ -59,7 +59,7 @@ def jsonld(tree: Any) -> list[dict]:
     for script in tree.xpath(JSONLD_SCRIPTS):
         try:
             nodes.extend(n for n in _JSONLD.extract_items(script) if isinstance(n, dict))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # broken, or nested deeper than Python's stack
             logger.debug("unparseable JSON-LD block skipped: %s", exc)
     return nodes
 
@@ -92,10 +92,10 @@ def microdata(tree: Any, base_url: str) -> list[dict]:
     _unlazy_images(tree)
     try:
         items = _MICRODATA.extract_items(tree, base_url)
-    except (ValueError, TypeError) as exc:
+        return [_as_jsonld(item) for item in items if isinstance(item, dict)]
+    except (ValueError, TypeError, RecursionError) as exc:  # items nested deeper than Python's stack
         logger.debug("microdata not readable: %s", exc)
         return []
-    return [_as_jsonld(item) for item in items if isinstance(item, dict)]
 
 
 def _as_jsonld(value: Any) -> Any:
