@@ -189,9 +189,10 @@ def meta_title(tree: Any, page_url: str) -> str | None:
 
 
 def home_page(page_url: str) -> bool:
-    """The site's root, or a language's (``/``, ``/fr/``, ``/en-gb/``), without a query."""
+    """The site's root, or a language's (``/``, ``/fr/``, ``/en-gb/``), without a query; never
+    a page whose URL is not known (empty: a saved page read on its own)."""
     parts = urlsplit(page_url)
-    return not parts.query and bool(HOME_PATH.fullmatch(parts.path))
+    return bool(parts.netloc) and not parts.query and bool(HOME_PATH.fullmatch(parts.path))
 
 
 def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
