@@ -1,6 +1,6 @@
 """Score product extraction on a folder of saved real pages.
 
-    .venv/bin/python -m bench.extraction PAGES_DIR [--show-errors]
+    .venv/bin/python -m bench.extraction PAGES_DIR [--show-errors] [--no-url]
 
 ``PAGES_DIR`` holds ``ground-truth.json`` and the pages as ``<id>.html`` or ``<id>.html.gz``
 (directly or under ``html/``), or is a checkout of the public product-extraction benchmark
@@ -200,6 +200,11 @@ def main() -> int:
     parser.add_argument("pages_dir", type=Path)
     parser.add_argument("--truth", type=Path, help="the ground truth, if not PAGES_DIR/ground-truth.json")
     parser.add_argument("--show-errors", action="store_true")
+    parser.add_argument(
+        "--no-url",
+        action="store_true",
+        help="give the extractors no page URL, as a harness holding only the saved HTML",
+    )
     args = parser.parse_args()
     root = dataset_root(args.pages_dir) if args.truth is None else args.pages_dir
     truth_path = args.truth or root / "ground-truth.json"
@@ -218,7 +223,7 @@ def main() -> int:
     for n, (key, truth) in enumerate(sorted(truths.items()), 1):
         html, url = read(files[key]), truth.get("url") or f"https://example.invalid/{key}"
         for name, extract in systems.items():
-            found = extract(html, url)
+            found = extract(html, "" if args.no_url else url)
             if not truth.get("product", True):
                 if found is not None and (name == "vitrine" or found.get("price") or found.get("sku")):
                     false_products[name].append(key)

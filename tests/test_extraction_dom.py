@@ -509,6 +509,19 @@ def test_a_home_page_is_no_product_page():
         assert extract_product(html, home) is None, home
     assert extract_product(html, "https://shop.example/?product=12")["price"] == Decimal("68.00")
     assert extract_product(html, "https://shop.example/tonewood-set")["price"] == Decimal("68.00")
+    assert extract_product(html, "")["price"] == Decimal("68.00")  # a saved page without its URL is no home page
+
+
+def test_a_saved_page_read_without_its_url_goes_by_the_address_it_gives_itself():
+    body = "<h1>Ultimate source for lutherie</h1><span class='price'>68,00 €</span><button>Add to cart</button>"
+    home = page(body, head='<link rel="canonical" href="https://shop.example/fr/">')
+    assert extract_product(home, "") is None  # its own address is the shop's French home page
+    item = page(
+        body.replace("lutherie", "lutherie: tonewood set") + "<p>Item 40213</p>",
+        head='<meta property="og:url" content="https://shop.example/tonewood-set-40213">',
+    )
+    p = extract_product(item, "")
+    assert (p["price"], p["sku"], p["url"]) == (Decimal("68.00"), "40213", "https://shop.example/tonewood-set-40213")
 
 
 def test_a_button_that_says_only_buy_in_the_shops_language_is_a_cart_control():

@@ -77,10 +77,19 @@ def _merge(into: dict[str, Any], source: dict[str, Any] | None) -> None:
             into[key] = value
 
 
+def own_address(tree: Any, og: dict[str, list[str]]) -> str:
+    """The address a page gives itself: its canonical link, else ``og:url`` (absolute only)."""
+    named = tree.xpath('//link[@rel="canonical"]/@href') + og.get("og:url", [])
+    return next((u.strip() for u in named if u.strip().lower().startswith(("http://", "https://"))), "")
+
+
 def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
-    """The product on a page (None if the page is not a product page), merged over sources."""
+    """The product on a page (None if the page is not a product page), merged over sources.
+    ``page_url``: where the page was fetched; empty for a saved page read on its own, which
+    then goes by the address it gives itself (:func:`own_address`)."""
     tree = markup.parse(html)
     og = markup.opengraph(tree)
+    page_url = page_url or own_address(tree, og)
     jsonld, microdata = markup.jsonld(tree), markup.microdata(tree, page_url)
     about_content = policy.content_subject(jsonld + microdata) or any(
         t.lower().startswith("article") for t in og.get("og:type", [])
