@@ -524,6 +524,16 @@ def test_a_saved_page_read_without_its_url_goes_by_the_address_it_gives_itself()
     assert (p["price"], p["sku"], p["url"]) == (Decimal("68.00"), "40213", "https://shop.example/tonewood-set-40213")
 
 
+def test_a_page_replayed_from_a_web_archive_goes_by_the_url_it_archived():
+    body = "<h1>Ultimate source for lutherie</h1><span class='price'>68,00 €</span><button>Add to cart</button>"
+    replay = "http://localhost:8080/shops/20210215093000/"  # pywb's and the Wayback Machine's scheme
+    assert extract_product(page(body), replay + "https://shop.example/fr/") is None  # the shop's home page
+    canonical = '<link rel="canonical" href="/web/20210215093000id_/https://shop.example/tonewood-set-40213">'
+    p = extract_product(page(body + "<p>Item 40213</p>", canonical), replay + "https://shop.example/tonewood-set-40213")
+    assert (p["price"], p["sku"], p["url"]) == (Decimal("68.00"), "40213", "https://shop.example/tonewood-set-40213")
+    assert extract_product(page(body), "https://shop.example/p/20210215093000/tonewood-set")["price"]  # no URL inside
+
+
 def test_a_button_that_says_only_buy_in_the_shops_language_is_a_cart_control():
     for word in ("Koupit", "Kaufen", "Buy!"):
         html = page(

@@ -15,6 +15,7 @@ product). Pure: tested on strings.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -77,6 +78,16 @@ def _merge(into: dict[str, Any], source: dict[str, Any] | None) -> None:
             into[key] = value
 
 
+# a web archive's replay URL (Wayback Machine, pywb): …/<14-digit timestamp>[modifier_]/<the original URL>
+REPLAY = re.compile(r"^https?://[^/]+/(?:[^/?#]+/)*?\d{14}(?:[a-z]{2}_)?/+(https?:/+.+)$", re.I)
+
+
+def archived(url: str) -> str:
+    """The original URL of a web archive's replay URL, else ``url`` itself."""
+    match = REPLAY.match(url.strip())
+    return re.sub(r"^(https?:)/+", r"\1//", match.group(1), flags=re.I) if match else url
+
+
 def own_address(tree: Any, og: dict[str, list[str]]) -> str:
     """The address a page gives itself: its canonical link, else ``og:url`` (absolute only)."""
     named = tree.xpath('//link[@rel="canonical"]/@href') + og.get("og:url", [])
@@ -86,10 +97,11 @@ def own_address(tree: Any, og: dict[str, list[str]]) -> str:
 def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
     """The product on a page (None if the page is not a product page), merged over sources.
     ``page_url``: where the page was fetched; empty for a saved page read on its own, which
-    then goes by the address it gives itself (:func:`own_address`)."""
+    then goes by the address it gives itself (:func:`own_address`); a web archive's replay URL
+    stands for the URL it archived (:func:`archived`)."""
     tree = markup.parse(html)
     og = markup.opengraph(tree)
-    page_url = page_url or own_address(tree, og)
+    page_url = archived(page_url or own_address(tree, og))
     jsonld, microdata = markup.jsonld(tree), markup.microdata(tree, page_url)
     about_content = policy.content_subject(jsonld + microdata) or any(
         t.lower().startswith("article") for t in og.get("og:type", [])
@@ -120,7 +132,7 @@ def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
     if merged.get("price") is not None and not merged.get("currency"):
         merged["currency"] = markup_currency(tree)
     canonical = next(iter(tree.xpath('//link[@rel="canonical"]/@href')), None)
-    url = urljoin(page_url, canonical or merged.get("url") or page_url)
+    url = archived(urljoin(page_url, canonical or merged.get("url") or page_url))
     merged["url"] = url
     merged["id"] = merged.get("group_id") or merged.get("sku") or merged.get("mpn") or merged.get("gtin") or url
     merged["image_urls"] = clean_image_urls(merged.get("image_urls") or [], page_url)
