@@ -73,9 +73,9 @@ def pages(root: Path) -> dict[str, Path]:
     return found
 
 
-def read(path: Path) -> str:
-    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    return data.decode("utf-8", errors="replace")
+def read(path: Path) -> bytes:
+    """A saved page's bytes, as stored: the extractors decode them by their declared charset."""
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
 
 
 def _values(value: Any) -> list:
@@ -144,7 +144,7 @@ def _baseline_stock(value: Any) -> str | None:
     return {"in_stock": "InStock", "limited": "InStock", "preorder": "InStock", "out_of_stock": "OutOfStock"}.get(state)
 
 
-def baseline(html: str, url: str) -> dict | None:
+def baseline(html: str | bytes, url: str) -> dict | None:
     """Plain extruct, as the benchmark's baseline reads a page: OpenGraph price, availability
     and sku, then JSON-LD, then microdata, each filling over the one before; of JSON-LD and
     microdata the first Product node (or an ItemPage's ``mainEntity``) and its first offer."""

@@ -207,6 +207,16 @@ def test_entities_decoded_in_text_and_image_urls_kept_signed():
     assert p["image_urls"] == ["https://cdn.example/s.jpg?x=1&sig=ab%2Fc%3D"]
 
 
+def test_a_page_given_as_bytes_is_decoded_as_saved():
+    doc = ld(product(name="Эхолот Humminbird 788", offers=offer("29990", currency="RUB")))
+    declared = '<meta charset="windows-1251">'
+    assert extract_product(page(declared + doc).encode("cp1251"), URL)["title"] == "Эхолот Humminbird 788"
+    assert extract_product(page(doc).encode("utf-16"), URL)["title"] == "Эхолот Humminbird 788"  # by its BOM
+    # re-saved as UTF-8 but still declaring its old charset: valid UTF-8 wins
+    resaved = page('<meta charset="iso-8859-2">' + ld(product(name="Pierścionek złoty", offers=offer("2399"))))
+    assert extract_product(resaved.encode("utf-8"), URL)["title"] == "Pierścionek złoty"
+
+
 # 7. image queries that are not key=value pairs -------------------------------------------------------
 def test_image_query_that_is_not_pairs_is_kept():
     p = extract_product(

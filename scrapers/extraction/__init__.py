@@ -94,9 +94,9 @@ def own_address(tree: Any, og: dict[str, list[str]]) -> str:
     return next((u.strip() for u in named if u.strip().lower().startswith(("http://", "https://"))), "")
 
 
-def extract_product(html: str, page_url: str) -> dict[str, Any] | None:
+def extract_product(html: str | bytes, page_url: str) -> dict[str, Any] | None:
     """The product on a page (None if the page is not a product page), merged over sources.
-    ``page_url``: where the page was fetched; empty for a saved page read on its own, which
+    ``html``: text, or bytes as saved (decoded by their charset). ``page_url``: where the page was fetched; empty for a saved page read on its own, which
     then goes by the address it gives itself (:func:`own_address`); a web archive's replay URL
     stands for the URL it archived (:func:`archived`)."""
     tree = markup.parse(html)

@@ -19,6 +19,7 @@ from extruct.jsonld import JsonLdExtractor
 from extruct.opengraph import OpenGraphExtractor
 from extruct.utils import parse_html
 from extruct.w3cmicrodata import MicrodataExtractor
+from w3lib.encoding import html_to_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +28,19 @@ JSONLD_SCRIPTS = '//script[@type="application/ld+json"]'
 _JSONLD, _MICRODATA, _OPENGRAPH = JsonLdExtractor(), MicrodataExtractor(), OpenGraphExtractor()
 
 
-def parse(html: str) -> lxml.html.HtmlElement:
-    """The page as one lxml tree (what every extractor here reads). The text goes to lxml as
-    UTF-8 bytes: given a ``str``, lxml refuses an XHTML page that opens with an XML
-    declaration naming its encoding. A page without an element (empty, only a comment or a
-    doctype) is an empty document, and markup after ``</html>`` joins the body."""
+def parse(html: str | bytes) -> lxml.html.HtmlElement:
+    """The page as one lxml tree (what every extractor here reads). Bytes (a saved page as
+    stored) are UTF-8 when they decode as such, else decoded by their BOM or declared charset
+    (``w3lib``, as a browser would). The
+    text goes to lxml as UTF-8 bytes: given a ``str``, lxml refuses an XHTML page that opens
+    with an XML declaration naming its encoding. A page without an element (empty, only a
+    comment or a doctype) is an empty document, and markup after ``</html>`` joins the body."""
+    if isinstance(html, bytes):
+        data = html
+        try:  # valid UTF-8 is UTF-8, whatever a re-saved page still declares
+            html = data.decode("utf-8")
+        except UnicodeDecodeError:
+            html = html_to_unicode(None, data)[1]
     try:
         tree = parse_html(html.encode("utf-8", "surrogatepass"), encoding="utf-8")
     except lxml.etree.ParserError:  # "Document is empty"
