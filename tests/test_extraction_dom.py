@@ -532,6 +532,9 @@ def test_a_page_replayed_from_a_web_archive_goes_by_the_url_it_archived():
     p = extract_product(page(body + "<p>Item 40213</p>", canonical), replay + "https://shop.example/tonewood-set-40213")
     assert (p["price"], p["sku"], p["url"]) == (Decimal("68.00"), "40213", "https://shop.example/tonewood-set-40213")
     assert extract_product(page(body), "https://shop.example/p/20210215093000/tonewood-set")["price"]  # no URL inside
+    # the archive's copy read on its own: its canonical link, rewritten by the archive, names the original
+    p = extract_product(page(body + "<p>Item 40213</p>", canonical), "")
+    assert (p["sku"], p["url"]) == ("40213", "https://shop.example/tonewood-set-40213")
 
 
 def test_a_button_that_says_only_buy_in_the_shops_language_is_a_cart_control():

@@ -79,19 +79,20 @@ def _merge(into: dict[str, Any], source: dict[str, Any] | None) -> None:
 
 
 # a web archive's replay URL (Wayback Machine, pywb): …/<14-digit timestamp>[modifier_]/<the original URL>
-REPLAY = re.compile(r"^https?://[^/]+/(?:[^/?#]+/)*?\d{14}(?:[a-z]{2}_)?/+(https?:/+.+)$", re.I)
+REPLAY = re.compile(r"^(?:https?://[^/]+)?/(?:[^/?#]+/)*?\d{14}(?:[a-z]{2}_)?/+(https?:/+.+)$", re.I)
 
 
 def archived(url: str) -> str:
-    """The original URL of a web archive's replay URL, else ``url`` itself."""
+    """The original URL of a web archive's replay URL (or of its path, as the archive rewrites
+    a page's own links), else ``url`` itself."""
     match = REPLAY.match(url.strip())
     return re.sub(r"^(https?:)/+", r"\1//", match.group(1), flags=re.I) if match else url
 
 
 def own_address(tree: Any, og: dict[str, list[str]]) -> str:
     """The address a page gives itself: its canonical link, else ``og:url`` (absolute only)."""
-    named = tree.xpath('//link[@rel="canonical"]/@href') + og.get("og:url", [])
-    return next((u.strip() for u in named if u.strip().lower().startswith(("http://", "https://"))), "")
+    named = [archived(u.strip()) for u in tree.xpath('//link[@rel="canonical"]/@href') + og.get("og:url", [])]
+    return next((u for u in named if u.lower().startswith(("http://", "https://"))), "")
 
 
 def extract_product(html: str | bytes, page_url: str) -> dict[str, Any] | None:
