@@ -171,8 +171,25 @@ def test_a_price_range_gives_its_lowest_price():
     assert extract_product(html, URL)["price"] == Decimal("9.49")
 
 
+SOLD_OUT_WORDS = (
+    "Actuellement indisponible.",
+    "Attualmente non disponibile.",
+    "Rupture de stock",
+    "Нет в наличии",
+    "Tovar je vypredaný",  # Slovak
+    "Není skladem",  # Czech
+    "Laost otsas",  # Estonian
+    "Stoc epuizat",  # Romanian
+    "Elfogyott",  # Hungarian
+    "Tillfälligt slutsåld",  # Swedish
+    "Izpārdots",  # Latvian
+    "在庫切れ",  # Japanese
+    "품절",  # Korean
+)
+
+
 def test_sold_out_words_of_other_languages():
-    for words in ("Actuellement indisponible.", "Attualmente non disponibile.", "Rupture de stock", "Нет в наличии"):
+    for words in SOLD_OUT_WORDS:
         html = page(
             f'<h1>Organic Oats 1kg</h1><div id="availability"><span>{words}</span></div>'
             '<input type="hidden" name="ASIN" value="B07FW264WL">'
@@ -249,6 +266,9 @@ def test_an_offer_without_availability_takes_the_pages():
     sold_out = _ld_page({"price": "10.00"}, '<p class="availability">Sold out</p>')
     assert extract_product(sold_out, URL)["availability"] == "out_of_stock"
     assert extract_product(_ld_page({"price": "10.00"}, ""), URL)["availability"] == "unknown"
+    for words in ("Skladem", "Na sklade", "Raktáron", "În stoc", "På lager", "В наличии", "在庫あり"):
+        in_stock = _ld_page({"price": "10.00"}, f'<p class="availability">{words}</p>')
+        assert extract_product(in_stock, URL)["availability"] == "in_stock", words
 
 
 def test_an_offer_without_availability_on_a_page_titled_by_an_h2_reads_the_block_around_it():

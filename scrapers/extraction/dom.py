@@ -11,7 +11,8 @@ a listing has one per product), OpenGraph product meta or a Twitter card that la
 or, with no price and no cart, when it says it is sold out and carries an identifier (a
 sold-out page shows neither).
 
-Sold-out words are read in the languages of the shops seen so far.
+Sold-out and in-stock words are read in the languages of the shops seen so far and of the
+larger European and Asian markets.
 Images come from ``og:image`` and the like, else the first photo (not a logo, icon, sprite or
 tiny image; its high-resolution source) in the blocks around the title. Availability comes from
 OpenGraph or an availability/stock block (not its lists of sizes, where one may be sold out);
@@ -41,12 +42,19 @@ from scrapers.items import clean_text, to_availability
 OUT_OF_STOCK = re.compile(
     r"\b(out\s+of\s+stock|sold\s+out|currently\s+unavailable|not\s+available|no\s+longer\s+available|ausverkauft"
     r"|nicht\s+(?:verf[üu]gbar|lieferbar)|[ée]puis[ée]|indisponible|rupture\s+de\s+stock|agotado|no\s+disponible"
-    r"|esaurito|non\s+disponibile|esgotado|uitverkocht|niet\s+(?:leverbaar|beschikbaar)|niedost[ęe]pn|нет\s+в\s+наличии"
-    r"|распродан)",
+    r"|esaurito|non\s+disponibile|esgotado|indispon[íi]vel|uitverkocht|niet\s+(?:leverbaar|beschikbaar)|niedost[ęe]pn"
+    r"|vyprod[áa]no|vypredan[éeý]|nen[íi]\s+skladem|nie\s+je\s+(?:na\s+)?sklad|nedostupn[éeý]|elfogyott"
+    r"|nincs\s+(?:k[ée]szleten|rakt[áa]ron)|stoc\s+epuizat|indisponibil|sluts[åa]ld|udsolgt|utsolgt|loppuunmyyty"
+    r"|ei\s+(?:ole\s+)?(?:laos|varastossa)|otsas|t[üu]kendi|stokta\s+yok|i[šs]parduota|izp[āa]rdots|rasprodan"
+    r"|razprodan|ni\s+na\s+zalogi|нет\s+в\s+наличии|распродан|изчерпан|немає\s+в\s+наявності)"
+    r"|在庫切れ|売り切れ|缺货|缺貨|售完|품절|نفدت|غير\s+متوفر|אזל\s+מהמלאי",
     re.I,
 )
 IN_STOCK = re.compile(
-    r"\b(in\s+stock|available|auf\s+lager|lieferbar|en\s+stock|disponible|disponibile|op\s+voorraad)\b", re.I
+    r"\b(in\s+stock|available|auf\s+lager|lieferbar|en\s+stock|disponible|disponibile|op\s+voorraad|em\s+estoque"
+    r"|skladem|na\s+sklade|skladom|na\s+stanie|k[ée]szleten|rakt[áa]ron|[îi]n\s+stoc|p[åa]\s+lager|varastossa|laos"
+    r"|na\s+zalogi|в\s+наличии|на\s+складе)\b|在庫あり|有货|有貨|现货|現貨",
+    re.I,
 )
 HI_RES = ("data-zoom-image", "data-large-image", "data-src", "data-original", "data-lazy-src")
 NOT_PHOTO = re.compile(r"logo|icon|sprite|badge|flag|avatar|rating|stars?\b|spinner|loader|pixel|placeholder", re.I)
