@@ -557,8 +557,28 @@ def test_a_page_replayed_from_a_web_archive_goes_by_the_url_it_archived():
     assert (p["sku"], p["url"]) == ("40213", "https://shop.example/tonewood-set-40213")
 
 
+CART_WORDS = (
+    "Agregar al carro",  # Spanish, Latin America
+    "Lisa ostukorvi",  # Estonian
+    "Pievienot grozam",  # Latvian
+    "Į krepšelį",  # Lithuanian
+    "Kosárba",  # Hungarian
+    "Legg i handlekurv",  # Norwegian
+    "Προσθήκη στο καλάθι",  # Greek
+    "Додати в кошик",  # Ukrainian
+    "Tambah ke Keranjang",  # Indonesian
+    "放入購物車",  # Traditional Chinese
+)
+
+
+def test_add_to_cart_words_of_other_languages():
+    for words in CART_WORDS:
+        html = page(f"<h1>Obestavba Irys</h1><span class='price'>21 777 Kč</span><button>{words}</button>")
+        assert (extract_product(html, URL) or {}).get("price") == Decimal("21777"), words
+
+
 def test_a_button_that_says_only_buy_in_the_shops_language_is_a_cart_control():
-    for word in ("Koupit", "Kaufen", "Buy!"):
+    for word in ("Koupit", "Kaufen", "Buy!", "Pirkt", "Купити", "구매하기"):
         html = page(
             f"<h1>Obestavba Irys</h1><span class='price'>21 777 Kč</span><form><input type='submit' value='{word}'></form>"
         )

@@ -9,7 +9,7 @@ and the buy box (the blocks holding the title's first cart control of its own) b
 title. Like cards (siblings of one tag and class, each with its own cart control and link)
 are a listing's, whether or not they have headings. Cart controls are buttons, submit and
 image inputs, links styled as buttons and links that are only an add-to-cart image, in the
-languages of the shops seen so far.
+languages of the shops seen so far and of the larger European and Asian markets.
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ CART = re.compile(
     r"add[\s_-]*(to[\s_-]*)?(cart|bag|basket|trolley)|(cart|basket)[_-]?add|action=add_product|buy[\s_-]*now|in\s+den\s+(warenkorb|einkaufswagen)"
     r"|ajouter\s+au\s+panier|a[ñn]adir\s+al\s+carrito|aggiungi\s+al\s+carrello|in\s+winkelwagen"
     r"|adicionar\s+ao\s+carrinho|(do|v)\s+ko[šs][ií]k|ko[šs]aric|do\s+koszyka|în\s+co[șs]|[вк]\s+корзин|sepete\s+ekle"
-    r"|l[äa]gg\s+i\s+varukorg|ostoskori|加入購物車|加入购物车|カートに入れる|장바구니|הוסף\s+לסל|أضف\s+إلى\s+السلة",
+    r"|l[äa]gg\s+i\s+varukorg|ostoskori|加入購物車|加入购物车|カートに入れる|장바구니|הוסף\s+לסל|أضف\s+إلى\s+السلة"
+    r"|agregar\s+al\s+carr|adicionar\s+[àa]\s+sacola|ostukorvi|grozam|krep[šs]el|kos[áa]rba|l[æa]g\s+i\s+kurv"
+    r"|handlekurv|στο\s+καλάθι|в\s+количката|в\s+кошик|до\s+кошика|th[êe]m\s+v[àa]o\s+gi[ỏo]|ใส่ตะกร้า"
+    r"|ke\s+keranjang|放入購物車|加入購物袋|加入购物袋",
     re.I,
 )
 BUY = re.compile(  # a button that says only "Buy", in the shops' languages
-    r"\W*(buy|koupit|kúpiť|kupić|kup|kaufen|acheter|comprar|compra|acquista|köp|kjøp|køb|osta|купить|satın al)\W*",
+    r"\W*(buy|koupit|kúpiť|kupić|kup|kaufen|acheter|comprar|compra|acquista|köp|kjøp|køb|osta|купить|купити|купи|satın al"
+    r"|pirkt|pirkti|kupiti|beli|vásárlás|αγορά|購買|购买|購入する|구매하기)\W*",
     re.I,
 )
 MAX_CARTS = 4  # add to cart, buy now, a sticky copy, another offer's; a listing has one per product
