@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from scrapers.extraction import extract_product
 
 URL = "https://books.example/article/7466710-the-legend-of-darkseid"
@@ -186,6 +188,24 @@ SOLD_OUT_WORDS = (
     "在庫切れ",  # Japanese
     "품절",  # Korean
 )
+
+
+@pytest.mark.parametrize(
+    ("printed", "field", "value"),
+    [
+        ("Tootekood: 763127", "sku", "763127"),  # Estonian
+        ("Cikkszám: AB1234", "sku", "AB1234"),  # Hungarian
+        ("Referencia: VE900", "sku", "VE900"),  # Spanish
+        ("商品番号：4548094738", "sku", "4548094738"),  # Japanese, full-width colon
+        ("EAN-kood: 5901885533094", "gtin", "5901885533094"),  # Estonian
+        ("JANコード：4901234567894", "gtin", "4901234567894"),  # Japanese
+        ("Zīmols: Bosch", "brand", "Bosch"),  # Latvian
+        ("ブランド：UNIFLAME", "brand", "UNIFLAME"),  # Japanese
+    ],
+)
+def test_identifiers_and_brands_labelled_in_other_languages(printed, field, value):
+    html = page(f"<h1>Obestavba Irys</h1><span class='price'>21 777 Kč</span><button>Koupit</button><p>{printed}</p>")
+    assert extract_product(html, URL)[field] == value
 
 
 def test_sold_out_words_of_other_languages():

@@ -21,13 +21,18 @@ from scrapers.items import bare_id, to_gtin
 SKU_LABEL = re.compile(
     r"^\s*(?:sku|item\s*(?:#|no\.?|number|code)|stock\s*(?:code|no\.?|number)|article\s*(?:no\.?|number)|art(?:ikel)?\.?\s*-?\s*nr\.?"
     r"|product\s*(?:code|no\.?|number|id)|style\s*(?:#|no\.?|number)|réf(?:érence)?\.?|ref\.?|artikelnummer"
-    r"|[šs]ifra|k[óo]d(?:\s+(?:produktu|tovaru|zbo[žz][íi]))?|c[óo]digo|codice|cod\s+produs|numer\s+katalogowy|артикул|код(?:\s+товара)?)"
-    r"\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$",
+    r"|[šs]ifra|k[óo]d(?:\s+(?:produktu|tovaru|zbo[žz][íi]))?|c[óo]digo|codice|cod\s+produs|numer\s+katalogowy|артикул|код(?:\s+товара)?"
+    r"|tootekood|preces\s+kods|prek[ėe]s\s+kodas|cikksz[áa]m|term[ée]kk[óo]d|varenummer|varenr\.?|tuotekoodi|tuotenumero"
+    r"|referencia|refer[êe]ncia|riferimento|[üu]r[üu]n\s+kodu|stok\s+kodu|κωδικός(?:\s+προϊόντος)?"
+    r"|商品番号|品番|商品編號|商品编号|货号|貨號|상품\s*번호|품번|رمز\s+المنتج|מק\"ט)"
+    r"\s*[:#：]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,39})?\s*$",
     re.I,
 )
 GTIN_LABEL = re.compile(
-    r"^\s*(?:ean(?:[\s-]*1[34])?|gtin(?:[\s-]*(?:8|12|13|14))?|upc|isbn(?:[\s-]*13)?|barcode)"
-    r"\s*[:#]?\s*(\d[\d\s-]{6,18}\d)?\s*$",
+    r"^\s*(?:ean(?:[\s-]*(?:1[34]|kood|k[óo]d|code|kod))?|gtin(?:[\s-]*(?:8|12|13|14))?|upc|isbn(?:[\s-]*13)?|barcode"
+    r"|jan(?:\s*コード)?|vonalk[óo]d|[čc]iarov[ýy]\s+k[óo]d|штрих-?код|barkod|c[óo]digo\s+de\s+barras|codice\s+a\s+barre"
+    r"|strekkode|streckkod|stregkode|viivakoodi)"
+    r"\s*[:#：]?\s*(\d[\d\s-]{6,18}\d)?\s*$",
     re.I,
 )
 MARKS = re.compile("[\u200e\u200f\u200b\u00a0]")  # direction marks, zero-width and hard spaces
@@ -43,7 +48,9 @@ ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parame
 NOT_ID_PARAM = re.compile(r"cat|store|shop|lang|session|sid|user|page|sort|ref|utm|campaign|aff|seo|nav", re.I)
 BRAND_WORDS = (
     r"brand|manufacturer|designer|marke|hersteller|fabricant|marque|marca|merk|producent|výrobce|výrobca"
-    r"|značka|gyártó|márka|producător|производитель|бренд|виробник"
+    r"|značka|gyártó|márka|producător|производитель|бренд|виробник|zīmols|prekės\s+ženklas|kaubamärk|tootja"
+    r"|valmistaja|merkki|varemerke|mærke|märke|tillverkare|marka|μάρκα|κατασκευαστής|марка|ブランド|メーカー|品牌"
+    r"|브랜드|제조사|الماركة|العلامة\s+التجارية|מותג|יצרן"
 )
 BRAND_LABEL = re.compile(rf"^\s*(?:{BRAND_WORDS})\s*[:：]\s*(.+?)?\s*$", re.I)  # "Brand: Wilton", "Fabricant : "
 BRAND_CELL = re.compile(rf"\s*(?:{BRAND_WORDS})\s*[:：]?\s*", re.I)  # ``<th>Brand</th><td>…</td>``
