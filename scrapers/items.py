@@ -12,6 +12,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import scrapy
 from price_parser import Price
+from price_parser._currencies import CURRENCIES  # the pinned library's table of codes and signs
 from w3lib.html import replace_entities
 
 from pipeline.schemas import MONEY
@@ -45,7 +46,7 @@ AVAILABILITY = ("in_stock", "out_of_stock", "preorder", "backorder", "discontinu
 # CDN query parameters that select a rendition of the same image, not a different image
 RENDITION_PARAMS = frozenset({"v", "width", "height", "w", "h", "crop", "quality"})
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
-CURRENCY_SIGNS = {  # signs only one currency uses (not $ or kr)
+CURRENCY_SIGNS = {  # signs only one currency uses (None: several do), read before price-parser's table
     "€": "EUR",
     "£": "GBP",
     "¥": "JPY",
@@ -77,7 +78,40 @@ CURRENCY_SIGNS = {  # signs only one currency uses (not $ or kr)
     "฿": "THB",
     "₱": "PHP",
     "₫": "VND",
+    "Rs": None,  # rupees of India, Pakistan, Sri Lanka, Nepal
+    "RMB": "CNY",
+    "NTD": "TWD",
+    "Euro": "EUR",
+    "EURO": "EUR",
+    "euro": "EUR",
+    "元": "CNY",
+    "円": "JPY",
+    "원": "KRW",
+    "NT$": "TWD",
+    "₸": "KZT",
+    "тг": "KZT",
+    "тг.": "KZT",
 }
+
+
+def _table_signs() -> dict[str, str]:
+    """price-parser's currency table as sign (folded: trimmed, case-folded, without trailing
+    dots or direction marks) → ISO code, for the signs of two characters or more that name one
+    currency there."""
+    codes: dict[str, set[str]] = {}
+    for code, info in CURRENCIES.items():
+        for sign in (info.get("s"), info.get("sn"), *(info.get("sn2") or [])):
+            if sign:
+                codes.setdefault(_fold(sign), set()).add(code)
+    return {sign: found.pop() for sign, found in codes.items() if len(found) == 1 and len(sign) > 1}
+
+
+def _fold(sign: str) -> str:
+    return sign.strip().strip(".\u200e\u200f ").casefold()
+
+
+ISO_CODES = frozenset(code for code in CURRENCIES if CURRENCY_CODE.fullmatch(code))
+TABLE_SIGNS = _table_signs()
 MAX_PRICE = Decimal("1e12")  # above this a "price" is a misread (an id, a phone number, 1e308)
 PRICE_PLACES = Decimal(1).scaleb(-MONEY.scale)  # what the lake's money columns keep
 PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")  # schema.org's form: "." is always the decimal point
@@ -173,12 +207,17 @@ def to_price(value: Any) -> Decimal | None:
 
 
 def to_currency(sign: str | None) -> str | None:
-    """ISO 4217 code of a currency code or sign as written (``eur``, ``€``, ``Kč``); None when
-    absent or ambiguous (``$``, ``kr``)."""
+    """ISO 4217 code of a currency code or sign as written (``eur``, ``€``, ``Kč``, ``lei``,
+    ``KD``): :data:`CURRENCY_SIGNS`, then a known code, then price-parser's table; None when
+    absent, unknown or ambiguous (``$``, ``kr``, ``Rs``)."""
     if not sign:
         return None
     sign = sign.strip()
-    return sign.upper() if re.fullmatch(r"[A-Za-z]{3}", sign) else CURRENCY_SIGNS.get(sign)
+    if sign in CURRENCY_SIGNS:
+        return CURRENCY_SIGNS[sign]
+    if sign.upper() in ISO_CODES:
+        return sign.upper()
+    return TABLE_SIGNS.get(_fold(sign))
 
 
 def price_currency(value: Any) -> str | None:

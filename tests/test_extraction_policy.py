@@ -635,3 +635,15 @@ def test_an_offer_without_price_currency_takes_the_one_its_price_names():
     assert (signed["price"], signed["currency"]) == (Decimal("27.63"), "GBP")
     dollars = extract_product(page(ld(product(offers={"@type": "Offer", "price": "$19.99"}))), URL)
     assert dollars["currency"] is None, "a dollar sign names no one currency"
+
+
+@pytest.mark.parametrize(
+    ("written", "code"),
+    [("€", "EUR"), ("eur", "EUR"), ("Euro", "EUR"), ("lei", "RON"), ("KD", "KWD"), ("US$", "USD"), ("UAN", None)],
+)
+def test_a_price_currency_written_as_a_sign_or_word_is_its_iso_code_and_the_product_stays(written, code):
+    # a sign or word in priceCurrency made the product fail validation ("bad currency '€'"), and a
+    # three-letter typo passed as a code
+    p = extract_product(page(ld(product(offers=offer("10.00", currency=written)))), URL)
+    assert (p["price"], p["currency"]) == (Decimal("10.00"), code)
+    assert validate({**p, "product_id": "shop:1", "retailer": "shop", "tags": []})["currency"] == code

@@ -23,7 +23,7 @@ from scrapers.extraction import markup, policy
 from scrapers.extraction.dom import from_dom, page_availability
 from scrapers.extraction.identity import dom_brand, dom_sku, url_sku
 from scrapers.extraction.prices import markup_currency
-from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_price
+from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_currency, to_price
 
 # What a page yields: every product field except those the spider knows itself (id, shop, page URL,
 # crawl time) and those only platform feeds carry.
@@ -59,7 +59,7 @@ def from_opengraph(og: dict[str, list[str]]) -> dict[str, Any] | None:
         "brand": first("product:brand", "og:brand"),
         "price": _og_price(first("product:price:amount", "og:price:amount")),
         "list_price": _og_price(first("product:original_price:amount")),
-        "currency": first("product:price:currency", "og:price:currency"),
+        "currency": to_currency(first("product:price:currency", "og:price:currency")),
         "availability": to_availability(first("product:availability", "og:availability")),
         "sku": first("product:retailer_item_id", "product:sku", "og:sku"),
         "gtin": first("product:gtin", "product:ean", "product:upc"),

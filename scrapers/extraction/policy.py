@@ -39,7 +39,16 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from scrapers.items import InvalidProduct, bare_id, clean_text, price_currency, to_availability, to_gtin, to_price
+from scrapers.items import (
+    InvalidProduct,
+    bare_id,
+    clean_text,
+    price_currency,
+    to_availability,
+    to_currency,
+    to_gtin,
+    to_price,
+)
 
 PRODUCT_TYPES = frozenset(
     {
@@ -271,7 +280,7 @@ def offers(value: Any) -> list[dict[str, Any]]:
         nested = offers(offer.get("offers")) if offer.get("offers") else []
         own_text = _offer_text(offer)
         price, list_price = _price(offer.get("price")), None
-        currency = text(offer.get("priceCurrency")) or price_currency(offer.get("price") or own_text)
+        currency = to_currency(text(offer.get("priceCurrency"))) or price_currency(offer.get("price") or own_text)
         if price is None and offer.get("lowPrice") is not None:
             price = _price(offer.get("lowPrice"))
         if price is None and own_text:
@@ -285,7 +294,7 @@ def offers(value: Any) -> list[dict[str, Any]]:
                 list_price = list_price or amount
             elif price is None:
                 price = amount
-            currency = currency or text(spec.get("priceCurrency"))
+            currency = currency or to_currency(text(spec.get("priceCurrency")))
         availability = to_availability(text(offer.get("availability")) or url_of(offer.get("availability")))
         if price is None and availability == "unknown" and nested:
             out.extend(nested)

@@ -180,7 +180,7 @@ def dom_price(tree: Any, h1: Any, block: TitleBlock) -> tuple[Decimal | None, st
         if _owned_by_title(el, title_line, order):
             amount, currency = _shown_price(el)
             if amount is not None:
-                return amount, currency or meta_content(tree, "priceCurrency")
+                return amount, currency or to_currency(meta_content(tree, "priceCurrency"))
     for n in ("1", "2"):
         label = (meta_content(tree, f"twitter:label{n}") or "").lower()
         if "price" in label or "preis" in label or "prix" in label:
