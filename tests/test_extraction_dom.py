@@ -208,6 +208,26 @@ def test_identifiers_and_brands_labelled_in_other_languages(printed, field, valu
     assert extract_product(html, URL)[field] == value
 
 
+def test_the_product_id_the_cart_form_posts_is_the_sku_of_a_page_that_prints_none():
+    def cart(product_id: str) -> str:
+        return (
+            "<form action='/checkout/cart/add/' method='post'><input type='hidden' name='form_key' value='x9Yk2'>"
+            f"<input type='hidden' name='product' value='{product_id}'><button type='submit'>Add to Cart</button></form>"
+        )
+
+    html = page(f"<h1>Hard Cider Kit</h1><span class='price'>$40.00</span>{cart('301')}")
+    assert extract_product(html, "https://brewshop.example/kits/hard-cider-kit")["sku"] == "301"
+    printed = page(f"<h1>Hard Cider Kit</h1><span class='price'>$40.00</span><p>SKU: GKCDR</p>{cart('301')}")
+    assert extract_product(printed, "https://brewshop.example/kits/hard-cider-kit")["sku"] == "GKCDR"  # printed first
+    woo = page(
+        "<h1>Hard Cider Kit</h1><span class='price'>$40.00</span><form class='cart' method='post'>"
+        "<button type='submit' name='add-to-cart' value='4711'>Add to basket</button></form>"
+    )
+    assert extract_product(woo, "https://brewshop.example/kits/hard-cider-kit")["sku"] == "4711"
+    two = page(f"<h1>Hard Cider Kit</h1><span class='price'>$40.00</span>{cart('301')}<div>{cart('302')}</div>")
+    assert extract_product(two, "https://brewshop.example/kits/hard-cider-kit")["sku"] is None  # whose is it?
+
+
 def test_sold_out_words_of_other_languages():
     for words in SOLD_OUT_WORDS:
         html = page(

@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 
 from scrapers.extraction import markup, policy
 from scrapers.extraction.dom import from_dom, page_availability
-from scrapers.extraction.identity import dom_brand, dom_sku, url_sku
+from scrapers.extraction.identity import cart_sku, dom_brand, dom_sku, url_sku
 from scrapers.extraction.prices import markup_currency
 from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_currency, to_price
 
@@ -125,7 +125,7 @@ def extract_product(html: str | bytes, page_url: str) -> dict[str, Any] | None:
         _merge(merged, dom)
     if dom is None:  # the fallback did not read the page; it takes these two from it when it does
         if not merged.get("sku"):  # markup without an identifier: the one the page prints or its URL shares
-            merged["sku"] = dom_sku(tree) or url_sku(tree, page_url)
+            merged["sku"] = dom_sku(tree) or url_sku(tree, page_url) or cart_sku(tree)
         if merged.get("availability") in (None, "unknown"):  # markup silent on it: what the page says
             merged["availability"] = page_availability(tree)
     if not merged.get("brand"):
