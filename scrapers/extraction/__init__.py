@@ -6,11 +6,14 @@
 Sources, best first: JSON-LD, microdata, OpenGraph, then the DOM. The product comes from
 the first source that has one; later sources only fill fields it left empty (the DOM is read
 when the markup gives no price or no name; a product without an identifier takes the one the
-page prints ("SKU: …", orphan ``itemprop="sku"``), else the one its URL shares with the page;
+page prints ("SKU: …", orphan ``itemprop="sku"``), else the one its URL shares with the page,
+else the product id its cart forms post;
 one silent on availability what the page says: a cart button is in stock, a "sold out"
 availability block out of stock). A page whose only product evidence is OpenGraph needs a
 price or an identifier besides ``og:type`` (a site-wide ``og:type=product`` is not a
-product). Pure: tested on strings.
+product). A page is read as text or as the bytes it was saved as, at the URL it was fetched
+from, or (a saved page read on its own) at the address it gives itself; a web archive's
+replay URL stands for the URL it archived. Pure: tested on strings.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The product's identifiers as the page prints them, where its markup gives none: the SKU
 (:func:`dom_sku`: orphan ``itemprop="sku"`` or its RDFa counterparts, ``data-sku``, a value
 printed next to an "SKU:"-style label, the text of an element classed ``sku``; else
-:func:`url_sku`, an identifier of the URL that the page repeats), the GTIN (:func:`dom_gtin`,
+:func:`url_sku`, an identifier of the URL that the page repeats; else :func:`cart_sku`, the
+product id its add-to-cart forms post), the GTIN (:func:`dom_gtin`,
 next to an "EAN"/"GTIN"/"UPC"/"ISBN" label, check digit validated) and the brand
 (:func:`dom_brand`: orphan ``itemprop="brand"``/``"manufacturer"``, a Twitter card's "Brand"
 label, a "Brand:"/"Manufacturer:"-style label or a spec table's "Brand" cell). Pure: lxml
