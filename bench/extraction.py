@@ -74,7 +74,8 @@ def pages(root: Path) -> dict[str, Path]:
 
 
 def read(path: Path) -> bytes:
-    """A saved page's bytes, as stored: the extractors decode them by their declared charset."""
+    """A saved page's bytes, as stored: the extractors decode them (UTF-8 when valid, else by
+    their BOM or declared charset)."""
     return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
 
 

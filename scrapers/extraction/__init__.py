@@ -25,6 +25,7 @@ from urllib.parse import urljoin
 from scrapers.extraction import markup, policy
 from scrapers.extraction.dom import from_dom, page_availability
 from scrapers.extraction.identity import cart_sku, dom_brand, dom_sku, url_sku
+from scrapers.extraction.layout import cart_controls
 from scrapers.extraction.prices import markup_currency
 from scrapers.items import PRODUCT_FIELDS, InvalidProduct, clean_image_urls, to_availability, to_currency, to_price
 
@@ -100,9 +101,10 @@ def own_address(tree: Any, og: dict[str, list[str]]) -> str:
 
 def extract_product(html: str | bytes, page_url: str) -> dict[str, Any] | None:
     """The product on a page (None if the page is not a product page), merged over sources.
-    ``html``: text, or bytes as saved (decoded by their charset). ``page_url``: where the page was fetched; empty for a saved page read on its own, which
-    then goes by the address it gives itself (:func:`own_address`); a web archive's replay URL
-    stands for the URL it archived (:func:`archived`)."""
+    ``html``: text, or bytes as saved (decoded by their charset). ``page_url``: where the page
+    was fetched; empty for a saved page read on its own, which then goes by the address it
+    gives itself (:func:`own_address`); a web archive's replay URL stands for the URL it
+    archived (:func:`archived`)."""
     tree = markup.parse(html)
     og = markup.opengraph(tree)
     page_url = archived(page_url or own_address(tree, og))
@@ -128,7 +130,7 @@ def extract_product(html: str | bytes, page_url: str) -> dict[str, Any] | None:
         _merge(merged, dom)
     if dom is None:  # the fallback did not read the page; it takes these two from it when it does
         if not merged.get("sku"):  # markup without an identifier: the one the page prints or its URL shares
-            merged["sku"] = dom_sku(tree) or url_sku(tree, page_url) or cart_sku(tree)
+            merged["sku"] = dom_sku(tree) or url_sku(tree, page_url) or cart_sku(cart_controls(tree))
         if merged.get("availability") in (None, "unknown"):  # markup silent on it: what the page says
             merged["availability"] = page_availability(tree)
     if not merged.get("brand"):

@@ -221,7 +221,7 @@ def from_dom(tree: Any, page_url: str) -> dict[str, Any] | None:
         return None  # a listing: more cart buttons than a product page has outside boxes, or cards of like products
     price, currency = dom_price(tree, h1, block) if og_product or price_card or carts else (None, None)
     availability = dom_availability(tree, h1, own)
-    sku = dom_sku(tree) or url_sku(tree, page_url) or cart_sku(tree)
+    sku = dom_sku(tree) or url_sku(tree, page_url) or cart_sku(controls)
     if price is None and not (availability == "out_of_stock" and sku and not own):
         return None  # a sold-out page shows neither price nor a cart button of its own
     images = dom_images(tree, h1)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from scrapers.extraction.layout import cart_controls, text_of
+from scrapers.extraction.layout import text_of
 from scrapers.items import bare_id, to_gtin
 
 SKU_LABEL = re.compile(
@@ -43,9 +43,8 @@ PLACEHOLDERS = frozenset({"NONE", "NULL", "TBA", "TBC", "TBD", "UNKNOWN"})
 SKU_PROPERTY = re.compile(r"(?:^|[:/#])(?:sku|productID|hasStockKeepingUnit)$")  # RDFa ``gr:hasStockKeepingUnit``
 SKU_CLASS = re.compile(r"(?:product[-_]?)?sku", re.I)  # ``<span class="meta sku">HB095BLK</span>``
 SEPARATOR = re.compile(r"[\s:#.\-–]*")  # a text node between a label and its value ("Stock Code", ":", "EIKO-…")
-CART_ID_FIELD = re.compile(
-    r"(?:id[_-]?)?products?(?:[_-]?id)?|item[_-]?id|add-to-cart", re.I
-)  # a cart form's product field
+# the field a cart form posts its product id in: product, id_product, products_id, item_id, add-to-cart
+CART_ID_FIELD = re.compile(r"(?:id[_-]?)?products?(?:[_-]?id)?|item[_-]?id|add-to-cart", re.I)
 URL_TOKEN = re.compile(r"[A-Za-z0-9]{5,40}")
 PRINTED_ID_TEXT = 60  # the longest text read as printing an identifier ("Item 4711 – in stock")
 ID_PARAM = re.compile(r"id|sku|item|product|code|variant", re.I)  # query parameters naming the product
@@ -111,12 +110,13 @@ def dom_sku(tree: Any) -> str | None:
     return next((code for el in classed if (code := _sku_value(text_of(el).strip()))), None)
 
 
-def cart_sku(tree: Any) -> str | None:
+def cart_sku(controls: list[Any]) -> str | None:
     """The product id the page's add-to-cart forms post in a field named for it
     (``<input type="hidden" name="product" value="301">``; PrestaShop's ``id_product``,
     osCommerce's ``products_id``, WooCommerce's ``add-to-cart``), when they all post the same
-    one: a listing's forms post one each."""
-    holders = (c if c.tag == "form" else next(c.iterancestors("form"), None) for c in cart_controls(tree))
+    one: a listing's forms post one each. ``controls``: the page's
+    :func:`~scrapers.extraction.layout.cart_controls`."""
+    holders = (c if c.tag == "form" else next(c.iterancestors("form"), None) for c in controls)
     forms = {form for form in holders if form is not None}
     posted = {
         (el.get("value") or "").strip()

@@ -31,10 +31,10 @@ _JSONLD, _MICRODATA, _OPENGRAPH = JsonLdExtractor(), MicrodataExtractor(), OpenG
 def parse(html: str | bytes) -> lxml.html.HtmlElement:
     """The page as one lxml tree (what every extractor here reads). Bytes (a saved page as
     stored) are UTF-8 when they decode as such, else decoded by their BOM or declared charset
-    (``w3lib``, as a browser would). The
-    text goes to lxml as UTF-8 bytes: given a ``str``, lxml refuses an XHTML page that opens
-    with an XML declaration naming its encoding. A page without an element (empty, only a
-    comment or a doctype) is an empty document, and markup after ``</html>`` joins the body."""
+    (``w3lib``, as a browser would). The text goes to lxml as UTF-8 bytes: given a ``str``, lxml
+    refuses an XHTML page that opens with an XML declaration naming its encoding. A page
+    without an element (empty, only a comment or a doctype) is an empty document, and markup
+    after ``</html>`` joins the body."""
     if isinstance(html, bytes):
         data = html
         try:  # valid UTF-8 is UTF-8, whatever a re-saved page still declares
